@@ -1,0 +1,86 @@
+//! Identifiers. Every id handed out by sessiond carries 128 bits from the OS CSPRNG, so ids are
+//! unguessable and safe to expose; the prefix tells a reader what kind of object it names.
+
+const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// Length of the base62 encoding of any 128-bit value (62^22 > 2^128 > 62^21).
+pub const BASE62_U128_LEN: usize = 22;
+
+/// Encodes `v` as exactly 22 base62 characters (left-padded with `0`), so ids have a fixed length.
+pub fn base62_u128(mut v: u128) -> String {
+    let mut out = [b'0'; BASE62_U128_LEN];
+    for slot in out.iter_mut().rev() {
+        *slot = ALPHABET[(v % 62) as usize];
+        v /= 62;
+    }
+    out.iter().map(|&b| b as char).collect()
+}
+
+/// Decodes a base62 string produced by [`base62_u128`]; `None` for foreign characters or overflow.
+pub fn decode_base62_u128(s: &str) -> Option<u128> {
+    let mut v: u128 = 0;
+    for b in s.bytes() {
+        let d = match b {
+            b'0'..=b'9' => b - b'0',
+            b'A'..=b'Z' => b - b'A' + 10,
+            b'a'..=b'z' => b - b'a' + 36,
+            _ => return None,
+        };
+        v = v.checked_mul(62)?.checked_add(u128::from(d))?;
+    }
+    Some(v)
+}
+
+/// Encodes arbitrary bytes as base62 (big-endian), used for secret keys longer than 128 bits.
+pub fn base62_bytes(bytes: &[u8]) -> String {
+    // Two u128 halves keep the arithmetic simple and the output length fixed per input length.
+    bytes
+        .chunks(16)
+        .map(|c| {
+            let mut buf = [0u8; 16];
+            buf[16 - c.len()..].copy_from_slice(c);
+            base62_u128(u128::from_be_bytes(buf))
+        })
+        .collect()
+}
+
+/// A fresh random id: `prefix_` followed by 22 base62 characters.
+pub fn new_id(prefix: &str) -> String {
+    let v = u128::from_be_bytes(crate::random_bytes::<16>());
+    format!("{prefix}_{}", base62_u128(v))
+}
+
+/// Whether `s` has the shape of an id made by [`new_id`] with this prefix. Used to reject garbage
+/// early and to keep arbitrary user strings out of queries and logs.
+pub fn is_id(s: &str, prefix: &str) -> bool {
+    s.strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('_'))
+        .is_some_and(|body| {
+            body.len() == BASE62_U128_LEN && body.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn ids_have_prefix_and_length() {
+        let id = new_id("app");
+        assert!(is_id(&id, "app"), "{id}");
+        assert!(!is_id(&id, "sess"));
+        assert_ne!(new_id("app"), new_id("app"));
+        assert!(!is_id("app_short", "app"));
+        assert!(!is_id("app_!!!!!!!!!!!!!!!!!!!!!!", "app"));
+    }
+
+    proptest! {
+        #[test]
+        fn base62_round_trips(v: u128) {
+            let s = base62_u128(v);
+            prop_assert_eq!(s.len(), BASE62_U128_LEN);
+            prop_assert_eq!(decode_base62_u128(&s), Some(v));
+        }
+    }
+}

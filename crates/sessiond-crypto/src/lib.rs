@@ -1,0 +1,23 @@
+//! Pure cryptographic building blocks of sessiond. Nothing here performs I/O or reads the clock.
+//!
+//! # Layout
+//! - [`ids`]: unguessable, prefixed identifiers (`app_…`, `sess_…`) and base62.
+//! - [`apikey`]: secret-key generation and the keyed hash under which keys are stored.
+//! - [`seal`]: the AEAD envelope used for every secret at rest, and the master [`seal::Keyring`].
+//! - [`ct`]: constant-time comparison.
+
+pub mod apikey;
+pub mod ct;
+pub mod ids;
+pub mod seal;
+
+/// Fills `buf` from the operating system's CSPRNG.
+///
+/// A failing OS RNG leaves no safe way to continue issuing ids or keys, so this aborts the
+/// calling operation with a panic rather than returning predictable bytes.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    #[allow(clippy::expect_used)]
+    aws_lc_rs::rand::fill(&mut buf).expect("operating-system random number generator failed");
+    buf
+}
