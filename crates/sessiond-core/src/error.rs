@@ -1,0 +1,93 @@
+//! The core error type. Every variant maps to one stable [`ErrorCode`]; each HTTP dialect turns
+//! codes into its own status codes and body shapes, and the CLI into messages.
+
+use crate::store::StoreError;
+
+/// Stable, machine-readable error codes. Adding one forces every dialect's exhaustive mapping to
+/// be updated before the code compiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    NotFound,
+    InvalidInput,
+    Conflict,
+    Unauthenticated,
+    Forbidden,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::InvalidInput => "invalid_input",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{kind} not found")]
+    NotFound { kind: &'static str },
+    #[error("invalid {field}: {reason}")]
+    InvalidInput { field: String, reason: String },
+    #[error("the record was changed concurrently; retry with fresh data")]
+    Conflict,
+    #[error("{0}")]
+    Unauthenticated(AuthFailure),
+    #[error("storage is unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::NotFound { .. } => ErrorCode::NotFound,
+            Error::InvalidInput { .. } => ErrorCode::InvalidInput,
+            Error::Conflict => ErrorCode::Conflict,
+            Error::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            Error::Unavailable(_) => ErrorCode::Unavailable,
+            Error::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Error::NotFound { kind: "record" },
+            StoreError::Conflict => Error::Conflict,
+            StoreError::Unavailable(m) => Error::Unavailable(m),
+            StoreError::Backend(m) => Error::Internal(m),
+        }
+    }
+}
+
+/// Why a request's credentials were refused. Dialects render each in their own error shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthFailure {
+    #[error("no Authorization header was sent")]
+    Missing,
+    #[error("the Authorization header must be `Bearer <secret key>`")]
+    Malformed,
+    #[error("the secret key is not valid")]
+    UnknownKey,
+    #[error("the secret key has been revoked")]
+    RevokedKey,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,175 @@
+//! Background job logic. Each job is a `run_once(now)` that tests call directly; the binary's
+//! scheduler only decides *when* to call it, and [`run_claimed`] makes sure that several nodes
+//! sharing a database run each scheduled run once.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::application::DAY_SECS;
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::store::{ApiKeyStore, JobLeaseStore};
+
+/// What a job run did, for logs and metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JobOutcome {
+    /// Items processed (records purged, keys rotated, …).
+    pub items: u64,
+    pub summary: String,
+}
+
+#[async_trait]
+pub trait Job: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// How often the job runs; runs are aligned to multiples of this interval since the epoch.
+    fn interval_secs(&self) -> u64;
+    async fn run_once(&self, now: Timestamp) -> Result<JobOutcome>;
+}
+
+/// The run slot that `now` falls in: runs of a job are numbered by interval since the epoch, so
+/// every node computes the same slot for the same run.
+pub fn slot_of(now: Timestamp, interval_secs: u64) -> i64 {
+    let len = i64::try_from(interval_secs.max(1))
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1000);
+    now.as_millis().div_euclid(len)
+}
+
+/// Result of one scheduling attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scheduled {
+    /// This node claimed the slot and ran the job.
+    Ran(JobOutcome),
+    /// Another node (or an earlier tick of this one) already ran this slot.
+    Skipped,
+}
+
+/// Claims the current slot of `job` for `holder` and runs it if the claim succeeds.
+pub async fn run_claimed<L>(
+    job: &dyn Job,
+    leases: &L,
+    holder: &str,
+    now: Timestamp,
+) -> Result<Scheduled>
+where
+    L: JobLeaseStore + ?Sized,
+{
+    let slot = slot_of(now, job.interval_secs());
+    if !leases.claim_job_run(job.name(), slot, holder, now).await? {
+        return Ok(Scheduled::Skipped);
+    }
+    let result = job.run_once(now).await;
+    let outcome = match &result {
+        Ok(o) => format!("ok: {}", o.summary),
+        Err(e) => format!("error: {e}"),
+    };
+    leases
+        .finish_job_run(job.name(), slot, &outcome, now)
+        .await?;
+    result.map(Scheduled::Ran)
+}
+
+/// One kind of record with a retention period. Later features register their own.
+#[async_trait]
+pub trait Purger: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Deletes what is past retention at `now`; returns how many records.
+    async fn purge(&self, now: Timestamp) -> Result<u64>;
+}
+
+/// The retention job: runs every registered [`Purger`].
+pub struct PurgeJob {
+    purgers: Vec<Arc<dyn Purger>>,
+    interval_secs: u64,
+}
+
+impl PurgeJob {
+    pub const NAME: &'static str = "purge";
+
+    pub fn new(interval_secs: u64) -> Self {
+        PurgeJob {
+            purgers: Vec::new(),
+            interval_secs,
+        }
+    }
+
+    pub fn register(mut self, p: Arc<dyn Purger>) -> Self {
+        self.purgers.push(p);
+        self
+    }
+}
+
+#[async_trait]
+impl Job for PurgeJob {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+    fn interval_secs(&self) -> u64 {
+        self.interval_secs
+    }
+    async fn run_once(&self, now: Timestamp) -> Result<JobOutcome> {
+        let mut total = 0;
+        let mut parts = Vec::with_capacity(self.purgers.len());
+        for p in &self.purgers {
+            let n = p.purge(now).await?;
+            total += n;
+            parts.push(format!("{}={n}", p.name()));
+        }
+        Ok(JobOutcome {
+            items: total,
+            summary: parts.join(" "),
+        })
+    }
+}
+
+/// How long a revoked key's record is kept (for audit) before it is purged.
+pub const REVOKED_KEY_RETENTION_SECS: u64 = 30 * DAY_SECS;
+/// How long job-run records are kept.
+pub const JOB_RUN_RETENTION_SECS: u64 = 7 * DAY_SECS;
+
+/// Purges secret-key records revoked more than [`REVOKED_KEY_RETENTION_SECS`] ago.
+pub struct RevokedKeys<S: ?Sized>(pub Arc<S>);
+
+#[async_trait]
+impl<S: ApiKeyStore + ?Sized + 'static> Purger for RevokedKeys<S> {
+    fn name(&self) -> &'static str {
+        "revoked_api_keys"
+    }
+    async fn purge(&self, now: Timestamp) -> Result<u64> {
+        Ok(self
+            .0
+            .purge_revoked_api_keys(now.minus_secs(REVOKED_KEY_RETENTION_SECS))
+            .await?)
+    }
+}
+
+/// Purges job-run records older than [`JOB_RUN_RETENTION_SECS`].
+pub struct OldJobRuns<S: ?Sized>(pub Arc<S>);
+
+#[async_trait]
+impl<S: JobLeaseStore + ?Sized + 'static> Purger for OldJobRuns<S> {
+    fn name(&self) -> &'static str {
+        "job_runs"
+    }
+    async fn purge(&self, now: Timestamp) -> Result<u64> {
+        Ok(self
+            .0
+            .purge_job_runs(now.minus_secs(JOB_RUN_RETENTION_SECS))
+            .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_align_to_intervals() {
+        assert_eq!(slot_of(Timestamp(0), 60), 0);
+        assert_eq!(slot_of(Timestamp(59_999), 60), 0);
+        assert_eq!(slot_of(Timestamp(60_000), 60), 1);
+        assert_eq!(slot_of(Timestamp(-1), 60), -1);
+        assert_eq!(slot_of(Timestamp(5_000), 0), 5);
+    }
+}

@@ -1,0 +1,28 @@
+//! The domain core of sessiond. It decides; adapters translate.
+//!
+//! This crate has no web and no SQL code, and it never reads the wall clock: every operation that
+//! depends on time takes `now` as an argument, so tests drive time with [`clock::ManualClock`].
+//!
+//! # Layout
+//! - [`clock`]: [`Timestamp`] and the [`Clock`] trait.
+//! - [`application`]: applications (tenants), their settings and publishable keys.
+//! - [`apikey`]: secret-key records.
+//! - [`store`]: the storage contract, as small capability traits every backend implements.
+//! - [`vault`]: the master keyring in use, and the server pepper sealed under it.
+//! - [`tenancy`]: the service behind applications, keys and request authentication.
+//! - [`rotation`]: re-sealing everything under a new master key.
+//! - [`jobs`]: background job logic as `run_once(now)`.
+//! - [`error`]: the core error type and its stable codes.
+
+pub mod apikey;
+pub mod application;
+pub mod clock;
+pub mod error;
+pub mod jobs;
+pub mod rotation;
+pub mod store;
+pub mod tenancy;
+pub mod vault;
+
+pub use clock::{Clock, Timestamp};
+pub use error::{Error, ErrorCode};

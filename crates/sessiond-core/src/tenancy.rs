@@ -1,0 +1,234 @@
+//! Applications, their secret keys, and authentication of API requests.
+
+use std::sync::Arc;
+
+use sessiond_crypto::apikey::{self, SecretKey};
+
+use crate::apikey::{ApiKey, ApiKeyId};
+use crate::application::{self, AppId, AppSettings, Application, KeyEnvironment};
+use crate::clock::Timestamp;
+use crate::error::{AuthFailure, Error, Result};
+use crate::store::{Store, StoreError};
+use crate::vault::Vault;
+
+/// Name of the application created on first start.
+pub const DEFAULT_APP_NAME: &str = "Default application";
+const BOOTSTRAP_META: &str = "bootstrapped";
+/// Longest `Authorization` header value considered at all.
+const MAX_AUTH_HEADER: usize = 256;
+
+pub struct Tenancy {
+    store: Arc<dyn Store>,
+    vault: Arc<Vault>,
+}
+
+/// An application created together with its first secret key, shown once.
+#[derive(Debug)]
+pub struct CreatedApplication {
+    pub application: Application,
+    pub key: ApiKey,
+    pub secret_key: SecretKey,
+}
+
+impl Tenancy {
+    pub fn new(store: Arc<dyn Store>, vault: Arc<Vault>) -> Self {
+        Tenancy { store, vault }
+    }
+
+    pub fn vault(&self) -> &Arc<Vault> {
+        &self.vault
+    }
+
+    fn new_key(&self, app: &AppId, secret: &SecretKey, now: Timestamp) -> ApiKey {
+        ApiKey {
+            id: ApiKeyId::new(),
+            application_id: app.clone(),
+            hash: self.vault.hasher().hash(secret.expose()),
+            hint: secret.hint(),
+            created_at: now,
+            revoked_at: None,
+        }
+    }
+
+    /// Creates an application and its first secret key. `secret` seeds a chosen key (automation);
+    /// otherwise a random one is generated.
+    pub async fn create_application(
+        &self,
+        name: &str,
+        environment: KeyEnvironment,
+        secret: Option<SecretKey>,
+        now: Timestamp,
+    ) -> Result<CreatedApplication> {
+        application::validate_name(name)?;
+        let secret = match secret {
+            Some(s) if s.environment() != environment => {
+                return Err(Error::invalid(
+                    "secret_key",
+                    format!("must start with sk_{}_", environment.as_str()),
+                ));
+            }
+            Some(s) => s,
+            None => SecretKey::generate(environment),
+        };
+        let id = AppId::new();
+        let app = Application {
+            settings: AppSettings::defaults_for(&id),
+            id,
+            name: name.to_owned(),
+            environment,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        let key = self.new_key(&app.id, &secret, now);
+        self.store
+            .insert_application(&app, &key)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict => Error::invalid("secret_key", "is already in use"),
+                other => other.into(),
+            })?;
+        Ok(CreatedApplication {
+            application: app,
+            key,
+            secret_key: secret,
+        })
+    }
+
+    /// On a database that has never been bootstrapped, creates the default application. Exactly
+    /// one of several nodes starting together does it; the others get `None`.
+    pub async fn bootstrap(
+        &self,
+        seed: Option<SecretKey>,
+        now: Timestamp,
+    ) -> Result<Option<CreatedApplication>> {
+        if self.store.get_meta(BOOTSTRAP_META).await?.is_some() {
+            return Ok(None);
+        }
+        if !self
+            .store
+            .insert_meta_if_absent(BOOTSTRAP_META, &now.as_millis().to_be_bytes(), false)
+            .await?
+        {
+            return Ok(None);
+        }
+        let env = seed
+            .as_ref()
+            .map_or(KeyEnvironment::Test, SecretKey::environment);
+        self.create_application(DEFAULT_APP_NAME, env, seed, now)
+            .await
+            .map(Some)
+    }
+
+    pub async fn get_application(&self, id: &AppId) -> Result<Application> {
+        self.store
+            .get_application(id)
+            .await?
+            .ok_or(Error::NotFound {
+                kind: "application",
+            })
+    }
+
+    pub async fn list_applications(&self) -> Result<Vec<Application>> {
+        Ok(self.store.list_applications().await?)
+    }
+
+    /// Applies `change` to the application and saves it under optimistic concurrency, retrying on
+    /// a concurrent update so that two operators' changes both land.
+    pub async fn update_application<F>(
+        &self,
+        id: &AppId,
+        now: Timestamp,
+        mut change: F,
+    ) -> Result<Application>
+    where
+        F: FnMut(&mut Application) -> Result<()> + Send,
+    {
+        for _ in 0..5 {
+            let mut app = self.get_application(id).await?;
+            change(&mut app)?;
+            application::validate_name(&app.name)?;
+            app.settings.validate()?;
+            app.version += 1;
+            app.updated_at = now;
+            match self.store.update_application(&app).await {
+                Ok(()) => return Ok(app),
+                Err(StoreError::Conflict) => continue,
+                Err(StoreError::NotFound) => {
+                    return Err(Error::NotFound {
+                        kind: "application",
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Conflict)
+    }
+
+    pub async fn delete_application(&self, id: &AppId) -> Result<()> {
+        if self.store.delete_application(id).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound {
+                kind: "application",
+            })
+        }
+    }
+
+    pub async fn create_key(&self, app: &AppId, now: Timestamp) -> Result<(ApiKey, SecretKey)> {
+        let application = self.get_application(app).await?;
+        let secret = SecretKey::generate(application.environment);
+        let key = self.new_key(app, &secret, now);
+        self.store.insert_api_key(&key).await?;
+        Ok((key, secret))
+    }
+
+    pub async fn list_keys(&self, app: &AppId) -> Result<Vec<ApiKey>> {
+        self.get_application(app).await?;
+        Ok(self.store.list_api_keys(app).await?)
+    }
+
+    pub async fn revoke_key(&self, app: &AppId, key: &ApiKeyId, now: Timestamp) -> Result<ApiKey> {
+        self.store
+            .revoke_api_key(app, key, now)
+            .await?
+            .ok_or(Error::NotFound { kind: "key" })
+    }
+
+    /// Resolves the application of a request from its `Authorization` header value.
+    /// Every call reads the key from the store, so a revocation takes effect on the next request
+    /// on every node.
+    pub async fn authenticate(&self, authorization: Option<&[u8]>) -> Result<Application> {
+        let header = authorization.ok_or(Error::Unauthenticated(AuthFailure::Missing))?;
+        let malformed = Error::Unauthenticated(AuthFailure::Malformed);
+        if header.len() > MAX_AUTH_HEADER {
+            return Err(malformed);
+        }
+        let header = std::str::from_utf8(header).map_err(|_| malformed)?;
+        let (scheme, token) = header
+            .split_once(' ')
+            .ok_or(Error::Unauthenticated(AuthFailure::Malformed))?;
+        let token = token.trim();
+        if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+            return Err(Error::Unauthenticated(AuthFailure::Malformed));
+        }
+        if apikey::split(token).is_none() {
+            return Err(Error::Unauthenticated(AuthFailure::UnknownKey));
+        }
+        let hash = self.vault.hasher().hash(token);
+        let (key, app) = self
+            .store
+            .find_api_key_by_hash(&hash)
+            .await?
+            .ok_or(Error::Unauthenticated(AuthFailure::UnknownKey))?;
+        // The lookup matched on the hash already; the constant-time check guards against a backend
+        // that matched loosely (collation, truncation) ever letting a different key through.
+        if !sessiond_crypto::ct::eq(&key.hash, &hash) {
+            return Err(Error::Unauthenticated(AuthFailure::UnknownKey));
+        }
+        if key.is_revoked() {
+            return Err(Error::Unauthenticated(AuthFailure::RevokedKey));
+        }
+        Ok(app)
+    }
+}
