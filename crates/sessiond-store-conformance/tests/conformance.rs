@@ -1,0 +1,43 @@
+//! Runs every case of the storage contract against SQLite and against PostgreSQL.
+
+use sessiond_store_conformance::{Kind, TestDb, cases};
+
+macro_rules! conformance_suite {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let db = TestDb::new(Kind::Sqlite).await.unwrap_or_else(|| panic!("sqlite test db"));
+                    cases::$case(&db).await;
+                }
+            )*
+        }
+        mod postgres {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(db) = TestDb::new(Kind::Postgres).await else { return };
+                    cases::$case(&db).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance_suite!(
+    health_and_migrations,
+    meta_first_writer_wins,
+    application_round_trip,
+    application_insert_is_atomic,
+    application_update_is_optimistic,
+    api_keys_lookup_and_revoke,
+    tenant_isolation,
+    revoked_keys_purge_at_cutoff,
+    sealed_values_enumerate_and_swap,
+    vault_pepper_and_wrong_key,
+    master_key_rotation_round_trip,
+    jobs_run_once_across_nodes,
+);

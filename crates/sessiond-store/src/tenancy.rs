@@ -1,0 +1,309 @@
+//! Meta values, applications and secret keys.
+
+use async_trait::async_trait;
+use sessiond_core::Timestamp;
+use sessiond_core::apikey::{ApiKey, ApiKeyId};
+use sessiond_core::application::{AppId, AppSettings, Application, KeyEnvironment};
+use sessiond_core::store::{ApiKeyStore, ApplicationStore, MetaStore, StoreError, StoreResult};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{SqlStore, map_err};
+
+macro_rules! app_cols {
+    () => {
+        "a.id AS a_id, a.name AS a_name, a.environment AS a_environment, \
+     a.settings AS a_settings, a.created_at AS a_created_at, a.updated_at AS a_updated_at, \
+     a.version AS a_version"
+    };
+}
+macro_rules! key_cols {
+    () => {
+        "k.id AS k_id, k.application_id AS k_application_id, k.hash AS k_hash, \
+     k.hint AS k_hint, k.created_at AS k_created_at, k.revoked_at AS k_revoked_at"
+    };
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("stored {what} cannot be read: {e}"))
+}
+
+fn app_from_row(row: &AnyRow) -> StoreResult<Application> {
+    let env: String = row.try_get("a_environment").map_err(map_err)?;
+    let environment = match env.as_str() {
+        "test" => KeyEnvironment::Test,
+        "live" => KeyEnvironment::Live,
+        other => return Err(corrupt("application environment", other)),
+    };
+    let settings: String = row.try_get("a_settings").map_err(map_err)?;
+    let settings: AppSettings =
+        serde_json::from_str(&settings).map_err(|e| corrupt("application settings", e))?;
+    Ok(Application {
+        id: AppId(row.try_get("a_id").map_err(map_err)?),
+        name: row.try_get("a_name").map_err(map_err)?,
+        environment,
+        settings,
+        created_at: Timestamp(row.try_get("a_created_at").map_err(map_err)?),
+        updated_at: Timestamp(row.try_get("a_updated_at").map_err(map_err)?),
+        version: row.try_get("a_version").map_err(map_err)?,
+    })
+}
+
+fn key_from_row(row: &AnyRow) -> StoreResult<ApiKey> {
+    let hash: Vec<u8> = row.try_get("k_hash").map_err(map_err)?;
+    Ok(ApiKey {
+        id: ApiKeyId(row.try_get("k_id").map_err(map_err)?),
+        application_id: AppId(row.try_get("k_application_id").map_err(map_err)?),
+        hash: hash
+            .as_slice()
+            .try_into()
+            .map_err(|_| corrupt("key hash", "wrong length"))?,
+        hint: row.try_get("k_hint").map_err(map_err)?,
+        created_at: Timestamp(row.try_get("k_created_at").map_err(map_err)?),
+        revoked_at: row
+            .try_get::<Option<i64>, _>("k_revoked_at")
+            .map_err(map_err)?
+            .map(Timestamp),
+    })
+}
+
+fn settings_json(app: &Application) -> StoreResult<String> {
+    serde_json::to_string(&app.settings).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+#[async_trait]
+impl MetaStore for SqlStore {
+    async fn get_meta(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT value FROM meta WHERE name = $1")
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(map_err)?;
+        row.map(|r| r.try_get::<Vec<u8>, _>("value").map_err(map_err))
+            .transpose()
+    }
+
+    async fn insert_meta_if_absent(
+        &self,
+        name: &str,
+        value: &[u8],
+        sealed: bool,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO meta (name, value, sealed) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .bind(i64::from(sealed))
+        .execute(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+#[async_trait]
+impl ApplicationStore for SqlStore {
+    async fn insert_application(&self, app: &Application, first_key: &ApiKey) -> StoreResult<()> {
+        if first_key.application_id != app.id {
+            return Err(StoreError::Backend(
+                "first key belongs to another application".into(),
+            ));
+        }
+        let mut tx = self.pool().begin().await.map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO applications (id, name, environment, settings, created_at, updated_at, version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(app.id.as_str())
+        .bind(app.name.as_str())
+        .bind(app.environment.as_str())
+        .bind(settings_json(app)?)
+        .bind(app.created_at.0)
+        .bind(app.updated_at.0)
+        .bind(app.version)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        insert_key(&mut *tx, first_key).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn get_application(&self, id: &AppId) -> StoreResult<Option<Application>> {
+        let sql = concat!(
+            "SELECT ",
+            app_cols!(),
+            " FROM applications a WHERE a.id = $1"
+        );
+        let row = sqlx::query(sql)
+            .bind(id.as_str())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(app_from_row).transpose()
+    }
+
+    async fn list_applications(&self) -> StoreResult<Vec<Application>> {
+        let sql = concat!(
+            "SELECT ",
+            app_cols!(),
+            " FROM applications a ORDER BY a.created_at, a.id"
+        );
+        let rows = sqlx::query(sql)
+            .fetch_all(self.pool())
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(app_from_row).collect()
+    }
+
+    async fn count_applications(&self) -> StoreResult<u64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM applications")
+            .fetch_one(self.pool())
+            .await
+            .map_err(map_err)?;
+        let n: i64 = row.try_get("n").map_err(map_err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn update_application(&self, app: &Application) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE applications SET name = $1, settings = $2, updated_at = $3, version = $4 \
+             WHERE id = $5 AND version = $6",
+        )
+        .bind(app.name.as_str())
+        .bind(settings_json(app)?)
+        .bind(app.updated_at.0)
+        .bind(app.version)
+        .bind(app.id.as_str())
+        .bind(app.version - 1)
+        .execute(self.pool())
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 1 {
+            return Ok(());
+        }
+        match self.get_application(&app.id).await? {
+            Some(_) => Err(StoreError::Conflict),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn delete_application(&self, id: &AppId) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM applications WHERE id = $1")
+            .bind(id.as_str())
+            .execute(self.pool())
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+async fn insert_key<'e, E>(exec: E, key: &ApiKey) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "INSERT INTO api_keys (id, application_id, hash, hint, created_at, revoked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(key.id.as_str())
+    .bind(key.application_id.as_str())
+    .bind(&key.hash[..])
+    .bind(key.hint.as_str())
+    .bind(key.created_at.0)
+    .bind(key.revoked_at.map(|t| t.0))
+    .execute(exec)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+#[async_trait]
+impl ApiKeyStore for SqlStore {
+    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()> {
+        match insert_key(self.pool(), key).await {
+            // The application vanished between the caller's check and this insert.
+            Err(StoreError::Backend(m))
+                if m.contains("FOREIGN KEY") || m.contains("foreign key") =>
+            {
+                Err(StoreError::NotFound)
+            }
+            other => other,
+        }
+    }
+
+    async fn find_api_key_by_hash(
+        &self,
+        hash: &[u8; 32],
+    ) -> StoreResult<Option<(ApiKey, Application)>> {
+        let sql = concat!(
+            "SELECT ",
+            key_cols!(),
+            ", ",
+            app_cols!(),
+            " FROM api_keys k \
+             JOIN applications a ON a.id = k.application_id WHERE k.hash = $1"
+        );
+        let row = sqlx::query(sql)
+            .bind(&hash[..])
+            .fetch_optional(self.pool())
+            .await
+            .map_err(map_err)?;
+        row.map(|r| Ok((key_from_row(&r)?, app_from_row(&r)?)))
+            .transpose()
+    }
+
+    async fn list_api_keys(&self, app: &AppId) -> StoreResult<Vec<ApiKey>> {
+        let sql = concat!(
+            "SELECT ",
+            key_cols!(),
+            " FROM api_keys k WHERE k.application_id = $1 ORDER BY k.created_at, k.id"
+        );
+        let rows = sqlx::query(sql)
+            .bind(app.as_str())
+            .fetch_all(self.pool())
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    async fn revoke_api_key(
+        &self,
+        app: &AppId,
+        key: &ApiKeyId,
+        now: Timestamp,
+    ) -> StoreResult<Option<ApiKey>> {
+        sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 \
+             WHERE id = $2 AND application_id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now.0)
+        .bind(key.as_str())
+        .bind(app.as_str())
+        .execute(self.pool())
+        .await
+        .map_err(map_err)?;
+        let sql = concat!(
+            "SELECT ",
+            key_cols!(),
+            " FROM api_keys k WHERE k.id = $1 AND k.application_id = $2"
+        );
+        let row = sqlx::query(sql)
+            .bind(key.as_str())
+            .bind(app.as_str())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
+    async fn purge_revoked_api_keys(&self, cutoff: Timestamp) -> StoreResult<u64> {
+        let done =
+            sqlx::query("DELETE FROM api_keys WHERE revoked_at IS NOT NULL AND revoked_at < $1")
+                .bind(cutoff.0)
+                .execute(self.pool())
+                .await
+                .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+}
