@@ -1,0 +1,35 @@
+//! HTTP adapters of sessiond. Handlers extract, call one core service method and map the result;
+//! no decision about sessions or tenants is made here.
+//!
+//! # Layout
+//! - [`state`]: [`AppState`], what every handler can reach.
+//! - [`auth`]: the bearer-key middleware, with a hook so each dialect renders 401s its own way.
+//! - [`middleware`]: request ids, per-request log spans, request metrics, limits.
+//! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
+//! - [`native`]: sessiond's own small API under `/sessiond/v1`.
+//! - [`docs`]: the OpenAPI document at `/openapi.json` and the offline docs page at `/docs`.
+
+pub mod auth;
+pub mod docs;
+pub mod middleware;
+pub mod native;
+pub mod ops;
+pub mod state;
+
+pub use state::AppState;
+
+use axum::Router;
+
+/// Largest request body any endpoint accepts.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The whole HTTP surface of a node.
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = native::router(state.clone()).split_for_parts();
+    let app = Router::new()
+        .merge(api)
+        .merge(docs::router(openapi))
+        .fallback(native::not_found)
+        .layer(axum::middleware::from_fn(middleware::record_metrics));
+    middleware::with_common_layers(app).with_state(state)
+}
