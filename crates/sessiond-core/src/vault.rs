@@ -141,3 +141,13 @@ impl Vault {
         }
     }
 }
+
+impl Vault {
+    /// Whether the database already holds sealed state (and so needs its original master key).
+    pub async fn is_initialized<S>(store: &S) -> Result<bool, StoreError>
+    where
+        S: MetaStore + ?Sized,
+    {
+        Ok(store.get_meta(PEPPER_META).await?.is_some())
+    }
+}

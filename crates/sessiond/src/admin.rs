@@ -1,0 +1,392 @@
+//! Offline administration commands: they work on the configured database directly, so they run
+//! with or without a server, on any node.
+
+use std::io::Write;
+
+use anyhow::{Context, bail};
+use serde_json::json;
+use sessiond_core::apikey::{ApiKey, ApiKeyId};
+use sessiond_core::application::{AppId, Application, KeyEnvironment};
+use sessiond_core::clock::Clock;
+use sessiond_core::rotation;
+use sessiond_crypto::seal::{Keyring, MasterKey};
+
+use crate::cli::{AppsCommand, KeysCommand, UpdateArgs};
+use crate::config::{Config, KeySource};
+use crate::runtime::{self, SystemClock};
+
+fn parse_app(s: &str) -> anyhow::Result<AppId> {
+    AppId::parse(s).with_context(|| format!("`{s}` is not an application id (app_…)"))
+}
+
+/// Parses `90`, `90s`, `15m`, `12h`, `7d` into seconds.
+pub fn parse_duration(s: &str) -> anyhow::Result<u64> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 's')) => (&s[..i], 1),
+        Some((i, 'm')) => (&s[..i], 60),
+        Some((i, 'h')) => (&s[..i], 3600),
+        Some((i, 'd')) => (&s[..i], 86_400),
+        _ => (s, 1),
+    };
+    let n: u64 = num
+        .parse()
+        .with_context(|| format!("`{s}` is not a duration such as 90s, 15m, 12h or 7d"))?;
+    n.checked_mul(mult).context("duration is too large")
+}
+
+fn app_json(a: &Application) -> serde_json::Value {
+    json!({
+        "id": a.id,
+        "name": a.name,
+        "environment": a.environment.as_str(),
+        "publishable_key": a.publishable_key(),
+        "settings": a.settings,
+        "created_at": a.created_at.as_millis(),
+        "updated_at": a.updated_at.as_millis(),
+        "version": a.version,
+    })
+}
+
+fn key_json(k: &ApiKey) -> serde_json::Value {
+    json!({
+        "id": k.id,
+        "application_id": k.application_id,
+        "hint": k.hint,
+        "created_at": k.created_at.as_millis(),
+        "revoked_at": k.revoked_at.map(|t| t.as_millis()),
+    })
+}
+
+fn print_json(v: &serde_json::Value) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn print_app(a: &Application) {
+    let s = &a.settings;
+    let secs = |v: u64| format!("{v}s");
+    println!("{}  {}", a.id, a.name);
+    println!("  environment:             {}", a.environment.as_str());
+    println!("  publishable key:         {}", a.publishable_key());
+    println!("  frontend url:            {}", s.frontend_url);
+    println!(
+        "  session max lifetime:    {}",
+        secs(s.session_max_lifetime_secs)
+    );
+    println!(
+        "  inactivity timeout:      {}",
+        s.inactivity_timeout_secs.map_or("off".into(), secs)
+    );
+    println!("  abandon period:          {}", secs(s.abandon_period_secs));
+    println!(
+        "  session token lifetime:  {}",
+        secs(s.session_token_lifetime_secs)
+    );
+    println!(
+        "  verification retention:  {}",
+        secs(s.verification_retention_secs)
+    );
+    println!(
+        "  allowed redirect origins: {}",
+        if s.allowed_redirect_origins.is_empty() {
+            "(none)".to_owned()
+        } else {
+            s.allowed_redirect_origins.join(", ")
+        }
+    );
+}
+
+pub async fn apps(cfg: &Config, cmd: AppsCommand) -> anyhow::Result<()> {
+    let rt = runtime::open(cfg).await?;
+    let now = SystemClock.now();
+    let t = &rt.tenancy;
+    match cmd {
+        AppsCommand::Create { name, live, json } => {
+            let env = if live {
+                KeyEnvironment::Live
+            } else {
+                KeyEnvironment::Test
+            };
+            let c = t.create_application(&name, env, None, now).await?;
+            if json {
+                print_json(&json!({
+                    "id": c.application.id,
+                    "secret_key": c.secret_key.expose(),
+                    "publishable_key": c.application.publishable_key(),
+                }))?;
+            } else {
+                println!("created {}  {}", c.application.id, c.application.name);
+                println!("  secret key:      {}", c.secret_key.expose());
+                println!("  publishable key: {}", c.application.publishable_key());
+                println!("The secret key is shown only now; store it safely.");
+            }
+        }
+        AppsCommand::List { json } => {
+            let apps = t.list_applications().await?;
+            if json {
+                print_json(&serde_json::Value::Array(
+                    apps.iter().map(app_json).collect(),
+                ))?;
+            } else if apps.is_empty() {
+                println!("no applications");
+            } else {
+                for a in &apps {
+                    println!("{}  {:<4}  {}", a.id, a.environment.as_str(), a.name);
+                }
+            }
+        }
+        AppsCommand::Show { app_id, json } => {
+            let a = t.get_application(&parse_app(&app_id)?).await?;
+            if json {
+                print_json(&app_json(&a))?;
+            } else {
+                print_app(&a);
+            }
+        }
+        AppsCommand::Update(args) => {
+            let json = args.json;
+            let a = update(t, args, now).await?;
+            if json {
+                print_json(&app_json(&a))?;
+            } else {
+                print_app(&a);
+            }
+        }
+        AppsCommand::Delete { app_id, yes } => {
+            let id = parse_app(&app_id)?;
+            if !yes {
+                bail!("deleting {id} removes all its keys and data; repeat with --yes to confirm");
+            }
+            t.delete_application(&id).await?;
+            println!("deleted {id}");
+        }
+    }
+    rt.store.close().await;
+    Ok(())
+}
+
+async fn update(
+    t: &sessiond_core::tenancy::Tenancy,
+    args: UpdateArgs,
+    now: sessiond_core::Timestamp,
+) -> anyhow::Result<Application> {
+    let id = parse_app(&args.app_id)?;
+    let opt = |v: &Option<String>| v.as_deref().map(parse_duration).transpose();
+    let max = opt(&args.session_max_lifetime).context("--session-max-lifetime")?;
+    let abandon = opt(&args.abandon_period).context("--abandon-period")?;
+    let token = opt(&args.session_token_lifetime).context("--session-token-lifetime")?;
+    let retention = opt(&args.verification_retention).context("--verification-retention")?;
+    let idle = match args.inactivity_timeout.as_deref() {
+        None => None,
+        Some("off" | "0") => Some(None),
+        Some(v) => Some(Some(parse_duration(v).context("--inactivity-timeout")?)),
+    };
+    let app = t
+        .update_application(&id, now, |a| {
+            if let Some(n) = &args.name {
+                a.name = n.clone();
+            }
+            let s = &mut a.settings;
+            if let Some(v) = max {
+                s.session_max_lifetime_secs = v;
+            }
+            if let Some(v) = abandon {
+                s.abandon_period_secs = v;
+            }
+            if let Some(v) = token {
+                s.session_token_lifetime_secs = v;
+            }
+            if let Some(v) = retention {
+                s.verification_retention_secs = v;
+            }
+            if let Some(v) = idle {
+                s.inactivity_timeout_secs = v;
+            }
+            if let Some(u) = &args.frontend_url {
+                s.frontend_url = u.trim_end_matches('/').to_owned();
+            }
+            if args.clear_redirect_origins {
+                s.allowed_redirect_origins.clear();
+            }
+            for o in &args.allowed_redirect_origin {
+                let o = o.trim_end_matches('/').to_owned();
+                if !s.allowed_redirect_origins.contains(&o) {
+                    s.allowed_redirect_origins.push(o);
+                }
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(app)
+}
+
+pub async fn keys(cfg: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
+    if let KeysCommand::RotateMaster { retire_old } = cmd {
+        return rotate_master(cfg, retire_old).await;
+    }
+    let rt = runtime::open(cfg).await?;
+    let now = SystemClock.now();
+    let t = &rt.tenancy;
+    match cmd {
+        KeysCommand::Create { app_id, json } => {
+            let (key, secret) = t.create_key(&parse_app(&app_id)?, now).await?;
+            if json {
+                print_json(&json!({"id": key.id, "secret_key": secret.expose()}))?;
+            } else {
+                println!("created {}\n  secret key: {}", key.id, secret.expose());
+                println!("The secret key is shown only now; store it safely.");
+            }
+        }
+        KeysCommand::List { app_id, json } => {
+            let keys = t.list_keys(&parse_app(&app_id)?).await?;
+            if json {
+                print_json(&serde_json::Value::Array(
+                    keys.iter().map(key_json).collect(),
+                ))?;
+            } else {
+                for k in &keys {
+                    let state = if k.is_revoked() { "revoked" } else { "active" };
+                    println!("{}  {:<7}  {}", k.id, state, k.hint);
+                }
+            }
+        }
+        KeysCommand::Revoke { app_id, key_id } => {
+            let app = parse_app(&app_id)?;
+            let key = ApiKeyId::parse(&key_id)
+                .with_context(|| format!("`{key_id}` is not a key id (key_…)"))?;
+            let k = t.revoke_key(&app, &key, now).await?;
+            println!("revoked {} ({})", k.id, k.hint);
+        }
+        KeysCommand::RotateMaster { .. } => {}
+    }
+    rt.store.close().await;
+    Ok(())
+}
+
+async fn rotate_master(cfg: &Config, retire_old: bool) -> anyhow::Result<()> {
+    let rt = runtime::open(cfg).await?;
+    let mut progress = |r: &rotation::ResealReport| {
+        eprint!(
+            "\rre-sealing: {} scanned, {} re-sealed",
+            r.scanned, r.resealed
+        );
+    };
+    match (&rt.key_source, retire_old) {
+        (KeySource::File(path), false) => {
+            let current = runtime::read_key_file(path)?;
+            let fresh = MasterKey::generate();
+            let new_id = fresh.id();
+            let ring = current.with_new_active(fresh);
+            runtime::write_key_file(path, &ring)?;
+            eprintln!("new master key {new_id} written to {}", path.display());
+            rt.vault.replace_keyring(ring);
+            let report = rotation::reseal_all(rt.store.as_ref(), &rt.vault, &mut progress).await?;
+            eprintln!();
+            println!(
+                "re-sealed {} of {} sealed values under {new_id}; {} left under old keys",
+                report.resealed, report.scanned, report.remaining
+            );
+            println!(
+                "Old keys stay in the key file so running nodes keep working. Once every node has\n\
+                 picked up the new key (within 30 s), run `sessiond keys rotate-master --retire-old`."
+            );
+        }
+        (KeySource::File(path), true) => {
+            let ring = runtime::read_key_file(path)?;
+            let report = rotation::reseal_all(rt.store.as_ref(), &rt.vault, &mut progress).await?;
+            eprintln!();
+            if report.remaining > 0 {
+                bail!(
+                    "{} values still use old keys; nothing retired",
+                    report.remaining
+                );
+            }
+            let active = ring.active().id();
+            let retired = ring.key_ids().len() - 1;
+            runtime::write_key_file(path, &ring.retain_active_only())?;
+            println!("retired {retired} old master key(s); {active} is the only key now");
+        }
+        (KeySource::Setting, _) => {
+            let ring = rt.vault.keyring();
+            if ring.key_ids().len() == 1 {
+                let fresh = MasterKey::generate();
+                let text = format!(
+                    "{},{}",
+                    fresh.to_base64().as_str(),
+                    ring.active().to_base64().as_str()
+                );
+                let _ = Keyring::parse(&text)?;
+                println!("{text}");
+                eprintln!(
+                    "The line above is the new SESSIOND_MASTER_KEY (new key {} first, old key kept for opening).\n\
+                     Deploy it to every node, then run `sessiond keys rotate-master` again to re-seal.",
+                    fresh.id()
+                );
+            } else {
+                let report =
+                    rotation::reseal_all(rt.store.as_ref(), &rt.vault, &mut progress).await?;
+                eprintln!();
+                println!(
+                    "re-sealed {} of {} sealed values under {}; {} left under old keys",
+                    report.resealed,
+                    report.scanned,
+                    ring.active().id(),
+                    report.remaining
+                );
+                if report.remaining == 0 {
+                    println!("Old keys may now be removed from SESSIOND_MASTER_KEY on every node.");
+                }
+            }
+        }
+    }
+    rt.store.close().await;
+    Ok(())
+}
+
+pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
+    let rt = runtime::open(cfg).await?;
+    use sessiond_core::store::HealthStore;
+    let current = rt.store.migrations_current().await?;
+    println!(
+        "{} database migrated{}",
+        rt.store.backend().as_str(),
+        if current { "; schema is current" } else { "" }
+    );
+    rt.store.close().await;
+    Ok(())
+}
+
+pub async fn healthcheck(
+    cfg: &Config,
+    url: Option<String>,
+    live: bool,
+    timeout: u64,
+) -> anyhow::Result<bool> {
+    let base = url.unwrap_or_else(|| {
+        let mut addr = cfg.listen;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("http://{addr}")
+    });
+    let path = if live { "/healthz" } else { "/readyz" };
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(timeout.max(1)))
+        .build()?;
+    let url = format!("{}{path}", base.trim_end_matches('/'));
+    match client.get(&url).send().await {
+        Ok(resp) => {
+            let status = resp.status();
+            let body = resp.text().await.unwrap_or_default();
+            println!("{url}: {} {}", status.as_u16(), body.trim());
+            Ok(status.is_success())
+        }
+        Err(e) => {
+            println!("{url}: unreachable ({e})");
+            Ok(false)
+        }
+    }
+}

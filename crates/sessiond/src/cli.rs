@@ -1,0 +1,236 @@
+//! Command-line interface.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::LogFormat;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sessiond",
+    version,
+    about = "Self-hosted sessions server speaking the Clerk, Trinsic and Equisoft session APIs",
+    long_about = "sessiond manages login sessions and identity-verification sessions for other software.\n\
+                  With no configuration it serves on 127.0.0.1:7300 and keeps an embedded SQLite database\n\
+                  in ./sessiond-data; a postgres:// database URL switches to PostgreSQL.",
+    after_help = "Examples:\n  sessiond serve\n  sessiond apps create \"My app\" --json\n  \
+                  SESSIOND_DATABASE_URL=postgres://127.0.0.1/sessiond sessiond serve --listen 0.0.0.0:7300\n  \
+                  sessiond config example > sessiond.toml"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// TOML configuration file (see `sessiond config example`).
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "SESSIOND_CONFIG",
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+    /// Directory of the embedded database and the master key file [default: ./sessiond-data].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: sqlite:… or postgres://… [default: SQLite in the data directory].
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Log format [default: json].
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormatArg {
+    Json,
+    Pretty,
+}
+
+impl From<LogFormatArg> for LogFormat {
+    fn from(v: LogFormatArg) -> Self {
+        match v {
+            LogFormatArg::Json => LogFormat::Json,
+            LogFormatArg::Pretty => LogFormat::Pretty,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (migrates the database first).
+    #[command(
+        after_help = "Examples:\n  sessiond serve\n  sessiond serve --listen 0.0.0.0:7300 --log-format pretty\n  \
+                            sessiond serve --database-url postgres://sessiond@db/sessiond"
+    )]
+    Serve {
+        /// Address:port to listen on [default: 127.0.0.1:7300].
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Apply pending database migrations and exit.
+    #[command(
+        after_help = "Example:\n  sessiond migrate --database-url postgres://sessiond@db/sessiond"
+    )]
+    Migrate,
+    /// Manage applications (tenants) directly in the database.
+    #[command(subcommand)]
+    Apps(AppsCommand),
+    /// Manage secret keys and the master sealing key.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Print an example configuration or check a configuration file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Ask a running server whether it is ready (exit 0) or not (exit 1).
+    #[command(
+        after_help = "Examples:\n  sessiond healthcheck\n  sessiond healthcheck --url http://10.0.0.5:7300 --live"
+    )]
+    Healthcheck {
+        /// Base URL of the server [default: http://<listen setting>].
+        #[arg(long)]
+        url: Option<String>,
+        /// Check liveness (/healthz) instead of readiness (/readyz).
+        #[arg(long)]
+        live: bool,
+        /// Seconds to wait for an answer.
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppsCommand {
+    /// Create an application and print its first secret key (shown only once).
+    #[command(
+        after_help = "Examples:\n  sessiond apps create \"Acme staging\"\n  sessiond apps create Acme --live --json"
+    )]
+    Create {
+        name: String,
+        /// Issue sk_live_ keys instead of sk_test_.
+        #[arg(long)]
+        live: bool,
+        /// Print {"id", "secret_key", "publishable_key"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List applications.
+    #[command(after_help = "Example:\n  sessiond apps list --json")]
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one application with its settings.
+    #[command(after_help = "Example:\n  sessiond apps show app_2Z1jWk8…")]
+    Show {
+        app_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change an application's name or settings. Durations take s, m, h or d suffixes.
+    #[command(
+        after_help = "Examples:\n  sessiond apps update app_… --session-max-lifetime 14d --inactivity-timeout 2h\n  \
+                            sessiond apps update app_… --allowed-redirect-origin https://app.example.com"
+    )]
+    Update(UpdateArgs),
+    /// Delete an application with all its keys and data.
+    #[command(after_help = "Example:\n  sessiond apps delete app_… --yes")]
+    Delete {
+        app_id: String,
+        /// Confirm the deletion (required: it cannot be undone).
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    pub app_id: String,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Absolute session lifetime (default 7d).
+    #[arg(long, value_name = "DURATION")]
+    pub session_max_lifetime: Option<String>,
+    /// Idle timeout, or `off` (default off).
+    #[arg(long, value_name = "DURATION|off")]
+    pub inactivity_timeout: Option<String>,
+    /// Abandon period after last activity (default 30d).
+    #[arg(long, value_name = "DURATION")]
+    pub abandon_period: Option<String>,
+    /// Session token lifetime (default 60s, at least 30s).
+    #[arg(long, value_name = "DURATION")]
+    pub session_token_lifetime: Option<String>,
+    /// Retention of identity-verification results (default 30d).
+    #[arg(long, value_name = "DURATION")]
+    pub verification_retention: Option<String>,
+    /// Frontend URL (its host goes into the publishable key and token `iss`).
+    #[arg(long, value_name = "URL")]
+    pub frontend_url: Option<String>,
+    /// Add an allowed redirect origin (repeatable).
+    #[arg(long, value_name = "ORIGIN")]
+    pub allowed_redirect_origin: Vec<String>,
+    /// Remove every allowed redirect origin first.
+    #[arg(long)]
+    pub clear_redirect_origins: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create another secret key for an application.
+    #[command(after_help = "Example:\n  sessiond keys create app_… --json")]
+    Create {
+        app_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List an application's keys (hints only; secrets are never stored).
+    #[command(after_help = "Example:\n  sessiond keys list app_…")]
+    List {
+        app_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key; it stops working on the next request, on every node.
+    #[command(after_help = "Example:\n  sessiond keys revoke app_… key_…")]
+    Revoke { app_id: String, key_id: String },
+    /// Rotate the master sealing key and re-seal every secret under it, online.
+    #[command(
+        name = "rotate-master",
+        long_about = "Rotate the master sealing key.\n\n\
+            With the key file (the default), a new key is generated and put first in the file, the old\n\
+            keys stay for opening, and every sealed value is re-sealed under the new key while servers\n\
+            keep running (they re-read the key file). Run again with --retire-old once every node has\n\
+            picked up the new key (within 30 s) to drop old keys; it refuses while any value still\n\
+            uses one.\n\n\
+            With SESSIOND_MASTER_KEY: if it lists one key, a new keyring value is printed; deploy it to\n\
+            every node as SESSIOND_MASTER_KEY, then run this command again to re-seal everything under\n\
+            the new (first) key.",
+        after_help = "Examples:\n  sessiond keys rotate-master\n  sessiond keys rotate-master --retire-old"
+    )]
+    RotateMaster {
+        /// Drop old keys from the key file after verifying nothing is sealed under them.
+        #[arg(long)]
+        retire_old: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a fully commented configuration file with every default.
+    #[command(after_help = "Example:\n  sessiond config example > sessiond.toml")]
+    Example,
+    /// Validate a configuration file (and the environment) without starting anything.
+    #[command(after_help = "Example:\n  sessiond config check sessiond.toml")]
+    Check {
+        /// File to check [default: --config / SESSIOND_CONFIG].
+        file: Option<PathBuf>,
+    },
+}

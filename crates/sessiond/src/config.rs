@@ -1,0 +1,389 @@
+//! Configuration: defaults < TOML file < `SESSIOND_*` environment < command-line flags.
+//!
+//! [`Settings`] is the file/environment shape; [`Settings::validate`] turns it into a [`Config`]
+//! the rest of the binary uses. `sessiond config example` prints [`example_toml`], which is built
+//! from [`FIELDS`] and the defaults, and a test keeps both in step with the struct.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use sessiond_crypto::apikey::SecretKey;
+use sessiond_crypto::seal::Keyring;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    pub database_max_connections: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootstrap_secret_key: Option<String>,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub shutdown_timeout_secs: u64,
+    pub purge_interval_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: "127.0.0.1:7300".into(),
+            data_dir: PathBuf::from("./sessiond-data"),
+            database_url: None,
+            database_max_connections: 16,
+            master_key: None,
+            bootstrap_secret_key: None,
+            log_format: LogFormat::Json,
+            log_level: "info".into(),
+            shutdown_timeout_secs: 10,
+            purge_interval_secs: 3600,
+        }
+    }
+}
+
+/// Documentation of every setting, in file order: (key, doc lines, example for optional keys).
+pub const FIELDS: &[(&str, &str, Option<&str>)] = &[
+    (
+        "listen",
+        "Address and port the HTTP API listens on. Env: SESSIOND_LISTEN, flag: --listen.",
+        None,
+    ),
+    (
+        "data_dir",
+        "Directory for the embedded SQLite database and the master key file (created with mode 0700).\nEnv: SESSIOND_DATA_DIR, flag: --data-dir.",
+        None,
+    ),
+    (
+        "database_url",
+        "Database URL. Unset: SQLite at <data_dir>/sessiond.db. A postgres:// URL selects PostgreSQL;\nseveral sessiond nodes may share one PostgreSQL database. Env: SESSIOND_DATABASE_URL, flag: --database-url.",
+        Some("\"postgres://sessiond@127.0.0.1:5432/sessiond\""),
+    ),
+    (
+        "database_max_connections",
+        "Largest number of pooled database connections per node.",
+        None,
+    ),
+    (
+        "master_key",
+        "Master keyring that seals secrets at rest: base64 keys (32 bytes each) separated by commas;\nthe first seals, all open. Unset: read <data_dir>/master.key, created on first start.\nPrefer the environment (SESSIOND_MASTER_KEY) over this file; never store it in the database.",
+        Some("\"<base64 of 32 random bytes>\""),
+    ),
+    (
+        "bootstrap_secret_key",
+        "Secret key to seed for the default application on first start, instead of a random one\n(for automation). Env: SESSIOND_BOOTSTRAP_SECRET_KEY.",
+        Some("\"sk_test_change-me-to-a-long-random-value\""),
+    ),
+    (
+        "log_format",
+        "Log format: \"json\" (one object per line) or \"pretty\" (for humans). Flag: --log-format.",
+        None,
+    ),
+    (
+        "log_level",
+        "Log filter, e.g. \"info\" or \"sessiond=debug,info\". RUST_LOG overrides it.",
+        None,
+    ),
+    (
+        "shutdown_timeout_secs",
+        "On SIGTERM/SIGINT, how long in-flight requests may take before the process exits.",
+        None,
+    ),
+    (
+        "purge_interval_secs",
+        "How often the retention job purges records past their retention period.",
+        None,
+    ),
+];
+
+/// Environment variables that are read but are not settings.
+const NON_SETTING_ENV: &[&str] = &["SESSIOND_CONFIG"];
+const NON_SETTING_ENV_PREFIXES: &[&str] = &["SESSIOND_TEST_"];
+
+/// Overrides from command-line flags (only those given).
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct FlagOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+}
+
+/// A configuration error: one line naming the setting. Exit code 2.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn env_key_to_setting(var: &str) -> Option<String> {
+    var.strip_prefix("SESSIOND_").map(str::to_ascii_lowercase)
+}
+
+/// `SESSIOND_*` variables that name no setting, so typos are reported instead of ignored.
+pub fn unknown_env_vars() -> Vec<String> {
+    let known: Vec<&str> = FIELDS.iter().map(|f| f.0).collect();
+    std::env::vars()
+        .map(|(k, _)| k)
+        .filter(|k| k.starts_with("SESSIOND_"))
+        .filter(|k| !NON_SETTING_ENV.contains(&k.as_str()))
+        .filter(|k| !NON_SETTING_ENV_PREFIXES.iter().any(|p| k.starts_with(p)))
+        .filter(|k| env_key_to_setting(k).is_none_or(|s| !known.contains(&s.as_str())))
+        .collect()
+}
+
+/// Loads settings from all layers.
+pub fn load(file: Option<&Path>, flags: &FlagOverrides) -> Result<Settings, ConfigError> {
+    let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+    if let Some(path) = file {
+        if !path.is_file() {
+            return Err(ConfigError(format!(
+                "config file {} does not exist",
+                path.display()
+            )));
+        }
+        fig = fig.merge(Toml::file_exact(path));
+    }
+    let known: Vec<&'static str> = FIELDS.iter().map(|f| f.0).collect();
+    fig = fig
+        .merge(Env::prefixed("SESSIOND_").filter(move |k| known.contains(&k.as_str())))
+        .merge(Serialized::defaults(flags));
+    fig.extract::<Settings>().map_err(|e| {
+        let first = e.into_iter().next();
+        match first {
+            Some(err) => {
+                let key = err.path.join(".");
+                let source = err
+                    .metadata
+                    .as_ref()
+                    .map(|m| format!(" (from {})", m.name))
+                    .unwrap_or_default();
+                if key.is_empty() {
+                    ConfigError(format!("invalid configuration{source}: {}", err.kind))
+                } else {
+                    ConfigError(format!("invalid setting `{key}`{source}: {}", err.kind))
+                }
+            }
+            None => ConfigError("invalid configuration".into()),
+        }
+    })
+}
+
+/// Where the master keyring came from; decides how rotation can update it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// `master_key` / `SESSIOND_MASTER_KEY`.
+    Setting,
+    /// The key file in the data directory.
+    File(PathBuf),
+}
+
+/// Validated runtime configuration.
+#[derive(Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub database_max_connections: u32,
+    /// `Some` when given as a setting; otherwise the key file is used.
+    pub master_key: Option<Keyring>,
+    pub bootstrap_secret_key: Option<SecretKey>,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub shutdown_timeout_secs: u64,
+    pub purge_interval_secs: u64,
+}
+
+impl Config {
+    pub fn key_file(&self) -> PathBuf {
+        self.data_dir.join("master.key")
+    }
+
+    pub fn uses_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+}
+
+impl Settings {
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let bad = |key: &str, why: String| ConfigError(format!("invalid setting `{key}`: {why}"));
+        let listen: SocketAddr = self.listen.parse().map_err(|_| {
+            bad(
+                "listen",
+                format!(
+                    "`{}` is not an address:port such as 127.0.0.1:7300",
+                    self.listen
+                ),
+            )
+        })?;
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(bad("data_dir", "must not be empty".into()));
+        }
+        let database_url = match self.database_url {
+            Some(u) if u.trim().is_empty() => {
+                return Err(bad("database_url", "must not be empty".into()));
+            }
+            Some(u) => {
+                if sessiond_store::Backend::from_url(&u).is_none() {
+                    return Err(bad(
+                        "database_url",
+                        "must start with sqlite: or postgres://".into(),
+                    ));
+                }
+                u
+            }
+            None => format!("sqlite://{}", self.data_dir.join("sessiond.db").display()),
+        };
+        if !(1..=1000).contains(&self.database_max_connections) {
+            return Err(bad(
+                "database_max_connections",
+                "must be between 1 and 1000".into(),
+            ));
+        }
+        let master_key = self
+            .master_key
+            .as_deref()
+            .map(Keyring::parse)
+            .transpose()
+            .map_err(|e| bad("master_key", e.to_string()))?;
+        let bootstrap_secret_key = self
+            .bootstrap_secret_key
+            .as_deref()
+            .map(SecretKey::parse)
+            .transpose()
+            .map_err(|e| bad("bootstrap_secret_key", e.to_string()))?;
+        if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
+            return Err(bad(
+                "log_level",
+                format!(
+                    "`{}` is not a log filter such as info or sessiond=debug",
+                    self.log_level
+                ),
+            ));
+        }
+        if !(1..=300).contains(&self.shutdown_timeout_secs) {
+            return Err(bad(
+                "shutdown_timeout_secs",
+                "must be between 1 and 300".into(),
+            ));
+        }
+        if !(10..=86_400).contains(&self.purge_interval_secs) {
+            return Err(bad(
+                "purge_interval_secs",
+                "must be between 10 and 86400".into(),
+            ));
+        }
+        Ok(Config {
+            listen,
+            data_dir: self.data_dir,
+            database_url,
+            database_max_connections: self.database_max_connections,
+            master_key,
+            bootstrap_secret_key,
+            log_format: self.log_format,
+            log_level: self.log_level,
+            shutdown_timeout_secs: self.shutdown_timeout_secs,
+            purge_interval_secs: self.purge_interval_secs,
+        })
+    }
+}
+
+/// A fully commented TOML file with every setting and its default.
+pub fn example_toml() -> String {
+    let defaults = toml::Table::try_from(Settings::default()).unwrap_or_default();
+    let mut out = String::from(
+        "# sessiond configuration. Every setting is shown with its default.\n\
+         # Layering: defaults < this file (--config / SESSIOND_CONFIG) < SESSIOND_<KEY> environment < flags.\n\n",
+    );
+    for (key, doc, example) in FIELDS {
+        for line in doc.lines() {
+            out.push_str("# ");
+            out.push_str(line);
+            out.push('\n');
+        }
+        match (defaults.get(*key), example) {
+            (Some(v), _) => out.push_str(&format!("{key} = {v}\n\n")),
+            (None, Some(ex)) => out.push_str(&format!("# {key} = {ex}\n\n")),
+            (None, None) => out.push_str(&format!("# {key} =\n\n")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_setting_is_documented_once() {
+        let mut all = Settings::default();
+        all.database_url = Some("x".into());
+        all.master_key = Some("x".into());
+        all.bootstrap_secret_key = Some("x".into());
+        let table = toml::Table::try_from(all).unwrap_or_default();
+        let mut keys: Vec<&str> = table.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        let mut documented: Vec<&str> = FIELDS.iter().map(|f| f.0).collect();
+        documented.sort_unstable();
+        assert_eq!(keys, documented);
+    }
+
+    #[test]
+    fn example_parses_back_to_the_defaults() {
+        let text = example_toml();
+        let parsed: Settings = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let again = toml::Table::try_from(parsed).unwrap_or_default();
+        assert_eq!(
+            again,
+            toml::Table::try_from(Settings::default()).unwrap_or_default()
+        );
+        assert!(text.contains("# database_url = "));
+    }
+
+    #[test]
+    fn validation_names_the_setting() {
+        let s = Settings {
+            listen: "nope".into(),
+            ..Settings::default()
+        };
+        let e = s.validate().err().map(|e| e.0).unwrap_or_default();
+        assert!(e.starts_with("invalid setting `listen`"), "{e}");
+        let s = Settings {
+            database_url: Some("mysql://x".into()),
+            ..Settings::default()
+        };
+        let e = s.validate().err().map(|e| e.0).unwrap_or_default();
+        assert!(e.contains("`database_url`"), "{e}");
+    }
+
+    #[test]
+    fn default_database_is_sqlite_in_data_dir() {
+        let c = Settings::default()
+            .validate()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.database_url, "sqlite://./sessiond-data/sessiond.db");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:7300");
+    }
+}

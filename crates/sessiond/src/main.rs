@@ -1,0 +1,106 @@
+//! The `sessiond` binary: CLI, configuration, wiring of the concrete store, and the server.
+//!
+//! # Layout
+//! - `cli`: the command-line surface (clap).
+//! - `config`: layered settings and their validation; `config example`.
+//! - `runtime`: opening the store, the master keyring and the vault.
+//! - `server`: `serve`, with metrics, jobs and graceful shutdown.
+//! - `scheduler`: timing of background jobs.
+//! - `admin`: offline commands (apps, keys, migrate, healthcheck).
+//! - `telemetry`: logging.
+
+mod admin;
+mod cli;
+mod config;
+mod runtime;
+mod scheduler;
+mod server;
+mod telemetry;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, ConfigCommand};
+use crate::config::FlagOverrides;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Config(ConfigCommand::Example) = cli.command {
+        print!("{}", config::example_toml());
+        return ExitCode::SUCCESS;
+    }
+    let mut flags = FlagOverrides {
+        data_dir: cli.global.data_dir.clone(),
+        database_url: cli.global.database_url.clone(),
+        log_format: cli.global.log_format.map(Into::into),
+        ..FlagOverrides::default()
+    };
+    if let Command::Serve { listen } = &cli.command {
+        flags.listen = listen.clone();
+    }
+    let file = match &cli.command {
+        Command::Config(ConfigCommand::Check { file: Some(f) }) => Some(f.clone()),
+        _ => cli.global.config.clone(),
+    };
+    let cfg = match config::load(file.as_deref(), &flags).and_then(config::Settings::validate) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sessiond: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let unknown = config::unknown_env_vars();
+
+    if let Command::Config(ConfigCommand::Check { .. }) = cli.command {
+        for v in &unknown {
+            eprintln!("sessiond: warning: unknown environment variable {v} is ignored");
+        }
+        println!(
+            "configuration is valid (listen {}, database {})",
+            cfg.listen,
+            if cfg.uses_sqlite() {
+                "sqlite"
+            } else {
+                "postgres"
+            }
+        );
+        return ExitCode::SUCCESS;
+    }
+
+    telemetry::init(cfg.log_format, &cfg.log_level);
+    for v in &unknown {
+        tracing::warn!(variable = %v, "unknown SESSIOND_ environment variable is ignored");
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sessiond: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async move {
+        match cli.command {
+            Command::Serve { .. } => server::serve(cfg).await.map(|()| true),
+            Command::Migrate => admin::migrate(&cfg).await.map(|()| true),
+            Command::Apps(c) => admin::apps(&cfg, c).await.map(|()| true),
+            Command::Keys(c) => admin::keys(&cfg, c).await.map(|()| true),
+            Command::Healthcheck { url, live, timeout } => {
+                admin::healthcheck(&cfg, url, live, timeout).await
+            }
+            Command::Config(_) => Ok(true),
+        }
+    });
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "command failed");
+            eprintln!("sessiond: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

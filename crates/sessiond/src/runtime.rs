@@ -1,0 +1,175 @@
+//! Opening what every command needs: the store (migrated), the master keyring and the vault.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use sessiond_core::Timestamp;
+use sessiond_core::clock::Clock;
+use sessiond_core::tenancy::Tenancy;
+use sessiond_core::vault::{KeyringReloader, Vault, VaultError};
+use sessiond_crypto::seal::{Keyring, MasterKey};
+use sessiond_store::{PoolOptions, SqlStore};
+
+use crate::config::{Config, KeySource};
+
+/// The wall clock. Only the binary reads it; core and store code receive `now` as an argument.
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        Timestamp(ms)
+    }
+}
+
+pub struct Runtime {
+    pub store: Arc<SqlStore>,
+    pub vault: Arc<Vault>,
+    pub tenancy: Arc<Tenancy>,
+    pub key_source: KeySource,
+}
+
+/// Creates the data directory with mode 0700 (or tightens an existing one we own).
+pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    set_mode(dir, 0o700)
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot set permissions of {}", path.display()))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_: &Path, _: u32) -> anyhow::Result<()> {
+    Ok(())
+}
+
+/// Writes the key file atomically with mode 0600 (temporary file, fsync, rename).
+pub fn write_key_file(path: &Path, ring: &Keyring) -> anyhow::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".master.key.{}", std::process::id()));
+    {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts
+            .open(&tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.write_all(ring.to_text().as_bytes())?;
+        f.sync_all()?;
+    }
+    set_mode(&tmp, 0o600)?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot replace key file {}", path.display()))?;
+    Ok(())
+}
+
+pub fn read_key_file(path: &Path) -> anyhow::Result<Keyring> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(path = %path.display(), "master key file is readable by group or others; chmod 600 it");
+        }
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read master key file {}", path.display()))?;
+    Keyring::parse(&text).with_context(|| format!("master key file {} is invalid", path.display()))
+}
+
+fn file_reloader(path: &Path) -> KeyringReloader {
+    let path = path.to_path_buf();
+    Box::new(move || {
+        std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| Keyring::parse(&t).ok())
+    })
+}
+
+/// Connects, migrates, loads the keyring and opens the vault. Refuses to continue with a wrong or
+/// missing master key.
+pub async fn open(cfg: &Config) -> anyhow::Result<Runtime> {
+    if cfg.uses_sqlite() || cfg.master_key.is_none() {
+        ensure_data_dir(&cfg.data_dir)?;
+    }
+    let opts = PoolOptions {
+        max_connections: cfg.database_max_connections,
+        acquire_timeout: Duration::from_secs(5),
+    };
+    let store = SqlStore::connect(&cfg.database_url, &opts)
+        .await
+        .with_context(|| format!("cannot open the {} database", backend_name(cfg)))?;
+    store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
+    let store = Arc::new(store);
+
+    let key_file = cfg.key_file();
+    let (ring, source, fresh) = match &cfg.master_key {
+        Some(ring) => (Keyring::parse(&ring.to_text())?, KeySource::Setting, false),
+        None if key_file.exists() => (
+            read_key_file(&key_file)?,
+            KeySource::File(key_file.clone()),
+            false,
+        ),
+        None => {
+            if Vault::is_initialized(store.as_ref()).await? {
+                bail!(
+                    "no master key: the database is sealed, but {} does not exist and SESSIOND_MASTER_KEY is not set; \
+                     restore the key file or set SESSIOND_MASTER_KEY",
+                    key_file.display()
+                );
+            }
+            let ring = Keyring::new(vec![MasterKey::generate()])?;
+            // Written before the database seals anything with it, so a crash cannot leave a
+            // database sealed under a key that exists nowhere.
+            write_key_file(&key_file, &ring)?;
+            tracing::info!(path = %key_file.display(), "generated a new master key file");
+            (ring, KeySource::File(key_file.clone()), true)
+        }
+    };
+    let reloader = match &source {
+        KeySource::File(p) => Some(file_reloader(p)),
+        KeySource::Setting => None,
+    };
+    let vault = Vault::open(store.as_ref(), ring, reloader)
+        .await
+        .map_err(|e| match e {
+            VaultError::WrongMasterKey { .. } => anyhow::anyhow!("refusing to start: {e}"),
+            other => anyhow::anyhow!(other),
+        })?;
+    let _ = fresh;
+    let vault = Arc::new(vault);
+    let tenancy = Arc::new(Tenancy::new(store.clone(), vault.clone()));
+    Ok(Runtime {
+        store,
+        vault,
+        tenancy,
+        key_source: source,
+    })
+}
+
+fn backend_name(cfg: &Config) -> &'static str {
+    if cfg.uses_sqlite() {
+        "SQLite"
+    } else {
+        "PostgreSQL"
+    }
+}

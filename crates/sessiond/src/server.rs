@@ -1,0 +1,182 @@
+//! `sessiond serve`: build the node, serve until a signal, shut down gracefully.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use sessiond_core::clock::Clock;
+use sessiond_core::jobs::{Job, OldJobRuns, PurgeJob, RevokedKeys};
+use sessiond_http::AppState;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, KeySource};
+use crate::runtime::{self, SystemClock};
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+    let recorder = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), LATENCY_BUCKETS)
+        .context("invalid metric buckets")?
+        .build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).context("metrics recorder already installed")?;
+    Ok(handle)
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!(signal = "SIGINT", "shutting down"),
+        () = term => tracing::info!(signal = "SIGTERM", "shutting down"),
+    }
+}
+
+pub async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let rt = runtime::open(&cfg).await?;
+    tracing::info!(
+        backend = rt.store.backend().as_str(),
+        "database ready (migrations applied)"
+    );
+
+    if let Some(created) = rt
+        .tenancy
+        .bootstrap(cfg.bootstrap_secret_key.clone(), clock.now())
+        .await
+        .context("cannot create the default application")?
+    {
+        // Shown once, on stderr, and never logged.
+        eprintln!(
+            "\nsessiond: created the default application {}\n  secret key:      {}\n  publishable key: {}\n\
+             Store the secret key now; it cannot be shown again (create more with `sessiond keys create`).\n",
+            created.application.id,
+            created.secret_key.expose(),
+            created.application.publishable_key()
+        );
+    }
+
+    let handle = install_metrics()?;
+    let stop = CancellationToken::new();
+    let mut tasks = Vec::new();
+
+    // Metrics upkeep keeps histogram storage bounded.
+    {
+        let handle = handle.clone();
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => handle.run_upkeep(),
+                    () = stop.cancelled() => break,
+                }
+            }
+        }));
+    }
+
+    // Nodes pick up a key added by `keys rotate-master` (and seal with it) within 15 s.
+    if let KeySource::File(path) = rt.key_source.clone() {
+        let vault = rt.vault.clone();
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut last = std::fs::read(&path).ok();
+            let mut tick = tokio::time::interval(Duration::from_secs(15));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = stop.cancelled() => break,
+                }
+                let now = std::fs::read(&path).ok();
+                if now.is_some() && now != last {
+                    match runtime::read_key_file(&path) {
+                        Ok(ring) => {
+                            tracing::info!(active = %ring.active().id(), "master keyring reloaded");
+                            vault.replace_keyring(ring);
+                            last = now;
+                        }
+                        Err(e) => tracing::error!(error = %e, "master key file changed but is invalid; keeping the old keyring"),
+                    }
+                }
+            }
+        }));
+    }
+
+    let store = rt.store.clone();
+    let purge: Arc<dyn Job> = Arc::new(
+        PurgeJob::new(cfg.purge_interval_secs)
+            .register(Arc::new(RevokedKeys(store.clone())))
+            .register(Arc::new(OldJobRuns(store.clone()))),
+    );
+    let holder = sessiond_crypto::ids::new_id("node");
+    tasks.extend(crate::scheduler::spawn(
+        vec![purge],
+        store.clone(),
+        holder,
+        clock.clone(),
+        stop.clone(),
+    ));
+
+    let pool_store = store.clone();
+    let state = AppState {
+        tenancy: rt.tenancy.clone(),
+        health: store.clone(),
+        metrics: Some(handle),
+        pool_stats: Arc::new(move || pool_store.pool_stats()),
+    };
+    let app = sessiond_http::router(state);
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(addr = %addr, url = %format!("http://{addr}"), "listening");
+
+    let shutdown = stop.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+    });
+
+    signal().await;
+    stop.cancel();
+    // In-flight requests get the shutdown budget; then the process exits regardless.
+    let budget = Duration::from_secs(cfg.shutdown_timeout_secs);
+    match tokio::time::timeout(budget, server).await {
+        Ok(Ok(Ok(()))) => tracing::info!("in-flight requests finished"),
+        Ok(Ok(Err(e))) => tracing::error!(error = %e, "server error during shutdown"),
+        Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
+        Err(_) => tracing::warn!(
+            timeout_secs = cfg.shutdown_timeout_secs,
+            "in-flight requests did not finish in time; exiting"
+        ),
+    }
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
