@@ -168,7 +168,10 @@ pub fn load(file: Option<&Path>, flags: &FlagOverrides) -> Result<Settings, Conf
     }
     let known: Vec<&'static str> = FIELDS.iter().map(|f| f.0).collect();
     fig = fig
-        .merge(Env::prefixed("SESSIOND_").filter(move |k| known.contains(&k.as_str())))
+        .merge(
+            Env::prefixed("SESSIOND_")
+                .filter(move |k| known.iter().any(|f| k.as_str().eq_ignore_ascii_case(f))),
+        )
         .merge(Serialized::defaults(flags));
     fig.extract::<Settings>().map_err(|e| {
         let first = e.into_iter().next();
@@ -338,10 +341,12 @@ mod tests {
 
     #[test]
     fn every_setting_is_documented_once() {
-        let mut all = Settings::default();
-        all.database_url = Some("x".into());
-        all.master_key = Some("x".into());
-        all.bootstrap_secret_key = Some("x".into());
+        let all = Settings {
+            database_url: Some("x".into()),
+            master_key: Some("x".into()),
+            bootstrap_secret_key: Some("x".into()),
+            ..Settings::default()
+        };
         let table = toml::Table::try_from(all).unwrap_or_default();
         let mut keys: Vec<&str> = table.keys().map(String::as_str).collect();
         keys.sort_unstable();

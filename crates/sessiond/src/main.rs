@@ -68,7 +68,14 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
-    telemetry::init(cfg.log_format, &cfg.log_level);
+    let is_server = matches!(cli.command, Command::Serve { .. });
+    // Commands other than `serve` only report problems; their output is the answer.
+    let level = if is_server {
+        cfg.log_level.as_str()
+    } else {
+        "warn"
+    };
+    telemetry::init(cfg.log_format, level, is_server);
     for v in &unknown {
         tracing::warn!(variable = %v, "unknown SESSIOND_ environment variable is ignored");
     }

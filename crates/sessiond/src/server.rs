@@ -150,6 +150,32 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(addr = %addr, url = %format!("http://{addr}"), "listening");
 
+    let signals = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            signal().await;
+            stop.cancel();
+        })
+    };
+    let budget = Duration::from_secs(cfg.shutdown_timeout_secs);
+    run_until_stopped(listener, app, stop.clone(), budget).await;
+    signals.abort();
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Serves until `stop` is cancelled, then stops accepting connections and lets in-flight requests
+/// finish for at most `budget`. Returns whether they all finished in time.
+pub async fn run_until_stopped(
+    listener: TcpListener,
+    app: axum::Router,
+    stop: CancellationToken,
+    budget: Duration,
+) -> bool {
     let shutdown = stop.clone();
     let server = tokio::spawn(async move {
         axum::serve(
@@ -159,24 +185,112 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
     });
-
-    signal().await;
-    stop.cancel();
-    // In-flight requests get the shutdown budget; then the process exits regardless.
-    let budget = Duration::from_secs(cfg.shutdown_timeout_secs);
+    stop.cancelled().await;
     match tokio::time::timeout(budget, server).await {
-        Ok(Ok(Ok(()))) => tracing::info!("in-flight requests finished"),
-        Ok(Ok(Err(e))) => tracing::error!(error = %e, "server error during shutdown"),
-        Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
-        Err(_) => tracing::warn!(
-            timeout_secs = cfg.shutdown_timeout_secs,
-            "in-flight requests did not finish in time; exiting"
-        ),
+        Ok(Ok(Ok(()))) => {
+            tracing::info!("in-flight requests finished");
+            true
+        }
+        Ok(Ok(Err(e))) => {
+            tracing::error!(error = %e, "server error during shutdown");
+            false
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "server task failed");
+            false
+        }
+        Err(_) => {
+            tracing::warn!(
+                timeout_secs = budget.as_secs(),
+                "in-flight requests did not finish in time; exiting"
+            );
+            false
+        }
     }
-    for t in tasks {
-        let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn slow() -> &'static str {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        "done"
     }
-    store.close().await;
-    tracing::info!("stopped");
-    Ok(())
+
+    #[tokio::test]
+    async fn in_flight_request_finishes_and_new_connections_are_refused() {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let app = axum::Router::new().route("/slow", get(slow));
+        let stop = CancellationToken::new();
+        let server = tokio::spawn(run_until_stopped(
+            listener,
+            app,
+            stop.clone(),
+            Duration::from_secs(10),
+        ));
+        let mut conn = tokio::net::TcpStream::connect(addr)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        conn.write_all(b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let started = std::time::Instant::now();
+        stop.cancel();
+        let mut buf = Vec::new();
+        let _ = conn.read_to_end(&mut buf).await;
+        let text = String::from_utf8_lossy(&buf);
+        assert!(
+            text.starts_with("HTTP/1.1 200"),
+            "in-flight request completed: {text}"
+        );
+        assert!(text.ends_with("done"), "{text}");
+        let finished = server.await.unwrap_or(false);
+        assert!(finished, "shutdown reports all requests finished");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(
+            tokio::net::TcpStream::connect(addr).await.is_err(),
+            "no new connections after shutdown"
+        );
+    }
+
+    #[tokio::test]
+    async fn budget_bounds_a_stuck_request() {
+        async fn stuck() -> &'static str {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            "never"
+        }
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let app = axum::Router::new().route("/stuck", get(stuck));
+        let stop = CancellationToken::new();
+        let server = tokio::spawn(run_until_stopped(
+            listener,
+            app,
+            stop.clone(),
+            Duration::from_millis(300),
+        ));
+        let mut conn = tokio::net::TcpStream::connect(addr)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        conn.write_all(b"GET /stuck HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = std::time::Instant::now();
+        stop.cancel();
+        assert!(!server.await.unwrap_or(true), "a stuck request is reported");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the budget bounds shutdown"
+        );
+    }
 }

@@ -5,7 +5,9 @@ use tracing_subscriber::fmt::format::FmtSpan;
 
 use crate::config::LogFormat;
 
-pub fn init(format: LogFormat, level: &str) {
+/// `to_stdout`: the server logs to stdout; other commands log to stderr so that their output
+/// (often JSON for scripts) stays clean.
+pub fn init(format: LogFormat, level: &str, to_stdout: bool) {
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|v| EnvFilter::try_new(v).ok())
@@ -14,7 +16,13 @@ pub fn init(format: LogFormat, level: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_span_events(FmtSpan::NONE)
-        .with_writer(std::io::stdout);
+        .with_writer(move || -> Box<dyn std::io::Write> {
+            if to_stdout {
+                Box::new(std::io::stdout())
+            } else {
+                Box::new(std::io::stderr())
+            }
+        });
     let _ = match format {
         // Span fields (request_id, method, path, app) are on every line inside a request.
         LogFormat::Json => builder

@@ -1,0 +1,241 @@
+//! Start, restart, bootstrap, shutdown and the master key.
+
+use std::time::Duration;
+
+use sessiond_store_conformance::Kind;
+
+use crate::harness::{Env, get, read};
+
+async fn restart_keeps_data(kind: Kind) {
+    let Some(env) = Env::of(kind).await else {
+        return;
+    };
+    let first = env.spawn();
+    let key = first
+        .bootstrap_key()
+        .unwrap_or_else(|| panic!("first start prints a key"));
+    assert!(first.stderr_text().contains("publishable key: pk_test_"));
+    let (_, extra, _) = env.create_app("second");
+    let (code, took) = first.terminate();
+    assert_eq!(code, Some(0), "SIGTERM exits 0");
+    assert!(
+        took < Duration::from_secs(10),
+        "shutdown within 10 s, took {took:?}"
+    );
+
+    let again = env.spawn();
+    assert_eq!(
+        again.bootstrap_key(),
+        None,
+        "no second default application on restart"
+    );
+    for k in [&key, &extra] {
+        assert_eq!(
+            get(&again.url("/sessiond/v1/application"), Some(k)).await.0,
+            200
+        );
+    }
+    let apps: serde_json::Value =
+        serde_json::from_str(&env.ok(&["apps", "list", "--json"])).unwrap_or_default();
+    assert_eq!(apps.as_array().map(Vec::len), Some(2));
+}
+crate::both_backends!(restart, super::restart_keeps_data);
+
+#[tokio::test]
+async fn data_dir_and_key_file_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::sqlite();
+    let server = env.spawn();
+    let mode = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or(0)
+    };
+    assert_eq!(mode(&env.data_dir()), 0o700);
+    assert_eq!(mode(&env.data_dir().join("master.key")), 0o600);
+    assert!(env.data_dir().join("sessiond.db").exists());
+    drop(server);
+}
+
+#[tokio::test]
+async fn bootstrap_secret_key_is_seeded() {
+    let env = Env::sqlite();
+    let chosen = "sk_test_automation0123456789abcdefghij";
+    let server = env.spawn_with(&[("SESSIOND_BOOTSTRAP_SECRET_KEY", chosen)]);
+    assert_eq!(server.bootstrap_key().as_deref(), Some(chosen));
+    let (status, body, _) = get(&server.url("/sessiond/v1/application"), Some(chosen)).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["name"], "Default application");
+}
+
+#[tokio::test]
+async fn wrong_or_missing_master_key_refuses_start() {
+    let env = Env::sqlite();
+    let (_, key, _) = env.create_app("app");
+    let other = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let out = env.run_with(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[("SESSIOND_MASTER_KEY", other)],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("refusing to start") && err.contains("master key"),
+        "{err}"
+    );
+
+    let key_file = env.data_dir().join("master.key");
+    let saved = read(&key_file);
+    std::fs::remove_file(&key_file).unwrap_or_else(|e| panic!("{e}"));
+    let out = env.run(&["serve", "--listen", "127.0.0.1:0"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("no master key"), "{err}");
+    assert!(
+        !key_file.exists(),
+        "no new key file is invented for a sealed database"
+    );
+
+    std::fs::write(&key_file, saved).unwrap_or_else(|e| panic!("{e}"));
+    let server = env.spawn();
+    assert_eq!(
+        get(&server.url("/sessiond/v1/application"), Some(&key))
+            .await
+            .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn master_key_rotation_round_trip() {
+    let env = Env::sqlite();
+    let key_file = env.data_dir().join("master.key");
+    let server = env.spawn();
+    let key = server.bootstrap_key().unwrap_or_default();
+    let original = read(&key_file);
+
+    let out = env.ok(&["keys", "rotate-master"]);
+    assert!(out.contains("re-sealed 1 of 1"), "{out}");
+    let rotated = read(&key_file);
+    let body_lines = |t: &str| t.lines().filter(|l| !l.starts_with('#')).count();
+    assert_eq!(body_lines(&rotated), 2, "new key first, old key kept");
+    assert!(
+        rotated.contains(
+            original
+                .lines()
+                .find(|l| !l.starts_with('#'))
+                .unwrap_or("?")
+        )
+    );
+    // The running server keeps working, and so does a key created after the rotation.
+    assert_eq!(
+        get(&server.url("/sessiond/v1/application"), Some(&key))
+            .await
+            .0,
+        200
+    );
+    let (_, later, _) = env.create_app("after rotation");
+    assert_eq!(
+        get(&server.url("/sessiond/v1/application"), Some(&later))
+            .await
+            .0,
+        200
+    );
+    let (code, _) = server.terminate();
+    assert_eq!(code, Some(0));
+
+    let out = env.ok(&["keys", "rotate-master", "--retire-old"]);
+    assert!(out.contains("retired 1 old master key"), "{out}");
+    let retired = read(&key_file);
+    assert_eq!(body_lines(&retired), 1);
+    assert_ne!(retired, original);
+
+    let server = env.spawn();
+    for k in [&key, &later] {
+        assert_eq!(
+            get(&server.url("/sessiond/v1/application"), Some(k))
+                .await
+                .0,
+            200
+        );
+    }
+    drop(server);
+    let old_key = original
+        .lines()
+        .find(|l| !l.starts_with('#'))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_default();
+    let out = env.run_with(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[("SESSIOND_MASTER_KEY", old_key)],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the retired key alone no longer opens the database"
+    );
+}
+
+#[tokio::test]
+async fn rotation_with_environment_key() {
+    let env = Env::sqlite();
+    let first = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let out = env.run_with(
+        &["apps", "create", "x", "--json"],
+        &[("SESSIOND_MASTER_KEY", first)],
+    );
+    assert!(out.status.success());
+    assert!(
+        !env.data_dir().join("master.key").exists(),
+        "no key file when the key is given"
+    );
+    let key: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let out = env.run_with(
+        &["keys", "rotate-master"],
+        &[("SESSIOND_MASTER_KEY", first)],
+    );
+    let ring = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        ring.ends_with(first) && ring.contains(','),
+        "prints new,old: {ring}"
+    );
+    let out = env.run_with(
+        &["keys", "rotate-master"],
+        &[("SESSIOND_MASTER_KEY", &ring)],
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("re-sealed 1 of 1"));
+    let new_only = ring.split(',').next().unwrap_or_default();
+    let server = env.spawn_with(&[("SESSIOND_MASTER_KEY", new_only)]);
+    let k = key["secret_key"].as_str().unwrap_or_default();
+    assert_eq!(
+        get(&server.url("/sessiond/v1/application"), Some(k))
+            .await
+            .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn migrate_and_healthcheck_commands() {
+    let env = Env::sqlite();
+    assert!(env.ok(&["migrate"]).contains("schema is current"));
+    let server = env.spawn();
+    let out = env.run(&["healthcheck", "--url", &server.base]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ready"));
+    let out = env.run(&["healthcheck", "--url", &server.base, "--live"]);
+    assert!(out.status.success());
+    drop(server);
+    let out = env.run(&[
+        "healthcheck",
+        "--url",
+        "http://127.0.0.1:9",
+        "--timeout",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+}

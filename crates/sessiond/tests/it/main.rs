@@ -1,0 +1,8 @@
+//! End-to-end tests of the `sessiond` binary: each spawns the real program on port 0 against a
+//! fresh SQLite data directory or a fresh PostgreSQL database.
+
+mod auth;
+mod cli;
+mod harness;
+mod lifecycle;
+mod ops;
