@@ -9,6 +9,7 @@
 pub mod apikey;
 pub mod ct;
 pub mod ids;
+pub mod jwt;
 pub mod seal;
 
 /// Fills `buf` from the operating system's CSPRNG.
