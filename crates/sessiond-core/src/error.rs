@@ -10,6 +10,10 @@ pub enum ErrorCode {
     NotFound,
     InvalidInput,
     Conflict,
+    /// A unique value (email, username, template name…) is already taken.
+    AlreadyExists,
+    /// The object exists but its state does not allow the operation (e.g. a revoked session).
+    InvalidState,
     Unauthenticated,
     Forbidden,
     Unavailable,
@@ -22,6 +26,8 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::InvalidInput => "invalid_input",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::AlreadyExists => "already_exists",
+            ErrorCode::InvalidState => "invalid_state",
             ErrorCode::Unauthenticated => "unauthenticated",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::Unavailable => "unavailable",
@@ -38,6 +44,16 @@ pub enum Error {
     InvalidInput { field: String, reason: String },
     #[error("the record was changed concurrently; retry with fresh data")]
     Conflict,
+    #[error("{field} is already taken")]
+    AlreadyExists { field: String },
+    #[error("the session is {}", .status.as_str())]
+    SessionNotUsable {
+        status: crate::session::SessionStatus,
+    },
+    #[error("`{0}` is a reserved claim and cannot be set by a template")]
+    ReservedClaim(String),
+    #[error("invalid token: {0}")]
+    InvalidToken(&'static str),
     #[error("{0}")]
     Unauthenticated(AuthFailure),
     #[error("storage is unavailable: {0}")]
@@ -52,6 +68,9 @@ impl Error {
             Error::NotFound { .. } => ErrorCode::NotFound,
             Error::InvalidInput { .. } => ErrorCode::InvalidInput,
             Error::Conflict => ErrorCode::Conflict,
+            Error::AlreadyExists { .. } => ErrorCode::AlreadyExists,
+            Error::SessionNotUsable { .. } => ErrorCode::InvalidState,
+            Error::ReservedClaim(_) | Error::InvalidToken(_) => ErrorCode::InvalidInput,
             Error::Unauthenticated(_) => ErrorCode::Unauthenticated,
             Error::Unavailable(_) => ErrorCode::Unavailable,
             Error::Internal(_) => ErrorCode::Internal,

@@ -7,6 +7,8 @@
 //! - [`clock`]: [`Timestamp`] and the [`Clock`] trait.
 //! - [`application`]: applications (tenants), their settings and publishable keys.
 //! - [`apikey`]: secret-key records.
+//! - [`ids`]: typed ids of tenant-owned objects.
+//! - [`session`]: login sessions and their pure state machine.
 //! - [`store`]: the storage contract, as small capability traits every backend implements.
 //! - [`vault`]: the master keyring in use, and the server pepper sealed under it.
 //! - [`tenancy`]: the service behind applications, keys and request authentication.
@@ -18,10 +20,16 @@ pub mod apikey;
 pub mod application;
 pub mod clock;
 pub mod error;
+pub mod ids;
 pub mod jobs;
+pub mod login;
 pub mod rotation;
+pub mod session;
+pub mod signing;
 pub mod store;
+pub mod template;
 pub mod tenancy;
+pub mod user;
 pub mod vault;
 
 pub use clock::{Clock, Timestamp};

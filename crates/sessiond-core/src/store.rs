@@ -149,11 +149,194 @@ pub trait HealthStore: Send + Sync {
 
 /// Everything a running server needs from storage.
 pub trait Store:
-    MetaStore + ApplicationStore + ApiKeyStore + SealedStore + JobLeaseStore + HealthStore
+    MetaStore
+    + ApplicationStore
+    + ApiKeyStore
+    + SealedStore
+    + JobLeaseStore
+    + HealthStore
+    + UserStore
+    + SessionStore
+    + SigningKeyStore
+    + TemplateStore
 {
 }
 
 impl<T> Store for T where
-    T: MetaStore + ApplicationStore + ApiKeyStore + SealedStore + JobLeaseStore + HealthStore
+    T: MetaStore
+        + ApplicationStore
+        + ApiKeyStore
+        + SealedStore
+        + JobLeaseStore
+        + HealthStore
+        + UserStore
+        + SessionStore
+        + SigningKeyStore
+        + TemplateStore
 {
+}
+
+/// A user as stored: clear columns for filtering, the profile sealed, and blind-index hashes of
+/// its identifiers (for uniqueness and lookup).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredUser {
+    pub id: crate::ids::UserId,
+    pub application_id: AppId,
+    pub external_id: Option<String>,
+    pub profile_sealed: Vec<u8>,
+    /// (kind, hash) pairs, unique per application and kind.
+    pub identifiers: Vec<(String, [u8; 32])>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: i64,
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Inserts a user; [`StoreError::Conflict`] if an identifier is taken in the application.
+    async fn insert_user(&self, user: &StoredUser) -> StoreResult<()>;
+    async fn get_user(
+        &self,
+        app: &AppId,
+        id: &crate::ids::UserId,
+    ) -> StoreResult<Option<StoredUser>>;
+    /// Users matching `filter`, newest first, and the total count ignoring limit/offset.
+    async fn list_users(
+        &self,
+        app: &AppId,
+        filter: &crate::user::UserFilter,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<(Vec<StoredUser>, u64)>;
+    /// Writes the user (and replaces its identifiers) if the stored version is `version - 1`.
+    async fn update_user(&self, user: &StoredUser) -> StoreResult<()>;
+    /// Deletes the user and their sessions. Returns whether it existed.
+    async fn delete_user(&self, app: &AppId, id: &crate::ids::UserId) -> StoreResult<bool>;
+}
+
+/// Filters of a session listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionFilter {
+    pub user_id: Option<crate::ids::UserId>,
+    pub client_id: Option<crate::ids::ClientId>,
+    /// Effective statuses (as of `now`) to include; empty means any.
+    pub statuses: Vec<crate::session::SessionStatus>,
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn insert_session(&self, s: &crate::session::Session) -> StoreResult<()>;
+    async fn get_session(
+        &self,
+        app: &AppId,
+        id: &crate::ids::SessionId,
+    ) -> StoreResult<Option<crate::session::Session>>;
+    /// Sessions matching `filter` (statuses evaluated at `now`), newest first, and the total.
+    async fn list_sessions(
+        &self,
+        app: &AppId,
+        filter: &SessionFilter,
+        limit: u32,
+        offset: u64,
+        now: Timestamp,
+    ) -> StoreResult<(Vec<crate::session::Session>, u64)>;
+    /// Writes the session if the stored version is `version - 1`.
+    async fn update_session(&self, s: &crate::session::Session) -> StoreResult<()>;
+    /// Deletes sessions that ended, or passed a deadline, before `cutoff`; returns how many.
+    async fn purge_sessions(&self, cutoff: Timestamp) -> StoreResult<u64>;
+}
+
+/// Lifecycle of a signing key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyState {
+    /// Published in the JWKS, not yet signing.
+    Next,
+    /// Signing (one per application).
+    Current,
+    /// No longer signing; published until its last token expires.
+    Retired,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Next => "next",
+            KeyState::Current => "current",
+            KeyState::Retired => "retired",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [KeyState::Next, KeyState::Current, KeyState::Retired]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    pub kid: crate::ids::SigningKeyId,
+    pub application_id: AppId,
+    pub algorithm: String,
+    /// PKCS#8 DER, sealed.
+    pub private_sealed: Vec<u8>,
+    /// The public JWK (JSON text, with kid/alg/use).
+    pub public_jwk: String,
+    pub state: KeyState,
+    pub created_at: Timestamp,
+    pub activates_at: Timestamp,
+    pub retired_at: Option<Timestamp>,
+    /// Latest `exp` of any token this key may have signed; retired keys stay published until then.
+    pub publish_until: Timestamp,
+    pub version: i64,
+}
+
+#[async_trait]
+pub trait SigningKeyStore: Send + Sync {
+    /// Inserts a key; [`StoreError::Conflict`] if it would be a second `Current` key.
+    async fn insert_signing_key(&self, k: &SigningKeyRecord) -> StoreResult<()>;
+    /// The application's keys, oldest first.
+    async fn list_signing_keys(&self, app: &AppId) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Atomically makes `next` current and the current key retired at `now`; `false` if either
+    /// key changed meanwhile.
+    async fn promote_signing_key(
+        &self,
+        app: &AppId,
+        next: &crate::ids::SigningKeyId,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Raises `publish_until` to `until` if it is lower.
+    async fn extend_signing_key(
+        &self,
+        app: &AppId,
+        kid: &crate::ids::SigningKeyId,
+        until: Timestamp,
+    ) -> StoreResult<()>;
+    /// Deletes retired keys whose `publish_until` is before `now`; returns how many.
+    async fn delete_expired_signing_keys(&self, app: &AppId, now: Timestamp) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait TemplateStore: Send + Sync {
+    /// [`StoreError::Conflict`] if the name is taken in the application.
+    async fn insert_template(&self, t: &crate::template::JwtTemplate) -> StoreResult<()>;
+    async fn get_template(
+        &self,
+        app: &AppId,
+        id: &crate::ids::TemplateId,
+    ) -> StoreResult<Option<crate::template::JwtTemplate>>;
+    async fn get_template_by_name(
+        &self,
+        app: &AppId,
+        name: &str,
+    ) -> StoreResult<Option<crate::template::JwtTemplate>>;
+    /// Newest first, with the total.
+    async fn list_templates(
+        &self,
+        app: &AppId,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<(Vec<crate::template::JwtTemplate>, u64)>;
+    /// Writes if the stored version is `version - 1`; [`StoreError::Conflict`] also on a taken name.
+    async fn update_template(&self, t: &crate::template::JwtTemplate) -> StoreResult<()>;
+    async fn delete_template(&self, app: &AppId, id: &crate::ids::TemplateId) -> StoreResult<bool>;
 }

@@ -1,0 +1,61 @@
+//! Typed ids of tenant-owned objects. Each wraps a prefixed random id from `sessiond_crypto::ids`.
+
+macro_rules! typed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+            pub fn new() -> Self {
+                $name(sessiond_crypto::ids::new_id($prefix))
+            }
+            /// Accepts only strings shaped like ids this server issues.
+            pub fn parse(s: &str) -> Option<Self> {
+                sessiond_crypto::ids::is_id(s, $prefix).then(|| $name(s.to_owned()))
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+typed_id!(
+    /// A login session (`sess_…`).
+    SessionId, "sess"
+);
+typed_id!(
+    /// A user of an application's directory (`user_…`).
+    UserId, "user"
+);
+typed_id!(
+    /// A client (device/browser) that holds sessions (`client_…`).
+    ClientId, "client"
+);
+typed_id!(
+    /// An email address or phone number record of a user (`idn_…`).
+    IdentificationId, "idn"
+);
+typed_id!(
+    /// A JWT template (`jtmp_…`).
+    TemplateId, "jtmp"
+);
+typed_id!(
+    /// A signing key; also its JWK `kid` (`ins_…`, the shape Clerk uses for instance keys).
+    SigningKeyId, "ins"
+);

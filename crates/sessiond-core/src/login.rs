@@ -1,0 +1,655 @@
+//! The login-session service: users, sessions, session tokens and JWT templates of an
+//! application. Every dialect that speaks login sessions (Clerk, Equisoft) calls this.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use sessiond_crypto::jwt::{self, Algorithm, SigningKey};
+
+use crate::application::Application;
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::ids::{ClientId, SessionId, TemplateId, UserId};
+use crate::session::{Event, Session, SessionStatus, TransitionError, transition};
+use crate::signing::Signer;
+use crate::store::{SessionFilter, Store, StoreError, StoredUser};
+use crate::template::{self, JwtTemplate, TemplateInput};
+use crate::user::{self, NewUser, User, UserFilter, UserPatch};
+use crate::vault::Vault;
+
+/// Token category header values, as Clerk's SDKs know them: a template token must never be
+/// accepted as a session token.
+pub const CATEGORY_SESSION: &str = "cl_B7d4PD111AAA";
+pub const CATEGORY_TEMPLATE: &str = "cl_B7d4PD222AAA";
+/// Bounds of `expires_in_seconds` on token requests.
+pub const MIN_TOKEN_SECS: u64 = 30;
+pub const MAX_TOKEN_SECS: u64 = 315_360_000;
+/// Session tokens are valid from 10 s before issue, to absorb clock skew between servers.
+const SESSION_TOKEN_NBF_SKEW_SECS: u64 = 10;
+const RETRIES: usize = 5;
+
+pub struct LoginService {
+    store: Arc<dyn Store>,
+    vault: Arc<Vault>,
+    signer: Arc<Signer>,
+}
+
+fn user_context(id: &UserId) -> String {
+    format!("users:{id}")
+}
+
+fn template_context(id: &TemplateId) -> String {
+    format!("jwt_templates:{id}")
+}
+
+fn not_found(kind: &'static str) -> Error {
+    Error::NotFound { kind }
+}
+
+fn map_transition(e: TransitionError) -> Error {
+    match e {
+        TransitionError::NotUsable(status) => Error::SessionNotUsable { status },
+    }
+}
+
+impl LoginService {
+    pub fn new(store: Arc<dyn Store>, vault: Arc<Vault>, signer: Arc<Signer>) -> Self {
+        LoginService {
+            store,
+            vault,
+            signer,
+        }
+    }
+
+    pub fn signer(&self) -> &Arc<Signer> {
+        &self.signer
+    }
+
+    // ---- users ----
+
+    fn blind(&self, kind: &str, value: &str) -> [u8; 32] {
+        self.vault.hasher().hash(&format!("blind:{kind}:{value}"))
+    }
+
+    fn seal_user(&self, u: &User) -> Result<StoredUser> {
+        let profile = serde_json::to_vec(&u.profile).map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(StoredUser {
+            id: u.id.clone(),
+            application_id: u.application_id.clone(),
+            external_id: u.external_id.clone(),
+            profile_sealed: self.vault.seal(&user_context(&u.id), &profile),
+            identifiers: user::identifiers(u)
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), self.blind(k, &v)))
+                .collect(),
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+            version: u.version,
+        })
+    }
+
+    fn open_user(&self, s: StoredUser) -> Result<User> {
+        let raw = self
+            .vault
+            .unseal(&user_context(&s.id), &s.profile_sealed)
+            .map_err(|e| Error::Internal(format!("user {}: {e}", s.id)))?;
+        let profile = serde_json::from_slice(&raw).map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(User {
+            id: s.id,
+            application_id: s.application_id,
+            external_id: s.external_id,
+            profile,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            version: s.version,
+        })
+    }
+
+    fn identifier_taken(e: StoreError) -> Error {
+        match e {
+            StoreError::Conflict => Error::AlreadyExists {
+                field: "email_address, phone_number or username".into(),
+            },
+            other => other.into(),
+        }
+    }
+
+    pub async fn create_user(
+        &self,
+        app: &Application,
+        input: NewUser,
+        now: Timestamp,
+    ) -> Result<User> {
+        let u = input.into_user(&app.id, now)?;
+        self.store
+            .insert_user(&self.seal_user(&u)?)
+            .await
+            .map_err(Self::identifier_taken)?;
+        Ok(u)
+    }
+
+    pub async fn get_user(&self, app: &Application, id: &UserId) -> Result<User> {
+        let s = self
+            .store
+            .get_user(&app.id, id)
+            .await?
+            .ok_or_else(|| not_found("user"))?;
+        self.open_user(s)
+    }
+
+    /// Users by id, external id or email (exact, case-insensitive), newest first.
+    pub async fn list_users(
+        &self,
+        app: &Application,
+        user_ids: Vec<UserId>,
+        external_ids: Vec<String>,
+        emails: Vec<String>,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Vec<User>, u64)> {
+        let filter = UserFilter {
+            user_ids,
+            external_ids,
+            email_hashes: emails
+                .iter()
+                .map(|e| self.blind(user::ID_EMAIL, &e.trim().to_lowercase()))
+                .collect(),
+        };
+        let (rows, total) = self
+            .store
+            .list_users(&app.id, &filter, limit, offset)
+            .await?;
+        let users = rows
+            .into_iter()
+            .map(|r| self.open_user(r))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((users, total))
+    }
+
+    pub async fn update_user(
+        &self,
+        app: &Application,
+        id: &UserId,
+        patch: UserPatch,
+        now: Timestamp,
+    ) -> Result<User> {
+        for _ in 0..RETRIES {
+            let mut u = self.get_user(app, id).await?;
+            patch.clone().apply(&mut u)?;
+            u.version += 1;
+            u.updated_at = now.max(u.updated_at);
+            match self.store.update_user(&self.seal_user(&u)?).await {
+                Ok(()) => return Ok(u),
+                Err(StoreError::Conflict) => {
+                    // Either a concurrent update or a taken identifier; a re-read tells which.
+                    let fresh = self.get_user(app, id).await?;
+                    if fresh.version == u.version - 1 {
+                        return Err(Self::identifier_taken(StoreError::Conflict));
+                    }
+                }
+                Err(StoreError::NotFound) => return Err(not_found("user")),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Conflict)
+    }
+
+    pub async fn delete_user(&self, app: &Application, id: &UserId) -> Result<()> {
+        if self.store.delete_user(&app.id, id).await? {
+            Ok(())
+        } else {
+            Err(not_found("user"))
+        }
+    }
+
+    // ---- sessions ----
+
+    /// Creates a session for an existing user on a new client.
+    pub async fn create_session(
+        &self,
+        app: &Application,
+        user_id: &UserId,
+        pending: bool,
+        now: Timestamp,
+    ) -> Result<Session> {
+        if self.store.get_user(&app.id, user_id).await?.is_none() {
+            return Err(not_found("user"));
+        }
+        let s = Session::new(
+            &app.id,
+            &app.settings,
+            user_id.clone(),
+            ClientId::new(),
+            pending,
+            now,
+        );
+        self.store.insert_session(&s).await.map_err(|e| match e {
+            // The user was deleted between the check and the insert.
+            StoreError::NotFound => not_found("user"),
+            other => other.into(),
+        })?;
+        Ok(s)
+    }
+
+    pub async fn get_session(&self, app: &Application, id: &SessionId) -> Result<Session> {
+        self.store
+            .get_session(&app.id, id)
+            .await?
+            .ok_or_else(|| not_found("session"))
+    }
+
+    pub async fn list_sessions(
+        &self,
+        app: &Application,
+        filter: &SessionFilter,
+        limit: u32,
+        offset: u64,
+        now: Timestamp,
+    ) -> Result<(Vec<Session>, u64)> {
+        Ok(self
+            .store
+            .list_sessions(&app.id, filter, limit, offset, now)
+            .await?)
+    }
+
+    /// Applies `event` under optimistic concurrency; a no-op transition is not written.
+    pub async fn apply(
+        &self,
+        app: &Application,
+        id: &SessionId,
+        event: Event,
+        now: Timestamp,
+    ) -> Result<Session> {
+        for _ in 0..RETRIES {
+            let s = self.get_session(app, id).await?;
+            let mut next =
+                transition(&s, event.clone(), &app.settings, now).map_err(map_transition)?;
+            if next == s {
+                return Ok(s);
+            }
+            next.version = s.version + 1;
+            match self.store.update_session(&next).await {
+                Ok(()) => return Ok(next),
+                Err(StoreError::Conflict) => continue,
+                Err(StoreError::NotFound) => return Err(not_found("session")),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Conflict)
+    }
+
+    pub async fn revoke_session(
+        &self,
+        app: &Application,
+        id: &SessionId,
+        now: Timestamp,
+    ) -> Result<Session> {
+        self.apply(app, id, Event::Revoke, now).await
+    }
+
+    /// Records activity, writing only when the coalescing window has passed.
+    pub async fn touch_session(
+        &self,
+        app: &Application,
+        s: Session,
+        now: Timestamp,
+    ) -> Result<Session> {
+        if !s.touch_is_due(&app.settings, now) {
+            let status = s.effective_status(now);
+            if status.is_terminal() {
+                return Err(Error::SessionNotUsable { status });
+            }
+            return Ok(s);
+        }
+        self.apply(app, &s.id, Event::Touch(None), now).await
+    }
+
+    /// The active session `id`, with activity recorded (tokens are minted only for these).
+    async fn active_session(
+        &self,
+        app: &Application,
+        id: &SessionId,
+        now: Timestamp,
+    ) -> Result<Session> {
+        let s = self.get_session(app, id).await?;
+        let status = s.effective_status(now);
+        if status != SessionStatus::Active {
+            return Err(Error::SessionNotUsable { status });
+        }
+        self.touch_session(app, s, now).await
+    }
+
+    fn token_lifetime(app: &Application, expires_in: Option<u64>, default: u64) -> Result<u64> {
+        match expires_in {
+            None => Ok(default.max(1)),
+            Some(v) if (MIN_TOKEN_SECS..=MAX_TOKEN_SECS).contains(&v) => Ok(v),
+            Some(_) => {
+                let _ = app;
+                Err(Error::invalid(
+                    "expires_in_seconds",
+                    format!("must be between {MIN_TOKEN_SECS} and {MAX_TOKEN_SECS}"),
+                ))
+            }
+        }
+    }
+
+    /// Mints a v2 session token for an active session.
+    pub async fn create_session_token(
+        &self,
+        app: &Application,
+        id: &SessionId,
+        expires_in: Option<u64>,
+        now: Timestamp,
+    ) -> Result<String> {
+        let lifetime =
+            Self::token_lifetime(app, expires_in, app.settings.session_token_lifetime_secs)?;
+        let s = self.active_session(app, id, now).await?;
+        let iat = now.as_secs();
+        let exp = now.plus_secs(lifetime);
+        let mut claims = json!({
+            "exp": exp.as_secs(),
+            "fva": [-1, -1],
+            "iat": iat,
+            "iss": app.settings.frontend_url,
+            "jti": sessiond_crypto::ids::new_id("jti")[4..].to_owned(),
+            "nbf": iat - SESSION_TOKEN_NBF_SKEW_SECS as i64,
+            "sid": s.id,
+            "sts": "active",
+            "sub": s.user_id,
+            "v": 2,
+        });
+        if let (Some(actor), Value::Object(m)) = (&s.actor, &mut claims) {
+            m.insert("act".into(), actor.clone());
+        }
+        self.signer
+            .sign(
+                &app.id,
+                &claims,
+                &[("cat", Value::from(CATEGORY_SESSION))],
+                exp,
+                now,
+            )
+            .await
+    }
+
+    fn render_context(user: &User, s: &Session) -> Value {
+        let p = &user.profile;
+        let full_name = match (&p.first_name, &p.last_name) {
+            (Some(f), Some(l)) => Some(format!("{f} {l}")),
+            (Some(f), None) => Some(f.clone()),
+            (None, Some(l)) => Some(l.clone()),
+            (None, None) => None,
+        };
+        json!({
+            "user": {
+                "id": user.id,
+                "external_id": user.external_id,
+                "first_name": p.first_name,
+                "last_name": p.last_name,
+                "full_name": full_name,
+                "username": p.username,
+                "primary_email_address": p.primary_email(),
+                "primary_phone_address": p.primary_phone(),
+                "primary_phone_number": p.primary_phone(),
+                "email_verified": p.primary_email().is_some(),
+                "phone_number_verified": p.primary_phone().is_some(),
+                "image_url": p.image_url,
+                "profile_image_url": p.image_url,
+                "has_image": p.image_url.is_some(),
+                "two_factor_enabled": false,
+                "created_at": user.created_at.as_secs(),
+                "updated_at": user.updated_at.as_secs(),
+                "public_metadata": p.public_metadata,
+                "unsafe_metadata": p.unsafe_metadata,
+            },
+            "session": {
+                "id": s.id,
+                "actor": s.actor,
+                "status": s.status.as_str(),
+            },
+            "org": null,
+        })
+    }
+
+    /// Mints a token from a JWT template for an active session.
+    pub async fn create_template_token(
+        &self,
+        app: &Application,
+        id: &SessionId,
+        template_name: &str,
+        expires_in: Option<u64>,
+        now: Timestamp,
+    ) -> Result<String> {
+        let t = self
+            .store
+            .get_template_by_name(&app.id, template_name)
+            .await?
+            .ok_or_else(|| not_found("jwt_template"))?;
+        let lifetime = Self::token_lifetime(app, expires_in, t.lifetime_secs)?;
+        let s = self.active_session(app, id, now).await?;
+        let user = self.get_user(app, &s.user_id).await?;
+        let mut claims: Map<String, Value> =
+            template::render(&t.claims, &Self::render_context(&user, &s));
+        let iat = now.as_secs();
+        let exp = now.plus_secs(lifetime);
+        for (k, v) in [
+            ("exp", json!(exp.as_secs())),
+            ("iat", json!(iat)),
+            ("iss", json!(app.settings.frontend_url)),
+            (
+                "jti",
+                json!(sessiond_crypto::ids::new_id("jti")[4..].to_owned()),
+            ),
+            ("nbf", json!(iat - t.allowed_clock_skew_secs as i64)),
+            ("sub", json!(s.user_id)),
+        ] {
+            claims.insert(k.to_owned(), v);
+        }
+        let claims = Value::Object(claims);
+        let header = [("cat", Value::from(CATEGORY_TEMPLATE))];
+        match &t.signing_key_sealed {
+            Some(sealed) if t.custom_signing_key => {
+                let material = self
+                    .vault
+                    .unseal(&template_context(&t.id), sealed)
+                    .map_err(|e| Error::Internal(format!("template key {}: {e}", t.id)))?;
+                let key = SigningKey::from_der(t.signing_algorithm, &material)
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                Ok(key.sign_jwt(None, &header, &claims))
+            }
+            _ => self.signer.sign(&app.id, &claims, &header, exp, now).await,
+        }
+    }
+
+    /// The deprecated `/verify`: the session, if `token` is a valid session token of it.
+    pub async fn verify_session(
+        &self,
+        app: &Application,
+        id: &SessionId,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<Session> {
+        let s = self.get_session(app, id).await?;
+        let (header, _) =
+            jwt::decode_unverified(token).map_err(|_| Error::InvalidToken("malformed"))?;
+        if header
+            .get("cat")
+            .and_then(Value::as_str)
+            .is_some_and(|c| c != CATEGORY_SESSION)
+        {
+            return Err(Error::InvalidToken("not a session token"));
+        }
+        let kid = header
+            .get("kid")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let ks = self.signer.keyset(&app.id, now).await?;
+        let jwk = ks
+            .jwks
+            .iter()
+            .find(|k| k.get("kid").and_then(Value::as_str) == Some(kid))
+            .ok_or(Error::InvalidToken("unknown key"))?;
+        let public = jwt::RsaPublicKey::from_jwk(jwk).ok_or(Error::InvalidToken("unknown key"))?;
+        let (_, claims) =
+            jwt::verify_rs256(token, &public).map_err(|_| Error::InvalidToken("bad signature"))?;
+        let secs = now.as_secs();
+        let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
+        let nbf = claims.get("nbf").and_then(Value::as_i64).unwrap_or(0);
+        if claims.get("sid").and_then(Value::as_str) != Some(s.id.as_str()) {
+            return Err(Error::InvalidToken("token belongs to another session"));
+        }
+        if secs >= exp + 5 || nbf > secs + 5 {
+            return Err(Error::InvalidToken("token is expired or not yet valid"));
+        }
+        if s.effective_status(now) != SessionStatus::Active {
+            return Err(Error::InvalidToken("session is not active"));
+        }
+        Ok(s)
+    }
+
+    // ---- JWT templates ----
+
+    fn seal_template_key(&self, t: &mut JwtTemplate, alg: Algorithm, key: &str) -> Result<()> {
+        let (_, material) = SigningKey::from_pem_or_secret(alg, key)
+            .map_err(|e| Error::invalid("signing_key", e.to_string()))?;
+        t.signing_key_sealed = Some(self.vault.seal(&template_context(&t.id), &material));
+        Ok(())
+    }
+
+    /// Applies `input` to `t`, validating the result.
+    fn apply_template_input(&self, t: &mut JwtTemplate, input: TemplateInput) -> Result<()> {
+        if let Some(name) = input.name {
+            template::validate_name(&name)?;
+            t.name = name;
+        }
+        if let Some(claims) = input.claims {
+            template::validate_claims(&claims)?;
+            t.claims = claims;
+        }
+        if let Some(l) = input.lifetime {
+            let l = l.unwrap_or(template::DEFAULT_LIFETIME_SECS);
+            template::validate_lifetime(l)?;
+            t.lifetime_secs = l;
+        }
+        if let Some(s) = input.allowed_clock_skew {
+            let s = s.unwrap_or(template::DEFAULT_CLOCK_SKEW_SECS);
+            template::validate_skew(s)?;
+            t.allowed_clock_skew_secs = s;
+        }
+        let custom = input.custom_signing_key.unwrap_or(t.custom_signing_key);
+        let alg = match input.signing_algorithm {
+            Some(Some(a)) => Some(Algorithm::parse(&a).ok_or_else(|| {
+                Error::invalid("signing_algorithm", format!("`{a}` is not supported"))
+            })?),
+            _ => None,
+        };
+        if custom {
+            let alg = alg.unwrap_or(t.signing_algorithm);
+            match input.signing_key {
+                Some(Some(k)) => self.seal_template_key(t, alg, &k)?,
+                _ if t.signing_key_sealed.is_some() && alg == t.signing_algorithm => {}
+                _ => {
+                    return Err(Error::invalid(
+                        "signing_key",
+                        "is required with a custom signing key",
+                    ));
+                }
+            }
+            t.signing_algorithm = alg;
+        } else {
+            t.signing_key_sealed = None;
+            t.signing_algorithm = Algorithm::RS256;
+        }
+        t.custom_signing_key = custom;
+        Ok(())
+    }
+
+    pub async fn create_template(
+        &self,
+        app: &Application,
+        input: TemplateInput,
+        now: Timestamp,
+    ) -> Result<JwtTemplate> {
+        if input.name.is_none() {
+            return Err(Error::invalid("name", "is required"));
+        }
+        if input.claims.is_none() {
+            return Err(Error::invalid("claims", "is required"));
+        }
+        let mut t = JwtTemplate {
+            id: TemplateId::new(),
+            application_id: app.id.clone(),
+            name: String::new(),
+            claims: Map::new(),
+            lifetime_secs: template::DEFAULT_LIFETIME_SECS,
+            allowed_clock_skew_secs: template::DEFAULT_CLOCK_SKEW_SECS,
+            custom_signing_key: false,
+            signing_algorithm: Algorithm::RS256,
+            signing_key_sealed: None,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        self.apply_template_input(&mut t, input)?;
+        self.store.insert_template(&t).await.map_err(|e| match e {
+            StoreError::Conflict => Error::AlreadyExists {
+                field: "name".into(),
+            },
+            other => other.into(),
+        })?;
+        Ok(t)
+    }
+
+    pub async fn get_template(&self, app: &Application, id: &TemplateId) -> Result<JwtTemplate> {
+        self.store
+            .get_template(&app.id, id)
+            .await?
+            .ok_or_else(|| not_found("jwt_template"))
+    }
+
+    pub async fn list_templates(
+        &self,
+        app: &Application,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Vec<JwtTemplate>, u64)> {
+        Ok(self.store.list_templates(&app.id, limit, offset).await?)
+    }
+
+    pub async fn update_template(
+        &self,
+        app: &Application,
+        id: &TemplateId,
+        input: TemplateInput,
+        now: Timestamp,
+    ) -> Result<JwtTemplate> {
+        for _ in 0..RETRIES {
+            let mut t = self.get_template(app, id).await?;
+            self.apply_template_input(&mut t, input.clone())?;
+            t.version += 1;
+            t.updated_at = now.max(t.updated_at);
+            match self.store.update_template(&t).await {
+                Ok(()) => return Ok(t),
+                Err(StoreError::Conflict) => {
+                    let fresh = self.get_template(app, id).await?;
+                    if fresh.version == t.version - 1 {
+                        return Err(Error::AlreadyExists {
+                            field: "name".into(),
+                        });
+                    }
+                }
+                Err(StoreError::NotFound) => return Err(not_found("jwt_template")),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Conflict)
+    }
+
+    pub async fn delete_template(&self, app: &Application, id: &TemplateId) -> Result<()> {
+        if self.store.delete_template(&app.id, id).await? {
+            Ok(())
+        } else {
+            Err(not_found("jwt_template"))
+        }
+    }
+}
