@@ -19,7 +19,7 @@ use sessiond_crypto::seal::{Keyring, MasterKey};
 
 use crate::TestDb;
 
-const T0: Timestamp = Timestamp(1_767_225_600_000); // 2026-01-01T00:00:00Z
+pub const T0: Timestamp = Timestamp(1_767_225_600_000); // 2026-01-01T00:00:00Z
 
 fn app(name: &str, at: Timestamp) -> Application {
     let id = AppId::new();
@@ -45,7 +45,7 @@ fn key(app: &AppId, at: Timestamp) -> ApiKey {
     }
 }
 
-async fn insert_app(db: &TestDb, name: &str, at: Timestamp) -> (Application, ApiKey) {
+pub async fn insert_app(db: &TestDb, name: &str, at: Timestamp) -> (Application, ApiKey) {
     let a = app(name, at);
     let k = key(&a.id, at);
     db.store

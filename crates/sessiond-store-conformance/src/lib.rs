@@ -10,6 +10,7 @@
 //! instead of silently testing SQLite alone.
 
 pub mod cases;
+pub mod login_cases;
 
 use std::sync::Arc;
 

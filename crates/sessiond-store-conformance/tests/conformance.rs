@@ -1,16 +1,18 @@
 //! Runs every case of the storage contract against SQLite and against PostgreSQL.
 
-use sessiond_store_conformance::{Kind, TestDb, cases};
+use sessiond_store_conformance::{Kind, TestDb};
 
 macro_rules! conformance_suite {
-    ($($case:ident),* $(,)?) => {
+    ($module:ident: $($case:ident),* $(,)?) => {
+        mod $module {
+        use super::*;
         mod sqlite {
             use super::*;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     let db = TestDb::new(Kind::Sqlite).await.unwrap_or_else(|| panic!("sqlite test db"));
-                    cases::$case(&db).await;
+                    sessiond_store_conformance::$module::$case(&db).await;
                 }
             )*
         }
@@ -20,14 +22,16 @@ macro_rules! conformance_suite {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     let Some(db) = TestDb::new(Kind::Postgres).await else { return };
-                    cases::$case(&db).await;
+                    sessiond_store_conformance::$module::$case(&db).await;
                 }
             )*
+        }
         }
     };
 }
 
 conformance_suite!(
+    cases:
     health_and_migrations,
     meta_first_writer_wins,
     application_round_trip,
@@ -40,4 +44,13 @@ conformance_suite!(
     vault_pepper_and_wrong_key,
     master_key_rotation_round_trip,
     jobs_run_once_across_nodes,
+);
+
+conformance_suite!(
+    login_cases:
+    users_round_trip_filters_and_uniqueness,
+    sessions_lifecycle_listing_and_isolation,
+    sessions_purge_after_retention,
+    signing_keys_rotate_atomically,
+    templates_round_trip_and_isolation,
 );

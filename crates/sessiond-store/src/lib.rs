@@ -16,6 +16,7 @@
 //! - **PostgreSQL**: whatever the server's `synchronous_commit` gives (on by default: the commit
 //!   record is flushed before the acknowledgement; with synchronous replication, also on a standby).
 
+mod login;
 mod ops;
 mod tenancy;
 

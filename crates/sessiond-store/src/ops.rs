@@ -16,12 +16,37 @@ struct SealedSource {
     replace: &'static str,
 }
 
-const SEALED_SOURCES: &[SealedSource] = &[SealedSource {
-    kind: "meta",
-    page: "SELECT name AS id, value AS blob FROM meta WHERE sealed = 1 AND name > $1 \
-           ORDER BY name LIMIT $2",
-    replace: "UPDATE meta SET value = $1 WHERE name = $2 AND value = $3 AND sealed = 1",
-}];
+const SEALED_SOURCES: &[SealedSource] = &[
+    SealedSource {
+        kind: "jwt_templates",
+        page: "SELECT id, signing_key AS blob FROM jwt_templates WHERE signing_key IS NOT NULL \
+               AND id > $1 ORDER BY id LIMIT $2",
+        replace: "UPDATE jwt_templates SET signing_key = $1 WHERE id = $2 AND signing_key = $3",
+    },
+    SealedSource {
+        kind: "meta",
+        page: "SELECT name AS id, value AS blob FROM meta WHERE sealed = 1 AND name > $1 \
+               ORDER BY name LIMIT $2",
+        replace: "UPDATE meta SET value = $1 WHERE name = $2 AND value = $3 AND sealed = 1",
+    },
+    SealedSource {
+        kind: "sessions",
+        page: "SELECT id, activity AS blob FROM sessions WHERE activity IS NOT NULL AND id > $1 \
+               ORDER BY id LIMIT $2",
+        replace: "UPDATE sessions SET activity = $1 WHERE id = $2 AND activity = $3",
+    },
+    SealedSource {
+        kind: "signing_keys",
+        page: "SELECT kid AS id, private_key AS blob FROM signing_keys WHERE kid > $1 \
+               ORDER BY kid LIMIT $2",
+        replace: "UPDATE signing_keys SET private_key = $1 WHERE kid = $2 AND private_key = $3",
+    },
+    SealedSource {
+        kind: "users",
+        page: "SELECT id, profile AS blob FROM users WHERE id > $1 ORDER BY id LIMIT $2",
+        replace: "UPDATE users SET profile = $1 WHERE id = $2 AND profile = $3",
+    },
+];
 
 #[async_trait]
 impl SealedStore for SqlStore {
