@@ -173,3 +173,22 @@ mod tests {
         assert_eq!(slot_of(Timestamp(5_000), 0), 5);
     }
 }
+
+/// How long ended or lapsed login sessions are kept (for listings and audit) before purging.
+pub const SESSION_RETENTION_SECS: u64 = 30 * DAY_SECS;
+
+/// Purges login sessions that ended or lapsed more than [`SESSION_RETENTION_SECS`] ago.
+pub struct OldSessions<S: ?Sized>(pub Arc<S>);
+
+#[async_trait]
+impl<S: crate::store::SessionStore + ?Sized + 'static> Purger for OldSessions<S> {
+    fn name(&self) -> &'static str {
+        "sessions"
+    }
+    async fn purge(&self, now: Timestamp) -> Result<u64> {
+        Ok(self
+            .0
+            .purge_sessions(now.minus_secs(SESSION_RETENTION_SECS))
+            .await?)
+    }
+}

@@ -313,3 +313,29 @@ impl Signer {
         Ok(json!({ "keys": ks.jwks }))
     }
 }
+
+/// The scheduled signing-key upkeep of every application.
+pub struct MaintainKeys {
+    pub signer: Arc<Signer>,
+    pub store: Arc<dyn Store>,
+}
+
+#[async_trait::async_trait]
+impl crate::jobs::Job for MaintainKeys {
+    fn name(&self) -> &'static str {
+        "signing_keys"
+    }
+    fn interval_secs(&self) -> u64 {
+        60
+    }
+    async fn run_once(&self, now: Timestamp) -> Result<crate::jobs::JobOutcome> {
+        let mut changed = 0;
+        for app in self.store.list_applications().await? {
+            changed += self.signer.maintain(&app.id, now).await?;
+        }
+        Ok(crate::jobs::JobOutcome {
+            items: changed,
+            summary: format!("keys_changed={changed}"),
+        })
+    }
+}

@@ -7,9 +7,11 @@
 //! - [`middleware`]: request ids, per-request log spans, request metrics, limits.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`native`]: sessiond's own small API under `/sessiond/v1`.
+//! - [`dialect`]: vendor dialects (Clerk under `/v1`).
 //! - [`docs`]: the OpenAPI document at `/openapi.json` and the offline docs page at `/docs`.
 
 pub mod auth;
+pub mod dialect;
 pub mod docs;
 pub mod middleware;
 pub mod native;
@@ -25,7 +27,9 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The whole HTTP surface of a node.
 pub fn router(state: AppState) -> Router {
-    let (api, openapi) = native::router(state.clone()).split_for_parts();
+    let (api, openapi) = native::router(state.clone())
+        .merge(dialect::clerk::router(state.clone()))
+        .split_for_parts();
     let app = Router::new()
         .merge(api)
         .merge(docs::router(openapi))

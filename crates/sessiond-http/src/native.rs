@@ -2,7 +2,7 @@
 //! dialect offers. Today: who am I (the calling application) and its settings.
 
 use axum::Json;
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -28,6 +28,7 @@ use crate::auth::{AuthState, Caller, require_application};
     tags(
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "sessiond", description = "sessiond's own API"),
+        (name = "clerk", description = "Clerk Backend API dialect (sessions, tokens, JWT templates, JWKS, users)"),
     )
 )]
 pub struct ApiDoc;
@@ -91,6 +92,12 @@ pub struct ApplicationView {
     /// `pk_<env>_…`, encoding the frontend host; safe to embed in front ends.
     pub publishable_key: String,
     pub settings: SettingsView,
+    /// PEM of the public key that verifies this application's session tokens (Clerk's
+    /// `jwtKey`); present on `GET /sessiond/v1/application`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwt_public_key: Option<String>,
+    /// Path of the application's public JWKS.
+    pub jwks_path: String,
     /// Milliseconds since the Unix epoch.
     pub created_at: i64,
     pub updated_at: i64,
@@ -114,6 +121,8 @@ impl From<&Application> for ApplicationView {
                 frontend_url: s.frontend_url.clone(),
                 allowed_redirect_origins: s.allowed_redirect_origins.clone(),
             },
+            jwt_public_key: None,
+            jwks_path: format!("/v1/apps/{}/.well-known/jwks.json", a.id),
             created_at: a.created_at.as_millis(),
             updated_at: a.updated_at.as_millis(),
         }
@@ -203,8 +212,14 @@ impl From<Error> for ApiError {
         (status = 401, description = "Missing, malformed, unknown or revoked key", body = ErrorBody),
     )
 )]
-async fn current_application(Caller(app): Caller) -> Json<ApplicationView> {
-    Json(ApplicationView::from(app.as_ref()))
+async fn current_application(
+    State(st): State<AppState>,
+    Caller(app): Caller,
+) -> Result<Json<ApplicationView>, ApiError> {
+    let keys = st.login.signer().keyset(&app.id, st.clock.now()).await?;
+    let mut view = ApplicationView::from(app.as_ref());
+    view.jwt_public_key = keys.public_pem.clone();
+    Ok(Json(view))
 }
 
 /// An application by id. A key only ever sees its own application; any other id is 404.

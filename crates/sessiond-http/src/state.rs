@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
+use sessiond_core::clock::Clock;
+use sessiond_core::login::LoginService;
 use sessiond_core::store::HealthStore;
 use sessiond_core::tenancy::Tenancy;
 
@@ -12,6 +14,9 @@ pub type PoolStats = Arc<dyn Fn() -> (u32, usize) + Send + Sync>;
 #[derive(Clone)]
 pub struct AppState {
     pub tenancy: Arc<Tenancy>,
+    pub login: Arc<LoginService>,
+    /// The only source of `now` for handlers.
+    pub clock: Arc<dyn Clock>,
     pub health: Arc<dyn HealthStore>,
     /// `None` when no recorder is installed (in-process tests); `/metrics` then answers 503.
     pub metrics: Option<PrometheusHandle>,

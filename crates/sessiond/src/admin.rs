@@ -111,6 +111,7 @@ pub async fn apps(cfg: &Config, cmd: AppsCommand) -> anyhow::Result<()> {
                 KeyEnvironment::Test
             };
             let c = t.create_application(&name, env, None, now).await?;
+            rt.signer.ensure_key(&c.application.id, now).await?;
             if json {
                 print_json(&json!({
                     "id": c.application.id,
@@ -259,6 +260,26 @@ pub async fn keys(cfg: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
                 .with_context(|| format!("`{key_id}` is not a key id (key_…)"))?;
             let k = t.revoke_key(&app, &key, now).await?;
             println!("revoked {} ({})", k.id, k.hint);
+        }
+        KeysCommand::RotateSigning { app_id, immediate } => {
+            let app = t.get_application(&parse_app(&app_id)?).await?;
+            let kid = rt.signer.rotate(&app.id, immediate, now).await?;
+            if immediate {
+                println!(
+                    "{kid} signs from now on; the previous key stays published for its tokens"
+                );
+            } else {
+                println!(
+                    "{kid} is published now and signs from {} s on; the previous key stays published for its tokens",
+                    sessiond_core::signing::NEXT_KEY_LEAD_SECS
+                );
+            }
+        }
+        KeysCommand::PublicKey { app_id } => {
+            let app = t.get_application(&parse_app(&app_id)?).await?;
+            let ks = rt.signer.keyset(&app.id, now).await?;
+            print!("{}", ks.public_pem.clone().unwrap_or_default());
+            eprintln!("JWKS: <server>/v1/apps/{}/.well-known/jwks.json", app.id);
         }
         KeysCommand::RotateMaster { .. } => {}
     }

@@ -201,6 +201,28 @@ pub enum KeysCommand {
     /// Revoke a key; it stops working on the next request, on every node.
     #[command(after_help = "Example:\n  sessiond keys revoke app_… key_…")]
     Revoke { app_id: String, key_id: String },
+    /// Rotate an application's token signing key, with overlap.
+    #[command(
+        name = "rotate-signing",
+        long_about = "Rotate an application's token signing key.\n\n\
+            The new key is published in the JWKS at once and starts signing 10 minutes later, so\n\
+            verifiers that cache the JWKS know it first. The old key stays published until every\n\
+            token it signed has expired. --immediate signs with the new key at once (after a\n\
+            suspected key compromise).",
+        after_help = "Examples:\n  sessiond keys rotate-signing app_…\n  sessiond keys rotate-signing app_… --immediate"
+    )]
+    RotateSigning {
+        app_id: String,
+        /// Start signing with the new key now.
+        #[arg(long)]
+        immediate: bool,
+    },
+    /// Print an application's current token-verification public key (PEM) and its JWKS URL.
+    #[command(
+        name = "public-key",
+        after_help = "Example:\n  sessiond keys public-key app_… > clerk-jwt-key.pem   # CLERK_JWT_KEY for networkless verification"
+    )]
+    PublicKey { app_id: String },
     /// Rotate the master sealing key and re-seal every secret under it, online.
     #[command(
         name = "rotate-master",

@@ -8,6 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use sessiond_core::Timestamp;
 use sessiond_core::clock::Clock;
+use sessiond_core::login::LoginService;
+use sessiond_core::signing::Signer;
 use sessiond_core::tenancy::Tenancy;
 use sessiond_core::vault::{KeyringReloader, Vault, VaultError};
 use sessiond_crypto::seal::{Keyring, MasterKey};
@@ -32,6 +34,8 @@ pub struct Runtime {
     pub store: Arc<SqlStore>,
     pub vault: Arc<Vault>,
     pub tenancy: Arc<Tenancy>,
+    pub signer: Arc<Signer>,
+    pub login: Arc<LoginService>,
     pub key_source: KeySource,
 }
 
@@ -158,10 +162,18 @@ pub async fn open(cfg: &Config) -> anyhow::Result<Runtime> {
     let _ = fresh;
     let vault = Arc::new(vault);
     let tenancy = Arc::new(Tenancy::new(store.clone(), vault.clone()));
+    let signer = Arc::new(Signer::new(store.clone(), vault.clone()));
+    let login = Arc::new(LoginService::new(
+        store.clone(),
+        vault.clone(),
+        signer.clone(),
+    ));
     Ok(Runtime {
         store,
         vault,
         tenancy,
+        signer,
+        login,
         key_source: source,
     })
 }

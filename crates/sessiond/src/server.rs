@@ -7,7 +7,8 @@ use std::time::Duration;
 use anyhow::Context;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sessiond_core::clock::Clock;
-use sessiond_core::jobs::{Job, OldJobRuns, PurgeJob, RevokedKeys};
+use sessiond_core::jobs::{Job, OldJobRuns, OldSessions, PurgeJob, RevokedKeys};
+use sessiond_core::signing::MaintainKeys;
 use sessiond_http::AppState;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -65,6 +66,10 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         .await
         .context("cannot create the default application")?
     {
+        rt.signer
+            .ensure_key(&created.application.id, clock.now())
+            .await
+            .context("cannot create the default application's signing key")?;
         // Shown once, on stderr, and never logged.
         eprintln!(
             "\nsessiond: created the default application {}\n  secret key:      {}\n  publishable key: {}\n\
@@ -125,11 +130,16 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let purge: Arc<dyn Job> = Arc::new(
         PurgeJob::new(cfg.purge_interval_secs)
             .register(Arc::new(RevokedKeys(store.clone())))
-            .register(Arc::new(OldJobRuns(store.clone()))),
+            .register(Arc::new(OldJobRuns(store.clone())))
+            .register(Arc::new(OldSessions(store.clone()))),
     );
+    let keys: Arc<dyn Job> = Arc::new(MaintainKeys {
+        signer: rt.signer.clone(),
+        store: store.clone(),
+    });
     let holder = sessiond_crypto::ids::new_id("node");
     tasks.extend(crate::scheduler::spawn(
-        vec![purge],
+        vec![purge, keys],
         store.clone(),
         holder,
         clock.clone(),
@@ -139,6 +149,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let pool_store = store.clone();
     let state = AppState {
         tenancy: rt.tenancy.clone(),
+        login: rt.login.clone(),
+        clock: clock.clone(),
         health: store.clone(),
         metrics: Some(handle),
         pool_stats: Arc::new(move || pool_store.pool_stats()),

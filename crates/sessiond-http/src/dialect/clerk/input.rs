@@ -1,0 +1,188 @@
+//! Request parsing with Clerk's error shapes. Bodies arrive in every form the SDKs produce: no
+//! body at all (with a JSON content type), `{}`, `null` (Go), or an object. Every field is
+//! checked: unknown ones are refused by name rather than dropped.
+
+use axum::body::Bytes;
+use serde_json::{Map, Value};
+
+use super::error::ClerkError;
+
+/// A JSON object body; empty and `null` bodies read as `{}`.
+pub struct Body(Map<String, Value>);
+
+impl Body {
+    pub fn parse(bytes: &Bytes) -> Result<Body, ClerkError> {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| ClerkError::body_invalid("The request body is not UTF-8."))?;
+        if text.trim().is_empty() {
+            return Ok(Body(Map::new()));
+        }
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(m)) => Ok(Body(m)),
+            Ok(Value::Null) => Ok(Body(Map::new())),
+            Ok(_) => Err(ClerkError::body_invalid(
+                "The request body must be a JSON object.",
+            )),
+            Err(_) => Err(ClerkError::body_invalid(
+                "The request body is not valid JSON.",
+            )),
+        }
+    }
+
+    /// Refuses any field not in `allowed`.
+    pub fn only(&self, allowed: &[&str]) -> Result<(), ClerkError> {
+        match self.0.keys().find(|k| !allowed.contains(&k.as_str())) {
+            Some(k) => Err(ClerkError::unknown_param(k)),
+            None => Ok(()),
+        }
+    }
+
+    pub fn has(&self, k: &str) -> bool {
+        self.0.contains_key(k)
+    }
+
+    /// A string field: absent or null is `None`.
+    pub fn str(&self, k: &str) -> Result<Option<String>, ClerkError> {
+        match self.0.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(ClerkError::type_invalid(k, "string")),
+        }
+    }
+
+    /// For updates: absent is `None`, null is `Some(None)`.
+    pub fn str_patch(&self, k: &str) -> Result<Option<Option<String>>, ClerkError> {
+        match self.0.get(k) {
+            None => Ok(None),
+            Some(Value::Null) => Ok(Some(None)),
+            Some(Value::String(s)) => Ok(Some(Some(s.clone()))),
+            Some(_) => Err(ClerkError::type_invalid(k, "string")),
+        }
+    }
+
+    pub fn u64(&self, k: &str) -> Result<Option<u64>, ClerkError> {
+        match self.0.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| ClerkError::type_invalid(k, "integer")),
+            Some(_) => Err(ClerkError::type_invalid(k, "integer")),
+        }
+    }
+
+    pub fn bool(&self, k: &str) -> Result<Option<bool>, ClerkError> {
+        match self.0.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(ClerkError::type_invalid(k, "boolean")),
+        }
+    }
+
+    pub fn object(&self, k: &str) -> Result<Option<Map<String, Value>>, ClerkError> {
+        match self.0.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(m)) => Ok(Some(m.clone())),
+            Some(_) => Err(ClerkError::type_invalid(k, "object")),
+        }
+    }
+
+    /// A list of strings; a single string is accepted as a one-element list.
+    pub fn strings(&self, k: &str) -> Result<Vec<String>, ClerkError> {
+        match self.0.get(k) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::String(s)) => Ok(vec![s.clone()]),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| ClerkError::type_invalid(k, "array of strings"))
+                })
+                .collect(),
+            Some(_) => Err(ClerkError::type_invalid(k, "array of strings")),
+        }
+    }
+}
+
+/// Query parameters, keeping repeated keys (`user_id=a&user_id=b`) and bracketed arrays.
+pub struct Query(Vec<(String, String)>);
+
+pub const MAX_QUERY_VALUES: usize = 100;
+
+impl Query {
+    pub fn parse(raw: Option<&str>) -> Result<Query, ClerkError> {
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+            .map(|(k, v)| (k.trim_end_matches("[]").to_owned(), v.into_owned()))
+            .collect();
+        if pairs.len() > 4 * MAX_QUERY_VALUES {
+            return Err(ClerkError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "malformed_request_parameters",
+                "Malformed request parameters",
+                "Too many query parameters.",
+            ));
+        }
+        Ok(Query(pairs))
+    }
+
+    pub fn only(&self, allowed: &[&str]) -> Result<(), ClerkError> {
+        match self.0.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
+            Some((k, _)) => Err(ClerkError::unknown_param(k)),
+            None => Ok(()),
+        }
+    }
+
+    pub fn one(&self, k: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn all(&self, k: &str) -> Result<Vec<String>, ClerkError> {
+        let v: Vec<String> = self
+            .0
+            .iter()
+            .filter(|(key, _)| key == k)
+            .flat_map(|(_, v)| v.split(',').map(str::to_owned).collect::<Vec<_>>())
+            .filter(|v| !v.is_empty())
+            .collect();
+        if v.len() > MAX_QUERY_VALUES {
+            return Err(ClerkError::value_invalid(
+                k,
+                format!("at most {MAX_QUERY_VALUES} values"),
+            ));
+        }
+        Ok(v)
+    }
+
+    pub fn bool(&self, k: &str) -> Result<Option<bool>, ClerkError> {
+        match self.one(k) {
+            None => Ok(None),
+            Some("true") => Ok(Some(true)),
+            Some("false") => Ok(Some(false)),
+            Some(_) => Err(ClerkError::type_invalid(k, "boolean")),
+        }
+    }
+
+    /// An integer within bounds, with a default.
+    pub fn int(&self, k: &str, default: u64, min: u64, max: u64) -> Result<u64, ClerkError> {
+        match self.one(k) {
+            None | Some("") => Ok(default),
+            Some(v) => {
+                let n: u64 = v
+                    .parse()
+                    .map_err(|_| ClerkError::type_invalid(k, "integer"))?;
+                if !(min..=max).contains(&n) {
+                    return Err(ClerkError::value_invalid(
+                        k,
+                        format!("{k} must be between {min} and {max}"),
+                    ));
+                }
+                Ok(n)
+            }
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! The Clerk Backend API dialect, under `/v1`: sessions, session tokens, JWT templates, JWKS and
+//! users, in the shapes Clerk's official SDKs parse. Wire facts: `shared/reference/clerk.md`.
+//!
+//! Every success is `200` with `Content-Type: application/json` exactly (the JS SDK compares the
+//! header string), and never a 5xx for bad input (the Python SDK retries 5xx for an hour).
+
+mod error;
+mod handlers;
+mod input;
+mod views;
+
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::auth::{AuthState, require_application};
+pub use error::{ClerkError, render_auth_error};
+
+/// A Clerk JSON response (200).
+pub struct ClerkJson(pub serde_json::Value);
+
+impl IntoResponse for ClerkJson {
+    fn into_response(self) -> Response {
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            self.0.to_string(),
+        )
+            .into_response()
+    }
+}
+
+pub type ClerkResult = Result<ClerkJson, ClerkError>;
+
+pub fn router(state: AppState) -> OpenApiRouter<AppState> {
+    let auth = AuthState {
+        tenancy: state.tenancy.clone(),
+        render: render_auth_error,
+    };
+    OpenApiRouter::new()
+        .routes(routes!(handlers::create_session, handlers::list_sessions))
+        .routes(routes!(handlers::get_session))
+        .routes(routes!(handlers::revoke_session))
+        .routes(routes!(handlers::verify_session))
+        .routes(routes!(handlers::create_session_token))
+        .routes(routes!(handlers::create_template_token))
+        .routes(routes!(handlers::get_jwks))
+        .routes(routes!(handlers::list_templates, handlers::create_template))
+        .routes(routes!(
+            handlers::get_template,
+            handlers::update_template,
+            handlers::delete_template
+        ))
+        .routes(routes!(handlers::create_user, handlers::list_users))
+        .routes(routes!(handlers::count_users))
+        .routes(routes!(
+            handlers::get_user,
+            handlers::update_user,
+            handlers::delete_user
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            auth,
+            require_application,
+        ))
+        .merge(OpenApiRouter::new().routes(routes!(handlers::public_jwks)))
+}
