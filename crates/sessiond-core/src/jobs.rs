@@ -160,20 +160,6 @@ impl<S: JobLeaseStore + ?Sized + 'static> Purger for OldJobRuns<S> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slots_align_to_intervals() {
-        assert_eq!(slot_of(Timestamp(0), 60), 0);
-        assert_eq!(slot_of(Timestamp(59_999), 60), 0);
-        assert_eq!(slot_of(Timestamp(60_000), 60), 1);
-        assert_eq!(slot_of(Timestamp(-1), 60), -1);
-        assert_eq!(slot_of(Timestamp(5_000), 0), 5);
-    }
-}
-
 /// How long ended or lapsed login sessions are kept (for listings and audit) before purging.
 pub const SESSION_RETENTION_SECS: u64 = 30 * DAY_SECS;
 
@@ -190,5 +176,19 @@ impl<S: crate::store::SessionStore + ?Sized + 'static> Purger for OldSessions<S>
             .0
             .purge_sessions(now.minus_secs(SESSION_RETENTION_SECS))
             .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_align_to_intervals() {
+        assert_eq!(slot_of(Timestamp(0), 60), 0);
+        assert_eq!(slot_of(Timestamp(59_999), 60), 0);
+        assert_eq!(slot_of(Timestamp(60_000), 60), 1);
+        assert_eq!(slot_of(Timestamp(-1), 60), -1);
+        assert_eq!(slot_of(Timestamp(5_000), 0), 5);
     }
 }

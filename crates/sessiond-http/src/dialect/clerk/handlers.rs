@@ -437,7 +437,8 @@ const USER_CREATE_FIELDS: [&str; 13] = [
     "skip_password_requirement",
 ];
 
-const USER_UPDATE_FIELDS: [&str; 10] = [
+const USER_UPDATE_FIELDS: [&str; 11] = [
+    "notify_primary_email_address_changed",
     "external_id",
     "first_name",
     "last_name",
@@ -597,6 +598,14 @@ pub async fn update_user(
 ) -> ClerkResult {
     let b = Body::parse(&body)?;
     b.only(&USER_UPDATE_FIELDS)?;
+    // The Python SDK always sends this flag (false); sessiond sends no emails, so `true` cannot be
+    // honoured and is refused rather than ignored.
+    if b.bool("notify_primary_email_address_changed")? == Some(true) {
+        return Err(ClerkError::value_invalid(
+            "notify_primary_email_address_changed",
+            "sessiond sends no emails; notify_primary_email_address_changed must be false",
+        ));
+    }
     let idn = |k: &str| -> Result<Option<sessiond_core::ids::IdentificationId>, ClerkError> {
         match b.str(k)? {
             None => Ok(None),

@@ -1,0 +1,363 @@
+//! Service-level behaviour over a real store, with time driven by a manual clock: signing-key
+//! rotation with overlap, token lifetimes, coalesced activity and session deadlines.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use sessiond_core::Error;
+use sessiond_core::Timestamp;
+use sessiond_core::application::{AppSettings, Application, KeyEnvironment};
+use sessiond_core::clock::{Clock, ManualClock};
+use sessiond_core::login::LoginService;
+use sessiond_core::session::SessionStatus;
+use sessiond_core::signing::{NEXT_KEY_LEAD_SECS, Signer};
+use sessiond_core::store::{Store, StoreError};
+use sessiond_core::tenancy::Tenancy;
+use sessiond_core::user::NewUser;
+use sessiond_core::vault::Vault;
+use sessiond_crypto::jwt::{RsaPublicKey, decode_unverified, verify_rs256};
+use sessiond_crypto::seal::{Keyring, MasterKey};
+use sessiond_store_conformance::{Kind, TestDb};
+
+const T0: Timestamp = Timestamp(1_767_225_600_000);
+
+struct Env {
+    _db: TestDb,
+    clock: ManualClock,
+    login: LoginService,
+    signer: Arc<Signer>,
+    app: Application,
+}
+
+async fn env(settings: fn(&mut AppSettings)) -> Env {
+    let db = TestDb::new(Kind::Sqlite)
+        .await
+        .unwrap_or_else(|| panic!("sqlite"));
+    let store: Arc<dyn Store> = db.store.clone();
+    let ring = Keyring::new(vec![MasterKey::generate()]).unwrap_or_else(|e| panic!("{e}"));
+    let vault = Arc::new(
+        Vault::open(&*db.store, ring, None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let tenancy = Tenancy::new(store.clone(), vault.clone());
+    let created = tenancy
+        .create_application("svc", KeyEnvironment::Test, None, T0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let app = tenancy
+        .update_application(&created.application.id, T0, |a| {
+            settings(&mut a.settings);
+            Ok(())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let signer = Arc::new(Signer::new(store.clone(), vault.clone()));
+    let login = LoginService::new(store, vault, signer.clone());
+    Env {
+        _db: db,
+        clock: ManualClock::new(T0),
+        login,
+        signer,
+        app,
+    }
+}
+
+/// Verifies `token` against the application's published JWKS at the env's current time.
+async fn verifies(e: &Env, token: &str) -> bool {
+    let Ok((header, _)) = decode_unverified(token) else {
+        return false;
+    };
+    let kid = header["kid"].as_str().unwrap_or_default().to_owned();
+    let jwks = e
+        .signer
+        .jwks(&e.app.id, e.clock.now())
+        .await
+        .unwrap_or_default();
+    let keys = jwks["keys"].as_array().cloned().unwrap_or_default();
+    keys.iter()
+        .filter(|k| k["kid"] == kid.as_str())
+        .filter_map(RsaPublicKey::from_jwk)
+        .any(|k| verify_rs256(token, &k).is_ok())
+}
+
+fn kid(token: &str) -> String {
+    decode_unverified(token)
+        .map(|(h, _)| h["kid"].as_str().unwrap_or_default().to_owned())
+        .unwrap_or_default()
+}
+
+fn published(jwks: &Value) -> usize {
+    jwks["keys"].as_array().map_or(0, Vec::len)
+}
+
+async fn session(e: &Env) -> sessiond_core::session::Session {
+    let u = e
+        .login
+        .create_user(&e.app, NewUser::default(), e.clock.now())
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    e.login
+        .create_session(&e.app, &u.id, false, e.clock.now())
+        .await
+        .unwrap_or_else(|err| panic!("{err}"))
+}
+
+#[tokio::test]
+async fn rotation_publishes_next_key_first_and_keeps_old_tokens_valid() {
+    let e = env(|_| {}).await;
+    let s = session(&e).await;
+    let before = e
+        .login
+        .create_session_token(&e.app, &s.id, Some(3600), e.clock.now())
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    let old_kid = kid(&before);
+    assert!(verifies(&e, &before).await);
+
+    let next = e
+        .signer
+        .rotate(&e.app.id, false, e.clock.now())
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    let jwks = e
+        .signer
+        .jwks(&e.app.id, e.clock.now())
+        .await
+        .unwrap_or_default();
+    assert_eq!(
+        published(&jwks),
+        2,
+        "the next key is published before it signs"
+    );
+    let still_old = e
+        .login
+        .create_session_token(&e.app, &s.id, None, e.clock.now())
+        .await
+        .unwrap_or_default();
+    assert_eq!(
+        kid(&still_old),
+        old_kid,
+        "the next key does not sign during the lead time"
+    );
+
+    e.clock.advance_secs(NEXT_KEY_LEAD_SECS);
+    assert_eq!(
+        e.signer.maintain(&e.app.id, e.clock.now()).await.ok(),
+        Some(1)
+    );
+    let after = e
+        .login
+        .create_session_token(&e.app, &s.id, None, e.clock.now())
+        .await
+        .unwrap_or_default();
+    assert_eq!(
+        kid(&after),
+        next.as_str(),
+        "the new key signs after promotion"
+    );
+    assert!(verifies(&e, &after).await);
+    assert!(
+        verifies(&e, &before).await,
+        "a token signed before rotation still verifies"
+    );
+
+    // The old key stays published until its last token (exp T0+3600, plus the extension step).
+    e.clock.set(T0.plus_secs(3600));
+    let _ = e.signer.maintain(&e.app.id, e.clock.now()).await;
+    assert!(
+        verifies(&e, &before).await,
+        "published until the token expires"
+    );
+    e.clock.set(T0.plus_secs(3600 + 3600 + 1));
+    let _ = e.signer.maintain(&e.app.id, e.clock.now()).await;
+    let jwks = e
+        .signer
+        .jwks(&e.app.id, e.clock.now())
+        .await
+        .unwrap_or_default();
+    assert_eq!(
+        published(&jwks),
+        1,
+        "the retired key is dropped once no token needs it"
+    );
+    assert!(!verifies(&e, &before).await);
+}
+
+#[tokio::test]
+async fn immediate_rotation_keeps_the_old_key_published() {
+    let e = env(|_| {}).await;
+    let s = session(&e).await;
+    let before = e
+        .login
+        .create_session_token(&e.app, &s.id, None, e.clock.now())
+        .await
+        .unwrap_or_default();
+    e.signer
+        .rotate(&e.app.id, true, e.clock.now())
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    let after = e
+        .login
+        .create_session_token(&e.app, &s.id, None, e.clock.now())
+        .await
+        .unwrap_or_default();
+    assert_ne!(kid(&before), kid(&after));
+    assert!(verifies(&e, &before).await && verifies(&e, &after).await);
+    // Even a 60 s token keeps its key published for the rotation lead time (other nodes' caches).
+    e.clock.advance_secs(NEXT_KEY_LEAD_SECS - 1);
+    let _ = e.signer.maintain(&e.app.id, e.clock.now()).await;
+    assert!(verifies(&e, &before).await);
+}
+
+#[tokio::test]
+async fn old_keys_are_rotated_by_maintenance() {
+    let e = env(|_| {}).await;
+    let s = session(&e).await;
+    let first = kid(&e
+        .login
+        .create_session_token(&e.app, &s.id, None, e.clock.now())
+        .await
+        .unwrap_or_default());
+    e.clock
+        .advance_secs(sessiond_core::signing::MAX_KEY_AGE_SECS);
+    assert_eq!(
+        e.signer.maintain(&e.app.id, e.clock.now()).await.ok(),
+        Some(1),
+        "an old key gets a successor"
+    );
+    e.clock.advance_secs(NEXT_KEY_LEAD_SECS);
+    let _ = e.signer.maintain(&e.app.id, e.clock.now()).await;
+    let s2 = session(&e).await;
+    let second = kid(&e
+        .login
+        .create_session_token(&e.app, &s2.id, None, e.clock.now())
+        .await
+        .unwrap_or_default());
+    assert_ne!(first, second);
+}
+
+#[tokio::test]
+async fn activity_is_coalesced_and_deadlines_apply_at_once() {
+    let e = env(|s| {
+        s.inactivity_timeout_secs = Some(600);
+        s.session_max_lifetime_secs = 3600;
+    })
+    .await;
+    let s = session(&e).await;
+    let v0 = s.version;
+    for _ in 0..5 {
+        e.clock.advance_secs(10);
+        let _ = e
+            .login
+            .create_session_token(&e.app, &s.id, None, e.clock.now())
+            .await
+            .unwrap_or_default();
+    }
+    let read = e
+        .login
+        .get_session(&e.app, &s.id)
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(
+        read.version, v0,
+        "reads within the window write nothing (window = min(60 s, idle/10) = 60 s)"
+    );
+    e.clock.advance_secs(20);
+    let _ = e
+        .login
+        .create_session_token(&e.app, &s.id, None, e.clock.now())
+        .await;
+    let read = e
+        .login
+        .get_session(&e.app, &s.id)
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(read.version, v0 + 1, "a touch after the window is written");
+    assert_eq!(
+        read.idle_deadline,
+        Some(e.clock.now().plus_secs(600)),
+        "the idle deadline slides"
+    );
+    assert_eq!(read.expire_at, s.expire_at, "expire_at never moves");
+
+    e.clock.advance_secs(600);
+    assert_eq!(
+        read.effective_status(e.clock.now()),
+        SessionStatus::Suspended
+    );
+    let refused = e
+        .login
+        .create_session_token(&e.app, &s.id, None, e.clock.now())
+        .await;
+    assert!(matches!(
+        refused,
+        Err(Error::SessionNotUsable {
+            status: SessionStatus::Suspended
+        })
+    ));
+    let ended = e
+        .login
+        .revoke_session(&e.app, &s.id, e.clock.now())
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(
+        ended.status,
+        SessionStatus::Suspended,
+        "a lapsed session stays lapsed when revoked"
+    );
+}
+
+#[tokio::test]
+async fn tokens_only_for_active_sessions_and_bounded_lifetimes() {
+    let e = env(|_| {}).await;
+    let u = e
+        .login
+        .create_user(&e.app, NewUser::default(), e.clock.now())
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    let pending = e
+        .login
+        .create_session(&e.app, &u.id, true, e.clock.now())
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    let r = e
+        .login
+        .create_session_token(&e.app, &pending.id, None, e.clock.now())
+        .await;
+    assert!(matches!(
+        r,
+        Err(Error::SessionNotUsable {
+            status: SessionStatus::Pending
+        })
+    ));
+    let s = session(&e).await;
+    for bad in [29, 315_360_001] {
+        let r = e
+            .login
+            .create_session_token(&e.app, &s.id, Some(bad), e.clock.now())
+            .await;
+        assert!(matches!(r, Err(Error::InvalidInput { .. })), "{bad}");
+    }
+    let ok = e
+        .login
+        .create_session_token(&e.app, &s.id, Some(30), e.clock.now())
+        .await;
+    assert!(ok.is_ok());
+    let revoked = e
+        .login
+        .revoke_session(&e.app, &s.id, e.clock.now())
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(revoked.status, SessionStatus::Revoked);
+    let again = e
+        .login
+        .revoke_session(&e.app, &s.id, e.clock.now())
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(
+        again.version, revoked.version,
+        "revoking twice writes nothing"
+    );
+    let _ = StoreError::NotFound;
+}
