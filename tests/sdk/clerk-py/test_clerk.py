@@ -226,3 +226,16 @@ def test_tenant_isolation(server, clerk):
     assert server.raw("POST", f"/v1/sessions/{s['id']}/revoke", headers=hb).status_code == 404
     assert server.raw("GET", "/v1/sessions", params={"user_id": other["id"]}, headers=hb).json() == []
     assert server.raw("GET", f"/v1/sessions/{s['id']}").json()["status"] == "active"
+
+
+def test_public_jwks_per_application(server, schemas, app_info):
+    import httpx
+
+    r = httpx.get(server.url + app_info["jwks_path"])  # no credentials
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    assert "max-age=300" in r.headers["cache-control"]
+    schemas("JWKS", r.json())
+    assert r.json() == server.raw("GET", "/v1/jwks").json()
+    missing = httpx.get(server.url + "/v1/apps/app_0000000000000000000000/.well-known/jwks.json")
+    assert missing.status_code == 404
+    schemas("ClerkErrors", missing.json())
