@@ -55,6 +55,16 @@ pub enum Error {
     #[error("invalid token: {0}")]
     InvalidToken(&'static str),
     #[error("{0}")]
+    Forbidden(String),
+    #[error("the session is already impersonated")]
+    AlreadyImpersonated,
+    #[error("the session is not impersonated")]
+    NotImpersonated,
+    #[error("the user already has {limit} concurrent sessions enabled for Equisoft/Connect")]
+    ConcurrentAccess { limit: u32 },
+    #[error("{what} limit of {limit} reached")]
+    LimitExceeded { what: &'static str, limit: usize },
+    #[error("{0}")]
     Unauthenticated(AuthFailure),
     #[error("storage is unavailable: {0}")]
     Unavailable(String),
@@ -70,7 +80,13 @@ impl Error {
             Error::Conflict => ErrorCode::Conflict,
             Error::AlreadyExists { .. } => ErrorCode::AlreadyExists,
             Error::SessionNotUsable { .. } => ErrorCode::InvalidState,
-            Error::ReservedClaim(_) | Error::InvalidToken(_) => ErrorCode::InvalidInput,
+            Error::ReservedClaim(_) | Error::InvalidToken(_) | Error::LimitExceeded { .. } => {
+                ErrorCode::InvalidInput
+            }
+            Error::Forbidden(_) => ErrorCode::Forbidden,
+            Error::AlreadyImpersonated
+            | Error::NotImpersonated
+            | Error::ConcurrentAccess { .. } => ErrorCode::InvalidState,
             Error::Unauthenticated(_) => ErrorCode::Unauthenticated,
             Error::Unavailable(_) => ErrorCode::Unavailable,
             Error::Internal(_) => ErrorCode::Internal,

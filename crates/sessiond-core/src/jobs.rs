@@ -179,6 +179,20 @@ impl<S: crate::store::SessionStore + ?Sized + 'static> Purger for OldSessions<S>
     }
 }
 
+/// Destroys the token vaults of sessions that can no longer be used (expired, suspended,
+/// abandoned, ended). Reads already refuse them; this removes the sealed bytes.
+pub struct LapsedVaults<S: ?Sized>(pub Arc<S>);
+
+#[async_trait]
+impl<S: crate::store::VaultStore + ?Sized + 'static> Purger for LapsedVaults<S> {
+    fn name(&self) -> &'static str {
+        "session_tokens"
+    }
+    async fn purge(&self, now: Timestamp) -> Result<u64> {
+        Ok(self.0.purge_unusable_session_tokens(now).await?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,9 +10,14 @@ use crate::application::Application;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::{ClientId, SessionId, TemplateId, UserId};
-use crate::session::{Event, Session, SessionStatus, TransitionError, transition};
+use crate::session::{
+    Event, ImpersonationError, Session, SessionAttributes, SessionStatus, TransitionError,
+    impersonate, revert_identity, transition,
+};
 use crate::signing::Signer;
-use crate::store::{SessionFilter, Store, StoreError, StoredUser};
+use crate::store::{
+    ImpersonationEvent, SessionDeletion, SessionFilter, Store, StoreError, StoredUser, VaultEntry,
+};
 use crate::template::{self, JwtTemplate, TemplateInput};
 use crate::user::{self, NewUser, User, UserFilter, UserPatch};
 use crate::vault::Vault;
@@ -27,6 +32,22 @@ pub const MAX_TOKEN_SECS: u64 = 315_360_000;
 /// Session tokens are valid from 10 s before issue, to absorb clock skew between servers.
 const SESSION_TOKEN_NBF_SKEW_SECS: u64 = 10;
 const RETRIES: usize = 5;
+/// Largest value the token vault stores.
+pub const MAX_VAULT_VALUE: usize = 16 * 1024;
+/// Most tokens one session's vault holds.
+pub const MAX_VAULT_TOKENS: usize = 32;
+/// Longest vault token id.
+pub const MAX_TOKEN_ID: usize = 256;
+
+fn validate_token_id(t: &str) -> Result<()> {
+    if t.is_empty() || t.len() > MAX_TOKEN_ID || t.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "tokenId",
+            format!("must be 1 to {MAX_TOKEN_ID} bytes without control characters"),
+        ));
+    }
+    Ok(())
+}
 
 pub struct LoginService {
     store: Arc<dyn Store>,
@@ -269,7 +290,13 @@ impl LoginService {
             }
             next.version = s.version + 1;
             match self.store.update_session(&next).await {
-                Ok(()) => return Ok(next),
+                Ok(()) => {
+                    if next.status.is_terminal() {
+                        // A session that can no longer be used keeps no secrets.
+                        self.store.delete_session_tokens(&app.id, &next.id).await?;
+                    }
+                    return Ok(next);
+                }
                 Err(StoreError::Conflict) => continue,
                 Err(StoreError::NotFound) => return Err(not_found("session")),
                 Err(e) => return Err(e.into()),
@@ -505,6 +532,393 @@ impl LoginService {
             return Err(Error::InvalidToken("session is not active"));
         }
         Ok(s)
+    }
+
+    // ---- session attributes, enablement, deletion (Equisoft) ----
+
+    /// Finds a user by id (`user_…`) or, failing that, by external id: deployments that already
+    /// have user UUIDs store them as external ids and keep using them.
+    pub async fn resolve_user(&self, app: &Application, reference: &str) -> Result<User> {
+        if let Some(id) = UserId::parse(reference) {
+            return self.get_user(app, &id).await;
+        }
+        if reference.is_empty() || reference.len() > 256 {
+            return Err(not_found("user"));
+        }
+        let (users, _) = self
+            .list_users(
+                app,
+                Vec::new(),
+                vec![reference.to_owned()],
+                Vec::new(),
+                2,
+                0,
+            )
+            .await?;
+        match users.as_slice() {
+            [one] => Ok(one.clone()),
+            _ => Err(not_found("user")),
+        }
+    }
+
+    /// Creates a session with dialect attributes (mobile, SSO, cookie domain…).
+    pub async fn create_session_with(
+        &self,
+        app: &Application,
+        user_id: &UserId,
+        pending: bool,
+        attributes: SessionAttributes,
+        now: Timestamp,
+    ) -> Result<Session> {
+        if self.store.get_user(&app.id, user_id).await?.is_none() {
+            return Err(not_found("user"));
+        }
+        let mut s = Session::new(
+            &app.id,
+            &app.settings,
+            user_id.clone(),
+            ClientId::new(),
+            pending,
+            now,
+        );
+        s.attributes = attributes;
+        self.store.insert_session(&s).await.map_err(|e| match e {
+            StoreError::NotFound => not_found("user"),
+            other => other.into(),
+        })?;
+        Ok(s)
+    }
+
+    /// `keepAlive`: records activity on a usable session; a lapsed one is returned unchanged.
+    pub async fn keep_alive(
+        &self,
+        app: &Application,
+        id: &SessionId,
+        now: Timestamp,
+    ) -> Result<Session> {
+        let s = self.get_session(app, id).await?;
+        if s.effective_status(now).is_terminal() {
+            return Ok(s);
+        }
+        self.touch_session(app, s, now).await
+    }
+
+    /// Moves a pending session to active (idempotent on active ones).
+    pub async fn enable_session(
+        &self,
+        app: &Application,
+        id: &SessionId,
+        now: Timestamp,
+    ) -> Result<Session> {
+        self.apply(app, id, Event::Activate, now).await
+    }
+
+    /// Writes `change` to a usable session under optimistic concurrency.
+    async fn modify<F>(
+        &self,
+        app: &Application,
+        id: &SessionId,
+        now: Timestamp,
+        change: F,
+    ) -> Result<Session>
+    where
+        F: Fn(&mut Session) -> Result<()> + Send + Sync,
+    {
+        for _ in 0..RETRIES {
+            let s = self.get_session(app, id).await?;
+            let mut next = s.clone();
+            change(&mut next)?;
+            if next == s {
+                return Ok(s);
+            }
+            next.version = s.version + 1;
+            next.updated_at = now.max(s.updated_at);
+            match self.store.update_session(&next).await {
+                Ok(()) => return Ok(next),
+                Err(StoreError::Conflict) => continue,
+                Err(StoreError::NotFound) => return Err(not_found("session")),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Conflict)
+    }
+
+    /// Enables an active session for Equisoft/Connect, within the user's concurrent-access limit.
+    /// Over the limit: refused, or with `disable_oldest` the oldest enabled sessions lose their
+    /// enablement until this one fits.
+    pub async fn enable_for_connect(
+        &self,
+        app: &Application,
+        id: &SessionId,
+        disable_oldest: bool,
+        now: Timestamp,
+    ) -> Result<Session> {
+        let s = self.get_session(app, id).await?;
+        let status = s.effective_status(now);
+        if status != SessionStatus::Active {
+            return Err(Error::SessionNotUsable { status });
+        }
+        if s.attributes.enabled_for_connect {
+            return Ok(s);
+        }
+        let user = self.get_user(app, &s.user_id).await?;
+        let limit = user.profile.max_concurrent_access.unwrap_or(0);
+        if limit > 0 {
+            let filter = SessionFilter {
+                user_id: Some(s.user_id.clone()),
+                client_id: None,
+                statuses: vec![SessionStatus::Active],
+            };
+            let (mut others, _) = self
+                .store
+                .list_sessions(&app.id, &filter, 500, 0, now)
+                .await?;
+            others.retain(|o| o.id != s.id && o.attributes.enabled_for_connect);
+            let excess = (others.len() + 1).saturating_sub(limit as usize);
+            if excess > 0 {
+                if !disable_oldest {
+                    return Err(Error::ConcurrentAccess { limit });
+                }
+                // Listed newest first: the oldest are at the end.
+                for old in others.iter().rev().take(excess) {
+                    self.modify(app, &old.id, now, |x| {
+                        x.attributes.enabled_for_connect = false;
+                        Ok(())
+                    })
+                    .await?;
+                }
+            }
+        }
+        self.modify(app, id, now, |x| {
+            let status = x.effective_status(now);
+            if status != SessionStatus::Active {
+                return Err(Error::SessionNotUsable { status });
+            }
+            x.attributes.enabled_for_connect = true;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn delete_session(&self, app: &Application, id: &SessionId) -> Result<()> {
+        if self.store.delete_session(&app.id, id).await? {
+            Ok(())
+        } else {
+            Err(not_found("session"))
+        }
+    }
+
+    /// Deletes the application's sessions: all, one user's, or only lapsed ones.
+    pub async fn delete_sessions(&self, app: &Application, which: &SessionDeletion) -> Result<u64> {
+        Ok(self.store.delete_sessions(&app.id, which).await?)
+    }
+
+    // ---- impersonation ----
+
+    fn impersonation_error(e: ImpersonationError) -> Error {
+        match e {
+            ImpersonationError::NotUsable(status) => Error::SessionNotUsable { status },
+            ImpersonationError::AlreadyImpersonated => Error::AlreadyImpersonated,
+            ImpersonationError::NotImpersonated => Error::NotImpersonated,
+        }
+    }
+
+    /// The session's user (who must hold the impersonation capability) starts acting as `target`.
+    pub async fn impersonate(
+        &self,
+        app: &Application,
+        id: &SessionId,
+        target: &UserId,
+        now: Timestamp,
+    ) -> Result<Session> {
+        for _ in 0..RETRIES {
+            let s = self.get_session(app, id).await?;
+            if s.actor.is_some() {
+                return Err(Error::AlreadyImpersonated);
+            }
+            let admin = self.get_user(app, &s.user_id).await?;
+            if !admin.profile.can_impersonate {
+                return Err(Error::Forbidden(
+                    "the session's user may not impersonate other users".into(),
+                ));
+            }
+            if target == &s.user_id {
+                return Err(Error::invalid(
+                    "userUuid",
+                    "a user cannot impersonate themselves",
+                ));
+            }
+            self.get_user(app, target).await?;
+            let mut next = impersonate(&s, target, now).map_err(Self::impersonation_error)?;
+            next.version = s.version + 1;
+            match self.store.update_session(&next).await {
+                Ok(()) => {
+                    self.audit(app, &next, &s.user_id, target, "start", now)
+                        .await?;
+                    return Ok(next);
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(StoreError::NotFound) => return Err(not_found("session")),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Conflict)
+    }
+
+    /// Ends an impersonation: the session goes back to the user who started it.
+    pub async fn revert_identity(
+        &self,
+        app: &Application,
+        id: &SessionId,
+        now: Timestamp,
+    ) -> Result<Session> {
+        for _ in 0..RETRIES {
+            let s = self.get_session(app, id).await?;
+            let mut next = revert_identity(&s, now).map_err(Self::impersonation_error)?;
+            next.version = s.version + 1;
+            match self.store.update_session(&next).await {
+                Ok(()) => {
+                    self.audit(app, &next, &next.user_id, &s.user_id, "end", now)
+                        .await?;
+                    return Ok(next);
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(StoreError::NotFound) => return Err(not_found("user")),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Conflict)
+    }
+
+    async fn audit(
+        &self,
+        app: &Application,
+        s: &Session,
+        actor: &UserId,
+        target: &UserId,
+        kind: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        let e = ImpersonationEvent {
+            id: sessiond_crypto::ids::new_id("imp"),
+            application_id: app.id.clone(),
+            session_id: s.id.clone(),
+            actor_user_id: actor.clone(),
+            target_user_id: target.clone(),
+            kind: kind.to_owned(),
+            at: now,
+        };
+        tracing::info!(session = %s.id, actor = %actor, target = %target, kind, "impersonation");
+        Ok(self.store.record_impersonation(&e).await?)
+    }
+
+    pub async fn impersonation_log(
+        &self,
+        app: &Application,
+        limit: u32,
+    ) -> Result<Vec<ImpersonationEvent>> {
+        Ok(self.store.list_impersonations(&app.id, limit).await?)
+    }
+
+    // ---- per-session token vault ----
+
+    /// A usable session of the application, or the reason it is not.
+    async fn vault_session(
+        &self,
+        app: &Application,
+        id: &SessionId,
+        now: Timestamp,
+    ) -> Result<Session> {
+        let s = self.get_session(app, id).await?;
+        if s.effective_status(now).is_terminal() {
+            // Lapsed sessions keep no secrets; clean up now rather than wait for the purge job.
+            self.store.delete_session_tokens(&app.id, id).await?;
+            return Err(not_found("session"));
+        }
+        Ok(s)
+    }
+
+    pub async fn put_token(
+        &self,
+        app: &Application,
+        id: &SessionId,
+        token_id: &str,
+        value: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        validate_token_id(token_id)?;
+        if value.is_empty() || value.len() > MAX_VAULT_VALUE {
+            return Err(Error::invalid(
+                "token",
+                format!("must be 1 to {MAX_VAULT_VALUE} bytes"),
+            ));
+        }
+        self.vault_session(app, id, now).await?;
+        let row_id = sessiond_crypto::ids::new_id("vt");
+        let entry = VaultEntry {
+            value_sealed: self
+                .vault
+                .seal(&format!("session_tokens:{row_id}"), value.as_bytes()),
+            row_id,
+        };
+        match self
+            .store
+            .put_session_token(&app.id, id, token_id, &entry, MAX_VAULT_TOKENS, now)
+            .await
+        {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Error::LimitExceeded {
+                what: "tokens per session",
+                limit: MAX_VAULT_TOKENS,
+            }),
+            Err(StoreError::NotFound) => Err(not_found("session")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn get_token(
+        &self,
+        app: &Application,
+        id: &SessionId,
+        token_id: &str,
+        now: Timestamp,
+    ) -> Result<String> {
+        validate_token_id(token_id)?;
+        self.vault_session(app, id, now).await?;
+        let entry = self
+            .store
+            .get_session_token(&app.id, id, token_id)
+            .await?
+            .ok_or_else(|| not_found("token"))?;
+        let raw = self
+            .vault
+            .unseal(
+                &format!("session_tokens:{}", entry.row_id),
+                &entry.value_sealed,
+            )
+            .map_err(|e| Error::Internal(format!("vault entry: {e}")))?;
+        String::from_utf8(raw.to_vec())
+            .map_err(|_| Error::Internal("vault entry is not UTF-8".into()))
+    }
+
+    pub async fn delete_token(
+        &self,
+        app: &Application,
+        id: &SessionId,
+        token_id: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        validate_token_id(token_id)?;
+        self.vault_session(app, id, now).await?;
+        if self
+            .store
+            .delete_session_token(&app.id, id, token_id)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(not_found("token"))
+        }
     }
 
     // ---- JWT templates ----

@@ -159,6 +159,9 @@ pub trait Store:
     + SessionStore
     + SigningKeyStore
     + TemplateStore
+    + SessionDeleteStore
+    + VaultStore
+    + AuditStore
 {
 }
 
@@ -173,6 +176,9 @@ impl<T> Store for T where
         + SessionStore
         + SigningKeyStore
         + TemplateStore
+        + SessionDeleteStore
+        + VaultStore
+        + AuditStore
 {
 }
 
@@ -339,4 +345,91 @@ pub trait TemplateStore: Send + Sync {
     /// Writes if the stored version is `version - 1`; [`StoreError::Conflict`] also on a taken name.
     async fn update_template(&self, t: &crate::template::JwtTemplate) -> StoreResult<()>;
     async fn delete_template(&self, app: &AppId, id: &crate::ids::TemplateId) -> StoreResult<bool>;
+}
+
+/// Which sessions a bulk delete removes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionDeletion {
+    /// Only this user's sessions.
+    pub user_id: Option<crate::ids::UserId>,
+    /// Only sessions that have lapsed (expired, suspended or abandoned) as of this time.
+    pub lapsed_at: Option<Timestamp>,
+}
+
+#[async_trait]
+pub trait SessionDeleteStore: Send + Sync {
+    /// Deletes one session (and its vault). Returns whether it existed.
+    async fn delete_session(&self, app: &AppId, id: &crate::ids::SessionId) -> StoreResult<bool>;
+    /// Deletes the application's sessions matching `which`; returns how many.
+    async fn delete_sessions(&self, app: &AppId, which: &SessionDeletion) -> StoreResult<u64>;
+}
+
+/// A sealed value of a session's token vault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultEntry {
+    /// Row identity (`vt_…`); the sealing context is `session_tokens:<row id>`.
+    pub row_id: String,
+    pub value_sealed: Vec<u8>,
+}
+
+#[async_trait]
+pub trait VaultStore: Send + Sync {
+    /// Stores or replaces `token_id` of a session. [`StoreError::NotFound`] if the session is not
+    /// the application's; `Ok(false)` if the session already holds `max_tokens` other tokens.
+    #[allow(clippy::too_many_arguments)]
+    async fn put_session_token(
+        &self,
+        app: &AppId,
+        session: &crate::ids::SessionId,
+        token_id: &str,
+        entry: &VaultEntry,
+        max_tokens: usize,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn get_session_token(
+        &self,
+        app: &AppId,
+        session: &crate::ids::SessionId,
+        token_id: &str,
+    ) -> StoreResult<Option<VaultEntry>>;
+    async fn delete_session_token(
+        &self,
+        app: &AppId,
+        session: &crate::ids::SessionId,
+        token_id: &str,
+    ) -> StoreResult<bool>;
+    /// Destroys a session's whole vault; returns how many tokens.
+    async fn delete_session_tokens(
+        &self,
+        app: &AppId,
+        session: &crate::ids::SessionId,
+    ) -> StoreResult<u64>;
+    /// Destroys the vaults of sessions that are no longer usable at `now`.
+    async fn purge_unusable_session_tokens(&self, now: Timestamp) -> StoreResult<u64>;
+}
+
+/// One start or end of an impersonation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImpersonationEvent {
+    pub id: String,
+    pub application_id: AppId,
+    pub session_id: crate::ids::SessionId,
+    /// Who impersonates.
+    pub actor_user_id: crate::ids::UserId,
+    /// Whom.
+    pub target_user_id: crate::ids::UserId,
+    /// `start` or `end`.
+    pub kind: String,
+    pub at: Timestamp,
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn record_impersonation(&self, e: &ImpersonationEvent) -> StoreResult<()>;
+    /// Newest first.
+    async fn list_impersonations(
+        &self,
+        app: &AppId,
+        limit: u32,
+    ) -> StoreResult<Vec<ImpersonationEvent>>;
 }

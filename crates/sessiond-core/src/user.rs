@@ -37,6 +37,12 @@ pub struct Profile {
     pub unsafe_metadata: Map<String, Value>,
     pub last_sign_in_at: Option<Timestamp>,
     pub last_active_at: Option<Timestamp>,
+    /// Preferred locale (e.g. `fr-CA`).
+    pub locale: Option<String>,
+    /// May impersonate other users of the application (set by an operator).
+    pub can_impersonate: bool,
+    /// Concurrent sessions allowed for Equisoft/Connect; `None` or 0 is unlimited.
+    pub max_concurrent_access: Option<u32>,
 }
 
 impl Profile {
@@ -88,6 +94,7 @@ pub struct NewUser {
     pub unsafe_metadata: Option<Map<String, Value>>,
     /// Backdated creation time (Clerk allows importing users with their original date).
     pub created_at: Option<Timestamp>,
+    pub locale: Option<String>,
 }
 
 /// Fields an update may change; `None` leaves a field as it is, `Some(None)` clears it.
@@ -103,6 +110,10 @@ pub struct UserPatch {
     pub public_metadata: Option<Map<String, Value>>,
     pub private_metadata: Option<Map<String, Value>>,
     pub unsafe_metadata: Option<Map<String, Value>>,
+    pub locale: Option<Option<String>>,
+    /// Operator-only attributes (CLI), never taken from a dialect request.
+    pub can_impersonate: Option<bool>,
+    pub max_concurrent_access: Option<Option<u32>>,
 }
 
 /// Filters of a user listing (all given ones must match; each list matches any of its values).
@@ -207,6 +218,7 @@ impl NewUser {
         check_opt("first_name", &self.first_name, 256)?;
         check_opt("last_name", &self.last_name, 256)?;
         check_image_url(&self.image_url)?;
+        check_opt("locale", &self.locale, 35)?;
         if self.email_addresses.len() > MAX_CONTACTS || self.phone_numbers.len() > MAX_CONTACTS {
             return Err(Error::invalid(
                 "email_address",
@@ -270,6 +282,9 @@ impl NewUser {
                 unsafe_metadata: metadata("unsafe_metadata", self.unsafe_metadata)?,
                 last_sign_in_at: None,
                 last_active_at: None,
+                locale: self.locale,
+                can_impersonate: false,
+                max_concurrent_access: None,
             },
             created_at: created,
             updated_at: now,
@@ -317,6 +332,16 @@ impl UserPatch {
                 ));
             }
             p.primary_phone_number_id = Some(id);
+        }
+        if let Some(v) = self.locale {
+            check_opt("locale", &v, 35)?;
+            p.locale = v;
+        }
+        if let Some(v) = self.can_impersonate {
+            p.can_impersonate = v;
+        }
+        if let Some(v) = self.max_concurrent_access {
+            p.max_concurrent_access = v;
         }
         for (field, src, dst) in [
             (

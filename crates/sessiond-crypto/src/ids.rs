@@ -84,3 +84,25 @@ mod tests {
         }
     }
 }
+
+/// A stable positive 53-bit number derived from an id, for APIs that expect numeric ids (it fits
+/// a JavaScript number exactly). Distinct ids collide with probability about n²/2⁵⁴.
+pub fn numeric_alias(id: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(id.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    let v = u64::from_be_bytes(b) >> 11;
+    i64::try_from(v.max(1)).unwrap_or(1)
+}
+
+#[cfg(test)]
+mod alias_tests {
+    #[test]
+    fn numeric_alias_is_stable_and_bounded() {
+        let a = super::numeric_alias("user_abc");
+        assert_eq!(a, super::numeric_alias("user_abc"));
+        assert_ne!(a, super::numeric_alias("user_abd"));
+        assert!(a > 0 && a < (1i64 << 53));
+    }
+}

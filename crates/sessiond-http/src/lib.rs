@@ -7,7 +7,8 @@
 //! - [`middleware`]: request ids, per-request log spans, request metrics, limits.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`native`]: sessiond's own small API under `/sessiond/v1`.
-//! - [`dialect`]: vendor dialects (Clerk under `/v1`).
+//! - [`dialect`]: vendor dialects (Clerk under `/v1`, Equisoft under `/sessions` and
+//!   `/users/{uuid}/sessions`).
 //! - [`docs`]: the OpenAPI document at `/openapi.json` and the offline docs page at `/docs`.
 
 pub mod auth;
@@ -29,6 +30,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = native::router(state.clone())
         .merge(dialect::clerk::router(state.clone()))
+        .merge(dialect::equisoft::router(state.clone()))
         .split_for_parts();
     let app = Router::new()
         .merge(api)

@@ -28,6 +28,7 @@ use crate::auth::{AuthState, Caller, require_application};
     tags(
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "sessiond", description = "sessiond's own API"),
+        (name = "equisoft", description = "Equisoft account-service Session API dialect"),
         (name = "clerk", description = "Clerk Backend API dialect (sessions, tokens, JWT templates, JWKS, users)"),
     )
 )]

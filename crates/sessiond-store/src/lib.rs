@@ -19,6 +19,7 @@
 mod login;
 mod ops;
 mod tenancy;
+mod vault;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -263,7 +263,7 @@ impl UserStore for SqlStore {
 // ---- sessions ----
 
 const SESSION_COLS: &str = "s.id, s.application_id, s.user_id, s.client_id, s.status, s.actor, s.activity, \
-     s.last_active_organization_id, s.created_at, s.updated_at, s.last_active_at, s.expire_at, \
+     s.attributes, s.last_active_organization_id, s.created_at, s.updated_at, s.last_active_at, s.expire_at, \
      s.abandon_at, s.idle_deadline, s.version";
 
 fn session_from_row(row: &AnyRow) -> StoreResult<Session> {
@@ -280,6 +280,8 @@ fn session_from_row(row: &AnyRow) -> StoreResult<Session> {
             .transpose()
             .map_err(|e| corrupt("session actor", e))?,
         activity: get(row, "activity")?,
+        attributes: serde_json::from_str(&get::<String>(row, "attributes")?)
+            .map_err(|e| corrupt("session attributes", e))?,
         last_active_organization_id: get(row, "last_active_organization_id")?,
         created_at: Timestamp(get(row, "created_at")?),
         updated_at: Timestamp(get(row, "updated_at")?),
@@ -289,6 +291,10 @@ fn session_from_row(row: &AnyRow) -> StoreResult<Session> {
         idle_deadline: get::<Option<i64>>(row, "idle_deadline")?.map(Timestamp),
         version: get(row, "version")?,
     })
+}
+
+fn attributes_json(s: &Session) -> StoreResult<String> {
+    serde_json::to_string(&s.attributes).map_err(|e| StoreError::Backend(e.to_string()))
 }
 
 /// The effective status of a row as of `now` (mirrors `Session::effective_status`).
@@ -326,8 +332,8 @@ impl SessionStore for SqlStore {
         let done = sqlx::query(
             "INSERT INTO sessions (id, application_id, user_id, client_id, status, actor, activity, \
              last_active_organization_id, created_at, updated_at, last_active_at, expire_at, abandon_at, \
-             idle_deadline, version) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 \
+             idle_deadline, version, attributes) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $18 \
              WHERE EXISTS (SELECT 1 FROM users WHERE application_id = $16 AND id = $17)",
         )
         .bind(s.id.as_str())
@@ -347,6 +353,7 @@ impl SessionStore for SqlStore {
         .bind(s.version)
         .bind(s.application_id.as_str())
         .bind(s.user_id.as_str())
+        .bind(attributes_json(s)?)
         .execute(self.pool())
         .await
         .map_err(map_err)?;
@@ -360,7 +367,7 @@ impl SessionStore for SqlStore {
 
     async fn get_session(&self, app: &AppId, id: &SessionId) -> StoreResult<Option<Session>> {
         let row = sqlx::query(concat!(
-            "SELECT s.id, s.application_id, s.user_id, s.client_id, s.status, s.actor, s.activity, ",
+            "SELECT s.id, s.application_id, s.user_id, s.client_id, s.status, s.actor, s.activity, s.attributes, ",
             "s.last_active_organization_id, s.created_at, s.updated_at, s.last_active_at, s.expire_at, ",
             "s.abandon_at, s.idle_deadline, s.version FROM sessions s WHERE s.application_id = $1 AND s.id = $2"
         ))
@@ -407,8 +414,10 @@ impl SessionStore for SqlStore {
     async fn update_session(&self, s: &Session) -> StoreResult<()> {
         let done = sqlx::query(
             "UPDATE sessions SET status = $1, actor = $2, activity = $3, last_active_organization_id = $4, \
-             updated_at = $5, last_active_at = $6, abandon_at = $7, idle_deadline = $8, version = $9 \
-             WHERE application_id = $10 AND id = $11 AND version = $12",
+             updated_at = $5, last_active_at = $6, abandon_at = $7, idle_deadline = $8, version = $9, \
+             user_id = $13, attributes = $14 \
+             WHERE application_id = $10 AND id = $11 AND version = $12 \
+             AND EXISTS (SELECT 1 FROM users WHERE application_id = $15 AND id = $16)",
         )
         .bind(s.status.as_str())
         .bind(s.actor.as_ref().map(Value::to_string))
@@ -422,6 +431,10 @@ impl SessionStore for SqlStore {
         .bind(s.application_id.as_str())
         .bind(s.id.as_str())
         .bind(s.version - 1)
+        .bind(s.user_id.as_str())
+        .bind(attributes_json(s)?)
+        .bind(s.application_id.as_str())
+        .bind(s.user_id.as_str())
         .execute(self.pool())
         .await
         .map_err(map_err)?;

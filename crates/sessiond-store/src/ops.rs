@@ -30,6 +30,11 @@ const SEALED_SOURCES: &[SealedSource] = &[
         replace: "UPDATE meta SET value = $1 WHERE name = $2 AND value = $3 AND sealed = 1",
     },
     SealedSource {
+        kind: "session_tokens",
+        page: "SELECT id, value AS blob FROM session_tokens WHERE id > $1 ORDER BY id LIMIT $2",
+        replace: "UPDATE session_tokens SET value = $1 WHERE id = $2 AND value = $3",
+    },
+    SealedSource {
         kind: "sessions",
         page: "SELECT id, activity AS blob FROM sessions WHERE activity IS NOT NULL AND id > $1 \
                ORDER BY id LIMIT $2",

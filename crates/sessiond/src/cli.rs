@@ -73,6 +73,13 @@ pub enum Command {
         /// Address:port to listen on [default: 127.0.0.1:7300].
         #[arg(long, value_name = "ADDR")]
         listen: Option<String>,
+        /// Also serve the Equisoft dialect WITHOUT authentication on this address, for one
+        /// application (see --equisoft-application). Only on a network untrusted clients cannot reach.
+        #[arg(long, value_name = "ADDR")]
+        equisoft_trusted_listen: Option<String>,
+        /// The application the trusted Equisoft listener acts for.
+        #[arg(long, value_name = "APP_ID")]
+        equisoft_application: Option<String>,
     },
     /// Apply pending database migrations and exit.
     #[command(
@@ -82,6 +89,10 @@ pub enum Command {
     /// Manage applications (tenants) directly in the database.
     #[command(subcommand)]
     Apps(AppsCommand),
+    /// Operator attributes of users (impersonation capability, concurrent-access limit) and the
+    /// impersonation audit trail.
+    #[command(subcommand)]
+    Users(UsersCommand),
     /// Manage secret keys and the master sealing key.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -180,6 +191,39 @@ pub struct UpdateArgs {
     pub clear_redirect_origins: bool,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Set operator-only attributes of a user (by user id or external id).
+    #[command(
+        after_help = "Examples:\n  sessiond users update app_… user_… --can-impersonate true\n  \
+                            sessiond users update app_… 7f6c…-uuid --max-concurrent-access 2 --locale fr-CA"
+    )]
+    Update {
+        app_id: String,
+        /// User id (user_…) or external id.
+        user: String,
+        /// Allow this user to impersonate other users of the application.
+        #[arg(long)]
+        can_impersonate: Option<bool>,
+        /// Sessions enabled for Equisoft/Connect at once (0 = unlimited).
+        #[arg(long)]
+        max_concurrent_access: Option<u32>,
+        #[arg(long)]
+        locale: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The impersonation audit trail of an application, newest first.
+    #[command(after_help = "Example:\n  sessiond users impersonations app_… --json")]
+    Impersonations {
+        app_id: String,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

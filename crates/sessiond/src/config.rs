@@ -36,6 +36,10 @@ pub struct Settings {
     pub log_level: String,
     pub shutdown_timeout_secs: u64,
     pub purge_interval_secs: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub equisoft_trusted_listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub equisoft_application: Option<String>,
 }
 
 impl Default for Settings {
@@ -51,6 +55,8 @@ impl Default for Settings {
             log_level: "info".into(),
             shutdown_timeout_secs: 10,
             purge_interval_secs: 3600,
+            equisoft_trusted_listen: None,
+            equisoft_application: None,
         }
     }
 }
@@ -107,6 +113,16 @@ pub const FIELDS: &[(&str, &str, Option<&str>)] = &[
         "How often the retention job purges records past their retention period.",
         None,
     ),
+    (
+        "equisoft_trusted_listen",
+        "Extra listener serving only the Equisoft dialect WITHOUT authentication, acting for\n`equisoft_application` (Equisoft's SDKs send no credentials). Bind it only where untrusted\nclients cannot connect (loopback, a private service network). Flag: --equisoft-trusted-listen.",
+        Some("\"127.0.0.1:7301\""),
+    ),
+    (
+        "equisoft_application",
+        "The application (app_…) the trusted Equisoft listener acts for. Flag: --equisoft-application.",
+        Some("\"app_…\""),
+    ),
 ];
 
 /// Environment variables that are read but are not settings.
@@ -124,6 +140,10 @@ pub struct FlagOverrides {
     pub database_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<LogFormat>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub equisoft_trusted_listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub equisoft_application: Option<String>,
 }
 
 /// A configuration error: one line naming the setting. Exit code 2.
@@ -217,6 +237,8 @@ pub struct Config {
     pub log_level: String,
     pub shutdown_timeout_secs: u64,
     pub purge_interval_secs: u64,
+    /// The trusted, unauthenticated Equisoft listener and the application it acts for.
+    pub equisoft_trusted: Option<(SocketAddr, sessiond_core::application::AppId)>,
 }
 
 impl Config {
@@ -298,7 +320,44 @@ impl Settings {
                 "must be between 10 and 86400".into(),
             ));
         }
+        let equisoft_trusted = match (self.equisoft_trusted_listen, self.equisoft_application) {
+            (None, None) => None,
+            (Some(addr), Some(app)) => {
+                let addr: SocketAddr = addr.parse().map_err(|_| {
+                    bad(
+                        "equisoft_trusted_listen",
+                        format!("`{addr}` is not an address:port"),
+                    )
+                })?;
+                if addr == listen && addr.port() != 0 {
+                    return Err(bad(
+                        "equisoft_trusted_listen",
+                        "must differ from `listen`: the main listener always requires a key".into(),
+                    ));
+                }
+                let app = sessiond_core::application::AppId::parse(&app).ok_or_else(|| {
+                    bad(
+                        "equisoft_application",
+                        format!("`{app}` is not an application id (app_…)"),
+                    )
+                })?;
+                Some((addr, app))
+            }
+            (Some(_), None) => {
+                return Err(bad(
+                    "equisoft_application",
+                    "is required with equisoft_trusted_listen".into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(bad(
+                    "equisoft_trusted_listen",
+                    "is required with equisoft_application".into(),
+                ));
+            }
+        };
         Ok(Config {
+            equisoft_trusted,
             listen,
             data_dir: self.data_dir,
             database_url,
@@ -342,6 +401,8 @@ mod tests {
     #[test]
     fn every_setting_is_documented_once() {
         let all = Settings {
+            equisoft_trusted_listen: Some("x".into()),
+            equisoft_application: Some("x".into()),
             database_url: Some("x".into()),
             master_key: Some("x".into()),
             bootstrap_secret_key: Some("x".into()),

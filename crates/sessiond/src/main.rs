@@ -36,8 +36,15 @@ fn main() -> ExitCode {
         log_format: cli.global.log_format.map(Into::into),
         ..FlagOverrides::default()
     };
-    if let Command::Serve { listen } = &cli.command {
+    if let Command::Serve {
+        listen,
+        equisoft_trusted_listen,
+        equisoft_application,
+    } = &cli.command
+    {
         flags.listen = listen.clone();
+        flags.equisoft_trusted_listen = equisoft_trusted_listen.clone();
+        flags.equisoft_application = equisoft_application.clone();
     }
     let file = match &cli.command {
         Command::Config(ConfigCommand::Check { file: Some(f) }) => Some(f.clone()),
@@ -95,6 +102,7 @@ fn main() -> ExitCode {
             Command::Migrate => admin::migrate(&cfg).await.map(|()| true),
             Command::Apps(c) => admin::apps(&cfg, c).await.map(|()| true),
             Command::Keys(c) => admin::keys(&cfg, c).await.map(|()| true),
+            Command::Users(c) => admin::users(&cfg, c).await.map(|()| true),
             Command::Healthcheck { url, live, timeout } => {
                 admin::healthcheck(&cfg, url, live, timeout).await
             }

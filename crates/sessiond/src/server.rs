@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sessiond_core::clock::Clock;
-use sessiond_core::jobs::{Job, OldJobRuns, OldSessions, PurgeJob, RevokedKeys};
+use sessiond_core::jobs::{Job, LapsedVaults, OldJobRuns, OldSessions, PurgeJob, RevokedKeys};
 use sessiond_core::signing::MaintainKeys;
 use sessiond_http::AppState;
 use tokio::net::TcpListener;
@@ -131,6 +131,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         PurgeJob::new(cfg.purge_interval_secs)
             .register(Arc::new(RevokedKeys(store.clone())))
             .register(Arc::new(OldJobRuns(store.clone())))
+            .register(Arc::new(LapsedVaults(store.clone())))
             .register(Arc::new(OldSessions(store.clone()))),
     );
     let keys: Arc<dyn Job> = Arc::new(MaintainKeys {
@@ -155,6 +156,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         metrics: Some(handle),
         pool_stats: Arc::new(move || pool_store.pool_stats()),
     };
+    let state_for_trusted = state.clone();
     let app = sessiond_http::router(state);
     let listener = TcpListener::bind(cfg.listen)
         .await
@@ -170,7 +172,37 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         })
     };
     let budget = Duration::from_secs(cfg.shutdown_timeout_secs);
+    let trusted = match &cfg.equisoft_trusted {
+        Some((addr, app_id)) => {
+            rt.tenancy
+                .get_application(app_id)
+                .await
+                .with_context(|| format!("equisoft_application {app_id} does not exist"))?;
+            if !addr.ip().is_loopback() {
+                tracing::warn!(addr = %addr, "the trusted Equisoft listener is not on loopback; it serves without authentication");
+            }
+            let l = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            let local = l.local_addr()?;
+            tracing::info!(addr = %local, application = %app_id, "listening (trusted Equisoft dialect, no authentication)");
+            let router = sessiond_http::dialect::equisoft::trusted_router(
+                state_for_trusted.clone(),
+                app_id.clone(),
+            );
+            Some(tokio::spawn(run_until_stopped(
+                l,
+                router,
+                stop.clone(),
+                budget,
+            )))
+        }
+        None => None,
+    };
     run_until_stopped(listener, app, stop.clone(), budget).await;
+    if let Some(t) = trusted {
+        let _ = t.await;
+    }
     signals.abort();
     for t in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(2), t).await;

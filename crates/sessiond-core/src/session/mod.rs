@@ -12,7 +12,9 @@
 
 mod state;
 
-pub use state::{Event, TransitionError, transition};
+pub use state::{
+    Event, ImpersonationError, TransitionError, impersonate, revert_identity, transition,
+};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -93,6 +95,29 @@ pub struct Activity {
     pub is_mobile: bool,
 }
 
+/// Details of a single sign-on that started a session (Equisoft `SsoProvider`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoDetails {
+    pub provider: String,
+    pub identifier: String,
+}
+
+/// Attributes some dialects record about a session. Stored as JSON; every field has a default so
+/// sessions created by any dialect read the same way.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SessionAttributes {
+    /// Started from a mobile device.
+    pub mobile: bool,
+    /// Started from a public computer.
+    pub public_computer: bool,
+    /// Domain the session cookie was issued for.
+    pub cookie_domain: Option<String>,
+    pub sso: Option<SsoDetails>,
+    /// Enabled for Equisoft/Connect, and so counted against the user's concurrent-access limit.
+    pub enabled_for_connect: bool,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {
     pub id: SessionId,
@@ -106,6 +131,7 @@ pub struct Session {
     /// The latest [`Activity`], sealed (it is personal data); opened only by the service.
     pub activity: Option<Vec<u8>>,
     pub last_active_organization_id: Option<String>,
+    pub attributes: SessionAttributes,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub last_active_at: Timestamp,
@@ -144,6 +170,7 @@ impl Session {
             actor: None,
             activity: None,
             last_active_organization_id: None,
+            attributes: SessionAttributes::default(),
             created_at: now,
             updated_at: now,
             last_active_at: now,
@@ -169,6 +196,15 @@ impl Session {
         } else {
             self.status
         }
+    }
+
+    /// The impersonating user, while impersonated.
+    pub fn actor_user(&self) -> Option<UserId> {
+        self.actor
+            .as_ref()
+            .and_then(|a| a.get("sub"))
+            .and_then(Value::as_str)
+            .and_then(UserId::parse)
     }
 
     /// Whether recording activity at `now` is worth a write (see [`TOUCH_WINDOW_SECS`]).

@@ -2,8 +2,11 @@
 //! It is the only place that decides which transitions are valid.
 
 use super::{Session, SessionStatus};
+use serde_json::json;
+
 use crate::application::AppSettings;
 use crate::clock::Timestamp;
+use crate::ids::UserId;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -81,4 +84,49 @@ pub fn transition(
 fn end(s: &mut Session, status: SessionStatus, now: Timestamp) {
     s.status = status;
     s.updated_at = now;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ImpersonationError {
+    #[error("the session is {}", .0.as_str())]
+    NotUsable(SessionStatus),
+    #[error("the session is already impersonated")]
+    AlreadyImpersonated,
+    #[error("the session is not impersonated")]
+    NotImpersonated,
+}
+
+/// Makes `target` the session's user and its current user the actor (`act.sub`). Only an enabled
+/// session can be impersonated, and only once at a time.
+pub fn impersonate(
+    s: &Session,
+    target: &UserId,
+    now: Timestamp,
+) -> Result<Session, ImpersonationError> {
+    let status = s.effective_status(now);
+    if status != SessionStatus::Active {
+        return Err(ImpersonationError::NotUsable(status));
+    }
+    if s.actor.is_some() {
+        return Err(ImpersonationError::AlreadyImpersonated);
+    }
+    let mut next = s.clone();
+    next.actor = Some(json!({ "sub": s.user_id }));
+    next.user_id = target.clone();
+    next.updated_at = now.max(s.updated_at);
+    Ok(next)
+}
+
+/// Gives an impersonated session back to the user who started the impersonation.
+pub fn revert_identity(s: &Session, now: Timestamp) -> Result<Session, ImpersonationError> {
+    let status = s.effective_status(now);
+    if status != SessionStatus::Active {
+        return Err(ImpersonationError::NotUsable(status));
+    }
+    let actor = s.actor_user().ok_or(ImpersonationError::NotImpersonated)?;
+    let mut next = s.clone();
+    next.user_id = actor;
+    next.actor = None;
+    next.updated_at = now.max(s.updated_at);
+    Ok(next)
 }

@@ -175,3 +175,30 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn impersonation_swaps_user_and_actor_and_reverts() {
+    let s = session(SessionStatus::Active, None);
+    let target = UserId::new();
+    let i = impersonate(&s, &target, T0).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(i.user_id, target);
+    assert_eq!(i.actor_user(), Some(s.user_id.clone()));
+    assert_eq!(
+        impersonate(&i, &UserId::new(), T0).err(),
+        Some(ImpersonationError::AlreadyImpersonated)
+    );
+    let r = revert_identity(&i, T0).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (r.user_id.clone(), r.actor.clone()),
+        (s.user_id.clone(), None)
+    );
+    assert_eq!(
+        revert_identity(&r, T0).err(),
+        Some(ImpersonationError::NotImpersonated)
+    );
+    let pending = session(SessionStatus::Pending, None);
+    assert_eq!(
+        impersonate(&pending, &target, T0).err(),
+        Some(ImpersonationError::NotUsable(SessionStatus::Pending))
+    );
+}

@@ -2,3 +2,4 @@
 //! none uses another.
 
 pub mod clerk;
+pub mod equisoft;

@@ -144,6 +144,26 @@ impl ClerkError {
                 "Invalid session token",
                 format!("The session token is invalid: {why}."),
             ),
+            Error::Forbidden(why) => ClerkError::new(
+                StatusCode::FORBIDDEN,
+                "authorization_invalid",
+                "Unauthorized request",
+                why.clone(),
+            ),
+            Error::AlreadyImpersonated
+            | Error::NotImpersonated
+            | Error::ConcurrentAccess { .. } => ClerkError::new(
+                StatusCode::BAD_REQUEST,
+                "session_state_invalid",
+                "Invalid session state",
+                e.to_string(),
+            ),
+            Error::LimitExceeded { .. } => ClerkError::new(
+                StatusCode::BAD_REQUEST,
+                "limit_exceeded",
+                "Limit exceeded",
+                e.to_string(),
+            ),
             Error::Conflict => ClerkError::new(
                 StatusCode::CONFLICT,
                 "conflict",

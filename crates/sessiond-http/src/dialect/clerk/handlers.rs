@@ -421,7 +421,8 @@ pub async fn delete_template(
 
 // ---- users ----
 
-const USER_CREATE_FIELDS: [&str; 13] = [
+const USER_CREATE_FIELDS: [&str; 14] = [
+    "locale",
     "external_id",
     "first_name",
     "last_name",
@@ -437,7 +438,8 @@ const USER_CREATE_FIELDS: [&str; 13] = [
     "skip_password_requirement",
 ];
 
-const USER_UPDATE_FIELDS: [&str; 11] = [
+const USER_UPDATE_FIELDS: [&str; 12] = [
+    "locale",
     "notify_primary_email_address_changed",
     "external_id",
     "first_name",
@@ -489,6 +491,7 @@ pub async fn create_user(
             .as_deref()
             .map(parse_created_at)
             .transpose()?,
+        locale: b.str("locale")?,
     };
     let u = st
         .login
@@ -630,6 +633,8 @@ pub async fn update_user(
         public_metadata: b.object("public_metadata")?,
         private_metadata: b.object("private_metadata")?,
         unsafe_metadata: b.object("unsafe_metadata")?,
+        locale: b.str_patch("locale")?,
+        ..UserPatch::default()
     };
     let uid = user_id(&id)?;
     let u = st

@@ -96,6 +96,7 @@ pub fn user(u: &User) -> Value {
         "verification_attempts_remaining": null,
         "last_sign_in_at": p.last_sign_in_at.map(Timestamp::as_millis),
         "last_active_at": p.last_active_at.map(Timestamp::as_millis),
+        "locale": p.locale,
         "legal_accepted_at": null,
         "delete_self_enabled": true,
         "create_organization_enabled": true,

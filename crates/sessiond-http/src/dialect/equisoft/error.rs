@@ -1,0 +1,112 @@
+//! Equisoft's `ErrorPayload {message, description}`, with `message` from the ErrorMessage enum.
+//!
+//! | situation | HTTP | message |
+//! | --- | --- | --- |
+//! | malformed body or parameter, unknown enum value, oversized or invalid token | 400 | `BAD_REQUEST` |
+//! | session not enabled (NEW) or no longer usable | 400 | `SESSION_NOT_ENABLED` |
+//! | impersonating an impersonated session | 400 | `SESSION_ALREADY_IMPERSONATED` |
+//! | reverting a session that is not impersonated | 400 | `SESSION_NOT_IMPERSONATED` |
+//! | Equisoft/Connect concurrent-access limit reached | 400 | `CONCURRENT_ACCESS` |
+//! | invalid cookie domain | 400 | `INVALID_COOKIE_DOMAIN_NAME` |
+//! | missing or invalid credentials | 401 | `ACCESS_DENIED` |
+//! | user without the impersonation capability | 403 | `ACCESS_DENIED` |
+//! | unknown (or another application's) session, user or token | 404 | `NOT_FOUND` |
+//! | concurrent modification after retries | 409 | `CONFLICT` |
+//! | server fault | 500 | `SERVER_ERROR` |
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use sessiond_core::Error;
+
+#[derive(Debug)]
+pub struct EquisoftError {
+    pub status: StatusCode,
+    pub message: &'static str,
+    pub description: String,
+}
+
+impl EquisoftError {
+    pub fn new(status: StatusCode, message: &'static str, description: impl Into<String>) -> Self {
+        EquisoftError {
+            status,
+            message,
+            description: description.into(),
+        }
+    }
+
+    pub fn bad_request(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", description)
+    }
+
+    pub fn not_found(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", description)
+    }
+
+    pub fn from_core(e: &Error) -> Self {
+        match e {
+            Error::NotFound { kind } => Self::not_found(format!("{kind} not found")),
+            Error::InvalidInput { field, reason } => Self::bad_request(format!("{field} {reason}")),
+            Error::LimitExceeded { .. } | Error::ReservedClaim(_) | Error::InvalidToken(_) => {
+                Self::bad_request(e.to_string())
+            }
+            Error::AlreadyExists { .. } => {
+                Self::new(StatusCode::CONFLICT, "CONFLICT", e.to_string())
+            }
+            Error::Conflict => Self::new(StatusCode::CONFLICT, "CONFLICT", e.to_string()),
+            Error::SessionNotUsable { .. } => Self::new(
+                StatusCode::BAD_REQUEST,
+                "SESSION_NOT_ENABLED",
+                e.to_string(),
+            ),
+            Error::AlreadyImpersonated => Self::new(
+                StatusCode::BAD_REQUEST,
+                "SESSION_ALREADY_IMPERSONATED",
+                e.to_string(),
+            ),
+            Error::NotImpersonated => Self::new(
+                StatusCode::BAD_REQUEST,
+                "SESSION_NOT_IMPERSONATED",
+                e.to_string(),
+            ),
+            Error::ConcurrentAccess { .. } => {
+                Self::new(StatusCode::BAD_REQUEST, "CONCURRENT_ACCESS", e.to_string())
+            }
+            Error::Forbidden(why) => Self::new(StatusCode::FORBIDDEN, "ACCESS_DENIED", why.clone()),
+            Error::Unauthenticated(why) => {
+                Self::new(StatusCode::UNAUTHORIZED, "ACCESS_DENIED", why.to_string())
+            }
+            Error::Unavailable(_) | Error::Internal(_) => {
+                tracing::error!(error = %e, "request failed");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "SERVER_ERROR",
+                    "internal server error",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for EquisoftError {
+    fn into_response(self) -> Response {
+        let body = json!({ "message": self.message, "description": self.description }).to_string();
+        let mut resp = (
+            self.status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        resp
+    }
+}
+
+pub fn render_auth_error(e: &Error) -> Response {
+    EquisoftError::from_core(e).into_response()
+}

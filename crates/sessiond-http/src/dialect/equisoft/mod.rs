@@ -1,0 +1,92 @@
+//! The Equisoft account-service Session API dialect, at the service's own paths (`/sessions…`,
+//! `/users/{uuid}/sessions`). Wire facts: `shared/reference/equisoft.md`.
+//!
+//! Equisoft's SDKs send no credentials. On the main listener this dialect requires the
+//! application's secret key like every other surface; an operator may add a trusted listener
+//! bound to one application (`--equisoft-trusted-listen`), see [`trusted_router`].
+
+mod error;
+mod handlers;
+mod views;
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::auth::{AuthState, Caller, require_application};
+pub use error::{EquisoftError, render_auth_error};
+
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(
+            handlers::create_session,
+            handlers::delete_all_sessions
+        ))
+        .routes(routes!(handlers::delete_expired_sessions))
+        .routes(routes!(handlers::get_session, handlers::delete_session))
+        .routes(routes!(handlers::enable_session))
+        .routes(routes!(handlers::enable_session_for_service))
+        .routes(routes!(
+            handlers::get_token,
+            handlers::put_token,
+            handlers::delete_token
+        ))
+        .routes(routes!(handlers::impersonate))
+        .routes(routes!(handlers::revert_identity))
+        .routes(routes!(handlers::delete_user_sessions))
+}
+
+/// The dialect on the main listener: the application comes from the bearer secret key.
+pub fn router(state: AppState) -> OpenApiRouter<AppState> {
+    let auth = AuthState {
+        tenancy: state.tenancy.clone(),
+        render: render_auth_error,
+    };
+    routes().route_layer(axum::middleware::from_fn_with_state(
+        auth,
+        require_application,
+    ))
+}
+
+#[derive(Clone)]
+struct Bound {
+    state: AppState,
+    app: sessiond_core::application::AppId,
+}
+
+async fn bind_application(State(b): State<Bound>, mut req: Request, next: Next) -> Response {
+    // Read per request so that setting changes and deletion apply at once.
+    match b.state.tenancy.get_application(&b.app).await {
+        Ok(app) => {
+            req.extensions_mut().insert(Caller(Arc::new(app)));
+            next.run(req).await
+        }
+        Err(e) => EquisoftError::from_core(&e).into_response(),
+    }
+}
+
+/// The dialect for a trusted listener: no credentials, every request acts for `app`. Only for
+/// a listener that untrusted clients cannot reach (see the README).
+pub fn trusted_router(state: AppState, app: sessiond_core::application::AppId) -> axum::Router {
+    let bound = Bound {
+        state: state.clone(),
+        app,
+    };
+    let (router, _) = routes()
+        .route_layer(axum::middleware::from_fn_with_state(
+            bound,
+            bind_application,
+        ))
+        .split_for_parts();
+    crate::middleware::with_common_layers(
+        router
+            .fallback(|| async { EquisoftError::not_found("no such route").into_response() })
+            .layer(axum::middleware::from_fn(crate::middleware::record_metrics)),
+    )
+    .with_state(state)
+}

@@ -1,0 +1,231 @@
+//! Session deletion, the per-session token vault, and the impersonation audit trail.
+
+use async_trait::async_trait;
+use sessiond_core::Timestamp;
+use sessiond_core::application::AppId;
+use sessiond_core::ids::{SessionId, UserId};
+use sessiond_core::store::{
+    AuditStore, ImpersonationEvent, SessionDeleteStore, SessionDeletion, StoreError, StoreResult,
+    VaultEntry, VaultStore,
+};
+use sqlx::Row;
+
+use crate::{SqlStore, map_err};
+
+/// Rows whose session is no longer usable at `$n` (mirrors `Session::effective_status`).
+const UNUSABLE: &str = "(status NOT IN ('active', 'pending') OR expire_at <= $1 OR abandon_at <= $2 \
+     OR (idle_deadline IS NOT NULL AND idle_deadline <= $3))";
+
+#[async_trait]
+impl SessionDeleteStore for SqlStore {
+    async fn delete_session(&self, app: &AppId, id: &SessionId) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM sessions WHERE application_id = $1 AND id = $2")
+            .bind(app.as_str())
+            .bind(id.as_str())
+            .execute(self.pool())
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_sessions(&self, app: &AppId, which: &SessionDeletion) -> StoreResult<u64> {
+        let now = which.lapsed_at.map_or(i64::MAX, |t| t.0);
+        let lapsed = if which.lapsed_at.is_some() {
+            "(expire_at <= $1 OR abandon_at <= $2 OR (idle_deadline IS NOT NULL AND idle_deadline <= $3))"
+        } else {
+            "($1 = $2 AND $2 = $3)"
+        };
+        let sql = format!(
+            "DELETE FROM sessions WHERE {lapsed} AND application_id = $4 AND ($5 = '' OR user_id = $6)"
+        );
+        let user = which.user_id.as_ref().map_or("", UserId::as_str);
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(now)
+            .bind(now)
+            .bind(app.as_str())
+            .bind(user)
+            .bind(user)
+            .execute(self.pool())
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[async_trait]
+impl VaultStore for SqlStore {
+    async fn put_session_token(
+        &self,
+        app: &AppId,
+        session: &SessionId,
+        token_id: &str,
+        entry: &VaultEntry,
+        max_tokens: usize,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool().begin().await.map_err(map_err)?;
+        let exists =
+            sqlx::query("SELECT 1 AS x FROM sessions WHERE application_id = $1 AND id = $2")
+                .bind(app.as_str())
+                .bind(session.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let others: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM session_tokens WHERE session_id = $1 AND token_id <> $2",
+        )
+        .bind(session.as_str())
+        .bind(token_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .try_get("n")
+        .map_err(map_err)?;
+        if usize::try_from(others).unwrap_or(usize::MAX) >= max_tokens {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM session_tokens WHERE session_id = $1 AND token_id = $2")
+            .bind(session.as_str())
+            .bind(token_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO session_tokens (id, application_id, session_id, token_id, value, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(entry.row_id.as_str())
+        .bind(app.as_str())
+        .bind(session.as_str())
+        .bind(token_id)
+        .bind(entry.value_sealed.as_slice())
+        .bind(now.0)
+        .bind(now.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn get_session_token(
+        &self,
+        app: &AppId,
+        session: &SessionId,
+        token_id: &str,
+    ) -> StoreResult<Option<VaultEntry>> {
+        let row = sqlx::query(
+            "SELECT id, value FROM session_tokens WHERE application_id = $1 AND session_id = $2 AND token_id = $3",
+        )
+        .bind(app.as_str())
+        .bind(session.as_str())
+        .bind(token_id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(map_err)?;
+        row.map(|r| {
+            Ok(VaultEntry {
+                row_id: r.try_get("id").map_err(map_err)?,
+                value_sealed: r.try_get("value").map_err(map_err)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn delete_session_token(
+        &self,
+        app: &AppId,
+        session: &SessionId,
+        token_id: &str,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "DELETE FROM session_tokens WHERE application_id = $1 AND session_id = $2 AND token_id = $3",
+        )
+        .bind(app.as_str())
+        .bind(session.as_str())
+        .bind(token_id)
+        .execute(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_session_tokens(&self, app: &AppId, session: &SessionId) -> StoreResult<u64> {
+        let done =
+            sqlx::query("DELETE FROM session_tokens WHERE application_id = $1 AND session_id = $2")
+                .bind(app.as_str())
+                .bind(session.as_str())
+                .execute(self.pool())
+                .await
+                .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn purge_unusable_session_tokens(&self, now: Timestamp) -> StoreResult<u64> {
+        let sql = format!(
+            "DELETE FROM session_tokens WHERE session_id IN (SELECT id FROM sessions WHERE {UNUSABLE})"
+        );
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now.0)
+            .bind(now.0)
+            .bind(now.0)
+            .execute(self.pool())
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[async_trait]
+impl AuditStore for SqlStore {
+    async fn record_impersonation(&self, e: &ImpersonationEvent) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO impersonation_events (id, application_id, session_id, actor_user_id, target_user_id, kind, at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(e.id.as_str())
+        .bind(e.application_id.as_str())
+        .bind(e.session_id.as_str())
+        .bind(e.actor_user_id.as_str())
+        .bind(e.target_user_id.as_str())
+        .bind(e.kind.as_str())
+        .bind(e.at.0)
+        .execute(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn list_impersonations(
+        &self,
+        app: &AppId,
+        limit: u32,
+    ) -> StoreResult<Vec<ImpersonationEvent>> {
+        let rows = sqlx::query(
+            "SELECT id, application_id, session_id, actor_user_id, target_user_id, kind, at \
+             FROM impersonation_events WHERE application_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
+        )
+        .bind(app.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(ImpersonationEvent {
+                    id: r.try_get("id").map_err(map_err)?,
+                    application_id: AppId(r.try_get("application_id").map_err(map_err)?),
+                    session_id: SessionId(r.try_get("session_id").map_err(map_err)?),
+                    actor_user_id: UserId(r.try_get("actor_user_id").map_err(map_err)?),
+                    target_user_id: UserId(r.try_get("target_user_id").map_err(map_err)?),
+                    kind: r.try_get("kind").map_err(map_err)?,
+                    at: Timestamp(r.try_get("at").map_err(map_err)?),
+                })
+            })
+            .collect()
+    }
+}
