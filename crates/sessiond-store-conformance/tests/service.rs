@@ -361,3 +361,91 @@ async fn tokens_only_for_active_sessions_and_bounded_lifetimes() {
     );
     let _ = StoreError::NotFound;
 }
+
+fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let body: Vec<String> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        body.join("\n")
+    )
+}
+
+/// Custom template keys sign with their own algorithm, and the signature verifies with the
+/// matching public key.
+#[tokio::test]
+async fn custom_template_keys_sign_with_es256_and_eddsa() {
+    use aws_lc_rs::signature::{self, KeyPair};
+    use sessiond_core::template::TemplateInput;
+    let e = env(|_| {}).await;
+    let s = session(&e).await;
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let ec =
+        signature::EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .unwrap_or_else(|err| panic!("{err}"));
+    let ec_pair = signature::EcdsaKeyPair::from_pkcs8(
+        &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        ec.as_ref(),
+    )
+    .unwrap_or_else(|err| panic!("{err}"));
+    let ed = signature::Ed25519KeyPair::generate().unwrap_or_else(|err| panic!("{err}"));
+    let ed_der = ed.to_pkcs8().unwrap_or_else(|err| panic!("{err}"));
+    let cases: Vec<(
+        &str,
+        String,
+        Vec<u8>,
+        &'static dyn signature::VerificationAlgorithm,
+    )> = vec![
+        (
+            "ES256",
+            pem("PRIVATE KEY", ec.as_ref()),
+            ec_pair.public_key().as_ref().to_vec(),
+            &signature::ECDSA_P256_SHA256_FIXED,
+        ),
+        (
+            "EdDSA",
+            pem("PRIVATE KEY", ed_der.as_ref()),
+            ed.public_key().as_ref().to_vec(),
+            &signature::ED25519,
+        ),
+    ];
+    for (alg, key_pem, public, verify_alg) in cases {
+        let name = format!("custom-{}", alg.to_lowercase());
+        let input = TemplateInput {
+            name: Some(name.clone()),
+            claims: Some(serde_json::Map::from_iter([(
+                "a".to_owned(),
+                serde_json::json!("{{user.id}}"),
+            )])),
+            custom_signing_key: Some(true),
+            signing_algorithm: Some(Some(alg.to_owned())),
+            signing_key: Some(Some(key_pem)),
+            ..TemplateInput::default()
+        };
+        e.login
+            .create_template(&e.app, input, e.clock.now())
+            .await
+            .unwrap_or_else(|err| panic!("{alg}: {err}"));
+        let token = e
+            .login
+            .create_template_token(&e.app, &s.id, &name, None, e.clock.now())
+            .await
+            .unwrap_or_else(|err| panic!("{alg}: {err}"));
+        let (header, claims) = decode_unverified(&token).unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!(header["alg"], alg);
+        assert_eq!(claims["a"], serde_json::json!(s.user_id));
+        let (input, sig) = token.rsplit_once('.').unwrap_or_default();
+        use base64::Engine;
+        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(sig)
+            .unwrap_or_default();
+        signature::UnparsedPublicKey::new(verify_alg, &public)
+            .verify(input.as_bytes(), &sig)
+            .unwrap_or_else(|_| panic!("{alg} signature verifies"));
+    }
+}
