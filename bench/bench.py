@@ -1,0 +1,586 @@
+"""Orchestrates bench/run: starts each system on loopback, drives the same workloads with wrk,
+stops it, and writes bench/results/latest.{json,md} and chart.svg.
+
+Workloads (each system through its own API; see bench/README.md):
+  W1 create session · W2 get session by id with keep-alive · W3 list one user's sessions (20)
+  W4 revoke one · W5 revoke all sessions of a user · W6 mint a session token · W7 purge expired
+"""
+
+import argparse
+import concurrent.futures as cf
+import http.client
+import json
+import os
+import platform
+import random
+import secrets
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET = json.loads(subprocess.check_output(["cargo", "metadata", "--format-version", "1", "--no-deps"], cwd=ROOT))["target_directory"]
+REL = os.path.join(TARGET, "release")
+PG_ADMIN = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/test")
+SERVER_CPU, LOAD_CPU = "0", "1"
+KEY = "sk_test_bench" + secrets.token_hex(16)
+
+
+def log(*a):
+    print("bench:", *a, file=sys.stderr, flush=True)
+
+
+def psql(sql, url=PG_ADMIN):
+    return subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql], check=True, capture_output=True, text=True).stdout
+
+
+def pg_url(db):
+    p = urllib.parse.urlsplit(PG_ADMIN)
+    return urllib.parse.urlunsplit((p.scheme, p.netloc, "/" + db, p.query, ""))
+
+
+def rss_mb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_http(port, path="/healthz", timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c.request("GET", path)
+            if c.getresponse().status < 500:
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing answered on port {port}")
+
+
+class Client:
+    """A keep-alive JSON client for seeding, one per thread."""
+
+    def __init__(self, port, headers):
+        self.port, self.headers, self.conn = port, headers, None
+
+    def call(self, method, path, body=None):
+        for _ in range(3):
+            try:
+                if self.conn is None:
+                    self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                data = json.dumps(body) if body is not None else None
+                self.conn.request(method, path, body=data, headers=self.headers)
+                r = self.conn.getresponse()
+                text = r.read()
+                if r.status >= 300:
+                    raise RuntimeError(f"{method} {path}: {r.status} {text[:200]!r}")
+                return json.loads(text) if text else None
+            except (OSError, http.client.HTTPException):
+                self.conn = None
+        raise RuntimeError(f"{method} {path} failed")
+
+
+def parallel(port, headers, jobs, threads=16):
+    """Runs (method, path, body) jobs over `threads` keep-alive connections; returns results."""
+    chunks = [jobs[i::threads] for i in range(threads)]
+
+    def work(chunk):
+        c = Client(port, headers)
+        return [c.call(*j) for j in chunk]
+
+    out = []
+    with cf.ThreadPoolExecutor(threads) as ex:
+        for part in ex.map(work, chunks):
+            out.extend(part)
+    return out
+
+
+LUA = r"""
+local ids = {}
+for line in io.lines("%(ids)s") do ids[#ids + 1] = line end
+local i = 0
+local method, path, body = "%(method)s", "%(path)s", %(body)s
+local headers = %(headers)s
+function setup(thread) thread:set("offset", math.random(1, #ids)) end
+function init(args) i = offset or 1 end
+function request()
+  i = i %% #ids + 1
+  local id = ids[i]
+  local p = path:gsub("{id}", id)
+  local b = body and body:gsub("{id}", id) or nil
+  return wrk.format(method, p, headers, b)
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('BENCH {"requests":%%d,"duration_us":%%d,"p50_us":%%d,"p99_us":%%d,"errors":%%d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.timeout + e.status))
+end
+"""
+
+
+def lua_str(s):
+    return json.dumps(s)
+
+
+def wrk(port, method, path, ids, headers, body, conns, secs, tmp):
+    idfile = os.path.join(tmp, f"ids-{secrets.token_hex(4)}.txt")
+    with open(idfile, "w") as f:
+        f.write("\n".join(ids) + "\n")
+    script = os.path.join(tmp, f"w-{secrets.token_hex(4)}.lua")
+    hdr = "{" + ", ".join(f"[{lua_str(k)}] = {lua_str(v)}" for k, v in headers.items()) + "}"
+    with open(script, "w") as f:
+        f.write(LUA % {"ids": idfile, "method": method, "path": path, "body": lua_str(body) if body else "nil", "headers": hdr})
+    out = subprocess.run(["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{conns}", f"-d{secs}s", "--timeout", "10s",
+                          "-s", script, f"http://127.0.0.1:{port}/"], capture_output=True, text=True, check=True).stdout
+    line = next(l for l in out.splitlines() if l.startswith("BENCH "))
+    r = json.loads(line[6:])
+    return {"rps": round(r["requests"] / (r["duration_us"] / 1e6), 1), "p50_ms": round(r["p50_us"] / 1000, 3),
+            "p99_ms": round(r["p99_us"] / 1000, 3), "errors": r["errors"]}
+
+
+# ---------------------------------------------------------------------------------------------
+
+class Sessiond:
+    """sessiond through its Clerk (/v1) and Equisoft (/sessions) dialects."""
+
+    workloads = {
+        "W1": ("POST", "/v1/sessions", '{"user_id":"{id}"}', "users"),
+        "W2": ("GET", "/sessions/{id}?keepAlive=true", None, "sessions"),
+        "W3": ("GET", "/v1/sessions?user_id={id}&limit=20", None, "users"),
+        "W4": ("POST", "/v1/sessions/{id}/revoke", None, "sessions"),
+        "W5": ("DELETE", "/users/{id}/sessions", None, "users"),
+        "W6": ("POST", "/v1/sessions/{id}/tokens", None, "sessions"),
+    }
+
+    def __init__(self, name, backend, tmp, extra_nodes=0):
+        self.name, self.backend, self.tmp = name, backend, tmp
+        self.dir = tempfile.mkdtemp(prefix="sessiond-bench-", dir=tmp)
+        self.headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+        self.db = None
+        if backend == "postgres":
+            self.db = "bench_sessiond_" + secrets.token_hex(4)
+            psql(f'CREATE DATABASE "{self.db}"')
+        self.procs, self.ports = [], []
+
+    def env(self):
+        env = {"PATH": os.environ["PATH"], "SESSIOND_DATA_DIR": self.dir, "SESSIOND_BOOTSTRAP_SECRET_KEY": KEY,
+               "SESSIOND_LOG_LEVEL": "warn"}
+        if self.db:
+            env["SESSIOND_DATABASE_URL"] = pg_url(self.db)
+        return env
+
+    def start(self, nodes=1, cpus=None):
+        for n in range(nodes):
+            port = free_port()
+            cmd = [os.path.join(REL, "sessiond"), "serve", "--listen", f"127.0.0.1:{port}"]
+            cpu = (cpus or [SERVER_CPU])[n % len(cpus or [SERVER_CPU])]
+            p = subprocess.Popen(["taskset", "-c", cpu] + cmd, env=self.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.procs.append(p)
+            self.ports.append(port)
+            wait_http(port)
+            if n == 0:
+                # The first node creates the key file; later nodes share it.
+                time.sleep(0.2)
+
+    @property
+    def port(self):
+        return self.ports[0]
+
+    def pid(self):
+        return self.procs[0].pid
+
+    def seed(self, n_sessions, n_users):
+        users = [u["id"] for u in parallel(self.port, self.headers, [("POST", "/v1/users", {"first_name": f"u{i}"}) for i in range(n_users)])]
+        jobs = [("POST", "/v1/sessions", {"user_id": users[i % n_users]}) for i in range(n_sessions)]
+        sessions = [s["id"] for s in parallel(self.port, self.headers, jobs)]
+        return sessions, users
+
+    def purge(self, n):
+        """W7: insert `n` expired sessions (setup, through SQL), then time one DELETE /sessions/expired."""
+        self.bulk_insert(n, expire_at=1, tag="exp")
+        t = time.perf_counter()
+        Client(self.port, self.headers).call("DELETE", "/sessions/expired")
+        return n, time.perf_counter() - t
+
+    def bulk_insert(self, count, expire_at=4102444800000, tag="bulk"):
+        """Adds `count` sessions straight into the database, spread over the existing users (setup
+        for W7 and for the 1e6-session runs; creating them through the API would take minutes)."""
+        tag = tag + secrets.token_hex(3)
+        if self.backend == "sqlite":
+            c = sqlite3.connect(os.path.join(self.dir, "sessiond.db"), timeout=60)
+            c.execute("CREATE TEMP TABLE bu AS SELECT row_number() OVER () - 1 AS n, id, application_id FROM users")
+            nu = c.execute("SELECT count(*) FROM bu").fetchone()[0]
+            c.execute(f"""WITH RECURSIVE x(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM x WHERE i < ?)
+                INSERT INTO sessions (id, application_id, user_id, client_id, status, created_at, updated_at,
+                    last_active_at, expire_at, abandon_at, version, attributes)
+                SELECT 'sess_{tag}' || printf('%017d', i), bu.application_id, bu.id, 'client_{tag}' || i, 'active',
+                       1700000000000 + i, 1700000000000 + i, 1700000000000 + i, ?, 4102444800000, 1, '{{}}'
+                FROM x JOIN bu ON bu.n = x.i % ?""", (count, expire_at, nu))
+            c.commit()
+            c.close()
+        else:
+            psql(f"""WITH bu AS (SELECT row_number() OVER () - 1 AS n, id, application_id FROM users),
+                nu AS (SELECT count(*) AS c FROM bu)
+                INSERT INTO sessions (id, application_id, user_id, client_id, status, created_at, updated_at,
+                    last_active_at, expire_at, abandon_at, version, attributes)
+                SELECT 'sess_{tag}' || lpad(g::text, 17, '0'), bu.application_id, bu.id, 'client_{tag}' || g, 'active',
+                       1700000000000 + g, 1700000000000 + g, 1700000000000 + g, {expire_at}, 4102444800000, 1, '{{}}'
+                FROM generate_series(1, {count}) g, nu JOIN bu ON true WHERE bu.n = g % nu.c""", pg_url(self.db))
+
+    def stop(self):
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            p.wait(timeout=15)
+        self.procs, self.ports = [], []
+
+    def cleanup(self):
+        if self.db:
+            psql(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Express:
+    """express-session with connect-redis or connect-pg-simple (bench/express/app.js)."""
+
+    workloads = {
+        "W1": ("POST", "/sessions", '{"userId":"{id}"}', "users"),
+        "W2": ("GET", "/sessions/{id}", None, "sessions"),
+        "W3": ("GET", "/users/{id}/sessions?limit=20", None, "users"),
+        "W4": ("DELETE", "/sessions/{id}", None, "sessions"),
+        "W5": ("DELETE", "/users/{id}/sessions", None, "users"),
+    }
+
+    def __init__(self, name, store, tmp):
+        self.name, self.store = name, store
+        self.headers = {"Content-Type": "application/json"}
+        self.db = None
+        self.prefix = f"bench{secrets.token_hex(4)}:"
+        if store == "pg":
+            self.db = "bench_express_" + secrets.token_hex(4)
+            psql(f'CREATE DATABASE "{self.db}"')
+        self.proc = None
+
+    def start(self):
+        self.port_ = free_port()
+        env = {"PATH": os.environ["PATH"], "STORE": self.store, "PORT": str(self.port_), "REDIS_PREFIX": self.prefix, "NODE_ENV": "production"}
+        if self.db:
+            env["DATABASE_URL"] = pg_url(self.db)
+        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, "node", os.path.join(ROOT, "bench", "express", "app.js")],
+                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_http(self.port_)
+
+    @property
+    def port(self):
+        return self.port_
+
+    def pid(self):
+        return self.proc.pid
+
+    def seed(self, n_sessions, n_users):
+        users = [f"user-{secrets.token_hex(6)}" for _ in range(n_users)]
+        jobs = [("POST", "/sessions", {"userId": users[i % n_users]}) for i in range(n_sessions)]
+        return [s["id"] for s in parallel(self.port, self.headers, jobs)], users
+
+    def purge(self, n):
+        if self.store != "pg":
+            return None  # Redis expires keys itself; there is nothing to sweep.
+        psql(f"""INSERT INTO "session" (sid, sess, expire) SELECT 'exp' || g, json_build_object('userId', 'expired', 'cookie', '{{}}'::json),
+                 now() - interval '1 day' FROM generate_series(1, {n}) g""", pg_url(self.db))
+        t = time.perf_counter()
+        Client(self.port, self.headers).call("POST", "/prune")
+        return n, time.perf_counter() - t
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(timeout=15)
+
+    def cleanup(self):
+        if self.db:
+            psql(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
+        else:
+            subprocess.run(f"redis-cli --scan --pattern '{self.prefix}*' | xargs -r -n 500 redis-cli del > /dev/null", shell=True)
+
+
+# ---------------------------------------------------------------------------------------------
+
+def machine():
+    def first(cmd):
+        try:
+            return subprocess.check_output(cmd, shell=True, text=True, stderr=subprocess.DEVNULL).strip().splitlines()[0]
+        except (subprocess.CalledProcessError, IndexError):
+            return None
+    model = first("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2")
+    return {"cpus": os.cpu_count(), "cpu_model": model and model.strip(), "memory": first("free -h | awk '/Mem:/ {print $2}'"),
+            "kernel": platform.release(), "server_cpu": SERVER_CPU, "load_cpu": LOAD_CPU,
+            "sessiond": first(f"{os.path.join(REL, 'sessiond')} --version"), "node": first("node --version"),
+            "postgres": first("psql --version"), "redis": first("redis-server --version"), "wrk": first("wrk -v 2>&1")}
+
+
+def run_system(sys_, args, tmp, results):
+    log(f"{sys_.name}: starting")
+    sys_.start()
+    try:
+        t = time.time()
+        sessions, users = sys_.seed(args.sessions, max(1, args.sessions // 20))
+        log(f"{sys_.name}: seeded {len(sessions)} sessions for {len(users)} users in {time.time() - t:.1f}s")
+        random.shuffle(sessions)
+        pools = {"sessions": sessions, "users": users}
+        for w in ["W2", "W3", "W6", "W1", "W4", "W5"]:
+            if w not in sys_.workloads:
+                continue
+            method, path, body, pool = sys_.workloads[w]
+            for c in args.concurrency:
+                r = wrk(sys_.port, method, path, pools[pool], sys_.headers, body, c, args.seconds, tmp)
+                rec = {"system": sys_.name, "workload": w, "concurrency": c, **r, "rss_mb": rss_mb(sys_.pid())}
+                results.append(rec)
+                log(f"{sys_.name} {w} c={c}: {r['rps']} req/s p50 {r['p50_ms']} ms p99 {r['p99_ms']} ms errors {r['errors']}")
+        purged = sys_.purge(args.sessions)
+        if purged:
+            n, secs = purged
+            results.append({"system": sys_.name, "workload": "W7", "concurrency": 1, "rps": round(n / secs, 1),
+                            "p50_ms": round(secs * 1000, 1), "p99_ms": round(secs * 1000, 1), "rss_mb": rss_mb(sys_.pid()),
+                            "errors": 0, "purged": n})
+            log(f"{sys_.name} W7: purged {n} in {secs:.3f}s")
+    finally:
+        sys_.stop()
+        sys_.cleanup()
+
+
+def ceilings(args, tmp, results):
+    port = free_port()
+    p = subprocess.Popen(["taskset", "-c", SERVER_CPU, os.path.join(REL, "http-ceiling"), f"127.0.0.1:{port}"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(port, "/")
+        for c in args.concurrency:
+            r = wrk(port, "GET", "/sessions/{id}", ["x"], {}, None, c, args.seconds, tmp)
+            results.append({"system": "http-ceiling", "workload": "W2", "concurrency": c, **r, "rss_mb": rss_mb(p.pid)})
+            log(f"http-ceiling W2 c={c}: {r['rps']} req/s")
+    finally:
+        p.terminate()
+        p.wait()
+    out = subprocess.check_output(["taskset", "-c", SERVER_CPU, os.path.join(REL, "rs256-ceiling"), "1", str(args.seconds)], text=True)
+    r = json.loads(out)
+    for c in args.concurrency:
+        results.append({"system": "rs256-ceiling", "workload": "W6", "concurrency": c, "rps": r["rps"], "p50_ms": round(r["p50_ms"], 3),
+                        "p99_ms": round(r["p99_ms"], 3), "rss_mb": None, "errors": 0})
+    log(f"rs256-ceiling: {r['rps']} signatures/s on one core")
+
+
+def w3_growth(args, tmp):
+    """W3 p99 at 1e4 and at 1e6 stored sessions (SQLite), and RSS with 1e6 stored."""
+    small, large = (1_000, 100_000) if args.quick else (10_000, 1_000_000)
+    s = Sessiond("sessiond-sqlite", "sqlite", tmp)
+    s.start()
+    try:
+        _, users = s.seed(small, max(1, small // 20))
+        method, path, body, _ = Sessiond.workloads["W3"]
+        a = wrk(s.port, method, path, users, s.headers, body, 32, args.seconds, tmp)
+        s.stop()
+        t = time.time()
+        s.bulk_insert(large - small)
+        log(f"W3 growth: bulk-inserted up to {large} sessions in {time.time() - t:.1f}s")
+        s.start()
+        b = wrk(s.port, method, path, users, s.headers, body, 32, args.seconds, tmp)
+        rss = rss_mb(s.pid())
+        return {"stored_small": small, "stored_large": large, "p99_ms_small": a["p99_ms"], "p99_ms_large": b["p99_ms"],
+                "rps_small": a["rps"], "rps_large": b["rps"], "p99_growth": round(b["p99_ms"] / max(a["p99_ms"], 1e-6), 2),
+                "rss_mb_large": rss}
+    finally:
+        s.stop()
+        s.cleanup()
+
+
+def multi_node(args, tmp):
+    """W1 and W2 on PostgreSQL with one and with two sessiond processes on the same database."""
+    out = {}
+    for nodes in (1, 2):
+        s = Sessiond("sessiond-postgres", "postgres", tmp)
+        s.start(nodes=nodes, cpus=["0", "1"] if nodes == 2 else [SERVER_CPU])
+        try:
+            sessions, users = s.seed(max(1000, args.sessions // 10), 100)
+            for w, pool in (("W2", sessions), ("W1", users)):
+                method, path, body, _ = Sessiond.workloads[w]
+                with cf.ThreadPoolExecutor(nodes) as ex:
+                    parts = list(ex.map(lambda port: wrk(port, method, path, pool, s.headers, body, 32 // nodes, args.seconds, tmp), s.ports))
+                out[f"{w}_{nodes}_node"] = {"rps": round(sum(p["rps"] for p in parts), 1), "p99_ms": max(p["p99_ms"] for p in parts),
+                                            "errors": sum(p["errors"] for p in parts)}
+                log(f"multi-node {w} nodes={nodes}: {out[f'{w}_{nodes}_node']}")
+        finally:
+            s.stop()
+            s.cleanup()
+    return out
+
+
+def pick(results, system, workload, c):
+    for r in results:
+        if r["system"] == system and r["workload"] == workload and r["concurrency"] == c:
+            return r
+    return None
+
+
+def ratio(a, b):
+    return round(a / b, 2) if a and b else None
+
+
+def report(doc, path_md, path_svg):
+    res = doc["results"]
+    levels = sorted({r["concurrency"] for r in res if r["workload"] != "W7"})
+    lines = ["# sessiond benchmark", "", f"Mode: {doc['mode']}; {doc['seconds']} s per run; server on CPU {SERVER_CPU}, wrk on CPU {LOAD_CPU}; "
+             f"{doc['sessions']} sessions seeded per system.", "",
+             "| workload | c | sessiond-sqlite | sessiond-postgres | express-redis | express-pg | ceiling | sqlite/redis | pg/express-pg | vs ceiling |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for w in ["W1", "W2", "W3", "W4", "W5", "W6"]:
+        for c in levels:
+            get = lambda s: (pick(res, s, w, c) or {}).get("rps")
+            ceil = get("http-ceiling") if w == "W2" else get("rs256-ceiling") if w == "W6" else None
+            cells = [get(s) for s in ("sessiond-sqlite", "sessiond-postgres", "express-redis", "express-pg")]
+            fmt = lambda v: f"{v:,.0f}" if v else "n/a"
+            lines.append(f"| {w} | {c} | " + " | ".join(fmt(v) for v in cells) + f" | {fmt(ceil)} | {ratio(cells[0], cells[2]) or 'n/a'} | "
+                         f"{ratio(cells[1], cells[3]) or 'n/a'} | {ratio(cells[0], ceil) or 'n/a'} |")
+    lines += ["", "Requests per second. p50/p99 latencies, RSS and errors are in latest.json.", ""]
+    w7 = [r for r in res if r["workload"] == "W7"]
+    if w7:
+        lines += ["| W7 purge | sessions purged | seconds |", "|---|---|---|"]
+        lines += [f"| {r['system']} | {r['purged']} | {r['p50_ms'] / 1000:.3f} |" for r in w7]
+        lines.append("")
+    g, m = doc.get("w3_growth"), doc.get("multi_node")
+    if g:
+        lines += [f"W3 (c=32) p99: {g['p99_ms_small']} ms with {g['stored_small']:,} sessions stored, {g['p99_ms_large']} ms with "
+                  f"{g['stored_large']:,} (×{g['p99_growth']}); sessiond RSS with {g['stored_large']:,} stored: {g['rss_mb_large']} MB.", ""]
+    if m:
+        lines += ["| PostgreSQL, c=32 | 1 node | 2 nodes |", "|---|---|---|"]
+        for w in ("W1", "W2"):
+            a, b = m.get(f"{w}_1_node", {}), m.get(f"{w}_2_node", {})
+            lines.append(f"| {w} req/s (p99 ms) | {a.get('rps')} ({a.get('p99_ms')}) | {b.get('rps')} ({b.get('p99_ms')}) |")
+        lines.append("")
+    t = doc["targets"]
+    lines += ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
+    lines += [f"| {k} | {v['measured']} | {'yes' if v['met'] else 'no'} |" for k, v in t.items()]
+    with open(path_md, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    # Chart: req/s at c=32 (or the highest level run) per workload and system, log scale.
+    c = 32 if 32 in levels else levels[-1]
+    systems = ["sessiond-sqlite", "sessiond-postgres", "express-redis", "express-pg", "http-ceiling", "rs256-ceiling"]
+    colors = ["#1f77b4", "#2ca02c", "#d62728", "#ff7f0e", "#7f7f7f", "#9467bd"]
+    import math
+    W, H, left, top, bottom = 900, 420, 70, 40, 60
+    groups = ["W1", "W2", "W3", "W4", "W5", "W6"]
+    gw = (W - left - 20) / len(groups)
+    bw = gw / (len(systems) + 1)
+    vmax = max([r["rps"] for r in res if r["concurrency"] == c and r["workload"] in groups and r["rps"]] + [10])
+    top_log = math.ceil(math.log10(vmax))
+    y = lambda v: top + (H - top - bottom) * (1 - (math.log10(max(v, 1)) / top_log))
+    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
+           f'<text x="{left}" y="20" font-size="14">Requests per second at {c} connections (log scale; higher is better)</text>']
+    for k in range(0, top_log + 1):
+        yy = y(10 ** k)
+        svg.append(f'<line x1="{left}" x2="{W - 20}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#ddd"/><text x="{left - 8}" y="{yy + 4:.1f}" text-anchor="end">{10 ** k:,}</text>')
+    for gi, w in enumerate(groups):
+        x0 = left + gi * gw
+        svg.append(f'<text x="{x0 + gw / 2:.1f}" y="{H - bottom + 18}" text-anchor="middle">{w}</text>')
+        for si, s in enumerate(systems):
+            r = pick(res, s, w, c)
+            if not r or not r["rps"]:
+                continue
+            xx, yy = x0 + (si + 0.5) * bw, y(r["rps"])
+            svg.append(f'<rect x="{xx:.1f}" y="{yy:.1f}" width="{bw * 0.9:.1f}" height="{H - bottom - yy:.1f}" fill="{colors[si]}"><title>{s} {w}: {r["rps"]:,.0f} req/s</title></rect>')
+    for si, s in enumerate(systems):
+        svg.append(f'<rect x="{left + si * 135}" y="{H - 22}" width="12" height="12" fill="{colors[si]}"/><text x="{left + si * 135 + 16}" y="{H - 12}">{s}</text>')
+    svg.append("</svg>")
+    with open(path_svg, "w") as f:
+        f.write("\n".join(svg) + "\n")
+
+
+def targets(doc):
+    res, c = doc["results"], 32
+    get = lambda s, w: (pick(res, s, w, c) or {})
+    t = {}
+    def add(name, measured, met):
+        t[name] = {"measured": measured, "met": bool(met)}
+    w2s, w2r, w2c = get("sessiond-sqlite", "W2"), get("express-redis", "W2"), get("http-ceiling", "W2")
+    r1 = ratio(w2s.get("rps"), w2r.get("rps"))
+    add("W2 >= 5x express-session+Redis (c=32)", f"{r1}x", r1 and r1 >= 5)
+    r2 = ratio(w2s.get("rps"), w2c.get("rps"))
+    add("W2 >= 50% of HTTP ceiling (c=32)", f"{round((r2 or 0) * 100)}%", r2 and r2 >= 0.5)
+    add("W2 p99 <= 2 ms at 32 connections", f"{w2s.get('p99_ms')} ms", w2s.get("p99_ms") is not None and w2s["p99_ms"] <= 2)
+    r3 = ratio(get("sessiond-sqlite", "W1").get("rps"), get("express-redis", "W1").get("rps"))
+    add("W1 >= 3x express-session+Redis (c=32)", f"{r3}x", r3 and r3 >= 3)
+    r4 = ratio(get("sessiond-sqlite", "W6").get("rps"), get("rs256-ceiling", "W6").get("rps"))
+    add("W6 >= 80% of the RS256 ceiling (c=32)", f"{round((r4 or 0) * 100)}%", r4 and r4 >= 0.8)
+    g = doc.get("w3_growth") or {}
+    add(f"W3 p99 grows <= 1.5x from {g.get('stored_small')} to {g.get('stored_large')} stored", f"x{g.get('p99_growth')}", g.get("p99_growth") and g["p99_growth"] <= 1.5)
+    add(f"sessiond RSS <= 100 MB with {g.get('stored_large')} sessions on SQLite", f"{g.get('rss_mb_large')} MB", g.get("rss_mb_large") and g["rss_mb_large"] <= 100)
+    for w in ("W1", "W2"):
+        r = ratio(get("sessiond-postgres", w).get("rps"), get("express-pg", w).get("rps"))
+        add(f"{w} on PostgreSQL >= 2x express-session+connect-pg-simple (c=32)", f"{r}x", r and r >= 2)
+    return t
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="smoke mode: short runs, small data, under two minutes")
+    ap.add_argument("--systems", default="sessiond-sqlite,sessiond-postgres,express-redis,express-pg,ceilings")
+    args = ap.parse_args()
+    args.seconds = 1 if args.quick else 10
+    args.concurrency = [1, 32] if args.quick else [1, 32, 128]
+    args.sessions = 1_000 if args.quick else 100_000
+    wanted = args.systems.split(",")
+    results = []
+    tmp = tempfile.mkdtemp(prefix="bench-")
+    started = time.time()
+    try:
+        factories = {
+            "sessiond-sqlite": lambda: Sessiond("sessiond-sqlite", "sqlite", tmp),
+            "sessiond-postgres": lambda: Sessiond("sessiond-postgres", "postgres", tmp),
+            "express-redis": lambda: Express("express-redis", "redis", tmp),
+            "express-pg": lambda: Express("express-pg", "pg", tmp),
+        }
+        for name, make in factories.items():
+            if name in wanted:
+                run_system(make(), args, tmp, results)
+        if "ceilings" in wanted:
+            ceilings(args, tmp, results)
+        doc = {"machine": machine(), "mode": "quick" if args.quick else "full", "seconds": args.seconds, "sessions": args.sessions,
+               "results": results}
+        if "sessiond-sqlite" in wanted:
+            doc["w3_growth"] = w3_growth(args, tmp)
+        if "sessiond-postgres" in wanted:
+            doc["multi_node"] = multi_node(args, tmp)
+        doc["targets"] = targets(doc)
+        doc["elapsed_s"] = round(time.time() - started, 1)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    outdir = os.path.join(ROOT, "bench", "results")
+    os.makedirs(outdir, exist_ok=True)
+    with open(os.path.join(outdir, "latest.json"), "w") as f:
+        json.dump(doc, f, indent=2)
+    report(doc, os.path.join(outdir, "latest.md"), os.path.join(outdir, "chart.svg"))
+    log(f"done in {doc['elapsed_s']} s: bench/results/latest.json, latest.md, chart.svg")
+    print(open(os.path.join(outdir, "latest.md")).read())
+
+
+if __name__ == "__main__":
+    main()

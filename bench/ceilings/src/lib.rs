@@ -1,0 +1,1 @@
+//! Baselines for `bench/run`; see the binaries.
