@@ -273,6 +273,21 @@ impl LoginService {
             .await?)
     }
 
+    /// A page of sessions without the total count.
+    pub async fn list_sessions_page(
+        &self,
+        app: &Application,
+        filter: &SessionFilter,
+        limit: u32,
+        offset: u64,
+        now: Timestamp,
+    ) -> Result<Vec<Session>> {
+        Ok(self
+            .store
+            .list_sessions_page(&app.id, filter, limit, offset, now)
+            .await?)
+    }
+
     /// Applies `event` under optimistic concurrency; a no-op transition is not written.
     pub async fn apply(
         &self,

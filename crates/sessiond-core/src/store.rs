@@ -246,6 +246,16 @@ pub trait SessionStore: Send + Sync {
         offset: u64,
         now: Timestamp,
     ) -> StoreResult<(Vec<crate::session::Session>, u64)>;
+    /// The same page as [`SessionStore::list_sessions`] without counting the total, for callers
+    /// that do not return one (counting grows with the number of matching sessions).
+    async fn list_sessions_page(
+        &self,
+        app: &AppId,
+        filter: &SessionFilter,
+        limit: u32,
+        offset: u64,
+        now: Timestamp,
+    ) -> StoreResult<Vec<crate::session::Session>>;
     /// Writes the session if the stored version is `version - 1`.
     async fn update_session(&self, s: &crate::session::Session) -> StoreResult<()>;
     /// Deletes sessions that ended, or passed a deadline, before `cutoff`; returns how many.

@@ -239,6 +239,16 @@ pub async fn sessions_lifecycle_listing_and_isolation(db: &TestDb) {
         2,
         "both usable sessions read as expired past expire_at"
     );
+    let page = db
+        .store
+        .list_sessions_page(&a.id, &by_user, 2, 1, T0)
+        .await
+        .unwrap_or_default();
+    assert_eq!(
+        page.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+        vec![s2.id.clone(), s1.id.clone()],
+        "a page without a count is the same page"
+    );
     let by_client = SessionFilter {
         client_id: Some(s1.client_id.clone()),
         ..Default::default()

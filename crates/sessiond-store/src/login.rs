@@ -397,6 +397,20 @@ impl SessionStore for SqlStore {
                 .map_err(map_err)?,
             "n",
         )?;
+        let sessions = self
+            .list_sessions_page(app, filter, limit, offset, now)
+            .await?;
+        Ok((sessions, u64::try_from(total).unwrap_or(0)))
+    }
+
+    async fn list_sessions_page(
+        &self,
+        app: &AppId,
+        filter: &SessionFilter,
+        limit: u32,
+        offset: u64,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Session>> {
         let mut page = Sql::new(&format!("SELECT {SESSION_COLS} FROM sessions s"));
         session_where(app, filter, now, &mut page);
         page.push(" ORDER BY s.created_at DESC, s.id DESC LIMIT ")
@@ -404,11 +418,7 @@ impl SessionStore for SqlStore {
             .push(" OFFSET ")
             .bind(Arg::I64(i64_of(offset)));
         let rows = page.query().fetch_all(self.pool()).await.map_err(map_err)?;
-        let sessions = rows
-            .iter()
-            .map(session_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok((sessions, u64::try_from(total).unwrap_or(0)))
+        rows.iter().map(session_from_row).collect()
     }
 
     async fn update_session(&self, s: &Session) -> StoreResult<()> {

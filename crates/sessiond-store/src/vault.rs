@@ -29,26 +29,30 @@ impl SessionDeleteStore for SqlStore {
     }
 
     async fn delete_sessions(&self, app: &AppId, which: &SessionDeletion) -> StoreResult<u64> {
-        let now = which.lapsed_at.map_or(i64::MAX, |t| t.0);
-        let lapsed = if which.lapsed_at.is_some() {
-            "(expire_at <= $1 OR abandon_at <= $2 OR (idle_deadline IS NOT NULL AND idle_deadline <= $3))"
-        } else {
-            "($1 = $2 AND $2 = $3)"
-        };
-        let sql = format!(
-            "DELETE FROM sessions WHERE {lapsed} AND application_id = $4 AND ($5 = '' OR user_id = $6)"
-        );
-        let user = which.user_id.as_ref().map_or("", UserId::as_str);
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(now)
-            .bind(now)
-            .bind(now)
-            .bind(app.as_str())
-            .bind(user)
-            .bind(user)
-            .execute(self.pool())
-            .await
-            .map_err(map_err)?;
+        // Only the filters that are set become predicates, so each form uses its index
+        // (a `($n = '' OR user_id = $m)` guard would force a full scan on SQLite).
+        let mut sql = String::from("DELETE FROM sessions WHERE application_id = $1");
+        let mut next = 2;
+        if which.user_id.is_some() {
+            sql.push_str(&format!(" AND user_id = ${next}"));
+            next += 1;
+        }
+        if which.lapsed_at.is_some() {
+            sql.push_str(&format!(
+                " AND (expire_at <= ${} OR abandon_at <= ${} OR (idle_deadline IS NOT NULL AND idle_deadline <= ${}))",
+                next,
+                next + 1,
+                next + 2
+            ));
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(app.as_str());
+        if let Some(u) = &which.user_id {
+            q = q.bind(u.as_str());
+        }
+        if let Some(t) = which.lapsed_at {
+            q = q.bind(t.0).bind(t.0).bind(t.0);
+        }
+        let done = q.execute(self.pool()).await.map_err(map_err)?;
         Ok(done.rows_affected())
     }
 }

@@ -117,17 +117,21 @@ pub async fn list_sessions(
         statuses,
     };
     let now = st.clock.now();
-    let (list, total) = st
-        .login
-        .list_sessions(
-            &app,
-            &filter,
-            u32::try_from(limit).unwrap_or(500),
-            offset,
-            now,
-        )
-        .await
-        .map_err(core(""))?;
+    let limit = u32::try_from(limit).unwrap_or(500);
+    // Only the paginated shape carries a total; the bare array skips the count query.
+    let (list, total) = if paginated {
+        st.login
+            .list_sessions(&app, &filter, limit, offset, now)
+            .await
+            .map_err(core(""))?
+    } else {
+        let page = st
+            .login
+            .list_sessions_page(&app, &filter, limit, offset, now)
+            .await
+            .map_err(core(""))?;
+        (page, 0)
+    };
     Ok(ClerkJson(views::list(
         list.iter().map(|s| views::session(s, now)).collect(),
         total,
