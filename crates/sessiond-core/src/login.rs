@@ -296,22 +296,38 @@ impl LoginService {
         event: Event,
         now: Timestamp,
     ) -> Result<Session> {
+        let (before, after) = self
+            .write_session(app, id, |s| {
+                transition(s, event.clone(), &app.settings, now).map_err(map_transition)
+            })
+            .await?;
+        if after != before && after.status.is_terminal() {
+            // A session that can no longer be used keeps no secrets.
+            self.store.delete_session_tokens(&app.id, &after.id).await?;
+        }
+        Ok(after)
+    }
+
+    /// Writes `step(current)` under optimistic concurrency, re-reading and retrying when another
+    /// writer got there first. Returns (before, after); an unchanged result is not written.
+    async fn write_session<F>(
+        &self,
+        app: &Application,
+        id: &SessionId,
+        step: F,
+    ) -> Result<(Session, Session)>
+    where
+        F: Fn(&Session) -> Result<Session> + Send + Sync,
+    {
         for _ in 0..RETRIES {
             let s = self.get_session(app, id).await?;
-            let mut next =
-                transition(&s, event.clone(), &app.settings, now).map_err(map_transition)?;
+            let mut next = step(&s)?;
             if next == s {
-                return Ok(s);
+                return Ok((s.clone(), s));
             }
             next.version = s.version + 1;
             match self.store.update_session(&next).await {
-                Ok(()) => {
-                    if next.status.is_terminal() {
-                        // A session that can no longer be used keeps no secrets.
-                        self.store.delete_session_tokens(&app.id, &next.id).await?;
-                    }
-                    return Ok(next);
-                }
+                Ok(()) => return Ok((s, next)),
                 Err(StoreError::Conflict) => continue,
                 Err(StoreError::NotFound) => return Err(not_found("session")),
                 Err(e) => return Err(e.into()),
@@ -361,17 +377,14 @@ impl LoginService {
         self.touch_session(app, s, now).await
     }
 
-    fn token_lifetime(app: &Application, expires_in: Option<u64>, default: u64) -> Result<u64> {
+    fn token_lifetime(expires_in: Option<u64>, default: u64) -> Result<u64> {
         match expires_in {
             None => Ok(default.max(1)),
             Some(v) if (MIN_TOKEN_SECS..=MAX_TOKEN_SECS).contains(&v) => Ok(v),
-            Some(_) => {
-                let _ = app;
-                Err(Error::invalid(
-                    "expires_in_seconds",
-                    format!("must be between {MIN_TOKEN_SECS} and {MAX_TOKEN_SECS}"),
-                ))
-            }
+            Some(_) => Err(Error::invalid(
+                "expires_in_seconds",
+                format!("must be between {MIN_TOKEN_SECS} and {MAX_TOKEN_SECS}"),
+            )),
         }
     }
 
@@ -383,8 +396,7 @@ impl LoginService {
         expires_in: Option<u64>,
         now: Timestamp,
     ) -> Result<String> {
-        let lifetime =
-            Self::token_lifetime(app, expires_in, app.settings.session_token_lifetime_secs)?;
+        let lifetime = Self::token_lifetime(expires_in, app.settings.session_token_lifetime_secs)?;
         let s = self.active_session(app, id, now).await?;
         let iat = now.as_secs();
         let exp = now.plus_secs(lifetime);
@@ -467,7 +479,7 @@ impl LoginService {
             .get_template_by_name(&app.id, template_name)
             .await?
             .ok_or_else(|| not_found("jwt_template"))?;
-        let lifetime = Self::token_lifetime(app, expires_in, t.lifetime_secs)?;
+        let lifetime = Self::token_lifetime(expires_in, t.lifetime_secs)?;
         let s = self.active_session(app, id, now).await?;
         let user = self.get_user(app, &s.user_id).await?;
         let mut claims: Map<String, Value> =
@@ -639,23 +651,17 @@ impl LoginService {
     where
         F: Fn(&mut Session) -> Result<()> + Send + Sync,
     {
-        for _ in 0..RETRIES {
-            let s = self.get_session(app, id).await?;
-            let mut next = s.clone();
-            change(&mut next)?;
-            if next == s {
-                return Ok(s);
-            }
-            next.version = s.version + 1;
-            next.updated_at = now.max(s.updated_at);
-            match self.store.update_session(&next).await {
-                Ok(()) => return Ok(next),
-                Err(StoreError::Conflict) => continue,
-                Err(StoreError::NotFound) => return Err(not_found("session")),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::Conflict)
+        let (_, after) = self
+            .write_session(app, id, |s| {
+                let mut next = s.clone();
+                change(&mut next)?;
+                if next != *s {
+                    next.updated_at = now.max(s.updated_at);
+                }
+                Ok(next)
+            })
+            .await?;
+        Ok(after)
     }
 
     /// Enables an active session for Equisoft/Connect, within the user's concurrent-access limit.
@@ -746,38 +752,35 @@ impl LoginService {
         target: &UserId,
         now: Timestamp,
     ) -> Result<Session> {
-        for _ in 0..RETRIES {
-            let s = self.get_session(app, id).await?;
-            if s.actor.is_some() {
-                return Err(Error::AlreadyImpersonated);
-            }
-            let admin = self.get_user(app, &s.user_id).await?;
-            if !admin.profile.can_impersonate {
-                return Err(Error::Forbidden(
-                    "the session's user may not impersonate other users".into(),
-                ));
-            }
-            if target == &s.user_id {
-                return Err(Error::invalid(
-                    "userUuid",
-                    "a user cannot impersonate themselves",
-                ));
-            }
-            self.get_user(app, target).await?;
-            let mut next = impersonate(&s, target, now).map_err(Self::impersonation_error)?;
-            next.version = s.version + 1;
-            match self.store.update_session(&next).await {
-                Ok(()) => {
-                    self.audit(app, &next, &s.user_id, target, "start", now)
-                        .await?;
-                    return Ok(next);
-                }
-                Err(StoreError::Conflict) => continue,
-                Err(StoreError::NotFound) => return Err(not_found("session")),
-                Err(e) => return Err(e.into()),
-            }
+        let s = self.get_session(app, id).await?;
+        if s.actor.is_some() {
+            return Err(Error::AlreadyImpersonated);
         }
-        Err(Error::Conflict)
+        let admin = self.get_user(app, &s.user_id).await?;
+        if !admin.profile.can_impersonate {
+            return Err(Error::Forbidden(
+                "the session's user may not impersonate other users".into(),
+            ));
+        }
+        if target == &admin.id {
+            return Err(Error::invalid(
+                "userUuid",
+                "a user cannot impersonate themselves",
+            ));
+        }
+        self.get_user(app, target).await?;
+        let (_, after) = self
+            .write_session(app, id, |cur| {
+                // The checks above were made for this user; a concurrent change voids them.
+                if cur.user_id != admin.id {
+                    return Err(Error::Conflict);
+                }
+                impersonate(cur, target, now).map_err(Self::impersonation_error)
+            })
+            .await?;
+        self.audit(app, &after, &admin.id, target, "start", now)
+            .await?;
+        Ok(after)
     }
 
     /// Ends an impersonation: the session goes back to the user who started it.
@@ -787,22 +790,14 @@ impl LoginService {
         id: &SessionId,
         now: Timestamp,
     ) -> Result<Session> {
-        for _ in 0..RETRIES {
-            let s = self.get_session(app, id).await?;
-            let mut next = revert_identity(&s, now).map_err(Self::impersonation_error)?;
-            next.version = s.version + 1;
-            match self.store.update_session(&next).await {
-                Ok(()) => {
-                    self.audit(app, &next, &next.user_id, &s.user_id, "end", now)
-                        .await?;
-                    return Ok(next);
-                }
-                Err(StoreError::Conflict) => continue,
-                Err(StoreError::NotFound) => return Err(not_found("user")),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::Conflict)
+        let (before, after) = self
+            .write_session(app, id, |cur| {
+                revert_identity(cur, now).map_err(Self::impersonation_error)
+            })
+            .await?;
+        self.audit(app, &after, &after.user_id, &before.user_id, "end", now)
+            .await?;
+        Ok(after)
     }
 
     async fn audit(

@@ -44,8 +44,7 @@ impl SecretKey {
     /// It must look like a secret key: `sk_test_`/`sk_live_` and at least 24 characters of
     /// `[A-Za-z0-9_-]` after the prefix, so that a weak or mistyped value is refused.
     pub fn parse(s: &str) -> Result<Self, KeyFormatError> {
-        let (env, body) = split(s).ok_or(KeyFormatError)?;
-        let _ = env;
+        let (_, body) = split(s).ok_or(KeyFormatError)?;
         if body.len() < 24 {
             return Err(KeyFormatError);
         }

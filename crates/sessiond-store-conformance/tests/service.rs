@@ -11,7 +11,7 @@ use sessiond_core::clock::{Clock, ManualClock};
 use sessiond_core::login::LoginService;
 use sessiond_core::session::SessionStatus;
 use sessiond_core::signing::{NEXT_KEY_LEAD_SECS, Signer};
-use sessiond_core::store::{Store, StoreError};
+use sessiond_core::store::Store;
 use sessiond_core::tenancy::Tenancy;
 use sessiond_core::user::NewUser;
 use sessiond_core::vault::Vault;
@@ -359,7 +359,6 @@ async fn tokens_only_for_active_sessions_and_bounded_lifetimes() {
         again.version, revoked.version,
         "revoking twice writes nothing"
     );
-    let _ = StoreError::NotFound;
 }
 
 fn pem(label: &str, der: &[u8]) -> String {

@@ -126,13 +126,9 @@ pub async fn open(cfg: &Config) -> anyhow::Result<Runtime> {
     let store = Arc::new(store);
 
     let key_file = cfg.key_file();
-    let (ring, source, fresh) = match &cfg.master_key {
-        Some(ring) => (Keyring::parse(&ring.to_text())?, KeySource::Setting, false),
-        None if key_file.exists() => (
-            read_key_file(&key_file)?,
-            KeySource::File(key_file.clone()),
-            false,
-        ),
+    let (ring, source) = match &cfg.master_key {
+        Some(ring) => (Keyring::parse(&ring.to_text())?, KeySource::Setting),
+        None if key_file.exists() => (read_key_file(&key_file)?, KeySource::File(key_file.clone())),
         None => {
             if Vault::is_initialized(store.as_ref()).await? {
                 bail!(
@@ -146,7 +142,7 @@ pub async fn open(cfg: &Config) -> anyhow::Result<Runtime> {
             // database sealed under a key that exists nowhere.
             write_key_file(&key_file, &ring)?;
             tracing::info!(path = %key_file.display(), "generated a new master key file");
-            (ring, KeySource::File(key_file.clone()), true)
+            (ring, KeySource::File(key_file.clone()))
         }
     };
     let reloader = match &source {
@@ -159,7 +155,6 @@ pub async fn open(cfg: &Config) -> anyhow::Result<Runtime> {
             VaultError::WrongMasterKey { .. } => anyhow::anyhow!("refusing to start: {e}"),
             other => anyhow::anyhow!(other),
         })?;
-    let _ = fresh;
     let vault = Arc::new(vault);
     let tenancy = Arc::new(Tenancy::new(store.clone(), vault.clone()));
     let signer = Arc::new(Signer::new(store.clone(), vault.clone()));
