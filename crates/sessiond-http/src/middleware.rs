@@ -7,7 +7,6 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, Response, StatusCode, header};
 use axum::middleware::Next;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -81,7 +80,9 @@ fn panic_response(_: Box<dyn std::any::Any + Send>) -> Response<String> {
 /// set outermost so that every log line of the request carries it.
 pub fn with_common_layers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
     router
-        .layer(RequestBodyLimitLayer::new(crate::MAX_BODY_BYTES))
+        // Enforced where handlers read the body, so that the 413 passes through each dialect's
+        // error shaping (an outer limit layer would answer in plain text).
+        .layer(axum::extract::DefaultBodyLimit::max(crate::MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
@@ -99,4 +100,15 @@ pub fn with_common_layers<S: Clone + Send + Sync + 'static>(router: Router<S>) -
             header::COOKIE,
         ]))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// The framework's own rejections (unparseable path, wrong method, body over the limit) come as
+/// plain text; a dialect passes them through this to answer in its own error shape.
+pub fn is_plain_client_error(resp: &axum::response::Response) -> bool {
+    resp.status().is_client_error()
+        && !resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/json"))
 }

@@ -1058,6 +1058,35 @@ async fn bad_input_is_400_bad_request_never_500() {
             "{method} {path} {body}"
         );
     }
+    // The framework's own rejections are ErrorPayloads too.
+    let big = "x".repeat(1024 * 1024 + 1);
+    for (method, path, body, status) in [
+        (
+            "POST",
+            "/sessions".to_owned(),
+            big.as_str(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "PATCH",
+            format!("/sessions/{sid}"),
+            "",
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        (
+            "GET",
+            "/sessions/%FF%FE/tokens/a".to_owned(),
+            "",
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (st, err) = e.kt(method, &path, body).await;
+        assert_eq!(
+            (st, err["message"].as_str()),
+            (status, Some("BAD_REQUEST")),
+            "{method} {path}"
+        );
+    }
     let (st, err) = e.kt("GET", "/sessions/not-a-session", "").await;
     assert_eq!(
         (st, err["message"].as_str()),

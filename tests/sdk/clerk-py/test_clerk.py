@@ -239,3 +239,16 @@ def test_public_jwks_per_application(server, schemas, app_info):
     missing = httpx.get(server.url + "/v1/apps/app_0000000000000000000000/.well-known/jwks.json")
     assert missing.status_code == 404
     schemas("ClerkErrors", missing.json())
+
+
+@pytest.mark.parametrize("method,path,body,status,code", [
+    ("POST", "/v1/users", b"x" * (1024 * 1024 + 1), 413, "request_body_invalid"),
+    ("PUT", "/v1/sessions", None, 405, "method_not_allowed"),
+    ("GET", "/v1/sessions/%FF%FE", None, 400, "malformed_request_parameters"),
+])
+def test_framework_rejections_use_clerks_envelope(server, schemas, method, path, body, status, code):
+    r = server.raw(method, path, content=body, headers={"Authorization": f"Bearer {SECRET_KEY}", "Content-Type": "application/json"})
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/json"
+    schemas("ClerkErrors", r.json())
+    assert r.json()["errors"][0]["code"] == code

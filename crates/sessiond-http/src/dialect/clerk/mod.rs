@@ -64,4 +64,36 @@ pub fn router(state: AppState) -> OpenApiRouter<AppState> {
             require_application,
         ))
         .merge(OpenApiRouter::new().routes(routes!(handlers::public_jwks)))
+        .layer(axum::middleware::map_response(clerk_shaped))
+}
+
+/// Framework rejections in Clerk's error envelope.
+async fn clerk_shaped(resp: Response) -> Response {
+    if !crate::middleware::is_plain_client_error(&resp) {
+        return resp;
+    }
+    let status = resp.status();
+    let (code, message, long) = match status.as_u16() {
+        404 => (
+            "resource_not_found",
+            "Resource not found",
+            "No such resource.".to_owned(),
+        ),
+        405 => (
+            "method_not_allowed",
+            "Method not allowed",
+            "This endpoint does not support the request method.".to_owned(),
+        ),
+        413 => (
+            "request_body_invalid",
+            "Request body too large",
+            format!("The request body exceeds {} bytes.", crate::MAX_BODY_BYTES),
+        ),
+        _ => (
+            "malformed_request_parameters",
+            "Malformed request parameters",
+            "The request path or parameters could not be parsed.".to_owned(),
+        ),
+    };
+    ClerkError::new(status, code, message, long).into_response()
 }

@@ -21,6 +21,30 @@ use crate::AppState;
 use crate::auth::{AuthState, Caller, require_application};
 pub use error::{EquisoftError, render_auth_error};
 
+/// Framework rejections as an ErrorPayload (BAD_REQUEST, or NOT_FOUND for unknown routes).
+async fn equisoft_shaped(resp: Response) -> Response {
+    if !crate::middleware::is_plain_client_error(&resp) {
+        return resp;
+    }
+    let status = resp.status();
+    let (message, description) = match status.as_u16() {
+        404 => ("NOT_FOUND", "no such route".to_owned()),
+        405 => (
+            "BAD_REQUEST",
+            "this path does not support the request method".to_owned(),
+        ),
+        413 => (
+            "BAD_REQUEST",
+            format!("the request body exceeds {} bytes", crate::MAX_BODY_BYTES),
+        ),
+        _ => (
+            "BAD_REQUEST",
+            "the request path or parameters could not be parsed".to_owned(),
+        ),
+    };
+    EquisoftError::new(status, message, description).into_response()
+}
+
 fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(
@@ -47,10 +71,12 @@ pub fn router(state: AppState) -> OpenApiRouter<AppState> {
         tenancy: state.tenancy.clone(),
         render: render_auth_error,
     };
-    routes().route_layer(axum::middleware::from_fn_with_state(
-        auth,
-        require_application,
-    ))
+    routes()
+        .route_layer(axum::middleware::from_fn_with_state(
+            auth,
+            require_application,
+        ))
+        .layer(axum::middleware::map_response(equisoft_shaped))
 }
 
 #[derive(Clone)]
@@ -82,6 +108,7 @@ pub fn trusted_router(state: AppState, app: sessiond_core::application::AppId) -
             bound,
             bind_application,
         ))
+        .layer(axum::middleware::map_response(equisoft_shaped))
         .split_for_parts();
     crate::middleware::with_common_layers(
         router
