@@ -50,6 +50,31 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", base62_u128(v))
 }
 
+/// A random (version 4) UUID in lowercase text, the id shape Trinsic's clients expect.
+pub fn new_uuid() -> String {
+    let mut b = crate::random_bytes::<16>();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+/// Whether `s` is a UUID in the lowercase text form [`new_uuid`] produces.
+pub fn is_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == b'-',
+            _ => c.is_ascii_digit() || (b'a'..=b'f').contains(&c),
+        })
+}
+
 /// Whether `s` has the shape of an id made by [`new_id`] with this prefix. Used to reject garbage
 /// early and to keep arbitrary user strings out of queries and logs.
 pub fn is_id(s: &str, prefix: &str) -> bool {

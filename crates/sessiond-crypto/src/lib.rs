@@ -5,11 +5,13 @@
 //! - [`apikey`]: secret-key generation and the keyed hash under which keys are stored.
 //! - [`seal`]: the AEAD envelope used for every secret at rest, and the master [`seal::Keyring`].
 //! - [`ct`]: constant-time comparison.
+//! - [`recipient`]: sealing to a key the server does not keep (verification results).
 
 pub mod apikey;
 pub mod ct;
 pub mod ids;
 pub mod jwt;
+pub mod recipient;
 pub mod seal;
 
 /// Fills `buf` from the operating system's CSPRNG.
