@@ -54,11 +54,44 @@ pub struct AppSettings {
     /// How long identity-verification results are kept before automatic redaction, in seconds.
     /// Default 30 days.
     pub verification_retention_secs: u64,
+    /// How long an unfinished verification session (and its launch link) lasts, in seconds.
+    /// Default 1 hour.
+    pub verification_session_lifetime_secs: u64,
+    /// Which Trinsic generation answers on the paths both share (`/api/v1/sessions/{id}`,
+    /// `/results`, `/cancel`, network endpoints): `api` (Trinsic API 2.x, the default) or
+    /// `connect` (Trinsic Connect 1.x).
+    pub trinsic_generation: TrinsicGeneration,
     /// Frontend URL of the application. Its host is encoded in the publishable key and is the
     /// `iss` of session tokens. Default `https://<app id>.sessiond.localhost`.
     pub frontend_url: String,
     /// Origins (`scheme://host[:port]`) that hosted pages may redirect to. Default none.
     pub allowed_redirect_origins: Vec<String>,
+}
+
+/// The Trinsic API generation an application speaks where the two generations share a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrinsicGeneration {
+    /// Trinsic Connect (SDK 0.3–1.2, generation A).
+    Connect,
+    /// Trinsic API (SDK 2.0–2.1, generation B).
+    Api,
+}
+
+impl TrinsicGeneration {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrinsicGeneration::Connect => "connect",
+            TrinsicGeneration::Api => "api",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "connect" | "a" | "A" => Some(TrinsicGeneration::Connect),
+            "api" | "b" | "B" => Some(TrinsicGeneration::Api),
+            _ => None,
+        }
+    }
 }
 
 pub const DAY_SECS: u64 = 86_400;
@@ -75,6 +108,8 @@ impl Default for AppSettings {
             abandon_period_secs: 30 * DAY_SECS,
             session_token_lifetime_secs: 60,
             verification_retention_secs: 30 * DAY_SECS,
+            verification_session_lifetime_secs: 3600,
+            trinsic_generation: TrinsicGeneration::Api,
             frontend_url: String::new(),
             allowed_redirect_origins: Vec::new(),
         }
@@ -114,6 +149,11 @@ impl AppSettings {
         lifetime(
             "verification_retention",
             self.verification_retention_secs,
+            60,
+        )?;
+        lifetime(
+            "verification_session_lifetime",
+            self.verification_session_lifetime_secs,
             60,
         )?;
         validate_origin_like("frontend_url", &self.frontend_url)?;

@@ -193,6 +193,31 @@ impl<S: crate::store::VaultStore + ?Sized + 'static> Purger for LapsedVaults<S> 
     }
 }
 
+/// Verification retention: settles sessions that ran out of time as expired (dropping the
+/// relying party's sealed input), then redacts every application's sessions that finished more
+/// than its `verification_retention` ago.
+pub struct VerificationRetention<S: ?Sized>(pub Arc<S>);
+
+#[async_trait]
+impl<S: crate::store::VerificationStore + crate::store::ApplicationStore + ?Sized + 'static> Purger
+    for VerificationRetention<S>
+{
+    fn name(&self) -> &'static str {
+        "verification_sessions"
+    }
+    async fn purge(&self, now: Timestamp) -> Result<u64> {
+        let mut n = self.0.expire_verifications(now).await?;
+        for app in self.0.list_applications().await? {
+            let cutoff = now.minus_secs(app.settings.verification_retention_secs);
+            n += self
+                .0
+                .redact_verifications_finished_before(&app.id, cutoff, now)
+                .await?;
+        }
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

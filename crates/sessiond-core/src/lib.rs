@@ -10,6 +10,7 @@
 //! - [`ids`]: typed ids of tenant-owned objects.
 //! - [`session`]: login sessions and their pure state machine.
 //! - [`store`]: the storage contract, as small capability traits every backend implements.
+//! - [`verification`]: identity-verification sessions, providers and sealed results.
 //! - [`vault`]: the master keyring in use, and the server pepper sealed under it.
 //! - [`tenancy`]: the service behind applications, keys and request authentication.
 //! - [`rotation`]: re-sealing everything under a new master key.
@@ -31,6 +32,7 @@ pub mod template;
 pub mod tenancy;
 pub mod user;
 pub mod vault;
+pub mod verification;
 
 pub use clock::{Clock, Timestamp};
 pub use error::{Error, ErrorCode};
