@@ -11,6 +11,7 @@
 
 pub mod cases;
 pub mod login_cases;
+pub mod verification_cases;
 
 use std::sync::Arc;
 

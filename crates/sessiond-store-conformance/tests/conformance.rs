@@ -54,3 +54,10 @@ conformance_suite!(
     signing_keys_rotate_atomically,
     templates_round_trip_and_isolation,
 );
+
+conformance_suite!(
+    verification_cases:
+    verification_round_trip_and_isolation,
+    verification_listing_orders_and_pages,
+    verification_expiry_and_retention,
+);

@@ -20,6 +20,7 @@ mod login;
 mod ops;
 mod tenancy;
 mod vault;
+mod verification;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -112,10 +113,13 @@ impl SqlStore {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
                         // WAL lets readers proceed during a write; FULL makes every acknowledged
-                        // commit durable; busy_timeout queues writers instead of failing them.
+                        // commit durable; busy_timeout queues writers instead of failing them;
+                        // secure_delete zeroes freed content, so redacted and purged data does not
+                        // survive in free pages of the file.
                         conn.execute(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
+                             PRAGMA secure_delete = ON;",
                         )
                         .await?;
                     }
