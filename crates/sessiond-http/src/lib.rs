@@ -9,6 +9,7 @@
 //! - [`native`]: sessiond's own small API under `/sessiond/v1`.
 //! - [`dialect`]: vendor dialects (Clerk under `/v1`, Equisoft under `/sessions` and
 //!   `/users/{uuid}/sessions`).
+//! - [`pages`]: the hosted identity-verification pages under `/verify`.
 //! - [`docs`]: the OpenAPI document at `/openapi.json` and the offline docs page at `/docs`.
 
 pub mod auth;
@@ -17,6 +18,7 @@ pub mod docs;
 pub mod middleware;
 pub mod native;
 pub mod ops;
+pub mod pages;
 pub mod state;
 
 pub use state::AppState;
@@ -31,10 +33,12 @@ pub fn router(state: AppState) -> Router {
     let (api, openapi) = native::router(state.clone())
         .merge(dialect::clerk::router(state.clone()))
         .merge(dialect::equisoft::router(state.clone()))
+        .merge(dialect::trinsic::router(state.clone()))
         .split_for_parts();
     let app = Router::new()
         .merge(api)
         .merge(docs::router(openapi))
+        .merge(pages::router())
         .fallback(native::not_found)
         .layer(axum::middleware::from_fn(middleware::record_metrics));
     middleware::with_common_layers(app).with_state(state)

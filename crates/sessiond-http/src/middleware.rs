@@ -110,5 +110,9 @@ pub fn is_plain_client_error(resp: &axum::response::Response) -> bool {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.starts_with("application/json"))
+            .is_some_and(|ct| {
+                ct.starts_with("application/json")
+                    || ct.starts_with("application/problem+json")
+                    || ct.starts_with("text/html")
+            })
 }

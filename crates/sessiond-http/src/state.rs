@@ -7,6 +7,7 @@ use sessiond_core::clock::Clock;
 use sessiond_core::login::LoginService;
 use sessiond_core::store::HealthStore;
 use sessiond_core::tenancy::Tenancy;
+use sessiond_core::verification::VerificationService;
 
 /// Reports (open, idle) connections of the database pool for the metrics endpoint.
 pub type PoolStats = Arc<dyn Fn() -> (u32, usize) + Send + Sync>;
@@ -15,6 +16,7 @@ pub type PoolStats = Arc<dyn Fn() -> (u32, usize) + Send + Sync>;
 pub struct AppState {
     pub tenancy: Arc<Tenancy>,
     pub login: Arc<LoginService>,
+    pub verification: Arc<VerificationService>,
     /// The only source of `now` for handlers.
     pub clock: Arc<dyn Clock>,
     pub health: Arc<dyn HealthStore>,

@@ -60,12 +60,19 @@ async fn env() -> Env {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let signer = Arc::new(Signer::new(store.clone(), vault.clone()));
-    let login = Arc::new(LoginService::new(store.clone(), vault, signer));
+    let login = Arc::new(LoginService::new(store.clone(), vault.clone(), signer));
+    let verification = Arc::new(sessiond_core::verification::VerificationService::new(
+        store.clone(),
+        vault,
+        sessiond_core::verification::provider::Providers::builtin(),
+        "http://sessiond.test",
+    ));
     let clock = Arc::new(ManualClock::new(T0));
     let health = db.store.clone();
     let state = AppState {
         tenancy: tenancy.clone(),
         login: login.clone(),
+        verification,
         clock: clock.clone(),
         health,
         metrics: None,

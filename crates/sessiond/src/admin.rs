@@ -90,6 +90,14 @@ fn print_app(a: &Application) {
         secs(s.verification_retention_secs)
     );
     println!(
+        "  verification lifetime:   {}",
+        secs(s.verification_session_lifetime_secs)
+    );
+    println!(
+        "  trinsic generation:      {}",
+        s.trinsic_generation.as_str()
+    );
+    println!(
         "  allowed redirect origins: {}",
         if s.allowed_redirect_origins.is_empty() {
             "(none)".to_owned()
@@ -180,6 +188,16 @@ async fn update(
     let abandon = opt(&args.abandon_period).context("--abandon-period")?;
     let token = opt(&args.session_token_lifetime).context("--session-token-lifetime")?;
     let retention = opt(&args.verification_retention).context("--verification-retention")?;
+    let vlifetime =
+        opt(&args.verification_session_lifetime).context("--verification-session-lifetime")?;
+    let generation = args
+        .trinsic_generation
+        .as_deref()
+        .map(|g| {
+            sessiond_core::application::TrinsicGeneration::parse(g)
+                .ok_or_else(|| anyhow::anyhow!("--trinsic-generation must be `api` or `connect`"))
+        })
+        .transpose()?;
     let idle = match args.inactivity_timeout.as_deref() {
         None => None,
         Some("off" | "0") => Some(None),
@@ -202,6 +220,12 @@ async fn update(
             }
             if let Some(v) = retention {
                 s.verification_retention_secs = v;
+            }
+            if let Some(v) = vlifetime {
+                s.verification_session_lifetime_secs = v;
+            }
+            if let Some(g) = generation {
+                s.trinsic_generation = g;
             }
             if let Some(v) = idle {
                 s.inactivity_timeout_secs = v;

@@ -80,6 +80,10 @@ pub enum Command {
         /// The application the trusted Equisoft listener acts for.
         #[arg(long, value_name = "APP_ID")]
         equisoft_application: Option<String>,
+        /// Absolute URL browsers reach this server at, for verification links
+        /// [default: http://<listen address>].
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
     },
     /// Apply pending database migrations and exit.
     #[command(
@@ -177,9 +181,16 @@ pub struct UpdateArgs {
     /// Session token lifetime (default 60s, at least 30s).
     #[arg(long, value_name = "DURATION")]
     pub session_token_lifetime: Option<String>,
-    /// Retention of identity-verification results (default 30d).
+    /// Retention of identity-verification results before automatic redaction (default 30d).
     #[arg(long, value_name = "DURATION")]
     pub verification_retention: Option<String>,
+    /// How long an unfinished verification session and its launch link last (default 1h).
+    #[arg(long, value_name = "DURATION")]
+    pub verification_session_lifetime: Option<String>,
+    /// Trinsic generation on the paths both share: `api` (Trinsic API 2.x, default) or
+    /// `connect` (Trinsic Connect 1.x).
+    #[arg(long, value_name = "api|connect")]
+    pub trinsic_generation: Option<String>,
     /// Frontend URL (its host goes into the publishable key and token `iss`).
     #[arg(long, value_name = "URL")]
     pub frontend_url: Option<String>,

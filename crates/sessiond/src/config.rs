@@ -40,6 +40,8 @@ pub struct Settings {
     pub equisoft_trusted_listen: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub equisoft_application: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -57,6 +59,7 @@ impl Default for Settings {
             purge_interval_secs: 3600,
             equisoft_trusted_listen: None,
             equisoft_application: None,
+            public_url: None,
         }
     }
 }
@@ -123,6 +126,11 @@ pub const FIELDS: &[(&str, &str, Option<&str>)] = &[
         "The application (app_…) the trusted Equisoft listener acts for. Flag: --equisoft-application.",
         Some("\"app_…\""),
     ),
+    (
+        "public_url",
+        "Absolute URL at which browsers reach this server (scheme, host, optional port and path), used\nin verification launch links and deep links. Unset: http://<listen address>. Set it behind a\nproxy or TLS terminator; with https, the pages' browser-binding cookie also works in cross-site\niframes. Flag: --public-url.",
+        Some("\"https://verify.example.com\""),
+    ),
 ];
 
 /// Environment variables that are read but are not settings.
@@ -144,6 +152,8 @@ pub struct FlagOverrides {
     pub equisoft_trusted_listen: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub equisoft_application: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
 }
 
 /// A configuration error: one line naming the setting. Exit code 2.
@@ -239,6 +249,8 @@ pub struct Config {
     pub purge_interval_secs: u64,
     /// The trusted, unauthenticated Equisoft listener and the application it acts for.
     pub equisoft_trusted: Option<(SocketAddr, sessiond_core::application::AppId)>,
+    /// Base URL for links handed to browsers; `None` derives it from the bound address.
+    pub public_url: Option<String>,
 }
 
 impl Config {
@@ -356,7 +368,26 @@ impl Settings {
                 ));
             }
         };
+        let public_url = match self.public_url {
+            None => None,
+            Some(u) => {
+                let u = u.trim_end_matches('/').to_owned();
+                let ok = (u.starts_with("http://") || u.starts_with("https://"))
+                    && u.len() <= 2048
+                    && !u.contains(['?', '#', ' ', '"', '<', '>', '\''])
+                    && u.split_once("://")
+                        .is_some_and(|(_, r)| !r.is_empty() && !r.starts_with('/'));
+                if !ok {
+                    return Err(bad(
+                        "public_url",
+                        format!("`{u}` must be an absolute http(s) URL without query or fragment"),
+                    ));
+                }
+                Some(u)
+            }
+        };
         Ok(Config {
+            public_url,
             equisoft_trusted,
             listen,
             data_dir: self.data_dir,
@@ -403,6 +434,7 @@ mod tests {
         let all = Settings {
             equisoft_trusted_listen: Some("x".into()),
             equisoft_application: Some("x".into()),
+            public_url: Some("x".into()),
             database_url: Some("x".into()),
             master_key: Some("x".into()),
             bootstrap_secret_key: Some("x".into()),

@@ -40,8 +40,10 @@ fn main() -> ExitCode {
         listen,
         equisoft_trusted_listen,
         equisoft_application,
+        public_url,
     } = &cli.command
     {
+        flags.public_url = public_url.clone();
         flags.listen = listen.clone();
         flags.equisoft_trusted_listen = equisoft_trusted_listen.clone();
         flags.equisoft_application = equisoft_application.clone();

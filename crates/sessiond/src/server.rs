@@ -7,8 +7,12 @@ use std::time::Duration;
 use anyhow::Context;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sessiond_core::clock::Clock;
-use sessiond_core::jobs::{Job, LapsedVaults, OldJobRuns, OldSessions, PurgeJob, RevokedKeys};
+use sessiond_core::jobs::{
+    Job, LapsedVaults, OldJobRuns, OldSessions, PurgeJob, RevokedKeys, VerificationRetention,
+};
 use sessiond_core::signing::MaintainKeys;
+use sessiond_core::verification::VerificationService;
+use sessiond_core::verification::provider::Providers;
 use sessiond_http::AppState;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -132,7 +136,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             .register(Arc::new(RevokedKeys(store.clone())))
             .register(Arc::new(OldJobRuns(store.clone())))
             .register(Arc::new(LapsedVaults(store.clone())))
-            .register(Arc::new(OldSessions(store.clone()))),
+            .register(Arc::new(OldSessions(store.clone())))
+            .register(Arc::new(VerificationRetention(store.clone()))),
     );
     let keys: Arc<dyn Job> = Arc::new(MaintainKeys {
         signer: rt.signer.clone(),
@@ -147,10 +152,30 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         stop.clone(),
     ));
 
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    let public_url = match &cfg.public_url {
+        Some(u) => u.clone(),
+        None if addr.ip().is_unspecified() => {
+            let url = format!("http://127.0.0.1:{}", addr.port());
+            tracing::warn!(public_url = %url, "listening on all interfaces without public_url; verification links will point at loopback");
+            url
+        }
+        None => format!("http://{addr}"),
+    };
+    let verification = Arc::new(VerificationService::new(
+        store.clone(),
+        rt.vault.clone(),
+        Providers::builtin(),
+        public_url.clone(),
+    ));
     let pool_store = store.clone();
     let state = AppState {
         tenancy: rt.tenancy.clone(),
         login: rt.login.clone(),
+        verification,
         clock: clock.clone(),
         health: store.clone(),
         metrics: Some(handle),
@@ -158,11 +183,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     };
     let state_for_trusted = state.clone();
     let app = sessiond_http::router(state);
-    let listener = TcpListener::bind(cfg.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
-    let addr = listener.local_addr()?;
-    tracing::info!(addr = %addr, url = %format!("http://{addr}"), "listening");
+    tracing::info!(addr = %addr, url = %format!("http://{addr}"), public_url = %public_url, "listening");
 
     let signals = {
         let stop = stop.clone();

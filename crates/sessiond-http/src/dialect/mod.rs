@@ -3,3 +3,4 @@
 
 pub mod clerk;
 pub mod equisoft;
+pub mod trinsic;

@@ -1,0 +1,65 @@
+//! The Trinsic dialects under `/api/v1`: generation A (Trinsic Connect, SDK 0.3–1.2) and
+//! generation B (Trinsic API, SDK 2.0–2.1). Wire facts: `shared/reference/trinsic.md`.
+//!
+//! Paths that exist in only one generation always answer in that generation's shape. Paths both
+//! share (`/api/v1/sessions/{id}`, `/results`, `/cancel`, `/redact`, attachments, network) answer
+//! in the generation of the calling application's `trinsic_generation` setting (default `api`,
+//! generation B), so one server serves both generations' SDKs through two applications.
+
+mod error;
+mod handlers;
+mod views;
+
+use axum::response::{IntoResponse, Response};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::auth::{AuthState, require_application};
+pub use error::{Gen, TrinsicError, render_auth_error};
+pub use views::rfc3339;
+
+/// Framework rejections (unknown method, oversized body, unparseable path) as ProblemDetails.
+async fn trinsic_shaped(resp: Response) -> Response {
+    if !crate::middleware::is_plain_client_error(&resp) {
+        return resp;
+    }
+    let status = resp.status();
+    let detail = match status.as_u16() {
+        404 => "no such route".to_owned(),
+        405 => "this path does not support the request method".to_owned(),
+        413 => format!("the request body exceeds {} bytes", crate::MAX_BODY_BYTES),
+        _ => "the request path or parameters could not be parsed".to_owned(),
+    };
+    TrinsicError::new(Gen::Unknown, status, detail).into_response()
+}
+
+pub fn router(state: AppState) -> OpenApiRouter<AppState> {
+    let auth = AuthState {
+        tenancy: state.tenancy.clone(),
+        render: render_auth_error,
+    };
+    OpenApiRouter::new()
+        .routes(routes!(handlers::a_create, handlers::a_list))
+        .routes(routes!(handlers::b_list))
+        .routes(routes!(handlers::b_widget))
+        .routes(routes!(handlers::b_hosted))
+        .routes(routes!(handlers::b_advanced))
+        .routes(routes!(handlers::get_session))
+        .routes(routes!(handlers::get_results))
+        .routes(routes!(handlers::a_exchange_results))
+        .routes(routes!(handlers::a_exchange_token))
+        .routes(routes!(handlers::cancel))
+        .routes(routes!(handlers::redact))
+        .routes(routes!(handlers::b_refresh))
+        .routes(routes!(handlers::get_attachment))
+        .routes(routes!(handlers::a_exchange_attachment))
+        .routes(routes!(handlers::list_providers))
+        .routes(routes!(handlers::b_contracts))
+        .routes(routes!(handlers::recommend))
+        .route_layer(axum::middleware::from_fn_with_state(
+            auth,
+            require_application,
+        ))
+        .layer(axum::middleware::map_response(trinsic_shaped))
+}
