@@ -161,12 +161,15 @@ pub struct InputError {
 }
 
 /// What a provider may know about the session it works for.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Ctx<'a> {
-    pub session: &'a VerificationId,
+    pub session: VerificationId,
     pub now: Timestamp,
-    /// Absolute base URL of this server (for links a provider hands out).
+    /// Absolute base URL of this server.
     pub public_url: &'a str,
+    /// Absolute URL that returns to this session's [`Provider::complete`] (a deep link's landing
+    /// page, an identity provider's redirect URI).
+    pub callback_url: String,
 }
 
 pub trait Provider: Send + Sync {

@@ -302,11 +302,15 @@ impl VerificationService {
             .ok_or_else(|| Error::invalid(field, format!("unknown provider `{id}`")))
     }
 
-    fn ctx<'a>(&'a self, id: &'a VerificationId, now: Timestamp) -> Ctx<'a> {
+    fn ctx(&self, v: &Verification, now: Timestamp) -> Ctx<'_> {
         Ctx {
-            session: id,
+            session: v.id.clone(),
             now,
             public_url: &self.public_url,
+            callback_url: format!(
+                "{}/verify/callback/{}/{}",
+                self.public_url, v.application_id, v.id
+            ),
         }
     }
 
@@ -611,7 +615,7 @@ impl VerificationService {
                     .map_err(|e| Error::Internal(e.to_string()))?,
             );
         }
-        let ctx = self.ctx(&id, now);
+        let ctx = self.ctx(&v, now);
         let mut attachments = Vec::new();
         let mut next_step = None;
         let mut collection = None;
@@ -898,7 +902,7 @@ impl VerificationService {
                     "the session has no refreshable step",
                 ));
             };
-            let Some(d) = provider.refresh(&self.ctx(&v.id, now)) else {
+            let Some(d) = provider.refresh(&self.ctx(&v, now)) else {
                 return Err(Error::invalid(
                     "sessionId",
                     "the session has no refreshable step",
@@ -1120,9 +1124,9 @@ impl VerificationService {
                         Vec::new(),
                     ));
                 }
-                let next = match p.refresh(&self.ctx(&v.id, now)) {
+                let next = match p.refresh(&self.ctx(&v, now)) {
                     Some(d) => Next::Deeplink(d),
-                    None => self.begin(p.as_ref(), &self.ctx(&v.id, now), None)?,
+                    None => self.begin(p.as_ref(), &self.ctx(&v, now), None)?,
                 };
                 self.advance(app, v, next, key, now)
             }
@@ -1134,7 +1138,7 @@ impl VerificationService {
                     let p = self.provider_for(app, &only.id, "providers")?;
                     v.provider = Some(only.id.clone());
                     let (input,) = self.open_input(v, key)?;
-                    let next = self.begin(p.as_ref(), &self.ctx(&v.id, now), input.as_ref())?;
+                    let next = self.begin(p.as_ref(), &self.ctx(&v, now), input.as_ref())?;
                     return self.advance(app, v, next, key, now);
                 }
                 v.step = Step::ChooseProvider;
@@ -1142,7 +1146,7 @@ impl VerificationService {
             }
             (_, Some(p)) => {
                 let (input,) = self.open_input(v, key)?;
-                let next = self.begin(p.as_ref(), &self.ctx(&v.id, now), input.as_ref())?;
+                let next = self.begin(p.as_ref(), &self.ctx(&v, now), input.as_ref())?;
                 self.advance(app, v, next, key, now)
             }
             (_, None) => {
@@ -1293,7 +1297,7 @@ impl VerificationService {
                         let p = self.provider_for(&app, chosen, "provider")?;
                         v.provider = Some(chosen.to_owned());
                         let (input,) = self.open_input(&v, &t.k)?;
-                        let next = self.begin(p.as_ref(), &self.ctx(&v.id, now), input.as_ref())?;
+                        let next = self.begin(p.as_ref(), &self.ctx(&v, now), input.as_ref())?;
                         self.advance(&app, &mut v, next, &t.k, now)?
                     }
                 }
@@ -1304,7 +1308,7 @@ impl VerificationService {
                         .and_then(|p| self.providers.get(p))
                         .cloned()
                         .ok_or_else(|| Error::Internal("form without provider".into()))?;
-                    let next = p.submit(&self.ctx(&v.id, now), fields);
+                    let next = p.submit(&self.ctx(&v, now), fields);
                     self.advance(&app, &mut v, next, &t.k, now)?
                 }
                 // A stale form (another tab moved on): show where the session is now.
@@ -1409,7 +1413,7 @@ impl VerificationService {
             .cloned()
             .ok_or_else(|| Error::Internal("deep link without provider".into()))?;
         let params = BTreeMap::from([("decision".to_owned(), decision.to_owned())]);
-        let Some(Next::Done(outcome)) = p.complete(&self.ctx(&v.id, now), &params) else {
+        let Some(Next::Done(outcome)) = p.complete(&self.ctx(&v, now), &params) else {
             return Err(Error::invalid("decision", "must be `present` or `decline`"));
         };
         let atts = self.finish(&mut v, outcome, now)?;

@@ -5,7 +5,8 @@
 //! - `trinsic-test-sub-providers`: `subProviderId` `sub-provider-a` or `sub-provider-b`, or the
 //!   user picks one.
 //! - `sessiond-test-wallet`: a wallet reached by a deep link that expires every 30 seconds and is
-//!   refreshed; the test wallet page (`/verify/test-wallet/…`) presents or declines.
+//!   refreshed; the link lands on the test wallet page (`/verify/callback/…`), which presents or
+//!   declines.
 
 use std::collections::BTreeMap;
 
@@ -470,10 +471,7 @@ impl Wallet {
     fn link(ctx: &Ctx<'_>) -> Deeplink {
         let code = sessiond_crypto::ids::base62_bytes(&sessiond_crypto::random_bytes::<16>());
         Deeplink {
-            content: format!(
-                "{}/verify/test-wallet/{}?code={code}",
-                ctx.public_url, ctx.session
-            ),
+            content: format!("{}?code={code}", ctx.callback_url),
             code,
             ttl_secs: WALLET_LINK_TTL_SECS,
         }

@@ -279,12 +279,13 @@ pub fn recommendation_a(public_url: &str, p: &dyn Provider) -> Value {
 }
 
 pub fn recommendation_b(public_url: &str, p: &dyn Provider) -> Value {
-    let mut v = provider_b(public_url, p);
-    let extra = recommendation_a(public_url, p);
-    if let (Value::Object(m), Value::Object(e)) = (&mut v, extra) {
-        m.extend(e);
-    }
-    v
+    let i = p.info();
+    let logo = logo_url(public_url, p);
+    json!({
+        "id": i.id, "name": i.name, "logoUrl": logo, "subtext": i.subtext,
+        "providerId": i.id, "providerDisplayName": i.name, "providerLogo": logo,
+        "health": "online", "subProviders": sub_providers(public_url, p),
+    })
 }
 
 pub fn contract(public_url: &str, p: &dyn Provider) -> Value {
