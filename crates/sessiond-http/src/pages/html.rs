@@ -32,7 +32,7 @@ pub fn document(title: &str, app: Option<&str>, head_extra: &str, body: &str) ->
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <meta name=\"referrer\" content=\"no-referrer\">{head_extra}\
-         <title>{}</title><link rel=\"stylesheet\" href=\"/verify/assets/verify.css\"></head>\
+         <title>{}</title><link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"/verify/assets/verify.css\"></head>\
          <body><main>{header}{body}</main>\
          <script src=\"/verify/assets/verify.js\" defer></script></body></html>",
         esc(title)

@@ -1,0 +1,160 @@
+// The hosted verification pages in headless Chromium (Debian's package, driven by
+// playwright-core): a widget session completed by keyboard on a phone-sized screen that lands on
+// the relying party's redirect URL, and a popup-mode session whose result reaches the opener by
+// postMessage.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { createServer } from "node:http";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { chromium } from "playwright-core";
+
+const BIN = process.env.SESSIOND_BIN;
+const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+let server, rp, rpOrigin, sessiondUrl, secretKey, browser, dataDir;
+
+// The relying party: a page that opens the launch URL in a popup and records the message it
+// receives, and a landing page for redirects.
+const POPUP_PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>RP</title></head><body>
+<button id="start">Verify with sessiond</button><pre id="out"></pre>
+<script>
+  const launch = new URLSearchParams(location.search).get("launch");
+  window.addEventListener("message", (e) => {
+    window.received = { origin: e.origin, data: e.data };
+    document.getElementById("out").textContent = JSON.stringify(window.received);
+  });
+  document.getElementById("start").addEventListener("click", () => {
+    window.open(launch + "&launchMode=popup", "verify", "width=420,height=720");
+  });
+</script></body></html>`;
+
+function startRp() {
+  return new Promise((resolve) => {
+    const s = createServer((req, res) => {
+      if (req.url.startsWith("/popup")) {
+        res.writeHead(200, { "content-type": "text/html" });
+        res.end(POPUP_PAGE);
+      } else {
+        res.writeHead(200, { "content-type": "text/html" });
+        res.end("<!doctype html><title>Landed</title><h1>Back at the relying party</h1>");
+      }
+    });
+    s.listen(0, "127.0.0.1", () => resolve(s));
+  });
+}
+
+function cli(env, ...args) {
+  return execFileSync(BIN, args, { env, encoding: "utf8" });
+}
+
+before(async () => {
+  assert.ok(BIN, "SESSIOND_BIN must point at the sessiond binary");
+  rp = await startRp();
+  rpOrigin = `http://127.0.0.1:${rp.address().port}`;
+  dataDir = mkdtempSync(join(tmpdir(), "sessiond-browser-"));
+  const env = { PATH: process.env.PATH, SESSIOND_DATA_DIR: join(dataDir, "data") };
+  const app = JSON.parse(cli(env, "apps", "create", "browser-rp", "--json"));
+  secretKey = app.secret_key;
+  cli(env, "apps", "update", app.id, "--allowed-redirect-origin", rpOrigin);
+  server = spawn(BIN, ["serve", "--listen", "127.0.0.1:0"], { env, stdio: ["ignore", "pipe", "ignore"] });
+  sessiondUrl = await new Promise((resolve, reject) => {
+    const lines = createInterface({ input: server.stdout });
+    lines.on("line", (line) => {
+      try {
+        const entry = JSON.parse(line);
+        if (entry.message === "listening") resolve(`http://${entry.addr}`);
+      } catch {}
+    });
+    server.on("exit", (code) => reject(new Error(`sessiond exited with ${code}`)));
+  });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGTERM");
+  rp?.close();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function api(method, path, body) {
+  const res = await fetch(sessiondUrl + path, {
+    method,
+    headers: { authorization: `Bearer ${secretKey}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  assert.equal(res.headers.get("content-type"), "application/json; charset=utf-8");
+  return res.json();
+}
+
+test("widget session by keyboard on a phone lands on the redirect URL", async () => {
+  const created = await api("POST", "/api/v1/sessions/widget", { redirectUrl: `${rpOrigin}/done` });
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  const page = await context.newPage();
+  const failures = [];
+  page.on("console", (m) => m.type() === "error" && failures.push(m.text()));
+  page.on("pageerror", (e) => failures.push(String(e)));
+  await page.goto(created.launchUrl + "&launchMode=redirect");
+  await page.getByRole("heading", { name: "Choose how to verify your identity" }).waitFor();
+  // Fits the screen: no horizontal scrolling.
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth));
+
+  // Keyboard only: the first Tab reaches the first provider.
+  await page.keyboard.press("Tab");
+  const focused = await page.evaluate(() => document.activeElement?.getAttribute("value"));
+  assert.equal(focused, "trinsic-test-database-lookup");
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { name: "Enter your details" }).waitFor();
+  // Labels are tied to their inputs; the first one has focus.
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "f-givenName");
+  await page.getByLabel("Family name").waitFor();
+  await page.keyboard.type("Keyboard");
+  await page.keyboard.press("Tab");
+  await page.keyboard.type("User");
+  await page.keyboard.press("Tab");
+  await page.keyboard.type("123456");
+  await page.keyboard.press("Enter");
+
+  await page.waitForURL((u) => u.toString().startsWith(`${rpOrigin}/done`));
+  const landed = new URL(page.url());
+  assert.equal(landed.searchParams.get("sessionId"), created.sessionId);
+  assert.equal(landed.searchParams.get("resultsAccessKey"), created.resultsAccessKey);
+  assert.equal(landed.searchParams.get("success"), "true");
+  assert.deepEqual(failures, [], "no script errors or CSP violations");
+
+  const results = await api("POST", `/api/v1/sessions/${created.sessionId}/results`, {
+    resultsAccessKey: landed.searchParams.get("resultsAccessKey"),
+  });
+  assert.equal(results.session.success, true);
+  assert.equal(results.identityData.person.givenName, "Keyboard");
+  await context.close();
+});
+
+test("popup mode delivers the result to the opener by postMessage", async () => {
+  const created = await api("POST", "/api/v1/sessions/widget", {});
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${rpOrigin}/popup?launch=${encodeURIComponent(created.launchUrl)}`);
+  const [popup] = await Promise.all([page.waitForEvent("popup"), page.click("#start")]);
+  await popup.getByRole("button", { name: /Test Database Lookup/ }).click();
+  await popup.getByLabel("Given name").fill("Popup");
+  await popup.getByLabel("Family name").fill("Person");
+  await popup.getByLabel(/Identity code/).fill("123456");
+  await popup.getByRole("button", { name: "Verify" }).click();
+  await popup.getByRole("heading", { name: "Verification complete" }).waitFor();
+
+  const received = await page.waitForFunction(() => window.received).then((h) => h.jsonValue());
+  assert.equal(received.origin, new URL(sessiondUrl).origin);
+  assert.equal(received.data.success, true);
+  assert.equal(received.data.msg, "complete");
+  assert.equal(received.data.sessionId, created.sessionId);
+  assert.equal(received.data.resultsAccessKey, created.resultsAccessKey);
+  await context.close();
+});
