@@ -1,5 +1,8 @@
 //! Storage contract of identity-verification sessions and their attachments.
 
+// Only ever run as tests: a failed unwrap is a failed case.
+#![allow(clippy::unwrap_used)]
+
 use sessiond_core::Timestamp;
 use sessiond_core::application::AppId;
 use sessiond_core::store::{

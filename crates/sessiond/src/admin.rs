@@ -157,7 +157,7 @@ pub async fn apps(cfg: &Config, cmd: AppsCommand) -> anyhow::Result<()> {
         }
         AppsCommand::Update(args) => {
             let json = args.json;
-            let a = update(t, args, now).await?;
+            let a = update(t, *args, now).await?;
             if json {
                 print_json(&app_json(&a))?;
             } else {

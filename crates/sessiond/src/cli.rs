@@ -153,7 +153,7 @@ pub enum AppsCommand {
         after_help = "Examples:\n  sessiond apps update app_… --session-max-lifetime 14d --inactivity-timeout 2h\n  \
                             sessiond apps update app_… --allowed-redirect-origin https://app.example.com"
     )]
-    Update(UpdateArgs),
+    Update(Box<UpdateArgs>),
     /// Delete an application with all its keys and data.
     #[command(after_help = "Example:\n  sessiond apps delete app_… --yes")]
     Delete {

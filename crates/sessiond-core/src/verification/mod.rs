@@ -13,6 +13,7 @@ pub mod service;
 pub mod testing;
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests;
 
 pub use model::{

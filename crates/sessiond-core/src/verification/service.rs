@@ -1124,9 +1124,9 @@ impl VerificationService {
                         Vec::new(),
                     ));
                 }
-                let next = match p.refresh(&self.ctx(&v, now)) {
+                let next = match p.refresh(&self.ctx(v, now)) {
                     Some(d) => Next::Deeplink(d),
-                    None => self.begin(p.as_ref(), &self.ctx(&v, now), None)?,
+                    None => self.begin(p.as_ref(), &self.ctx(v, now), None)?,
                 };
                 self.advance(app, v, next, key, now)
             }
@@ -1138,7 +1138,7 @@ impl VerificationService {
                     let p = self.provider_for(app, &only.id, "providers")?;
                     v.provider = Some(only.id.clone());
                     let (input,) = self.open_input(v, key)?;
-                    let next = self.begin(p.as_ref(), &self.ctx(&v, now), input.as_ref())?;
+                    let next = self.begin(p.as_ref(), &self.ctx(v, now), input.as_ref())?;
                     return self.advance(app, v, next, key, now);
                 }
                 v.step = Step::ChooseProvider;
@@ -1146,7 +1146,7 @@ impl VerificationService {
             }
             (_, Some(p)) => {
                 let (input,) = self.open_input(v, key)?;
-                let next = self.begin(p.as_ref(), &self.ctx(&v, now), input.as_ref())?;
+                let next = self.begin(p.as_ref(), &self.ctx(v, now), input.as_ref())?;
                 self.advance(app, v, next, key, now)
             }
             (_, None) => {

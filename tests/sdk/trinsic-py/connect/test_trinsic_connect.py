@@ -185,3 +185,31 @@ def test_network_and_errors(env, client, sessions):
     with pytest.raises(UnauthorizedException) as e:
         bad.list_sessions()
     check("FailureMessage", json.loads(e.value.body))
+
+
+def test_older_connect_paths(env, sessions, browser):
+    """Connect 0.2.3–0.3.0 (`/results/exchange`, `/attachments/exchange`) and the Dart-era
+    `/exchange`, which no installable SDK reaches: raw HTTP, validated against Connect 0.2.3."""
+    import urllib.request
+
+    old = checker("connect-0.2.3.yaml")
+    c = sessions.create_session(CreateSessionRequest(providers=[DB], launch_provider_directly=True))
+    page = browser.get(c.launch_url + "&redirectUrl=" + env["rp_origin"] + "/old")
+    page = browser.submit(page, "submit", givenName="Olde", familyName="Client", identityCode="123456")
+    key = redirect_params(page.location)[1]["resultsAccessKey"]
+
+    def post(path, body):
+        req = urllib.request.Request(env["url"] + path, data=json.dumps(body).encode(), method="POST", headers={
+            "Authorization": "Bearer " + env["apps"]["connect"]["secret_key"], "Content-Type": "application/json"})
+        with urllib.request.urlopen(req) as r:
+            assert r.headers["Content-Type"].startswith("application/json")
+            return json.loads(r.read())
+
+    exchanged = old("ExchangeResultsKeyResponse",
+                    post(f"/api/v1/sessions/{c.session.id}/results/exchange", {"resultsAccessKey": key}))
+    assert exchanged["identityData"]["person"]["givenName"] == "Olde"
+    selfie = exchanged["identityData"]["attachments"]["selfie"]
+    att = post("/api/v1/attachments/exchange", {"attachmentAccessKey": selfie})
+    assert base64.b64decode(att["content"]).startswith(b"\x89PNG")
+    token = post(f"/api/v1/sessions/{c.session.id}/exchange", {"identityToken": key})
+    assert set(token) == {"identityData"} and token["identityData"]["person"]["familyName"] == "Client"

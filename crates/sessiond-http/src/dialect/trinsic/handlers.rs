@@ -423,11 +423,12 @@ fn results_view(
     g: Gen,
     v: &sessiond_core::verification::Verification,
     data: Option<&sessiond_core::verification::identity::IdentityData>,
+    legacy: bool,
 ) -> Value {
     if g == Gen::A {
         let mut out = json!({ "session": views::session_a(v) });
         if let Some(d) = data {
-            out["identityData"] = views::identity_a(v, d);
+            out["identityData"] = views::identity_a(v, d, legacy);
         }
         out
     } else {
@@ -450,7 +451,7 @@ pub async fn get_results(
 ) -> TResult {
     let g = shared_gen(&app);
     let (v, data) = results(&st, &app, g, &id, &body, "resultsAccessKey").await?;
-    Ok(ok(results_view(g, &v, data.as_ref())))
+    Ok(ok(results_view(g, &v, data.as_ref(), false)))
 }
 
 #[utoipa::path(post, path = "/api/v1/sessions/{sessionId}/results/exchange", tag = TAG_A, security(("secret_key" = [])),
@@ -464,7 +465,7 @@ pub async fn a_exchange_results(
     body: Bytes,
 ) -> TResult {
     let (v, data) = results(&st, &app, Gen::A, &id, &body, "resultsAccessKey").await?;
-    Ok(ok(results_view(Gen::A, &v, data.as_ref())))
+    Ok(ok(results_view(Gen::A, &v, data.as_ref(), true)))
 }
 
 #[utoipa::path(post, path = "/api/v1/sessions/{sessionId}/exchange", tag = TAG_A, security(("secret_key" = [])),
@@ -485,7 +486,9 @@ pub async fn a_exchange_token(
             "the session has no identity data: it has not succeeded, or it was redacted",
         ));
     };
-    Ok(ok(json!({ "identityData": views::identity_a(&v, &d) })))
+    Ok(ok(
+        json!({ "identityData": views::identity_a(&v, &d, true) }),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/sessions/{sessionId}/cancel", tag = TAG, security(("secret_key" = [])),

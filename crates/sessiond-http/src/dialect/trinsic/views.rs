@@ -79,8 +79,10 @@ fn address_a(a: &Address) -> Value {
     Value::Object(m)
 }
 
-/// Generation A identity data, limited to the fields the session asked to disclose.
-pub fn identity_a(v: &Verification, d: &IdentityData) -> Value {
+/// Generation A identity data, limited to the fields the session asked to disclose. `legacy`
+/// renders the 0.2.3–1.0 shape (attachment keys under `attachments`, no issuing authority) for
+/// the older exchange paths.
+pub fn identity_a(v: &Verification, d: &IdentityData, legacy: bool) -> Value {
     let flags = disclosed(v);
     let on = |name: &str| {
         DISCLOSED_FIELDS
@@ -141,7 +143,9 @@ pub fn identity_a(v: &Verification, d: &IdentityData) -> Value {
         if on("country") {
             put(&mut m, "issuingCountry", doc.issuing_country.as_ref());
         }
-        put(&mut m, "issuingAuthority", doc.issuing_authority.as_ref());
+        if !legacy {
+            put(&mut m, "issuingAuthority", doc.issuing_authority.as_ref());
+        }
         out.insert("document".into(), Value::Object(m));
     }
     let mut keys = Map::new();
@@ -157,7 +161,12 @@ pub fn identity_a(v: &Verification, d: &IdentityData) -> Value {
             keys.insert(name.into(), Value::String(k.to_owned()));
         }
     }
-    out.insert("attachmentAccessKeys".into(), Value::Object(keys));
+    let name = if legacy {
+        "attachments"
+    } else {
+        "attachmentAccessKeys"
+    };
+    out.insert(name.into(), Value::Object(keys));
     Value::Object(out)
 }
 
