@@ -1,7 +1,7 @@
 // The hosted verification pages in headless Chromium (Debian's package, driven by
 // playwright-core): a widget session completed by keyboard on a phone-sized screen that lands on
 // the relying party's redirect URL, and a popup-mode session whose result reaches the opener by
-// postMessage.
+// postMessage, and an embedded (iframe) session whose result reaches the parent.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
@@ -31,10 +31,24 @@ const POPUP_PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>RP</
   });
 </script></body></html>`;
 
+const IFRAME_PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>RP</title></head><body>
+<pre id="out"></pre>
+<script>
+  window.addEventListener("message", (e) => { window.received = { origin: e.origin, data: e.data }; });
+  const frame = document.createElement("iframe");
+  frame.title = "Identity verification";
+  frame.width = 400; frame.height = 700;
+  frame.src = new URLSearchParams(location.search).get("launch") + "&embed=iframe";
+  document.body.appendChild(frame);
+</script></body></html>`;
+
 function startRp() {
   return new Promise((resolve) => {
     const s = createServer((req, res) => {
-      if (req.url.startsWith("/popup")) {
+      if (req.url.startsWith("/iframe")) {
+        res.writeHead(200, { "content-type": "text/html" });
+        res.end(IFRAME_PAGE);
+      } else if (req.url.startsWith("/popup")) {
         res.writeHead(200, { "content-type": "text/html" });
         res.end(POPUP_PAGE);
       } else {
@@ -155,6 +169,22 @@ test("popup mode delivers the result to the opener by postMessage", async () => 
   assert.equal(received.data.success, true);
   assert.equal(received.data.msg, "complete");
   assert.equal(received.data.sessionId, created.sessionId);
+  assert.equal(received.data.resultsAccessKey, created.resultsAccessKey);
+  await context.close();
+});
+
+test("iframe mode delivers the result to the parent by postMessage", async () => {
+  const created = await api("POST", "/api/v1/sessions/widget", { providers: ["trinsic-test-sub-providers"] });
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${rpOrigin}/iframe?launch=${encodeURIComponent(created.launchUrl)}`);
+  const frame = page.frameLocator("iframe");
+  // One allowed provider: no provider list; the sub-provider choice comes first.
+  await frame.getByRole("button", { name: /Sub-provider B/ }).click();
+  await frame.getByRole("heading", { name: "Verification complete" }).waitFor();
+  const received = await page.waitForFunction(() => window.received).then((h) => h.jsonValue());
+  assert.equal(received.origin, new URL(sessiondUrl).origin);
+  assert.equal(received.data.success, true);
   assert.equal(received.data.resultsAccessKey, created.resultsAccessKey);
   await context.close();
 });
