@@ -1,7 +1,7 @@
 // The hosted verification pages in headless Chromium (Debian's package, driven by
 // playwright-core): a widget session completed by keyboard on a phone-sized screen that lands on
-// the relying party's redirect URL, and a popup-mode session whose result reaches the opener by
-// postMessage, and an embedded (iframe) session whose result reaches the parent.
+// the relying party's redirect URL; a popup-mode session whose result reaches the opener by
+// postMessage; an embedded (iframe) session whose result reaches the parent.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
