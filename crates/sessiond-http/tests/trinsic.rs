@@ -753,3 +753,72 @@ async fn retention_redacts_after_the_period_and_expiry_settles_abandoned_session
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosted_wallet_step_waits_refreshes_and_finishes() {
+    let e = env().await;
+    let c = e
+        .b(
+            "POST",
+            "/api/v1/sessions/widget",
+            json!({"redirectUrl": "https://rp.example/w"}),
+        )
+        .await
+        .json();
+    let launch = path_of(c["launchUrl"].as_str().unwrap_or_default());
+    let first = e.page("GET", &launch, None, "").await;
+    let cookie = first.headers["set-cookie"]
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let form = format!(
+        "t={}&csrf={}&action=choose_provider&provider=sessiond-test-wallet",
+        enc(&hidden(&first.text, "t")),
+        enc(&hidden(&first.text, "csrf"))
+    );
+    let waiting = e.page("POST", "/verify/step", Some(&cookie), &form).await;
+    assert!(waiting.text.contains("Continue in your wallet"));
+    assert!(waiting.text.contains("http-equiv=\"refresh\""));
+    let link_of = |html: &str| {
+        let start = html.find("id=\"deeplink\" href=\"").unwrap_or(0) + 20;
+        html[start..]
+            .split('"')
+            .next()
+            .unwrap_or_default()
+            .replace("&amp;", "&")
+    };
+    let link = link_of(&waiting.text);
+    // A reload within the link's life shows the same link; near expiry a fresh one.
+    e.clock.advance_secs(5);
+    assert_eq!(
+        link_of(&e.page("GET", &launch, Some(&cookie), "").await.text),
+        link
+    );
+    e.clock.advance_secs(20);
+    let fresh = link_of(&e.page("GET", &launch, Some(&cookie), "").await.text);
+    assert_ne!(fresh, link);
+    assert_eq!(
+        e.page("GET", &path_of(&link), None, "").await.status,
+        StatusCode::FORBIDDEN
+    );
+    // The wallet presents; the next reload of the waiting page redirects to the relying party.
+    let prompt = e.page("GET", &path_of(&fresh), None, "").await;
+    let body = format!(
+        "code={}&csrf={}&decision=present",
+        enc(&hidden(&prompt.text, "code")),
+        enc(&hidden(&prompt.text, "csrf"))
+    );
+    let path = path_of(fresh.split('?').next().unwrap_or_default());
+    assert_eq!(
+        e.page("POST", &path, None, &body).await.status,
+        StatusCode::OK
+    );
+    let done = e.page("GET", &launch, Some(&cookie), "").await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let location = done.headers["location"].to_str().unwrap_or_default();
+    assert!(location.starts_with("https://rp.example/w?sessionId="));
+    assert!(location.contains("&resultsAccessKey=rak_") && location.ends_with("&success=true"));
+}
