@@ -16,8 +16,9 @@ use sessiond_core::tenancy::Tenancy;
 #[derive(Debug, Clone)]
 pub struct Caller(pub Arc<Application>);
 
-/// How a dialect renders a core error (here: an authentication failure) in its own shape.
-pub type RenderError = fn(&sessiond_core::Error) -> Response;
+/// How a dialect renders a core error (here: an authentication failure) in its own shape. The
+/// request is there for dialects whose shape depends on it (Trinsic: which generation is asking).
+pub type RenderError = fn(&sessiond_core::Error, &Request) -> Response;
 
 /// State of the authentication middleware: the tenancy service and the dialect's renderer.
 #[derive(Clone)]
@@ -43,7 +44,7 @@ pub async fn require_application(
             if let sessiond_core::Error::Unauthenticated(why) = &e {
                 tracing::info!(reason = %why, "request not authenticated");
             }
-            (auth.render)(&e)
+            (auth.render)(&e, &req)
         }
     }
 }

@@ -55,7 +55,7 @@ impl Modify for BearerAuth {
 pub fn router(state: AppState) -> OpenApiRouter<AppState> {
     let auth = AuthState {
         tenancy: state.tenancy.clone(),
-        render: render_error,
+        render: |e, _| render_error(e),
     };
     let authed = OpenApiRouter::new()
         .routes(routes!(current_application))

@@ -237,6 +237,6 @@ impl IntoResponse for ClerkError {
 }
 
 /// The authentication hook of this dialect.
-pub fn render_auth_error(e: &Error) -> Response {
+pub fn render_auth_error(e: &Error, _: &axum::extract::Request) -> Response {
     ClerkError::from_core(e, "").into_response()
 }

@@ -107,6 +107,6 @@ impl IntoResponse for EquisoftError {
     }
 }
 
-pub fn render_auth_error(e: &Error) -> Response {
+pub fn render_auth_error(e: &Error, _: &axum::extract::Request) -> Response {
     EquisoftError::from_core(e).into_response()
 }

@@ -163,6 +163,8 @@ impl IntoResponse for TrinsicError {
     }
 }
 
-pub fn render_auth_error(e: &Error) -> Response {
-    TrinsicError::from_core(Gen::Unknown, e).into_response()
+/// Authentication failures come before the application (and its generation) is known: the
+/// shape follows the request (see [`super::request_gen`]).
+pub fn render_auth_error(e: &Error, req: &axum::extract::Request) -> Response {
+    TrinsicError::from_core(super::request_gen(req), e).into_response()
 }

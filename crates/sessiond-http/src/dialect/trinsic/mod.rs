@@ -10,17 +10,14 @@ mod error;
 mod handlers;
 mod views;
 
-use std::sync::Arc;
-
-use axum::extract::{Request, State};
-use axum::http::header::{AUTHORIZATION, USER_AGENT};
-use axum::middleware::Next;
+use axum::extract::Request;
+use axum::http::header::USER_AGENT;
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{AuthState, require_application};
 pub use error::{Gen, TrinsicError, render_auth_error};
 pub use views::rfc3339;
 
@@ -42,7 +39,7 @@ async fn trinsic_shaped(resp: Response) -> Response {
 /// The generation a request is written for, before the application is known: from the path
 /// where only one generation has it, else from the SDK's `User-Agent`
 /// (`OpenAPI-Generator/<version>/<language>`; versions below 2 are Trinsic Connect).
-fn request_gen(req: &Request) -> Gen {
+pub(crate) fn request_gen(req: &Request) -> Gen {
     let path = req.uri().path();
     let method = req.method();
     let a_only = (path == "/api/v1/sessions")
@@ -74,25 +71,11 @@ fn request_gen(req: &Request) -> Gen {
     }
 }
 
-/// Bearer-key authentication with 401s in the caller's generation.
-async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
-    let header = req.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
-    match st.tenancy.authenticate(header).await {
-        Ok(app) => {
-            tracing::Span::current().record("app", app.id.as_str());
-            req.extensions_mut().insert(Caller(Arc::new(app)));
-            next.run(req).await
-        }
-        Err(e) => {
-            if let sessiond_core::Error::Unauthenticated(why) = &e {
-                tracing::info!(reason = %why, "request not authenticated");
-            }
-            TrinsicError::from_core(request_gen(&req), &e).into_response()
-        }
-    }
-}
-
 pub fn router(state: AppState) -> OpenApiRouter<AppState> {
+    let auth = AuthState {
+        tenancy: state.tenancy.clone(),
+        render: render_auth_error,
+    };
     OpenApiRouter::new()
         .routes(routes!(handlers::a_create, handlers::a_list))
         .routes(routes!(handlers::b_list))
@@ -111,6 +94,9 @@ pub fn router(state: AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::list_providers))
         .routes(routes!(handlers::b_contracts))
         .routes(routes!(handlers::recommend))
-        .route_layer(axum::middleware::from_fn_with_state(state, authenticate))
+        .route_layer(axum::middleware::from_fn_with_state(
+            auth,
+            require_application,
+        ))
         .layer(axum::middleware::map_response(trinsic_shaped))
 }
