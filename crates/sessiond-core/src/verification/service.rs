@@ -170,6 +170,8 @@ pub struct Page {
     pub token: String,
     /// The anti-forgery token every form must return.
     pub csrf: String,
+    /// The application's allowed redirect origins (for the page's security policy).
+    pub allowed_origins: Vec<String>,
 }
 
 /// The launch URL's own parameters (appended by the browser SDKs).
@@ -935,19 +937,19 @@ impl VerificationService {
         URL_SAFE_NO_PAD.encode(self.vault.hasher().hash(&format!("csrf:{id}:{binding}")))
     }
 
-    fn open_input(&self, v: &Verification, key: &str) -> Result<(Option<Map<String, Value>>,)> {
+    fn open_input(&self, v: &Verification, key: &str) -> Result<Option<Map<String, Value>>> {
         let Some(sealed) = &v.input_sealed else {
-            return Ok((None,));
+            return Ok(None);
         };
         let plain = RecipientKey::derive(key.as_bytes())
             .open(&input_context(&v.id), sealed)
             .map_err(|e| Error::Internal(format!("input of {}: {e}", v.id)))?;
         let value: Value =
             serde_json::from_slice(&plain).map_err(|e| Error::Internal(e.to_string()))?;
-        Ok((value
+        Ok(value
             .get("providerInput")
             .and_then(Value::as_object)
-            .cloned(),))
+            .cloned())
     }
 
     fn delivery(&self, app: &Application, v: &Verification, key: &str) -> Delivery {
@@ -1137,7 +1139,7 @@ impl VerificationService {
                 {
                     let p = self.provider_for(app, &only.id, "providers")?;
                     v.provider = Some(only.id.clone());
-                    let (input,) = self.open_input(v, key)?;
+                    let input = self.open_input(v, key)?;
                     let next = self.begin(p.as_ref(), &self.ctx(v, now), input.as_ref())?;
                     return self.advance(app, v, next, key, now);
                 }
@@ -1145,7 +1147,7 @@ impl VerificationService {
                 Ok((View::ChooseProvider(cards), Vec::new()))
             }
             (_, Some(p)) => {
-                let (input,) = self.open_input(v, key)?;
+                let input = self.open_input(v, key)?;
                 let next = self.begin(p.as_ref(), &self.ctx(v, now), input.as_ref())?;
                 self.advance(app, v, next, key, now)
             }
@@ -1243,6 +1245,7 @@ impl VerificationService {
             csrf: self.csrf_for(&v.id, &binding),
             verification: v,
             application_name: app.name.clone(),
+            allowed_origins: app.settings.allowed_redirect_origins.clone(),
             view,
             set_binding,
             token: token.to_owned(),
@@ -1296,7 +1299,7 @@ impl VerificationService {
                     } else {
                         let p = self.provider_for(&app, chosen, "provider")?;
                         v.provider = Some(chosen.to_owned());
-                        let (input,) = self.open_input(&v, &t.k)?;
+                        let input = self.open_input(&v, &t.k)?;
                         let next = self.begin(p.as_ref(), &self.ctx(&v, now), input.as_ref())?;
                         self.advance(&app, &mut v, next, &t.k, now)?
                     }
@@ -1320,6 +1323,7 @@ impl VerificationService {
             csrf: self.csrf_for(&v.id, binding),
             verification: v,
             application_name: app.name.clone(),
+            allowed_origins: app.settings.allowed_redirect_origins.clone(),
             view,
             set_binding: None,
             token: token.to_owned(),

@@ -133,7 +133,7 @@ fn error_response(e: &Error) -> Response {
     secure(html(status, html::error_page(title, &msg)), &[])
 }
 
-fn page_response(st: &AppState, page: Page, origins: Vec<String>) -> Response {
+fn page_response(st: &AppState, page: Page) -> Response {
     let mut resp = match &page.view {
         View::Finished {
             delivery: Delivery::Redirect(url),
@@ -167,15 +167,7 @@ fn page_response(st: &AppState, page: Page, origins: Vec<String>) -> Response {
             resp.headers_mut().insert(header::SET_COOKIE, v);
         }
     }
-    secure(resp, &origins)
-}
-
-async fn origins_of(st: &AppState, page: &Page) -> Vec<String> {
-    st.tenancy
-        .get_application(&page.verification.application_id)
-        .await
-        .map(|a| a.settings.allowed_redirect_origins)
-        .unwrap_or_default()
+    secure(resp, &page.allowed_origins)
 }
 
 async fn launch(State(st): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
@@ -202,10 +194,7 @@ async fn launch(State(st): State<AppState>, headers: HeaderMap, RawQuery(q): Raw
         .launch(token, binding.as_deref(), params, st.clock.now())
         .await
     {
-        Ok(page) => {
-            let origins = origins_of(&st, &page).await;
-            page_response(&st, page, origins)
-        }
+        Ok(page) => page_response(&st, page),
         Err(e) => error_response(&e),
     }
 }
@@ -257,10 +246,7 @@ async fn step(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Re
         )
         .await
     {
-        Ok(page) => {
-            let origins = origins_of(&st, &page).await;
-            page_response(&st, page, origins)
-        }
+        Ok(page) => page_response(&st, page),
         Err(e) => error_response(&e),
     }
 }
