@@ -25,7 +25,7 @@ mod verification;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sessiond_core::store::StoreError;
+use sessiond_core::store::{StoreError, StoreResult};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, ConnectOptions, Executor};
@@ -157,6 +157,20 @@ impl SqlStore {
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
+}
+
+/// A stored value that does not decode: a backend error naming what (the text is for logs only).
+pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("stored {what} cannot be read: {e}"))
+}
+
+/// Column `col` of `row`, with driver errors mapped onto the store contract.
+pub(crate) fn get<'r, T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>>(
+    row: &'r sqlx::any::AnyRow,
+    col: &str,
+) -> StoreResult<T> {
+    use sqlx::Row;
+    row.try_get::<T, _>(col).map_err(map_err)
 }
 
 /// Maps driver errors onto the store contract: unique violations are conflicts, connectivity

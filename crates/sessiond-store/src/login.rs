@@ -13,10 +13,10 @@ use sessiond_core::store::{
 use sessiond_core::template::JwtTemplate;
 use sessiond_core::user::UserFilter;
 use sessiond_crypto::jwt::Algorithm;
+use sqlx::Any;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row};
 
-use crate::{SqlStore, map_err};
+use crate::{SqlStore, corrupt, get, map_err};
 
 /// A bound value of a dynamically assembled query.
 enum Arg {
@@ -70,17 +70,6 @@ impl Sql {
         }
         q
     }
-}
-
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("stored {what} cannot be read: {e}"))
-}
-
-fn get<'r, T: sqlx::Decode<'r, Any> + sqlx::Type<Any>>(
-    row: &'r AnyRow,
-    col: &str,
-) -> StoreResult<T> {
-    row.try_get::<T, _>(col).map_err(map_err)
 }
 
 fn i64_of(v: u64) -> i64 {

@@ -8,7 +8,7 @@ use sessiond_core::store::{ApiKeyStore, ApplicationStore, MetaStore, StoreError,
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{SqlStore, map_err};
+use crate::{SqlStore, corrupt, map_err};
 
 macro_rules! app_cols {
     () => {
@@ -22,10 +22,6 @@ macro_rules! key_cols {
         "k.id AS k_id, k.application_id AS k_application_id, k.hash AS k_hash, \
      k.hint AS k_hint, k.created_at AS k_created_at, k.revoked_at AS k_revoked_at"
     };
-}
-
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("stored {what} cannot be read: {e}"))
 }
 
 fn app_from_row(row: &AnyRow) -> StoreResult<Application> {

@@ -7,28 +7,17 @@ use sessiond_core::store::{
     StoreError, StoreResult, StoredAttachment, VerificationOrder, VerificationStore,
 };
 use sessiond_core::verification::{Flow, State, Verification, VerificationId};
+use sqlx::Any;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row};
 
-use crate::{Backend, SqlStore, map_err};
+use crate::{Backend, SqlStore, corrupt, get, map_err};
 
 const COLS: &str = "id, application_id, flow, state, fail_reason, provider, sub_provider, options, \
     step, results_key_hash, results_public_key, input_sealed, results_sealed, browser_binding, \
     created_at, updated_at, expires_at, finished_at, redacted_at, version";
 
-fn corrupt(what: &str) -> StoreError {
-    StoreError::Backend(format!("stored verification session has an invalid {what}"))
-}
-
-fn get<'r, T: sqlx::Decode<'r, Any> + sqlx::Type<Any>>(
-    row: &'r AnyRow,
-    col: &str,
-) -> StoreResult<T> {
-    row.try_get::<T, _>(col).map_err(map_err)
-}
-
 fn arr32(v: Vec<u8>, what: &str) -> StoreResult<[u8; 32]> {
-    v.try_into().map_err(|_| corrupt(what))
+    v.try_into().map_err(|_| corrupt(what, "not 32 bytes"))
 }
 
 fn from_row(row: &AnyRow) -> StoreResult<Verification> {
@@ -40,12 +29,14 @@ fn from_row(row: &AnyRow) -> StoreResult<Verification> {
     Ok(Verification {
         id: VerificationId(get(row, "id")?),
         application_id: AppId(get(row, "application_id")?),
-        flow: Flow::parse(&get::<String>(row, "flow")?).ok_or_else(|| corrupt("flow"))?,
-        state: State::parse(&state, reason.as_deref()).ok_or_else(|| corrupt("state"))?,
+        flow: Flow::parse(&get::<String>(row, "flow")?)
+            .ok_or_else(|| corrupt("verification flow", "invalid value"))?,
+        state: State::parse(&state, reason.as_deref())
+            .ok_or_else(|| corrupt("verification state", &state))?,
         provider: get(row, "provider")?,
         sub_provider: get(row, "sub_provider")?,
-        options: serde_json::from_str(&options).map_err(|_| corrupt("options"))?,
-        step: serde_json::from_str(&step).map_err(|_| corrupt("step"))?,
+        options: serde_json::from_str(&options).map_err(|e| corrupt("verification options", e))?,
+        step: serde_json::from_str(&step).map_err(|e| corrupt("verification step", e))?,
         results_key_hash: arr32(get(row, "results_key_hash")?, "key hash")?,
         results_public_key: arr32(get(row, "results_public_key")?, "public key")?,
         input_sealed: get(row, "input_sealed")?,
