@@ -316,9 +316,9 @@ def test_errors_and_isolation(env, sessions):
     with pytest.raises(UnauthorizedException):
         SessionsApi(bad).list_sessions()
     # A session of the other application (generation A) is not found from this one.
-    other = ApiClient(Configuration(host=env["url"], access_token=env["apps"]["connect"]["secret_key"]))
-    from trinsic_api import ApiClient as _  # noqa: F401  (same client type, other key)
-    import json, urllib.request
+    import json
+    import urllib.request
+
     req = urllib.request.Request(env["url"] + "/api/v1/sessions", data=b"", method="POST", headers={
         "Authorization": "Bearer " + env["apps"]["connect"]["secret_key"], "Content-Type": "application/json"})
     a_id = json.loads(urllib.request.urlopen(req).read())["session"]["id"]
@@ -328,4 +328,3 @@ def test_errors_and_isolation(env, sessions):
         sessions.get_session_result(sessions.create_widget_session().session_id,
                                     GetSessionResultRequest(results_access_key="rak_not_it"))
     assert e.value.status == 400
-    del other

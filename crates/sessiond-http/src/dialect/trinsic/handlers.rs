@@ -327,14 +327,9 @@ async fn list(st: &AppState, app: &Application, g: Gen, raw: Option<&str>) -> TR
         .list(app, q.order, q.descending, q.page_size, offset, now)
         .await
         .map_err(core(g))?;
-    let render = if g == Gen::A {
-        views::session_a
-    } else {
-        views::session_b
-    };
     let more = offset + (list.len() as u64) < total;
     Ok(ok(json!({
-        "sessions": list.iter().map(render).collect::<Vec<_>>(),
+        "sessions": list.iter().map(|v| session_view(g, v)).collect::<Vec<_>>(),
         "total": i32::try_from(total).unwrap_or(i32::MAX),
         "more": more,
     })))
