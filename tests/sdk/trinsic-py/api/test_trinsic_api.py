@@ -29,7 +29,7 @@ from conftest import LAUNCH_RE, checker, database_bytes, raw_json, redirect_para
 DB = "trinsic-test-database-lookup"
 SUB = "trinsic-test-sub-providers"
 WALLET = "sessiond-test-wallet"
-check = checker("api-2.1.0.yaml")
+check = checker("api-2.1.0")
 
 
 def test_sdk_generation():

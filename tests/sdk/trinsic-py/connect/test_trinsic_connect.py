@@ -23,7 +23,7 @@ from conftest import LAUNCH_RE, checker, database_bytes, raw_json, redirect_para
 
 DB = "trinsic-test-database-lookup"
 SUB = "trinsic-test-sub-providers"
-check = checker("connect-1.2.0.yaml")
+check = checker("connect-1.2.0")
 
 
 def test_sdk_generation():
@@ -192,7 +192,7 @@ def test_older_connect_paths(env, sessions, browser):
     `/exchange`, which no installable SDK reaches: raw HTTP, validated against Connect 0.2.3."""
     import urllib.request
 
-    old = checker("connect-0.2.3.yaml")
+    old = checker("connect-0.2.3")
     c = sessions.create_session(CreateSessionRequest(providers=[DB], launch_provider_directly=True))
     page = browser.get(c.launch_url + "&redirectUrl=" + env["rp_origin"] + "/old")
     page = browser.submit(page, "submit", givenName="Olde", familyName="Client", identityCode="123456")

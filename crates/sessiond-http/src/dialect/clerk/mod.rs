@@ -1,5 +1,6 @@
 //! The Clerk Backend API dialect, under `/v1`: sessions, session tokens, JWT templates, JWKS and
-//! users, in the shapes Clerk's official SDKs parse. Wire facts: `shared/reference/clerk.md`.
+//! users, in the shapes Clerk's official SDKs parse. Wire facts: Clerk's published
+//! Backend API document (its schemas, reduced, in `tests/schemas/clerk/`) and the official SDKs.
 //!
 //! Every success is `200` with `Content-Type: application/json` exactly (the JS SDK compares the
 //! header string), and never a 5xx for bad input (the Python SDK retries 5xx for an hour).

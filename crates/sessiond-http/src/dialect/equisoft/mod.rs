@@ -1,5 +1,6 @@
 //! The Equisoft account-service Session API dialect, at the service's own paths (`/sessions…`,
-//! `/users/{uuid}/sessions`). Wire facts: `shared/reference/equisoft.md`.
+//! `/users/{uuid}/sessions`). Wire facts: the
+//! account-service SDKs' generated clients (Kotlin, TypeScript, PHP); see `docs/design/dialects.md`.
 //!
 //! Equisoft's SDKs send no credentials. On the main listener this dialect requires the
 //! application's secret key like every other surface; an operator may add a trusted listener

@@ -1,5 +1,6 @@
 //! The Trinsic dialects under `/api/v1`: generation A (Trinsic Connect, SDK 0.3–1.2) and
-//! generation B (Trinsic API, SDK 2.0–2.1). Wire facts: `shared/reference/trinsic.md`.
+//! generation B (Trinsic API, SDK 2.0–2.1). Wire facts:
+//! Trinsic's published documents (schemas, reduced, in `tests/schemas/trinsic/`) and SDKs.
 //!
 //! Paths that exist in only one generation always answer in that generation's shape. Paths both
 //! share (`/api/v1/sessions/{id}`, `/results`, `/cancel`, `/redact`, attachments, network) answer
