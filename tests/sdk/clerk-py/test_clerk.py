@@ -245,7 +245,7 @@ def test_public_jwks_per_application(server, schemas, app_info):
     ("POST", "/v1/users", b"x" * (1024 * 1024 + 1), 413, "request_body_invalid"),
     ("PUT", "/v1/sessions", None, 405, "method_not_allowed"),
     ("GET", "/v1/sessions/%FF%FE", None, 400, "malformed_request_parameters"),
-])
+], ids=["body-over-1MiB", "wrong-method", "unparseable-path"])
 def test_framework_rejections_use_clerks_envelope(server, schemas, method, path, body, status, code):
     r = server.raw(method, path, content=body, headers={"Authorization": f"Bearer {SECRET_KEY}", "Content-Type": "application/json"})
     assert r.status_code == status, r.text

@@ -17,9 +17,19 @@ async fn operations(kind: Kind) {
     let _ = get(&server.url("/sessiond/v1/application"), Some(&key)).await;
     let _ = get(&server.url("/sessiond/v1/application"), None).await;
 
-    // The first purge run starts with the server; wait for it to be counted.
+    // Other jobs may be counted before the purge job's first run finishes: wait until every
+    // series asserted below is there, not merely the first `job_runs_total` line.
+    let needles = [
+        r#"http_requests_total{route="/sessiond/v1/application",method="GET",status="200"}"#,
+        r#"http_requests_total{route="/sessiond/v1/application",method="GET",status="401"}"#,
+        "http_request_duration_seconds_bucket{",
+        "db_pool_connections",
+        "db_pool_idle_connections",
+        r#"job_runs_total{job="purge""#,
+    ];
     let mut text = String::new();
-    for _ in 0..100 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
         let metrics = client()
             .get(server.url("/metrics"))
             .send()
@@ -33,19 +43,12 @@ async fn operations(kind: Kind) {
                 .starts_with("text/plain")
         );
         text = metrics.text().await.unwrap_or_default();
-        if text.contains("job_runs_total") {
+        if needles.iter().all(|n| text.contains(n)) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    for needle in [
-        r#"http_requests_total{route="/sessiond/v1/application",method="GET",status="200"}"#,
-        r#"http_requests_total{route="/sessiond/v1/application",method="GET",status="401"}"#,
-        "http_request_duration_seconds_bucket{",
-        "db_pool_connections",
-        "db_pool_idle_connections",
-        r#"job_runs_total{job="purge""#,
-    ] {
+    for needle in needles {
         assert!(text.contains(needle), "metrics contain {needle}:\n{text}");
     }
 
@@ -60,18 +63,35 @@ async fn operations(kind: Kind) {
     ] {
         assert!(spec["paths"][path].is_object(), "{path} documented");
     }
-    let docs = client()
-        .get(server.url("/docs/"))
-        .send()
-        .await
+    // No redirect following: `/docs` must answer the page, not a 303 to `/docs/`.
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(docs.status().as_u16(), 200);
-    let html = docs.text().await.unwrap_or_default();
-    assert!(html.contains("swagger-ui"));
-    assert!(
-        !html.contains("https://"),
-        "the docs page loads nothing from the internet"
-    );
+    for path in ["/docs/", "/docs"] {
+        let docs = no_redirects
+            .get(server.url(path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            docs.status().as_u16(),
+            200,
+            "{path} answers the page itself"
+        );
+        let html = docs.text().await.unwrap_or_default();
+        assert!(html.contains("swagger-ui"));
+        assert!(
+            !html.contains("https://"),
+            "the docs page loads nothing from the internet"
+        );
+        if path == "/docs" {
+            assert!(
+                html.contains(r#"<base href="/docs/">"#),
+                "assets resolve under /docs/"
+            );
+        }
+    }
     for asset in [
         "swagger-ui-bundle.js",
         "swagger-ui.css",
