@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use sessiond_core::application::{AppId, Application};
+use sessiond_core::application::{AppId, AppSettings, Application};
 use sessiond_core::{Error, ErrorCode};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
@@ -77,6 +77,10 @@ pub struct SettingsView {
     pub abandon_period_secs: u64,
     pub session_token_lifetime_secs: u64,
     pub verification_retention_secs: u64,
+    pub verification_session_lifetime_secs: u64,
+    /// `api` (Trinsic API 2.x) or `connect` (Trinsic Connect 1.x): the generation that answers
+    /// where the two share a path.
+    pub trinsic_generation: &'static str,
     pub frontend_url: String,
     pub allowed_redirect_origins: Vec<String>,
 }
@@ -106,7 +110,18 @@ pub struct ApplicationView {
 
 impl From<&Application> for ApplicationView {
     fn from(a: &Application) -> Self {
-        let s = &a.settings;
+        // Destructured field by field so that a new setting fails to compile until it is shown.
+        let AppSettings {
+            session_max_lifetime_secs,
+            inactivity_timeout_secs,
+            abandon_period_secs,
+            session_token_lifetime_secs,
+            verification_retention_secs,
+            verification_session_lifetime_secs,
+            trinsic_generation,
+            frontend_url,
+            allowed_redirect_origins,
+        } = &a.settings;
         ApplicationView {
             object: "application",
             id: a.id.to_string(),
@@ -114,13 +129,15 @@ impl From<&Application> for ApplicationView {
             environment: a.environment.as_str(),
             publishable_key: a.publishable_key(),
             settings: SettingsView {
-                session_max_lifetime_secs: s.session_max_lifetime_secs,
-                inactivity_timeout_secs: s.inactivity_timeout_secs,
-                abandon_period_secs: s.abandon_period_secs,
-                session_token_lifetime_secs: s.session_token_lifetime_secs,
-                verification_retention_secs: s.verification_retention_secs,
-                frontend_url: s.frontend_url.clone(),
-                allowed_redirect_origins: s.allowed_redirect_origins.clone(),
+                session_max_lifetime_secs: *session_max_lifetime_secs,
+                inactivity_timeout_secs: *inactivity_timeout_secs,
+                abandon_period_secs: *abandon_period_secs,
+                session_token_lifetime_secs: *session_token_lifetime_secs,
+                verification_retention_secs: *verification_retention_secs,
+                verification_session_lifetime_secs: *verification_session_lifetime_secs,
+                trinsic_generation: trinsic_generation.as_str(),
+                frontend_url: frontend_url.clone(),
+                allowed_redirect_origins: allowed_redirect_origins.clone(),
             },
             jwt_public_key: None,
             jwks_path: format!("/v1/apps/{}/.well-known/jwks.json", a.id),

@@ -47,6 +47,29 @@ async fn auth_rules(kind: Kind) {
     let (status, a, _) = get(&me, Some(&a_key)).await;
     assert_eq!(status, 200);
     assert_eq!(a["object"], "application");
+    // Every application setting is shown, at its default here.
+    let settings = &a["settings"];
+    for (name, default) in [
+        ("session_max_lifetime_secs", serde_json::json!(604_800)),
+        ("inactivity_timeout_secs", serde_json::Value::Null),
+        ("abandon_period_secs", serde_json::json!(2_592_000)),
+        ("session_token_lifetime_secs", serde_json::json!(60)),
+        ("verification_retention_secs", serde_json::json!(2_592_000)),
+        (
+            "verification_session_lifetime_secs",
+            serde_json::json!(3600),
+        ),
+        ("trinsic_generation", serde_json::json!("api")),
+        ("allowed_redirect_origins", serde_json::json!([])),
+    ] {
+        assert_eq!(settings[name], default, "setting {name} in {settings}");
+    }
+    assert!(
+        settings["frontend_url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("https://"))
+    );
+    assert_eq!(settings.as_object().map(|o| o.len()), Some(9), "{settings}");
     let a_id = a["id"].as_str().unwrap_or_default().to_owned();
     let (status, b, _) = get(&me, Some(&b_key)).await;
     assert_eq!((status, b["id"].as_str()), (200, Some(b_id.as_str())));
