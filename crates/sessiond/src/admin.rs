@@ -108,7 +108,12 @@ fn print_app(a: &Application) {
 }
 
 pub async fn apps(cfg: &Config, cmd: AppsCommand) -> anyhow::Result<()> {
-    let rt = runtime::open(cfg).await?;
+    let create = if matches!(cmd, AppsCommand::Create { .. }) {
+        runtime::Create::Allowed
+    } else {
+        runtime::Create::Refused
+    };
+    let rt = runtime::open(cfg, create).await?;
     let now = SystemClock.now();
     let t = &rt.tenancy;
     match cmd {
@@ -252,7 +257,7 @@ pub async fn keys(cfg: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
     if let KeysCommand::RotateMaster { retire_old } = cmd {
         return rotate_master(cfg, retire_old).await;
     }
-    let rt = runtime::open(cfg).await?;
+    let rt = runtime::open(cfg, runtime::Create::Refused).await?;
     let now = SystemClock.now();
     let t = &rt.tenancy;
     match cmd {
@@ -312,7 +317,7 @@ pub async fn keys(cfg: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
 }
 
 async fn rotate_master(cfg: &Config, retire_old: bool) -> anyhow::Result<()> {
-    let rt = runtime::open(cfg).await?;
+    let rt = runtime::open(cfg, runtime::Create::Refused).await?;
     let mut progress = |r: &rotation::ResealReport| {
         eprint!(
             "\rre-sealing: {} scanned, {} re-sealed",
@@ -392,7 +397,7 @@ async fn rotate_master(cfg: &Config, retire_old: bool) -> anyhow::Result<()> {
 }
 
 pub async fn users(cfg: &Config, cmd: UsersCommand) -> anyhow::Result<()> {
-    let rt = runtime::open(cfg).await?;
+    let rt = runtime::open(cfg, runtime::Create::Refused).await?;
     let now = SystemClock.now();
     match cmd {
         UsersCommand::Update {
@@ -471,7 +476,7 @@ pub async fn users(cfg: &Config, cmd: UsersCommand) -> anyhow::Result<()> {
 }
 
 pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
-    let rt = runtime::open(cfg).await?;
+    let rt = runtime::open(cfg, runtime::Create::Allowed).await?;
     use sessiond_core::store::HealthStore;
     let current = rt.store.migrations_current().await?;
     println!(

@@ -106,9 +106,46 @@ fn file_reloader(path: &Path) -> KeyringReloader {
     })
 }
 
+/// Whether a command may bring a new sessiond installation into being.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Create {
+    /// `serve`, `apps create` and `migrate`: a missing data directory, database file or master key
+    /// is created.
+    Allowed,
+    /// Every other administrative command: run where nothing exists yet, it would otherwise make an
+    /// empty installation next to the real one, which looks exactly like data loss.
+    Refused,
+}
+
+/// The SQLite database file a `sqlite:` URL names (`sqlite://path?opts`, `sqlite:path`).
+fn sqlite_path(url: &str) -> Option<&Path> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
+}
+
+fn refuse_new(cfg: &Config, what: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{what}; this command does not create a new installation. Run it with the data directory \
+         `sessiond serve` uses (--data-dir or SESSIOND_DATA_DIR; looked in {}), or create one with \
+         `sessiond serve` or `sessiond apps create`",
+        cfg.data_dir.display()
+    )
+}
+
 /// Connects, migrates, loads the keyring and opens the vault. Refuses to continue with a wrong or
 /// missing master key.
-pub async fn open(cfg: &Config) -> anyhow::Result<Runtime> {
+pub async fn open(cfg: &Config, create: Create) -> anyhow::Result<Runtime> {
+    if create == Create::Refused
+        && let Some(db) = sqlite_path(&cfg.database_url)
+        && !db.exists()
+    {
+        return Err(refuse_new(
+            cfg,
+            &format!("no sessiond database at {}", db.display()),
+        ));
+    }
     if cfg.uses_sqlite() || cfg.master_key.is_none() {
         ensure_data_dir(&cfg.data_dir)?;
     }
@@ -124,6 +161,16 @@ pub async fn open(cfg: &Config) -> anyhow::Result<Runtime> {
         .await
         .context("cannot migrate the database")?;
     let store = Arc::new(store);
+    if create == Create::Refused && !Vault::is_initialized(store.as_ref()).await? {
+        store.close().await;
+        return Err(refuse_new(
+            cfg,
+            &format!(
+                "the {} database holds no sessiond installation yet",
+                backend_name(cfg)
+            ),
+        ));
+    }
 
     let key_file = cfg.key_file();
     let (ring, source) = match &cfg.master_key {

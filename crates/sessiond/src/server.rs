@@ -58,7 +58,7 @@ async fn signal() {
 
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let rt = runtime::open(&cfg).await?;
+    let rt = runtime::open(&cfg, runtime::Create::Allowed).await?;
     tracing::info!(
         backend = rt.store.backend().as_str(),
         "database ready (migrations applied)"

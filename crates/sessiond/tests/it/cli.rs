@@ -91,6 +91,33 @@ fn bad_configuration_exits_2_with_one_line_naming_the_setting() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
+/// Run in the wrong folder, an administrative command must not create an empty installation
+/// beside the real one (it looks exactly like data loss); only `serve`, `apps create` and
+/// `migrate` create one.
+#[test]
+fn administrative_commands_refuse_to_create_a_data_directory() {
+    let env = Env::sqlite();
+    for args in [
+        vec!["apps", "list"],
+        vec!["apps", "show", "app_x"],
+        vec!["keys", "list", "app_x"],
+        vec!["keys", "rotate-master"],
+        vec!["users", "impersonations", "app_x"],
+    ] {
+        let out = env.run(&args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains(&env.data_dir().display().to_string()) && err.contains("sessiond serve"),
+            "{args:?} names the directory it looked in and how to create one: {err}"
+        );
+        assert!(!env.data_dir().exists(), "{args:?} created nothing");
+    }
+    env.ok(&["apps", "create", "first", "--json"]);
+    assert!(env.data_dir().join("sessiond.db").exists());
+    assert!(env.ok(&["apps", "list"]).contains("first"));
+}
+
 #[test]
 fn layering_flags_beat_env_beat_file() {
     let env = Env::sqlite();
