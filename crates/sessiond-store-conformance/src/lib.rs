@@ -145,7 +145,7 @@ pub async fn create_pg_database(base: &str) -> (String, String) {
         "sessiond_t_{}",
         sessiond_crypto::ids::new_id("x")[2..].to_ascii_lowercase()
     );
-    let mut admin = sqlx::PgConnection::connect(base)
+    let mut admin = admin_connection(base)
         .await
         .unwrap_or_else(|e| panic!("connect to {PG_URL_VAR}={base}: {e}"));
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
@@ -156,9 +156,26 @@ pub async fn create_pg_database(base: &str) -> (String, String) {
     (with_database(base, &name), name)
 }
 
+/// A connection for `CREATE/DROP DATABASE`: the database the URL names if it exists, else the
+/// server's maintenance databases, so the suite needs no database prepared beforehand — only a
+/// role allowed to create databases.
+async fn admin_connection(base: &str) -> Result<sqlx::PgConnection, sqlx::Error> {
+    use sqlx::Connection;
+    let first = match sqlx::PgConnection::connect(base).await {
+        Ok(c) => return Ok(c),
+        Err(e) => e,
+    };
+    for db in ["postgres", "template1"] {
+        if let Ok(c) = sqlx::PgConnection::connect(&with_database(base, db)).await {
+            return Ok(c);
+        }
+    }
+    Err(first)
+}
+
 pub async fn drop_pg_database(base: &str, name: &str) {
     use sqlx::Connection;
-    if let Ok(mut admin) = sqlx::PgConnection::connect(base).await {
+    if let Ok(mut admin) = admin_connection(base).await {
         let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
         )))
