@@ -27,11 +27,47 @@ use std::time::Duration;
 
 use sessiond_core::store::{StoreError, StoreResult};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::migrate::Migrator;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+/// The migrations of each backend, compiled in: (version, description, SQL). Versions and
+/// descriptions are those sqlx derives from the file names (`0001_foundation.sql`), so databases
+/// migrated by earlier builds — which used sqlx's `migrate!` macro — see the same history and
+/// checksums. Listing them here instead of using that macro keeps sqlx's compile-time macro crate
+/// (which builds a second copy of SQLite, rustls and aws-lc for the host) out of the build.
+macro_rules! migrations {
+    ($dir:literal: $($version:literal $name:literal),+ $(,)?) => {
+        &[$(($version, $name, include_str!(concat!("../migrations/", $dir, "/", $name, ".sql")))),+]
+    };
+}
+
+type MigrationFiles = &'static [(i64, &'static str, &'static str)];
+
+const SQLITE_MIGRATIONS: MigrationFiles = migrations!("sqlite":
+    1 "0001_foundation", 2 "0002_login_sessions", 3 "0003_equisoft", 4 "0004_verification");
+const POSTGRES_MIGRATIONS: MigrationFiles = migrations!("postgres":
+    1 "0001_foundation", 2 "0002_login_sessions", 3 "0003_equisoft", 4 "0004_verification");
+
+fn migrator(files: MigrationFiles) -> Migrator {
+    Migrator::with_migrations(
+        files
+            .iter()
+            .map(|&(version, name, sql)| {
+                let description = name
+                    .split_once('_')
+                    .map_or(name, |(_, d)| d)
+                    .replace('_', " ");
+                Migration::new(
+                    version,
+                    description.into(),
+                    MigrationType::Simple,
+                    sqlx::SqlStr::from_static(sql),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -58,11 +94,11 @@ impl Backend {
         }
     }
 
-    fn migrator(self) -> &'static Migrator {
-        match self {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        }
+    fn migrator(self) -> Migrator {
+        migrator(match self {
+            Backend::Sqlite => SQLITE_MIGRATIONS,
+            Backend::Postgres => POSTGRES_MIGRATIONS,
+        })
     }
 }
 
@@ -196,4 +232,42 @@ fn is_busy(code: Option<&str>) -> bool {
         code,
         Some("5" | "6" | "517" | "40001" | "40P01" | "57P01" | "53300")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+
+    /// Every file in `migrations/<backend>` is listed, in order, and nothing else is.
+    #[test]
+    fn compiled_in_migrations_match_the_migration_folders() {
+        for (dir, files) in [
+            ("sqlite", SQLITE_MIGRATIONS),
+            ("postgres", POSTGRES_MIGRATIONS),
+        ] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(dir);
+            let mut on_disk: Vec<String> = std::fs::read_dir(&path)
+                .map(|d| {
+                    d.filter_map(|e| e.ok())
+                        .filter_map(|e| e.file_name().into_string().ok())
+                        .filter_map(|n| n.strip_suffix(".sql").map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            on_disk.sort();
+            let listed: Vec<String> = files.iter().map(|f| f.1.to_owned()).collect();
+            assert_eq!(
+                listed, on_disk,
+                "{dir}: list every migration file in lib.rs"
+            );
+            let versions: Vec<i64> = files.iter().map(|f| f.0).collect();
+            let expected: Vec<i64> = on_disk
+                .iter()
+                .filter_map(|n| n.split('_').next()?.parse().ok())
+                .collect();
+            assert_eq!(versions, expected, "{dir}: versions follow the file names");
+        }
+    }
 }

@@ -502,20 +502,98 @@ pub async fn healthcheck(
         format!("http://{addr}")
     });
     let path = if live { "/healthz" } else { "/readyz" };
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(timeout.max(1)))
-        .build()?;
     let url = format!("{}{path}", base.trim_end_matches('/'));
-    match client.get(&url).send().await {
-        Ok(resp) => {
-            let status = resp.status();
-            let body = resp.text().await.unwrap_or_default();
-            println!("{url}: {} {}", status.as_u16(), body.trim());
-            Ok(status.is_success())
+    let limit = std::time::Duration::from_secs(timeout.max(1));
+    match tokio::time::timeout(limit, http_get(&url)).await {
+        Ok(Ok((status, body))) => {
+            println!("{url}: {status} {}", body.trim());
+            Ok((200..300).contains(&status))
         }
-        Err(e) => {
+        Ok(Err(e)) => {
             println!("{url}: unreachable ({e})");
             Ok(false)
         }
+        Err(_) => {
+            println!("{url}: no answer within {}s", limit.as_secs());
+            Ok(false)
+        }
+    }
+}
+
+/// A plain HTTP/1.1 GET for the health probe: `http://host[:port]/path` only. Probes run on the
+/// node itself (container health checks, systemd), where TLS terminates in front of sessiond if at
+/// all; a full HTTP client is not worth its build cost for this one request.
+async fn http_get(url: &str) -> anyhow::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow::anyhow!("only http:// URLs can be probed"))?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let target = if authority.contains(':') {
+        authority.to_owned()
+    } else {
+        format!("{authority}:80")
+    };
+    let mut stream = tokio::net::TcpStream::connect(&target).await?;
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nAccept: application/json\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut raw = Vec::new();
+    // Health answers are a few dozen bytes; the cap keeps a wrong port from filling memory.
+    stream.take(64 * 1024).read_to_end(&mut raw).await?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .lines()
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|code| code.parse::<u16>().ok())
+        .ok_or_else(|| anyhow::anyhow!("not an HTTP response"))?;
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Ok((status, body))
+}
+
+/// The payload of a chunked body (health answers arrive whole, so no streaming is needed).
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16) else {
+            break;
+        };
+        let (Some(chunk), Some(after)) = (rest.get(..n), rest.get(n..)) else {
+            break;
+        };
+        if n == 0 {
+            break;
+        }
+        out.push_str(chunk);
+        body = after.trim_start_matches("\r\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn chunked_health_bodies_are_joined() {
+        assert_eq!(
+            super::dechunk("7\r\n{\"statu\r\n8\r\ns\":\"ok\"}\r\n0\r\n\r\n"),
+            "{\"status\":\"ok\"}"
+        );
+        assert_eq!(super::dechunk("zz\r\nbody"), "", "not chunked: nothing");
+        assert_eq!(
+            super::dechunk("ff\r\nshort"),
+            "",
+            "a truncated chunk is dropped"
+        );
     }
 }

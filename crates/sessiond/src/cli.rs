@@ -108,7 +108,8 @@ pub enum Command {
         after_help = "Examples:\n  sessiond healthcheck\n  sessiond healthcheck --url http://10.0.0.5:7300 --live"
     )]
     Healthcheck {
-        /// Base URL of the server [default: http://<listen setting>].
+        /// Base URL of the server, plain http:// (probes run beside the node) [default:
+        /// http://<listen setting>].
         #[arg(long)]
         url: Option<String>,
         /// Check liveness (/healthz) instead of readiness (/readyz).

@@ -311,7 +311,7 @@ impl Settings {
             .map(SecretKey::parse)
             .transpose()
             .map_err(|e| bad("bootstrap_secret_key", e.to_string()))?;
-        if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
+        if crate::telemetry::parse_filter(&self.log_level).is_none() {
             return Err(bad(
                 "log_level",
                 format!(
