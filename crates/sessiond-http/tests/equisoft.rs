@@ -651,7 +651,6 @@ async fn vault_is_sealed_bounded_and_destroyed_with_its_session() {
         .await;
     assert_eq!(st, StatusCode::OK);
     let sid_t = sessiond_core::ids::SessionId(sid.clone());
-    use sessiond_core::store::VaultStore;
     assert_eq!(
         e.db.store
             .get_session_token(&e.app.id, &sid_t, "sso")

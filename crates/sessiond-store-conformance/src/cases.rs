@@ -10,10 +10,7 @@ use sessiond_core::apikey::{ApiKey, ApiKeyId};
 use sessiond_core::application::{AppId, AppSettings, Application, KeyEnvironment};
 use sessiond_core::jobs::{self, Job, JobOutcome, Scheduled};
 use sessiond_core::rotation;
-use sessiond_core::store::{
-    ApiKeyStore, ApplicationStore, HealthStore, JobLeaseStore, MetaStore, SealedRef, SealedStore,
-    StoreError,
-};
+use sessiond_core::store::{SealedRef, StoreError};
 use sessiond_core::vault::{Vault, VaultError};
 use sessiond_crypto::seal::{Keyring, MasterKey};
 
@@ -70,8 +67,7 @@ pub async fn health_and_migrations(db: &TestDb) {
         "a freshly migrated database reports its migrations as current"
     );
     // Migrating again is a no-op.
-    db.store
-        .migrate()
+    db.migrate()
         .await
         .unwrap_or_else(|e| panic!("re-migrate: {e}"));
 }

@@ -15,7 +15,9 @@ pub mod verification_cases;
 
 use std::sync::Arc;
 
+use sessiond_core::store::Store;
 use sessiond_store::{PoolOptions, SqlStore};
+use sessiond_store_sqlite::SqliteStore;
 
 /// Environment variable naming the PostgreSQL server for tests (any database on it; each test
 /// creates and drops its own).
@@ -48,7 +50,11 @@ pub enum Kind {
 /// An isolated, migrated database for one test. Dropping it removes the database.
 pub struct TestDb {
     pub url: String,
-    pub store: Arc<SqlStore>,
+    pub kind: Kind,
+    pub store: Arc<dyn Store>,
+    /// The PostgreSQL pool behind `store`, closed before its database is dropped.
+    pg_pool: Option<Arc<SqlStore>>,
+    sqlite: Option<Arc<SqliteStore>>,
     _tmp: Option<tempfile::TempDir>,
     pg_cleanup: Option<(String, String)>,
 }
@@ -68,30 +74,62 @@ impl TestDb {
                 (url, None, Some((base, name)))
             }
         };
-        let store = Arc::new(open(&url).await);
+        let (store, pg_pool, sqlite) = open(kind, &url).await;
         Some(TestDb {
             url,
+            kind,
             store,
+            pg_pool,
+            sqlite,
             _tmp: tmp,
             pg_cleanup,
         })
     }
 
-    /// Another, independent connection pool to the same database (a second "node").
-    pub async fn second_node(&self) -> Arc<SqlStore> {
-        Arc::new(open(&self.url).await)
+    /// Another, independent store on the same database (a second "node").
+    pub async fn second_node(&self) -> Arc<dyn Store> {
+        open(self.kind, &self.url).await.0
+    }
+
+    /// Runs the backend's migrations again (they must be a no-op on a migrated database).
+    pub async fn migrate(&self) -> sessiond_core::store::StoreResult<()> {
+        match (&self.sqlite, &self.pg_pool) {
+            (Some(s), _) => s.migrate().await,
+            (_, Some(p)) => p.migrate().await,
+            (None, None) => Ok(()),
+        }
     }
 }
 
-async fn open(url: &str) -> SqlStore {
-    let store = SqlStore::connect(url, &PoolOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("connect {url}: {e}"));
-    store
-        .migrate()
-        .await
-        .unwrap_or_else(|e| panic!("migrate {url}: {e}"));
-    store
+type Opened = (
+    Arc<dyn Store>,
+    Option<Arc<SqlStore>>,
+    Option<Arc<SqliteStore>>,
+);
+
+async fn open(kind: Kind, url: &str) -> Opened {
+    match kind {
+        Kind::Sqlite => {
+            let store = SqliteStore::open_url(url).unwrap_or_else(|e| panic!("open {url}: {e}"));
+            store
+                .migrate()
+                .await
+                .unwrap_or_else(|e| panic!("migrate {url}: {e}"));
+            let store = Arc::new(store);
+            (store.clone(), None, Some(store))
+        }
+        Kind::Postgres => {
+            let store = SqlStore::connect(url, &PoolOptions::default())
+                .await
+                .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+            store
+                .migrate()
+                .await
+                .unwrap_or_else(|e| panic!("migrate {url}: {e}"));
+            let store = Arc::new(store);
+            (store.clone(), Some(store), None)
+        }
+    }
 }
 
 impl Drop for TestDb {
@@ -105,14 +143,16 @@ impl Drop for TestDb {
         }
         // Drop runs inside the test's runtime, which may not block; a helper thread with its own
         // runtime removes the database.
-        let store = Arc::clone(&self.store);
+        let pool = self.pg_pool.clone();
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build();
             if let Ok(rt) = rt {
                 rt.block_on(async move {
-                    store.close().await;
+                    if let Some(p) = pool {
+                        p.close().await;
+                    }
                     drop_pg_database(&base, &name).await;
                 });
             }

@@ -5,10 +5,7 @@ use sessiond_core::Timestamp;
 use sessiond_core::application::AppId;
 use sessiond_core::ids::{ClientId, SessionId, SigningKeyId, TemplateId, UserId};
 use sessiond_core::session::{Session, SessionStatus};
-use sessiond_core::store::{
-    ApplicationStore, KeyState, SessionFilter, SessionStore, SigningKeyRecord, SigningKeyStore,
-    StoreError, StoredUser, TemplateStore, UserStore,
-};
+use sessiond_core::store::{KeyState, SessionFilter, SigningKeyRecord, StoreError, StoredUser};
 use sessiond_core::template::JwtTemplate;
 use sessiond_core::user::UserFilter;
 use sessiond_crypto::jwt::Algorithm;

@@ -5,9 +5,7 @@
 
 use sessiond_core::Timestamp;
 use sessiond_core::application::AppId;
-use sessiond_core::store::{
-    ApplicationStore, StoreError, StoredAttachment, VerificationOrder, VerificationStore,
-};
+use sessiond_core::store::{StoreError, StoredAttachment, VerificationOrder};
 use sessiond_core::verification::{
     FailReason, Flow, Options, State, Step, Verification, VerificationId,
 };

@@ -1,20 +1,19 @@
-//! SQL storage for sessiond: every store trait of `sessiond-core` implemented once, in portable
-//! SQL, for embedded SQLite (the default) and PostgreSQL (scale-out).
+//! PostgreSQL storage for sessiond (scale-out: several nodes on one database): every store trait
+//! of `sessiond-core`. The embedded default, SQLite, is `sessiond-store-sqlite`.
 //!
 //! # Layout
-//! - [`SqlStore`]: connection, migrations and backend selection by URL scheme.
+//! - [`SqlStore`]: connection pool and migrations; [`Backend`] picks a backend by URL scheme.
 //! - `tenancy`: meta values, applications and secret keys.
 //! - `ops`: sealed-value enumeration, job-run claims and health.
+//! - `login`, `vault`, `verification`: users, sessions, keys, templates, the token vault, the
+//!   impersonation audit trail and identity-verification sessions.
 //!
-//! Queries go through sqlx's `Any` driver with `$n` placeholders, which both backends accept; the
-//! few statements that differ live behind [`Backend`]. Columns are TEXT, BIGINT and BLOB/BYTEA
-//! only, the types `Any` decodes identically on both.
+//! Queries go through sqlx's `Any` driver with `$n` placeholders. Columns are TEXT, BIGINT and
+//! BYTEA only.
 //!
 //! # Durability of an acknowledged write
-//! - **SQLite**: WAL journal with `synchronous = FULL`: a write is acknowledged after the WAL is
-//!   fsynced, so it survives a process crash and a power loss.
-//! - **PostgreSQL**: whatever the server's `synchronous_commit` gives (on by default: the commit
-//!   record is flushed before the acknowledgement; with synchronous replication, also on a standby).
+//! Whatever the server's `synchronous_commit` gives (on by default: the commit record is flushed
+//! before the acknowledgement; with synchronous replication, also on a standby).
 
 mod login;
 mod ops;
@@ -28,7 +27,7 @@ use std::time::Duration;
 use sessiond_core::store::{StoreError, StoreResult};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{AnyPool, ConnectOptions, Executor};
+use sqlx::{AnyPool, ConnectOptions};
 
 /// The migrations of each backend, compiled in: (version, description, SQL). Versions and
 /// descriptions are those sqlx derives from the file names (`0001_foundation.sql`), so databases
@@ -43,8 +42,6 @@ macro_rules! migrations {
 
 type MigrationFiles = &'static [(i64, &'static str, &'static str)];
 
-const SQLITE_MIGRATIONS: MigrationFiles = migrations!("sqlite":
-    1 "0001_foundation", 2 "0002_login_sessions", 3 "0003_equisoft", 4 "0004_verification");
 const POSTGRES_MIGRATIONS: MigrationFiles = migrations!("postgres":
     1 "0001_foundation", 2 "0002_login_sessions", 3 "0003_equisoft", 4 "0004_verification");
 
@@ -95,10 +92,7 @@ impl Backend {
     }
 
     fn migrator(self) -> Migrator {
-        migrator(match self {
-            Backend::Sqlite => SQLITE_MIGRATIONS,
-            Backend::Postgres => POSTGRES_MIGRATIONS,
-        })
+        migrator(POSTGRES_MIGRATIONS)
     }
 }
 
@@ -126,42 +120,24 @@ pub struct SqlStore {
 }
 
 impl SqlStore {
-    /// Connects (creating a missing SQLite file). Does not migrate.
+    /// Connects to PostgreSQL. Does not migrate.
     pub async fn connect(url: &str, opts: &PoolOptions) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url).ok_or_else(|| {
             StoreError::Backend("database URL must start with sqlite: or postgres://".into())
         })?;
-        let url = match backend {
-            Backend::Sqlite if !url.contains("mode=") => {
-                let sep = if url.contains('?') { '&' } else { '?' };
-                format!("{url}{sep}mode=rwc")
-            }
-            _ => url.to_owned(),
-        };
+        if backend == Backend::Sqlite {
+            return Err(StoreError::Backend(
+                "SQLite databases are opened by sessiond-store-sqlite".into(),
+            ));
+        }
+        let url = url.to_owned();
         let connect = AnyConnectOptions::from_str(&url)
             .map_err(|e| StoreError::Backend(format!("invalid database URL: {e}")))?
             .disable_statement_logging();
         let pool = AnyPoolOptions::new()
             .max_connections(opts.max_connections.max(1))
             .acquire_timeout(opts.acquire_timeout)
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL lets readers proceed during a write; FULL makes every acknowledged
-                        // commit durable; busy_timeout queues writers instead of failing them;
-                        // secure_delete zeroes freed content, so redacted and purged data does not
-                        // survive in free pages of the file.
-                        conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
-                             PRAGMA secure_delete = ON;",
-                        )
-                        .await?;
-                    }
-                    Ok(())
-                })
-            })
             .connect_with(connect)
             .await
             .map_err(map_err)?;
@@ -236,38 +212,28 @@ fn is_busy(code: Option<&str>) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+    use super::POSTGRES_MIGRATIONS;
 
-    /// Every file in `migrations/<backend>` is listed, in order, and nothing else is.
+    /// Every file in `migrations/postgres` is listed, in order, and nothing else is.
     #[test]
-    fn compiled_in_migrations_match_the_migration_folders() {
-        for (dir, files) in [
-            ("sqlite", SQLITE_MIGRATIONS),
-            ("postgres", POSTGRES_MIGRATIONS),
-        ] {
-            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("migrations")
-                .join(dir);
-            let mut on_disk: Vec<String> = std::fs::read_dir(&path)
-                .map(|d| {
-                    d.filter_map(|e| e.ok())
-                        .filter_map(|e| e.file_name().into_string().ok())
-                        .filter_map(|n| n.strip_suffix(".sql").map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default();
-            on_disk.sort();
-            let listed: Vec<String> = files.iter().map(|f| f.1.to_owned()).collect();
-            assert_eq!(
-                listed, on_disk,
-                "{dir}: list every migration file in lib.rs"
-            );
-            let versions: Vec<i64> = files.iter().map(|f| f.0).collect();
-            let expected: Vec<i64> = on_disk
-                .iter()
-                .filter_map(|n| n.split('_').next()?.parse().ok())
-                .collect();
-            assert_eq!(versions, expected, "{dir}: versions follow the file names");
-        }
+    fn compiled_in_migrations_match_the_migration_folder() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&path)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .filter_map(|n| n.strip_suffix(".sql").map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        on_disk.sort();
+        let listed: Vec<String> = POSTGRES_MIGRATIONS.iter().map(|f| f.1.to_owned()).collect();
+        assert_eq!(listed, on_disk, "list every migration file in lib.rs");
+        let versions: Vec<i64> = POSTGRES_MIGRATIONS.iter().map(|f| f.0).collect();
+        let expected: Vec<i64> = on_disk
+            .iter()
+            .filter_map(|n| n.split('_').next()?.parse().ok())
+            .collect();
+        assert_eq!(versions, expected, "versions follow the file names");
     }
 }

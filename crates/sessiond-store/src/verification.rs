@@ -10,7 +10,7 @@ use sessiond_core::verification::{Flow, State, Verification, VerificationId};
 use sqlx::Any;
 use sqlx::any::AnyRow;
 
-use crate::{Backend, SqlStore, corrupt, get, map_err};
+use crate::{SqlStore, corrupt, get, map_err};
 
 const COLS: &str = "id, application_id, flow, state, fail_reason, provider, sub_provider, options, \
     step, results_key_hash, results_public_key, input_sealed, results_sealed, browser_binding, \
@@ -119,19 +119,6 @@ impl SqlStore {
             Err(e) => e,
         }
     }
-
-    /// After removing sealed data on SQLite, fold the WAL into the database file so the old
-    /// page images (which still hold the removed bytes) do not linger in `-wal`. Best effort: a
-    /// busy checkpoint leaves them for the next one.
-    async fn scrub_wal(&self) {
-        if self.backend() == Backend::Sqlite
-            && let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(self.pool())
-                .await
-        {
-            tracing::debug!(error = %e, "WAL checkpoint after redaction did not complete");
-        }
-    }
 }
 
 #[async_trait]
@@ -226,7 +213,6 @@ impl VerificationStore for SqlStore {
         .await
         .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
-        self.scrub_wal().await;
         Ok(())
     }
 
@@ -335,9 +321,6 @@ impl VerificationStore for SqlStore {
         .await
         .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
-        if done.rows_affected() > 0 {
-            self.scrub_wal().await;
-        }
         Ok(done.rows_affected())
     }
 }

@@ -178,7 +178,7 @@ pub async fn apps(cfg: &Config, cmd: AppsCommand) -> anyhow::Result<()> {
             println!("deleted {id}");
         }
     }
-    rt.store.close().await;
+    rt.db.close().await;
     Ok(())
 }
 
@@ -312,7 +312,7 @@ pub async fn keys(cfg: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
         }
         KeysCommand::RotateMaster { .. } => {}
     }
-    rt.store.close().await;
+    rt.db.close().await;
     Ok(())
 }
 
@@ -392,7 +392,7 @@ async fn rotate_master(cfg: &Config, retire_old: bool) -> anyhow::Result<()> {
             }
         }
     }
-    rt.store.close().await;
+    rt.db.close().await;
     Ok(())
 }
 
@@ -471,20 +471,19 @@ pub async fn users(cfg: &Config, cmd: UsersCommand) -> anyhow::Result<()> {
             }
         }
     }
-    rt.store.close().await;
+    rt.db.close().await;
     Ok(())
 }
 
 pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
     let rt = runtime::open(cfg, runtime::Create::Allowed).await?;
-    use sessiond_core::store::HealthStore;
     let current = rt.store.migrations_current().await?;
     println!(
         "{} database migrated{}",
-        rt.store.backend().as_str(),
+        rt.db.backend_name(),
         if current { "; schema is current" } else { "" }
     );
-    rt.store.close().await;
+    rt.db.close().await;
     Ok(())
 }
 

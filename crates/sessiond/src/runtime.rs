@@ -10,10 +10,12 @@ use sessiond_core::Timestamp;
 use sessiond_core::clock::Clock;
 use sessiond_core::login::LoginService;
 use sessiond_core::signing::Signer;
+use sessiond_core::store::Store;
 use sessiond_core::tenancy::Tenancy;
 use sessiond_core::vault::{KeyringReloader, Vault, VaultError};
 use sessiond_crypto::seal::{Keyring, MasterKey};
 use sessiond_store::{PoolOptions, SqlStore};
+use sessiond_store_sqlite::SqliteStore;
 
 use crate::config::{Config, KeySource};
 
@@ -30,8 +32,47 @@ impl Clock for SystemClock {
     }
 }
 
+/// The concrete backend behind [`Runtime::store`], for what only the binary does with it.
+#[derive(Clone)]
+pub enum Db {
+    Sqlite(Arc<SqliteStore>),
+    Postgres(Arc<SqlStore>),
+}
+
+impl Db {
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// (open connections, idle connections), for the pool gauges.
+    pub fn pool_stats(&self) -> (u32, usize) {
+        match self {
+            Db::Sqlite(s) => s.pool_stats(),
+            Db::Postgres(s) => s.pool_stats(),
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite(s) => s.close().await,
+            Db::Postgres(s) => s.close().await,
+        }
+    }
+
+    fn store(&self) -> Arc<dyn Store> {
+        match self {
+            Db::Sqlite(s) => s.clone(),
+            Db::Postgres(s) => s.clone(),
+        }
+    }
+}
+
 pub struct Runtime {
-    pub store: Arc<SqlStore>,
+    pub store: Arc<dyn Store>,
+    pub db: Db,
     pub vault: Arc<Vault>,
     pub tenancy: Arc<Tenancy>,
     pub signer: Arc<Signer>,
@@ -117,14 +158,6 @@ pub enum Create {
     Refused,
 }
 
-/// The SQLite database file a `sqlite:` URL names (`sqlite://path?opts`, `sqlite:path`).
-fn sqlite_path(url: &str) -> Option<&Path> {
-    let rest = url.strip_prefix("sqlite:")?;
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let path = rest.split('?').next().unwrap_or(rest);
-    (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
-}
-
 fn refuse_new(cfg: &Config, what: &str) -> anyhow::Error {
     anyhow::anyhow!(
         "{what}; this command does not create a new installation. Run it with the data directory \
@@ -138,7 +171,7 @@ fn refuse_new(cfg: &Config, what: &str) -> anyhow::Error {
 /// missing master key.
 pub async fn open(cfg: &Config, create: Create) -> anyhow::Result<Runtime> {
     if create == Create::Refused
-        && let Some(db) = sqlite_path(&cfg.database_url)
+        && let Some(db) = sessiond_store_sqlite::path_from_url(&cfg.database_url)
         && !db.exists()
     {
         return Err(refuse_new(
@@ -153,16 +186,27 @@ pub async fn open(cfg: &Config, create: Create) -> anyhow::Result<Runtime> {
         max_connections: cfg.database_max_connections,
         acquire_timeout: Duration::from_secs(5),
     };
-    let store = SqlStore::connect(&cfg.database_url, &opts)
-        .await
-        .with_context(|| format!("cannot open the {} database", backend_name(cfg)))?;
-    store
-        .migrate()
-        .await
-        .context("cannot migrate the database")?;
-    let store = Arc::new(store);
+    let db = if cfg.uses_sqlite() {
+        let store = SqliteStore::open_url(&cfg.database_url)
+            .with_context(|| format!("cannot open the {} database", backend_name(cfg)))?;
+        store
+            .migrate()
+            .await
+            .context("cannot migrate the database")?;
+        Db::Sqlite(Arc::new(store))
+    } else {
+        let store = SqlStore::connect(&cfg.database_url, &opts)
+            .await
+            .with_context(|| format!("cannot open the {} database", backend_name(cfg)))?;
+        store
+            .migrate()
+            .await
+            .context("cannot migrate the database")?;
+        Db::Postgres(Arc::new(store))
+    };
+    let store = db.store();
     if create == Create::Refused && !Vault::is_initialized(store.as_ref()).await? {
-        store.close().await;
+        db.close().await;
         return Err(refuse_new(
             cfg,
             &format!(
@@ -212,6 +256,7 @@ pub async fn open(cfg: &Config, create: Create) -> anyhow::Result<Runtime> {
     ));
     Ok(Runtime {
         store,
+        db,
         vault,
         tenancy,
         signer,

@@ -60,7 +60,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let rt = runtime::open(&cfg, runtime::Create::Allowed).await?;
     tracing::info!(
-        backend = rt.store.backend().as_str(),
+        backend = rt.db.backend_name(),
         "database ready (migrations applied)"
     );
 
@@ -171,7 +171,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         Providers::builtin(),
         public_url.clone(),
     ));
-    let pool_store = store.clone();
+    let pool_db = rt.db.clone();
     let state = AppState {
         tenancy: rt.tenancy.clone(),
         login: rt.login.clone(),
@@ -179,7 +179,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         clock: clock.clone(),
         health: store.clone(),
         metrics: Some(handle),
-        pool_stats: Arc::new(move || pool_store.pool_stats()),
+        pool_stats: Arc::new(move || pool_db.pool_stats()),
     };
     let state_for_trusted = state.clone();
     let app = sessiond_http::router(state);
@@ -228,7 +228,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     for t in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
     }
-    store.close().await;
+    rt.db.close().await;
     tracing::info!("stopped");
     Ok(())
 }

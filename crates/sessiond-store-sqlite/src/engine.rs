@@ -1,0 +1,508 @@
+//! The two ways in to the database file.
+//!
+//! - **Reads** run on the calling thread against a small pool of read-only connections (WAL mode:
+//!   a reader never waits for the writer). No channel, no thread hand-off: a cached prepared
+//!   statement and a B-tree lookup are cheaper than a context switch.
+//! - **Writes** go to one writer thread that owns the only read-write connection. It drains its
+//!   queue and commits everything it took in one transaction, so one fsync acknowledges a whole
+//!   batch (group commit). Each request runs inside its own savepoint: a request whose statements
+//!   fail is rolled back alone and the others in the batch still commit. A request is answered
+//!   only after its batch's COMMIT returned, so an acknowledged write is durable
+//!   (`synchronous = FULL`). If the COMMIT fails, every request of the batch gets the error and
+//!   nothing of the batch is in the database. With one writer there is no SQLITE_BUSY back-off on
+//!   any write path.
+
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, OpenFlags};
+use sessiond_core::store::{StoreError, StoreResult};
+
+use crate::map_err;
+
+/// Most requests one transaction takes in. Bounds the latency a request can add to the others of
+/// its batch; at a few microseconds per statement the fsync still dominates.
+const MAX_BATCH: usize = 512;
+
+/// Idle read connections kept open. More may be open for a moment under a burst.
+const MAX_IDLE_READERS: usize = 16;
+
+/// Prepared statements cached per connection; the store has fewer distinct statements than this.
+const STATEMENT_CACHE: usize = 128;
+
+/// A request queued for the writer.
+trait WriteJob: Send {
+    /// Runs the request's statements; `false` if they failed (its savepoint is rolled back).
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller once the batch's fate is known.
+    fn finish(self: Box<Self>, commit: Result<(), StoreError>);
+}
+
+struct Pending<F, R> {
+    f: Option<F>,
+    result: Option<StoreResult<R>>,
+    reply: tokio::sync::oneshot::Sender<StoreResult<R>>,
+}
+
+impl<F, R> WriteJob for Pending<F, R>
+where
+    F: FnOnce(&Connection) -> StoreResult<R> + Send,
+    R: Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(f) = self.f.take() else {
+            return false;
+        };
+        // A panicking request must not take the writer (and every later write) down with it.
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(conn))).unwrap_or_else(|_| {
+            Err(StoreError::Backend(
+                "a write request panicked; it was rolled back".into(),
+            ))
+        });
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), StoreError>) {
+        let answer = match commit {
+            Ok(()) => self
+                .result
+                .unwrap_or_else(|| Err(StoreError::Backend("write request never ran".into()))),
+            Err(e) => Err(e),
+        };
+        // The caller may have gone away (request cancelled); the write stands either way.
+        let _ = self.reply.send(answer);
+    }
+}
+
+enum Msg {
+    Write(Box<dyn WriteJob>),
+    /// `PRAGMA wal_checkpoint(TRUNCATE)`, outside any transaction.
+    Checkpoint(tokio::sync::oneshot::Sender<StoreResult<()>>),
+}
+
+/// What the writer did: transactions committed (or failed) and requests they carried.
+#[derive(Debug, Default)]
+pub(crate) struct WriteCounters {
+    pub(crate) batches: AtomicU64,
+    pub(crate) requests: AtomicU64,
+}
+
+pub(crate) struct Engine {
+    path: PathBuf,
+    counters: Arc<WriteCounters>,
+    readers: Mutex<Vec<Connection>>,
+    open_readers: AtomicUsize,
+    writer: Mutex<Option<Sender<Msg>>>,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The guarded values stay consistent even if a holder panicked (a Vec push/pop, an Option).
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Settings of every connection. WAL lets readers proceed during a write; FULL makes every
+/// acknowledged commit durable; secure_delete zeroes freed content, so redacted and purged data
+/// does not survive in free pages of the file.
+fn configure(conn: &Connection, writer: bool) -> rusqlite::Result<()> {
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    if writer {
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+             PRAGMA secure_delete = ON;",
+        )?;
+    } else {
+        // Opened read-write (a read-only handle cannot recover a WAL left by a crash) but refusing
+        // writes: only the writer writes.
+        conn.execute_batch("PRAGMA query_only = ON;")?;
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// Opens (creating if missing) the database file, owner-only, and starts the writer.
+    pub(crate) fn open(path: &Path) -> StoreResult<Engine> {
+        let existed = path.exists();
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        if !existed {
+            restrict_permissions(path)?;
+        }
+        configure(&conn, true).map_err(map_err)?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let counters = Arc::new(WriteCounters::default());
+        let for_writer = counters.clone();
+        let thread = std::thread::Builder::new()
+            .name("sessiond-sqlite-writer".into())
+            .spawn(move || writer_loop(&conn, &rx, &for_writer))
+            .map_err(|e| StoreError::Backend(format!("cannot start the SQLite writer: {e}")))?;
+        Ok(Engine {
+            path: path.to_path_buf(),
+            counters,
+            readers: Mutex::new(Vec::new()),
+            open_readers: AtomicUsize::new(0),
+            writer: Mutex::new(Some(tx)),
+            writer_thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    fn open_reader(&self) -> StoreResult<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(map_err)?;
+        configure(&conn, false).map_err(map_err)?;
+        self.open_readers.fetch_add(1, Ordering::Relaxed);
+        Ok(conn)
+    }
+
+    /// Runs `f` on a read connection, on this thread.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&Connection) -> StoreResult<R>) -> StoreResult<R> {
+        let conn = lock(&self.readers).pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => self.open_reader()?,
+        };
+        let result = f(&conn);
+        let mut idle = lock(&self.readers);
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        } else {
+            drop(idle);
+            self.open_readers.fetch_sub(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn send(&self, msg: Msg) -> StoreResult<()> {
+        let sender = lock(&self.writer).clone();
+        match sender {
+            Some(s) => s
+                .send(msg)
+                .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into())),
+            None => Err(StoreError::Unavailable("the store is closed".into())),
+        }
+    }
+
+    /// Runs `f` in the writer's current batch; answers after the batch is durable.
+    pub(crate) async fn write<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(Msg::Write(Box::new(Pending {
+            f: Some(f),
+            result: None,
+            reply,
+        })))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?
+    }
+
+    /// Folds the WAL back into the database file and truncates it.
+    pub(crate) async fn checkpoint(&self) -> StoreResult<()> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(Msg::Checkpoint(reply))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?
+    }
+
+    /// (transactions, write requests) since the store opened.
+    pub(crate) fn write_counts(&self) -> (u64, u64) {
+        (
+            self.counters.batches.load(Ordering::Relaxed),
+            self.counters.requests.load(Ordering::Relaxed),
+        )
+    }
+
+    /// (open connections, idle connections): the readers plus the writer.
+    pub(crate) fn stats(&self) -> (u32, usize) {
+        let open = self.open_readers.load(Ordering::Relaxed) + 1;
+        (
+            u32::try_from(open).unwrap_or(u32::MAX),
+            lock(&self.readers).len(),
+        )
+    }
+
+    /// Stops the writer after the requests already queued, and closes every connection.
+    pub(crate) fn close(&self) {
+        drop(lock(&self.writer).take());
+        if let Some(t) = lock(&self.writer_thread).take() {
+            let _ = t.join();
+        }
+        let mut idle = lock(&self.readers);
+        self.open_readers.fetch_sub(idle.len(), Ordering::Relaxed);
+        idle.clear();
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        drop(lock(&self.writer).take());
+    }
+}
+
+#[cfg(unix)]
+fn restrict_permissions(path: &Path) -> StoreResult<()> {
+    use std::os::unix::fs::PermissionsExt;
+    // Before WAL mode is set: SQLite gives the -wal and -shm files the main file's mode.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| StoreError::Backend(format!("cannot restrict {}: {e}", path.display())))
+}
+
+#[cfg(not(unix))]
+fn restrict_permissions(_: &Path) -> StoreResult<()> {
+    Ok(())
+}
+
+fn writer_loop(conn: &Connection, rx: &Receiver<Msg>, counters: &WriteCounters) {
+    let mut batch: Vec<Box<dyn WriteJob>> = Vec::with_capacity(MAX_BATCH);
+    while let Ok(first) = rx.recv() {
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Write(job) => batch.push(job),
+                Msg::Checkpoint(reply) => {
+                    // Commit what is queued before it, then checkpoint outside the transaction.
+                    commit_batch(conn, &mut batch, counters);
+                    let r = conn
+                        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                        .map_err(map_err);
+                    let _ = reply.send(r);
+                }
+            }
+            if batch.len() >= MAX_BATCH {
+                break;
+            }
+            next = rx.try_recv().ok();
+        }
+        commit_batch(conn, &mut batch, counters);
+    }
+}
+
+fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn WriteJob>>, counters: &WriteCounters) {
+    if batch.is_empty() {
+        return;
+    }
+    counters.batches.fetch_add(1, Ordering::Relaxed);
+    counters
+        .requests
+        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let e = map_err(e);
+        for job in batch.drain(..) {
+            job.finish(Err(e.clone()));
+        }
+        return;
+    }
+    for job in batch.iter_mut() {
+        if let Err(e) = conn.execute_batch("SAVEPOINT request") {
+            // Without a savepoint this request cannot be isolated from the others: fail the
+            // batch rather than risk committing half of it.
+            let _ = conn.execute_batch("ROLLBACK");
+            let e = map_err(e);
+            for job in batch.drain(..) {
+                job.finish(Err(e.clone()));
+            }
+            return;
+        }
+        let undo = if job.run(conn) {
+            "RELEASE request"
+        } else {
+            "ROLLBACK TO request; RELEASE request"
+        };
+        if let Err(e) = conn.execute_batch(undo) {
+            let _ = conn.execute_batch("ROLLBACK");
+            let e = map_err(e);
+            for job in batch.drain(..) {
+                job.finish(Err(e.clone()));
+            }
+            return;
+        }
+    }
+    let committed = conn.execute_batch("COMMIT").map_err(map_err);
+    if committed.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for job in batch.drain(..) {
+        job.finish(committed.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use rusqlite::Connection;
+    use sessiond_core::store::{StoreError, StoreResult};
+
+    use super::Engine;
+
+    fn engine() -> (tempfile::TempDir, Arc<Engine>) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let e = Engine::open(&dir.path().join("t.db")).unwrap_or_else(|e| panic!("{e}"));
+        (dir, Arc::new(e))
+    }
+
+    async fn setup(e: &Engine) {
+        e.write(|c| {
+            c.execute_batch(
+                "CREATE TABLE parent (id INTEGER PRIMARY KEY); \
+                 CREATE TABLE t (id INTEGER PRIMARY KEY, parent INTEGER REFERENCES parent (id)); \
+                 INSERT INTO parent VALUES (1);",
+            )
+            .map_err(crate::map_err)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    fn ids(e: &Engine) -> Vec<i64> {
+        e.read(|c| {
+            crate::all(c, "SELECT id FROM t ORDER BY id", [], |r| {
+                crate::get(r, "id")
+            })
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    type Job = Box<dyn FnOnce(&Connection) -> StoreResult<()> + Send>;
+
+    /// Runs `jobs` as one batch: the writer is held busy by another request while they are
+    /// queued, then released. Deterministic: no sleeps.
+    async fn batch_of(e: &Arc<Engine>, jobs: Vec<Job>) -> Vec<StoreResult<()>> {
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel::<()>();
+        let holder = {
+            let e = e.clone();
+            tokio::spawn(async move {
+                e.write(move |_| {
+                    let _ = started.send(());
+                    let _ = held.recv();
+                    Ok(())
+                })
+                .await
+            })
+        };
+        running.await.unwrap_or_else(|e| panic!("{e}"));
+        // join! polls the writes first: each queues its request on that first poll, before the
+        // second branch releases the writer.
+        let (results, ()) = tokio::join!(
+            futures::future::join_all(jobs.into_iter().map(|j| e.write(j))),
+            async move { drop(release) }
+        );
+        holder
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        results
+    }
+
+    fn insert(id: i64) -> Job {
+        Box::new(move |c| {
+            crate::exec(c, "INSERT INTO t (id, parent) VALUES (?1, 1)", [id]).map(|_| ())
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_writes_commit_together_in_one_transaction() {
+        let (_dir, e) = engine();
+        setup(&e).await;
+        let before = e.write_counts();
+        let results = batch_of(&e, (1..=50).map(insert).collect()).await;
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        let after = e.write_counts();
+        // The holder's batch plus one batch for all fifty requests.
+        assert_eq!(after.0 - before.0, 2, "batches: {before:?} -> {after:?}");
+        assert_eq!(after.1 - before.1, 51);
+        assert_eq!(ids(&e), (1..=50).collect::<Vec<_>>());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_request_is_rolled_back_alone() {
+        let (_dir, e) = engine();
+        setup(&e).await;
+        let half_done: Job = Box::new(|c| {
+            // Its first statement succeeds; the second fails: neither may remain.
+            crate::exec(c, "INSERT INTO t (id, parent) VALUES (100, 1)", [])?;
+            crate::exec(c, "INSERT INTO t (id, parent) VALUES (1, 1)", [])?;
+            Ok(())
+        });
+        let results = batch_of(&e, vec![insert(1), half_done, insert(2)]).await;
+        assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+        assert_eq!(results[1], Err(StoreError::Conflict));
+        assert_eq!(
+            ids(&e),
+            vec![1, 2],
+            "the failed request left nothing behind"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_commit_fails_every_request_of_its_batch() {
+        let (_dir, e) = engine();
+        setup(&e).await;
+        // A deferred foreign-key violation passes its statement and fails the COMMIT.
+        let poison: Job = Box::new(|c| {
+            c.execute_batch("PRAGMA defer_foreign_keys = ON")
+                .map_err(crate::map_err)?;
+            crate::exec(c, "INSERT INTO t (id, parent) VALUES (200, 99)", [])?;
+            Ok(())
+        });
+        let results = batch_of(&e, vec![insert(1), poison, insert(2)]).await;
+        assert!(results.iter().all(Result::is_err), "{results:?}");
+        assert!(
+            ids(&e).is_empty(),
+            "nothing of the failed batch was written"
+        );
+        // The writer goes on with the next batch.
+        e.write(insert(3)).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ids(&e), vec![3]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_request_does_not_stop_the_writer() {
+        let (_dir, e) = engine();
+        setup(&e).await;
+        #[allow(clippy::panic)]
+        let boom: Job = Box::new(|_| panic!("boom"));
+        let results = batch_of(&e, vec![insert(1), boom]).await;
+        assert!(results[0].is_ok() && results[1].is_err(), "{results:?}");
+        e.write(insert(2)).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ids(&e), vec![1, 2]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_see_acknowledged_writes_and_closing_refuses_new_ones() {
+        let (_dir, e) = engine();
+        setup(&e).await;
+        e.write(insert(7)).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            ids(&e),
+            vec![7],
+            "an acknowledged write is visible to the next read"
+        );
+        e.close();
+        assert!(matches!(
+            e.write(insert(8)).await,
+            Err(StoreError::Unavailable(_))
+        ));
+    }
+}

@@ -1,0 +1,283 @@
+//! The embedded SQLite backend of sessiond: every store trait of `sessiond-core`, on one file.
+//!
+//! # Layout
+//! - `engine`: read connections used on the calling thread; one writer thread that commits
+//!   queued requests in batches (group commit), each request in its own savepoint.
+//! - `migrate`: the schema migrations, compiled in, recorded in the same history table earlier
+//!   builds (sqlx's migrator) used.
+//! - `tenancy` (meta, applications, keys), `login` (users, sessions, signing keys, templates),
+//!   `vault` (session deletion, token vault, impersonation audit), `verification`, `ops`
+//!   (sealed-value enumeration, job claims, health).
+//!
+//! Durability: a write is acknowledged only after the COMMIT of its batch returned with
+//! `synchronous = FULL` (see docs/design/storage-contract.md).
+
+mod engine;
+mod login;
+mod migrate;
+mod ops;
+mod tenancy;
+mod vault;
+mod verification;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::types::{ToSqlOutput, Value};
+use rusqlite::{Connection, ErrorCode, Row, ToSql};
+use sessiond_core::store::{StoreError, StoreResult};
+
+use crate::engine::Engine;
+
+/// A store over one SQLite database file.
+pub struct SqliteStore {
+    engine: Engine,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+/// The database file a `sqlite:` URL names (`sqlite://path?opts`, `sqlite:path`); options are
+/// ignored (the file is always created if missing, and opened read-write).
+pub fn path_from_url(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && !path.starts_with(':')).then(|| PathBuf::from(path))
+}
+
+impl SqliteStore {
+    /// Opens the database file (creating it, mode 0600, if missing). Does not migrate.
+    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        Ok(SqliteStore {
+            engine: Engine::open(path)?,
+        })
+    }
+
+    /// Opens the file a `sqlite:` URL names.
+    pub fn open_url(url: &str) -> StoreResult<SqliteStore> {
+        let path = path_from_url(url).ok_or_else(|| {
+            StoreError::Backend(format!(
+                "`{url}` does not name a database file (sqlite://PATH)"
+            ))
+        })?;
+        SqliteStore::open(&path)
+    }
+
+    /// Applies pending migrations (in one transaction of the writer).
+    pub async fn migrate(&self) -> StoreResult<()> {
+        self.engine.write(migrate::run).await
+    }
+
+    /// (open connections, idle connections), for the pool gauges.
+    pub fn pool_stats(&self) -> (u32, usize) {
+        self.engine.stats()
+    }
+
+    /// Finishes queued writes and closes the file.
+    pub async fn close(&self) {
+        self.engine.close();
+    }
+
+    async fn write<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.engine.write(f).await
+    }
+
+    fn read<R>(&self, f: impl FnOnce(&Connection) -> StoreResult<R>) -> StoreResult<R> {
+        self.engine.read(f)
+    }
+
+    /// After removing sealed data, fold the WAL into the database file so the old page images
+    /// (which still hold the removed bytes) do not linger in `-wal`. Best effort: a checkpoint
+    /// blocked by a long reader leaves them for the next one.
+    async fn scrub_wal(&self) {
+        if let Err(e) = self.engine.checkpoint().await {
+            tracing::debug!(error = %e, "WAL checkpoint after redaction did not complete");
+        }
+    }
+}
+
+/// A stored value that does not decode: a backend error naming what (the text is for logs only).
+pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("stored {what} cannot be read: {e}"))
+}
+
+/// Maps SQLite errors onto the store contract: unique violations are conflicts, a busy or
+/// unopenable file is "unavailable", everything else is a backend error (text for logs only).
+pub(crate) fn map_err(e: rusqlite::Error) -> StoreError {
+    match &e {
+        rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+        rusqlite::Error::SqliteFailure(f, _) => match f.code {
+            ErrorCode::ConstraintViolation
+                if matches!(
+                    f.extended_code,
+                    rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                        | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                ) =>
+            {
+                StoreError::Conflict
+            }
+            ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::CannotOpen
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::DiskFull => StoreError::Unavailable(e.to_string()),
+            _ => StoreError::Backend(e.to_string()),
+        },
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+/// Whether an error is a foreign-key violation (the parent row vanished).
+pub(crate) fn is_foreign_key(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY)
+}
+
+/// Column `col` of `row`, with decoding errors mapped onto the store contract.
+pub(crate) fn get<T: rusqlite::types::FromSql>(row: &Row<'_>, col: &str) -> StoreResult<T> {
+    row.get::<_, T>(col).map_err(map_err)
+}
+
+/// A bound value of a dynamically assembled query.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Str(String),
+    I64(i64),
+    Bytes(Vec<u8>),
+}
+
+impl ToSql for Arg {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Arg::Str(s) => ToSqlOutput::Borrowed(s.as_str().into()),
+            Arg::I64(v) => ToSqlOutput::Owned(Value::Integer(*v)),
+            Arg::Bytes(b) => ToSqlOutput::Borrowed(b.as_slice().into()),
+        })
+    }
+}
+
+/// A query whose text is assembled from fixed fragments and numbered placeholders only; every
+/// value travels as a bind parameter.
+pub(crate) struct Sql {
+    pub(crate) text: String,
+    pub(crate) args: Vec<Arg>,
+}
+
+impl Sql {
+    pub(crate) fn new(text: &str) -> Self {
+        Sql {
+            text: text.to_owned(),
+            args: Vec::new(),
+        }
+    }
+    pub(crate) fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+    pub(crate) fn bind(&mut self, a: Arg) -> &mut Self {
+        self.args.push(a);
+        self.text.push_str(&format!("?{}", self.args.len()));
+        self
+    }
+    pub(crate) fn bind_list(&mut self, items: impl IntoIterator<Item = Arg>) -> &mut Self {
+        self.text.push('(');
+        for (i, a) in items.into_iter().enumerate() {
+            if i > 0 {
+                self.text.push_str(", ");
+            }
+            self.bind(a);
+        }
+        self.text.push(')');
+        self
+    }
+
+    /// Every row, decoded by `f`.
+    pub(crate) fn all<T>(
+        &self,
+        conn: &Connection,
+        f: impl Fn(&Row<'_>) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        let mut stmt = conn.prepare_cached(&self.text).map_err(map_err)?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(self.args.iter()))
+            .map_err(map_err)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(map_err)? {
+            out.push(f(row)?);
+        }
+        Ok(out)
+    }
+
+    /// The first row, if any, decoded by `f`.
+    pub(crate) fn first<T>(
+        &self,
+        conn: &Connection,
+        f: impl Fn(&Row<'_>) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        let mut stmt = conn.prepare_cached(&self.text).map_err(map_err)?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(self.args.iter()))
+            .map_err(map_err)?;
+        rows.next().map_err(map_err)?.map(f).transpose()
+    }
+}
+
+/// The rows of a fixed statement, decoded by `f`.
+pub(crate) fn all<T, P: rusqlite::Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+    f: impl Fn(&Row<'_>) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
+    let mut rows = stmt.query(params).map_err(map_err)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(map_err)? {
+        out.push(f(row)?);
+    }
+    Ok(out)
+}
+
+/// The first row of a fixed statement, if any, decoded by `f`.
+pub(crate) fn first<T, P: rusqlite::Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+    f: impl FnOnce(&Row<'_>) -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
+    let mut rows = stmt.query(params).map_err(map_err)?;
+    rows.next().map_err(map_err)?.map(f).transpose()
+}
+
+/// Runs a fixed statement; returns the number of rows it changed.
+pub(crate) fn exec<P: rusqlite::Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+) -> StoreResult<u64> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
+    let n = stmt.execute(params).map_err(map_err)?;
+    Ok(n as u64)
+}
+
+/// A count query's single value.
+pub(crate) fn count<P: rusqlite::Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+) -> StoreResult<u64> {
+    let n: i64 = first(conn, sql, params, |r| r.get(0).map_err(map_err))?.unwrap_or(0);
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+pub(crate) fn i64_of(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,298 @@
+//! Meta values, applications and secret keys.
+
+use async_trait::async_trait;
+use rusqlite::{Connection, Row, params};
+use sessiond_core::Timestamp;
+use sessiond_core::apikey::{ApiKey, ApiKeyId};
+use sessiond_core::application::{AppId, AppSettings, Application, KeyEnvironment};
+use sessiond_core::store::{ApiKeyStore, ApplicationStore, MetaStore, StoreError, StoreResult};
+
+use crate::{SqliteStore, all, corrupt, count, exec, first, get, is_foreign_key, map_err};
+
+macro_rules! app_cols {
+    () => {
+        "a.id AS a_id, a.name AS a_name, a.environment AS a_environment, \
+     a.settings AS a_settings, a.created_at AS a_created_at, a.updated_at AS a_updated_at, \
+     a.version AS a_version"
+    };
+}
+macro_rules! key_cols {
+    () => {
+        "k.id AS k_id, k.application_id AS k_application_id, k.hash AS k_hash, \
+     k.hint AS k_hint, k.created_at AS k_created_at, k.revoked_at AS k_revoked_at"
+    };
+}
+
+fn app_from_row(row: &Row<'_>) -> StoreResult<Application> {
+    let env: String = get(row, "a_environment")?;
+    let environment = match env.as_str() {
+        "test" => KeyEnvironment::Test,
+        "live" => KeyEnvironment::Live,
+        other => return Err(corrupt("application environment", other)),
+    };
+    let settings: String = get(row, "a_settings")?;
+    let settings: AppSettings =
+        serde_json::from_str(&settings).map_err(|e| corrupt("application settings", e))?;
+    Ok(Application {
+        id: AppId(get(row, "a_id")?),
+        name: get(row, "a_name")?,
+        environment,
+        settings,
+        created_at: Timestamp(get(row, "a_created_at")?),
+        updated_at: Timestamp(get(row, "a_updated_at")?),
+        version: get(row, "a_version")?,
+    })
+}
+
+fn key_from_row(row: &Row<'_>) -> StoreResult<ApiKey> {
+    let hash: Vec<u8> = get(row, "k_hash")?;
+    Ok(ApiKey {
+        id: ApiKeyId(get(row, "k_id")?),
+        application_id: AppId(get(row, "k_application_id")?),
+        hash: hash
+            .as_slice()
+            .try_into()
+            .map_err(|_| corrupt("key hash", "wrong length"))?,
+        hint: get(row, "k_hint")?,
+        created_at: Timestamp(get(row, "k_created_at")?),
+        revoked_at: get::<Option<i64>>(row, "k_revoked_at")?.map(Timestamp),
+    })
+}
+
+fn settings_json(app: &Application) -> StoreResult<String> {
+    serde_json::to_string(&app.settings).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+fn get_application(conn: &Connection, id: &str) -> StoreResult<Option<Application>> {
+    first(
+        conn,
+        concat!(
+            "SELECT ",
+            app_cols!(),
+            " FROM applications a WHERE a.id = ?1"
+        ),
+        [id],
+        app_from_row,
+    )
+}
+
+fn insert_key(conn: &Connection, key: &ApiKey) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "INSERT INTO api_keys (id, application_id, hash, hint, created_at, revoked_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        key.id.as_str(),
+        key.application_id.as_str(),
+        &key.hash[..],
+        key.hint.as_str(),
+        key.created_at.0,
+        key.revoked_at.map(|t| t.0),
+    ])
+}
+
+#[async_trait]
+impl MetaStore for SqliteStore {
+    async fn get_meta(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.read(|c| {
+            first(c, "SELECT value FROM meta WHERE name = ?1", [name], |r| {
+                get(r, "value")
+            })
+        })
+    }
+
+    async fn insert_meta_if_absent(
+        &self,
+        name: &str,
+        value: &[u8],
+        sealed: bool,
+    ) -> StoreResult<bool> {
+        let (name, value) = (name.to_owned(), value.to_vec());
+        self.write(move |c| {
+            let n = exec(
+                c,
+                "INSERT INTO meta (name, value, sealed) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
+                params![name, value, i64::from(sealed)],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ApplicationStore for SqliteStore {
+    async fn insert_application(&self, app: &Application, first_key: &ApiKey) -> StoreResult<()> {
+        if first_key.application_id != app.id {
+            return Err(StoreError::Backend(
+                "first key belongs to another application".into(),
+            ));
+        }
+        let settings = settings_json(app)?;
+        let (app, key) = (app.clone(), first_key.clone());
+        self.write(move |c| {
+            exec(
+                c,
+                "INSERT INTO applications (id, name, environment, settings, created_at, updated_at, version) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    app.id.as_str(),
+                    app.name.as_str(),
+                    app.environment.as_str(),
+                    settings,
+                    app.created_at.0,
+                    app.updated_at.0,
+                    app.version
+                ],
+            )?;
+            insert_key(c, &key).map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_application(&self, id: &AppId) -> StoreResult<Option<Application>> {
+        self.read(|c| get_application(c, id.as_str()))
+    }
+
+    async fn list_applications(&self) -> StoreResult<Vec<Application>> {
+        self.read(|c| {
+            all(
+                c,
+                concat!(
+                    "SELECT ",
+                    app_cols!(),
+                    " FROM applications a ORDER BY a.created_at, a.id"
+                ),
+                [],
+                app_from_row,
+            )
+        })
+    }
+
+    async fn count_applications(&self) -> StoreResult<u64> {
+        self.read(|c| count(c, "SELECT COUNT(*) FROM applications", []))
+    }
+
+    async fn update_application(&self, app: &Application) -> StoreResult<()> {
+        let settings = settings_json(app)?;
+        let app = app.clone();
+        self.write(move |c| {
+            let n = exec(
+                c,
+                "UPDATE applications SET name = ?1, settings = ?2, updated_at = ?3, version = ?4 \
+                 WHERE id = ?5 AND version = ?6",
+                params![
+                    app.name.as_str(),
+                    settings,
+                    app.updated_at.0,
+                    app.version,
+                    app.id.as_str(),
+                    app.version - 1
+                ],
+            )?;
+            if n == 1 {
+                return Ok(());
+            }
+            match get_application(c, app.id.as_str())? {
+                Some(_) => Err(StoreError::Conflict),
+                None => Err(StoreError::NotFound),
+            }
+        })
+        .await
+    }
+
+    async fn delete_application(&self, id: &AppId) -> StoreResult<bool> {
+        let id = id.0.clone();
+        self.write(move |c| Ok(exec(c, "DELETE FROM applications WHERE id = ?1", [id])? == 1))
+            .await
+    }
+}
+
+#[async_trait]
+impl ApiKeyStore for SqliteStore {
+    async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()> {
+        let key = key.clone();
+        self.write(move |c| match insert_key(c, &key) {
+            Ok(_) => Ok(()),
+            // The application vanished between the caller's check and this insert.
+            Err(e) if is_foreign_key(&e) => Err(StoreError::NotFound),
+            Err(e) => Err(map_err(e)),
+        })
+        .await
+    }
+
+    async fn find_api_key_by_hash(
+        &self,
+        hash: &[u8; 32],
+    ) -> StoreResult<Option<(ApiKey, Application)>> {
+        self.read(|c| {
+            first(
+                c,
+                concat!(
+                    "SELECT ",
+                    key_cols!(),
+                    ", ",
+                    app_cols!(),
+                    " FROM api_keys k JOIN applications a ON a.id = k.application_id WHERE k.hash = ?1"
+                ),
+                [&hash[..]],
+                |r| Ok((key_from_row(r)?, app_from_row(r)?)),
+            )
+        })
+    }
+
+    async fn list_api_keys(&self, app: &AppId) -> StoreResult<Vec<ApiKey>> {
+        self.read(|c| {
+            all(
+                c,
+                concat!(
+                    "SELECT ",
+                    key_cols!(),
+                    " FROM api_keys k WHERE k.application_id = ?1 ORDER BY k.created_at, k.id"
+                ),
+                [app.as_str()],
+                key_from_row,
+            )
+        })
+    }
+
+    async fn revoke_api_key(
+        &self,
+        app: &AppId,
+        key: &ApiKeyId,
+        now: Timestamp,
+    ) -> StoreResult<Option<ApiKey>> {
+        let (app, key) = (app.0.clone(), key.0.clone());
+        self.write(move |c| {
+            exec(
+                c,
+                "UPDATE api_keys SET revoked_at = ?1 \
+                 WHERE id = ?2 AND application_id = ?3 AND revoked_at IS NULL",
+                params![now.0, key, app],
+            )?;
+            first(
+                c,
+                concat!(
+                    "SELECT ",
+                    key_cols!(),
+                    " FROM api_keys k WHERE k.id = ?1 AND k.application_id = ?2"
+                ),
+                params![key, app],
+                key_from_row,
+            )
+        })
+        .await
+    }
+
+    async fn purge_revoked_api_keys(&self, cutoff: Timestamp) -> StoreResult<u64> {
+        self.write(move |c| {
+            exec(
+                c,
+                "DELETE FROM api_keys WHERE revoked_at IS NOT NULL AND revoked_at < ?1",
+                [cutoff.0],
+            )
+        })
+        .await
+    }
+}

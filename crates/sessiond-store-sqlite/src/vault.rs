@@ -1,0 +1,228 @@
+//! Session deletion, the per-session token vault, and the impersonation audit trail.
+
+use async_trait::async_trait;
+use rusqlite::params;
+use sessiond_core::Timestamp;
+use sessiond_core::application::AppId;
+use sessiond_core::ids::{SessionId, UserId};
+use sessiond_core::store::{
+    AuditStore, ImpersonationEvent, SessionDeleteStore, SessionDeletion, StoreError, StoreResult,
+    VaultEntry, VaultStore,
+};
+
+use crate::{Arg, Sql, SqliteStore, all, count, exec, first, get};
+
+#[async_trait]
+impl SessionDeleteStore for SqliteStore {
+    async fn delete_session(&self, app: &AppId, id: &SessionId) -> StoreResult<bool> {
+        let (app, id) = (app.0.clone(), id.0.clone());
+        self.write(move |c| {
+            Ok(exec(
+                c,
+                "DELETE FROM sessions WHERE application_id = ?1 AND id = ?2",
+                [app, id],
+            )? == 1)
+        })
+        .await
+    }
+
+    async fn delete_sessions(&self, app: &AppId, which: &SessionDeletion) -> StoreResult<u64> {
+        // Only the filters that are set become predicates, so each form uses its index
+        // (a `(?n = '' OR user_id = ?m)` guard would force a full scan).
+        let mut sql = Sql::new("DELETE FROM sessions WHERE application_id = ");
+        sql.bind(Arg::Str(app.0.clone()));
+        if let Some(u) = &which.user_id {
+            sql.push(" AND user_id = ").bind(Arg::Str(u.0.clone()));
+        }
+        if let Some(t) = which.lapsed_at {
+            sql.push(" AND (expire_at <= ")
+                .bind(Arg::I64(t.0))
+                .push(" OR abandon_at <= ")
+                .bind(Arg::I64(t.0))
+                .push(" OR (idle_deadline IS NOT NULL AND idle_deadline <= ")
+                .bind(Arg::I64(t.0))
+                .push("))");
+        }
+        self.write(move |c| {
+            let mut stmt = c.prepare_cached(&sql.text).map_err(crate::map_err)?;
+            let n = stmt
+                .execute(rusqlite::params_from_iter(sql.args.iter()))
+                .map_err(crate::map_err)?;
+            Ok(n as u64)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl VaultStore for SqliteStore {
+    async fn put_session_token(
+        &self,
+        app: &AppId,
+        session: &SessionId,
+        token_id: &str,
+        entry: &VaultEntry,
+        max_tokens: usize,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let (app, session, token_id, entry) = (
+            app.0.clone(),
+            session.0.clone(),
+            token_id.to_owned(),
+            entry.clone(),
+        );
+        self.write(move |c| {
+            let exists = count(
+                c,
+                "SELECT COUNT(*) FROM sessions WHERE application_id = ?1 AND id = ?2",
+                [&app, &session],
+            )?;
+            if exists == 0 {
+                return Err(StoreError::NotFound);
+            }
+            let others = count(
+                c,
+                "SELECT COUNT(*) FROM session_tokens WHERE session_id = ?1 AND token_id <> ?2",
+                [&session, &token_id],
+            )?;
+            if usize::try_from(others).unwrap_or(usize::MAX) >= max_tokens {
+                return Ok(false);
+            }
+            exec(
+                c,
+                "DELETE FROM session_tokens WHERE session_id = ?1 AND token_id = ?2",
+                [&session, &token_id],
+            )?;
+            exec(
+                c,
+                "INSERT INTO session_tokens (id, application_id, session_id, token_id, value, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                params![
+                    entry.row_id,
+                    app,
+                    session,
+                    token_id,
+                    entry.value_sealed,
+                    now.0
+                ],
+            )?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn get_session_token(
+        &self,
+        app: &AppId,
+        session: &SessionId,
+        token_id: &str,
+    ) -> StoreResult<Option<VaultEntry>> {
+        self.read(|c| {
+            first(
+                c,
+                "SELECT id, value FROM session_tokens WHERE application_id = ?1 AND session_id = ?2 AND token_id = ?3",
+                [app.as_str(), session.as_str(), token_id],
+                |r| {
+                    Ok(VaultEntry {
+                        row_id: get(r, "id")?,
+                        value_sealed: get(r, "value")?,
+                    })
+                },
+            )
+        })
+    }
+
+    async fn delete_session_token(
+        &self,
+        app: &AppId,
+        session: &SessionId,
+        token_id: &str,
+    ) -> StoreResult<bool> {
+        let (app, session, token_id) = (app.0.clone(), session.0.clone(), token_id.to_owned());
+        self.write(move |c| {
+            Ok(exec(
+                c,
+                "DELETE FROM session_tokens WHERE application_id = ?1 AND session_id = ?2 AND token_id = ?3",
+                [app, session, token_id],
+            )? == 1)
+        })
+        .await
+    }
+
+    async fn delete_session_tokens(&self, app: &AppId, session: &SessionId) -> StoreResult<u64> {
+        let (app, session) = (app.0.clone(), session.0.clone());
+        self.write(move |c| {
+            exec(
+                c,
+                "DELETE FROM session_tokens WHERE application_id = ?1 AND session_id = ?2",
+                [app, session],
+            )
+        })
+        .await
+    }
+
+    async fn purge_unusable_session_tokens(&self, now: Timestamp) -> StoreResult<u64> {
+        // Rows whose session is no longer usable at `now` (mirrors `Session::effective_status`).
+        self.write(move |c| {
+            exec(
+                c,
+                "DELETE FROM session_tokens WHERE session_id IN (SELECT id FROM sessions WHERE \
+                 status NOT IN ('active', 'pending') OR expire_at <= ?1 OR abandon_at <= ?1 \
+                 OR (idle_deadline IS NOT NULL AND idle_deadline <= ?1))",
+                [now.0],
+            )
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl AuditStore for SqliteStore {
+    async fn record_impersonation(&self, e: &ImpersonationEvent) -> StoreResult<()> {
+        let e = e.clone();
+        self.write(move |c| {
+            exec(
+                c,
+                "INSERT INTO impersonation_events (id, application_id, session_id, actor_user_id, target_user_id, kind, at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    e.id,
+                    e.application_id.as_str(),
+                    e.session_id.as_str(),
+                    e.actor_user_id.as_str(),
+                    e.target_user_id.as_str(),
+                    e.kind,
+                    e.at.0
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_impersonations(
+        &self,
+        app: &AppId,
+        limit: u32,
+    ) -> StoreResult<Vec<ImpersonationEvent>> {
+        self.read(|c| {
+            all(
+                c,
+                "SELECT id, application_id, session_id, actor_user_id, target_user_id, kind, at \
+                 FROM impersonation_events WHERE application_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2",
+                params![app.as_str(), i64::from(limit)],
+                |r| {
+                    Ok(ImpersonationEvent {
+                        id: get(r, "id")?,
+                        application_id: AppId(get(r, "application_id")?),
+                        session_id: SessionId(get(r, "session_id")?),
+                        actor_user_id: UserId(get(r, "actor_user_id")?),
+                        target_user_id: UserId(get(r, "target_user_id")?),
+                        kind: get(r, "kind")?,
+                        at: Timestamp(get(r, "at")?),
+                    })
+                },
+            )
+        })
+    }
+}

@@ -1,0 +1,309 @@
+//! Identity-verification sessions and attachments.
+
+use async_trait::async_trait;
+use rusqlite::{Connection, Row, params};
+use sessiond_core::Timestamp;
+use sessiond_core::application::AppId;
+use sessiond_core::store::{
+    StoreError, StoreResult, StoredAttachment, VerificationOrder, VerificationStore,
+};
+use sessiond_core::verification::{Flow, State, Verification, VerificationId};
+
+use crate::{SqliteStore, all, corrupt, count, exec, first, get, i64_of};
+
+const COLS: &str = "id, application_id, flow, state, fail_reason, provider, sub_provider, options, \
+    step, results_key_hash, results_public_key, input_sealed, results_sealed, browser_binding, \
+    created_at, updated_at, expires_at, finished_at, redacted_at, version";
+
+fn arr32(v: Vec<u8>, what: &str) -> StoreResult<[u8; 32]> {
+    v.try_into().map_err(|_| corrupt(what, "not 32 bytes"))
+}
+
+fn from_row(row: &Row<'_>) -> StoreResult<Verification> {
+    let state: String = get(row, "state")?;
+    let reason: Option<String> = get(row, "fail_reason")?;
+    let options: String = get(row, "options")?;
+    let step: String = get(row, "step")?;
+    let binding: Option<Vec<u8>> = get(row, "browser_binding")?;
+    Ok(Verification {
+        id: VerificationId(get(row, "id")?),
+        application_id: AppId(get(row, "application_id")?),
+        flow: Flow::parse(&get::<String>(row, "flow")?)
+            .ok_or_else(|| corrupt("verification flow", "invalid value"))?,
+        state: State::parse(&state, reason.as_deref())
+            .ok_or_else(|| corrupt("verification state", &state))?,
+        provider: get(row, "provider")?,
+        sub_provider: get(row, "sub_provider")?,
+        options: serde_json::from_str(&options).map_err(|e| corrupt("verification options", e))?,
+        step: serde_json::from_str(&step).map_err(|e| corrupt("verification step", e))?,
+        results_key_hash: arr32(get(row, "results_key_hash")?, "key hash")?,
+        results_public_key: arr32(get(row, "results_public_key")?, "public key")?,
+        input_sealed: get(row, "input_sealed")?,
+        results_sealed: get(row, "results_sealed")?,
+        browser_binding: binding.map(|b| arr32(b, "binding")).transpose()?,
+        created_at: Timestamp(get(row, "created_at")?),
+        updated_at: Timestamp(get(row, "updated_at")?),
+        expires_at: Timestamp(get(row, "expires_at")?),
+        finished_at: get::<Option<i64>>(row, "finished_at")?.map(Timestamp),
+        redacted_at: get::<Option<i64>>(row, "redacted_at")?.map(Timestamp),
+        version: get(row, "version")?,
+    })
+}
+
+fn json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+fn insert_attachments(conn: &Connection, atts: &[StoredAttachment]) -> StoreResult<()> {
+    for a in atts {
+        exec(
+            conn,
+            "INSERT INTO verification_attachments (id, application_id, verification_id, sealed, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                a.id,
+                a.application_id.as_str(),
+                a.verification_id.as_str(),
+                a.sealed,
+                a.created_at.0
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+fn get_verification(conn: &Connection, app: &str, id: &str) -> StoreResult<Option<Verification>> {
+    first(
+        conn,
+        &format!("SELECT {COLS} FROM verification_sessions WHERE application_id = ?1 AND id = ?2"),
+        [app, id],
+        from_row,
+    )
+}
+
+/// The version-checked write of a loaded session; NotFound or Conflict when it did not apply.
+fn write_verification(conn: &Connection, v: &Verification) -> StoreResult<()> {
+    let n = exec(
+        conn,
+        "UPDATE verification_sessions SET state = ?1, state_rank = ?2, fail_reason = ?3, \
+         provider = ?4, sub_provider = ?5, options = ?6, step = ?7, input_sealed = ?8, \
+         results_sealed = ?9, browser_binding = ?10, updated_at = ?11, finished_at = ?12, \
+         redacted_at = ?13, version = ?14 \
+         WHERE application_id = ?15 AND id = ?16 AND version = ?17",
+        params![
+            v.state.as_str(),
+            i64::from(v.state.rank()),
+            v.state.fail_reason().map(|r| r.as_str()),
+            v.provider,
+            v.sub_provider,
+            json(&v.options)?,
+            json(&v.step)?,
+            v.input_sealed,
+            v.results_sealed,
+            v.browser_binding.map(|b| b.to_vec()),
+            v.updated_at.0,
+            v.finished_at.map(|t| t.0),
+            v.redacted_at.map(|t| t.0),
+            v.version,
+            v.application_id.as_str(),
+            v.id.as_str(),
+            v.version - 1
+        ],
+    )?;
+    if n == 1 {
+        return Ok(());
+    }
+    match get_verification(conn, v.application_id.as_str(), v.id.as_str())? {
+        Some(_) => Err(StoreError::Conflict),
+        None => Err(StoreError::NotFound),
+    }
+}
+
+#[async_trait]
+impl VerificationStore for SqliteStore {
+    async fn insert_verification(
+        &self,
+        v: &Verification,
+        attachments: &[StoredAttachment],
+    ) -> StoreResult<()> {
+        let (options, step) = (json(&v.options)?, json(&v.step)?);
+        let (v, attachments) = (v.clone(), attachments.to_vec());
+        self.write(move |c| {
+            exec(
+                c,
+                "INSERT INTO verification_sessions (id, application_id, flow, state, state_rank, \
+                 fail_reason, provider, sub_provider, options, step, results_key_hash, \
+                 results_public_key, input_sealed, results_sealed, browser_binding, created_at, \
+                 updated_at, expires_at, finished_at, redacted_at, version) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+                 ?18, ?19, ?20, ?21)",
+                params![
+                    v.id.as_str(),
+                    v.application_id.as_str(),
+                    v.flow.as_str(),
+                    v.state.as_str(),
+                    i64::from(v.state.rank()),
+                    v.state.fail_reason().map(|r| r.as_str()),
+                    v.provider,
+                    v.sub_provider,
+                    options,
+                    step,
+                    v.results_key_hash.to_vec(),
+                    v.results_public_key.to_vec(),
+                    v.input_sealed,
+                    v.results_sealed,
+                    v.browser_binding.map(|b| b.to_vec()),
+                    v.created_at.0,
+                    v.updated_at.0,
+                    v.expires_at.0,
+                    v.finished_at.map(|t| t.0),
+                    v.redacted_at.map(|t| t.0),
+                    v.version
+                ],
+            )?;
+            insert_attachments(c, &attachments)
+        })
+        .await
+    }
+
+    async fn get_verification(
+        &self,
+        app: &AppId,
+        id: &VerificationId,
+    ) -> StoreResult<Option<Verification>> {
+        self.read(|c| get_verification(c, app.as_str(), id.as_str()))
+    }
+
+    async fn update_verification(
+        &self,
+        v: &Verification,
+        attachments: &[StoredAttachment],
+    ) -> StoreResult<()> {
+        let (v, attachments) = (v.clone(), attachments.to_vec());
+        self.write(move |c| {
+            write_verification(c, &v)?;
+            insert_attachments(c, &attachments)
+        })
+        .await
+    }
+
+    async fn redact_verification(&self, v: &Verification) -> StoreResult<()> {
+        let v = v.clone();
+        self.write(move |c| {
+            write_verification(c, &v)?;
+            exec(
+                c,
+                "DELETE FROM verification_attachments WHERE application_id = ?1 AND verification_id = ?2",
+                [v.application_id.as_str(), v.id.as_str()],
+            )?;
+            Ok(())
+        })
+        .await?;
+        self.scrub_wal().await;
+        Ok(())
+    }
+
+    async fn list_verifications(
+        &self,
+        app: &AppId,
+        order: VerificationOrder,
+        descending: bool,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<(Vec<Verification>, u64)> {
+        let col = match order {
+            VerificationOrder::Created => "created_at",
+            VerificationOrder::Updated => "updated_at",
+            VerificationOrder::State => "state_rank",
+        };
+        let dir = if descending { "DESC" } else { "ASC" };
+        let sql = format!(
+            "SELECT {COLS} FROM verification_sessions WHERE application_id = ?1 \
+             ORDER BY {col} {dir}, id {dir} LIMIT ?2 OFFSET ?3"
+        );
+        self.read(|c| {
+            let list = all(
+                c,
+                &sql,
+                params![app.as_str(), i64::from(limit), i64_of(offset)],
+                from_row,
+            )?;
+            let total = count(
+                c,
+                "SELECT COUNT(*) FROM verification_sessions WHERE application_id = ?1",
+                [app.as_str()],
+            )?;
+            Ok((list, total))
+        })
+    }
+
+    async fn get_attachment(&self, app: &AppId, id: &str) -> StoreResult<Option<StoredAttachment>> {
+        self.read(|c| {
+            first(
+                c,
+                "SELECT id, application_id, verification_id, sealed, created_at \
+                 FROM verification_attachments WHERE application_id = ?1 AND id = ?2",
+                [app.as_str(), id],
+                |r| {
+                    Ok(StoredAttachment {
+                        id: get(r, "id")?,
+                        application_id: AppId(get(r, "application_id")?),
+                        verification_id: VerificationId(get(r, "verification_id")?),
+                        sealed: get(r, "sealed")?,
+                        created_at: Timestamp(get(r, "created_at")?),
+                    })
+                },
+            )
+        })
+    }
+
+    async fn expire_verifications(&self, now: Timestamp) -> StoreResult<u64> {
+        self.write(move |c| {
+            exec(
+                c,
+                "UPDATE verification_sessions SET state = 'expired', state_rank = ?1, \
+                 fail_reason = NULL, finished_at = expires_at, updated_at = expires_at, \
+                 input_sealed = NULL, step = ?2, version = version + 1 \
+                 WHERE finished_at IS NULL AND expires_at <= ?3",
+                params![
+                    i64::from(State::Expired.rank()),
+                    r#"{"kind":"finished"}"#,
+                    now.0
+                ],
+            )
+        })
+        .await
+    }
+
+    async fn redact_verifications_finished_before(
+        &self,
+        app: &AppId,
+        cutoff: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<u64> {
+        let app = app.0.clone();
+        let n = self
+            .write(move |c| {
+                exec(
+                    c,
+                    "DELETE FROM verification_attachments WHERE application_id = ?1 AND verification_id IN \
+                     (SELECT id FROM verification_sessions WHERE application_id = ?1 \
+                      AND redacted_at IS NULL AND finished_at IS NOT NULL AND finished_at <= ?2)",
+                    params![app, cutoff.0],
+                )?;
+                exec(
+                    c,
+                    "UPDATE verification_sessions SET results_sealed = NULL, input_sealed = NULL, \
+                     redacted_at = ?1, version = version + 1 \
+                     WHERE application_id = ?2 AND redacted_at IS NULL AND finished_at IS NOT NULL \
+                     AND finished_at <= ?3",
+                    params![now.0, app, cutoff.0],
+                )
+            })
+            .await?;
+        if n > 0 {
+            self.scrub_wal().await;
+        }
+        Ok(n)
+    }
+}
