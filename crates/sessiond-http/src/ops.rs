@@ -80,9 +80,13 @@ async fn metrics(State(state): State<AppState>) -> Response {
         )
             .into_response();
     };
-    let (open, idle) = (state.pool_stats)();
-    metrics::gauge!("db_pool_connections").set(f64::from(open));
-    metrics::gauge!("db_pool_idle_connections").set(idle as f64);
+    let db = (state.pool_stats)();
+    metrics::gauge!("db_pool_connections").set(f64::from(db.open));
+    metrics::gauge!("db_pool_idle_connections").set(db.idle as f64);
+    if let Some((transactions, requests)) = db.group_commit {
+        metrics::counter!("db_write_transactions_total").absolute(transactions);
+        metrics::counter!("db_write_requests_total").absolute(requests);
+    }
     (
         [(
             header::CONTENT_TYPE,

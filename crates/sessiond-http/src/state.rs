@@ -9,8 +9,20 @@ use sessiond_core::store::HealthStore;
 use sessiond_core::tenancy::Tenancy;
 use sessiond_core::verification::VerificationService;
 
-/// Reports (open, idle) connections of the database pool for the metrics endpoint.
-pub type PoolStats = Arc<dyn Fn() -> (u32, usize) + Send + Sync>;
+/// What the database layer reports to the metrics endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DbStats {
+    /// Open connections.
+    pub open: u32,
+    /// Idle connections.
+    pub idle: usize,
+    /// (transactions, write requests) of a group-committing writer (SQLite): their ratio is
+    /// the batching the writer achieves. `None` where writes are not batched.
+    pub group_commit: Option<(u64, u64)>,
+}
+
+/// Reports [`DbStats`] for the metrics endpoint.
+pub type PoolStats = Arc<dyn Fn() -> DbStats + Send + Sync>;
 
 #[derive(Clone)]
 pub struct AppState {

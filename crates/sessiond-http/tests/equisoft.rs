@@ -76,7 +76,7 @@ async fn env() -> Env {
         clock: clock.clone(),
         health,
         metrics: None,
-        pool_stats: Arc::new(|| (0, 0)),
+        pool_stats: Arc::new(sessiond_http::DbStats::default),
     };
     Env {
         router: sessiond_http::router(state),

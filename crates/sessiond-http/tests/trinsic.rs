@@ -95,7 +95,7 @@ async fn env() -> Env {
         clock: clock.clone(),
         health: db.store.clone(),
         metrics: None,
-        pool_stats: Arc::new(|| (0, 0)),
+        pool_stats: Arc::new(sessiond_http::DbStats::default),
     };
     Env {
         router: sessiond_http::router(state),

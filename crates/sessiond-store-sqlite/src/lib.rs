@@ -76,6 +76,11 @@ impl SqliteStore {
         self.engine.stats()
     }
 
+    /// (write transactions committed or failed, write requests they carried) since opening.
+    pub fn write_stats(&self) -> (u64, u64) {
+        self.engine.write_counts()
+    }
+
     /// Finishes queued writes and closes the file.
     pub async fn close(&self) {
         self.engine.close();

@@ -47,11 +47,25 @@ impl Db {
         }
     }
 
-    /// (open connections, idle connections), for the pool gauges.
-    pub fn pool_stats(&self) -> (u32, usize) {
+    /// Connection and writer figures for `/metrics`.
+    pub fn stats(&self) -> sessiond_http::DbStats {
         match self {
-            Db::Sqlite(s) => s.pool_stats(),
-            Db::Postgres(s) => s.pool_stats(),
+            Db::Sqlite(s) => {
+                let (open, idle) = s.pool_stats();
+                sessiond_http::DbStats {
+                    open,
+                    idle,
+                    group_commit: Some(s.write_stats()),
+                }
+            }
+            Db::Postgres(s) => {
+                let (open, idle) = s.pool_stats();
+                sessiond_http::DbStats {
+                    open,
+                    idle,
+                    group_commit: None,
+                }
+            }
         }
     }
 

@@ -179,7 +179,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         clock: clock.clone(),
         health: store.clone(),
         metrics: Some(handle),
-        pool_stats: Arc::new(move || pool_db.pool_stats()),
+        pool_stats: Arc::new(move || pool_db.stats()),
     };
     let state_for_trusted = state.clone();
     let app = sessiond_http::router(state);

@@ -210,6 +210,14 @@ impl Server {
         }
     }
 
+    /// SIGKILL: no shutdown, no flush, as in a crash or power cut of the process.
+    pub fn kill9(mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Sends SIGTERM and waits for the exit; returns (exit code, how long it took).
     pub fn terminate(mut self) -> (Option<i32>, Duration) {
         let Some(mut child) = self.child.take() else {

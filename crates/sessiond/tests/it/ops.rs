@@ -26,7 +26,16 @@ async fn operations(kind: Kind) {
         "db_pool_connections",
         "db_pool_idle_connections",
         r#"job_runs_total{job="purge""#,
-    ];
+    ]
+    .into_iter()
+    .chain(
+        // The SQLite writer reports how many requests its transactions carried.
+        (kind == Kind::Sqlite)
+            .then_some(["db_write_transactions_total", "db_write_requests_total"])
+            .into_iter()
+            .flatten(),
+    )
+    .collect::<Vec<_>>();
     let mut text = String::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while std::time::Instant::now() < deadline {
@@ -48,7 +57,7 @@ async fn operations(kind: Kind) {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    for needle in needles {
+    for needle in &needles {
         assert!(text.contains(needle), "metrics contain {needle}:\n{text}");
     }
 
