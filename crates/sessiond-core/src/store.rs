@@ -85,6 +85,15 @@ pub trait ApiKeyStore: Send + Sync {
     async fn purge_revoked_api_keys(&self, cutoff: Timestamp) -> StoreResult<u64>;
 }
 
+/// A counter that changes whenever a secret key or an application changes — whichever node or
+/// process changed it (the backends bump it with triggers in the same transaction). Lets a node
+/// keep verified keys and parsed settings in memory and still see a revocation at once.
+#[async_trait]
+pub trait AuthEpochStore: Send + Sync {
+    /// The current value; cheaper than any key lookup.
+    async fn auth_epoch(&self) -> StoreResult<i64>;
+}
+
 /// Where a sealed value lives, as far as the re-sealing pass needs to know. Opaque to the core.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SealedRef {
@@ -152,6 +161,7 @@ pub trait Store:
     MetaStore
     + ApplicationStore
     + ApiKeyStore
+    + AuthEpochStore
     + SealedStore
     + JobLeaseStore
     + HealthStore
@@ -170,6 +180,7 @@ impl<T> Store for T where
     T: MetaStore
         + ApplicationStore
         + ApiKeyStore
+        + AuthEpochStore
         + SealedStore
         + JobLeaseStore
         + HealthStore

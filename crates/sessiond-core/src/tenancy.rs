@@ -1,6 +1,7 @@
 //! Applications, their secret keys, and authentication of API requests.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use sessiond_crypto::apikey::{self, SecretKey};
 
@@ -16,10 +17,22 @@ pub const DEFAULT_APP_NAME: &str = "Default application";
 const BOOTSTRAP_META: &str = "bootstrapped";
 /// Longest `Authorization` header value considered at all.
 const MAX_AUTH_HEADER: usize = 256;
+/// Verified keys kept in memory. Past this the cache starts over (keys are few per application;
+/// only a key that verified is ever cached, so guessing cannot fill it).
+const MAX_CACHED_KEYS: usize = 10_000;
+
+/// Keys that verified, with their application (settings parsed), valid while the store's
+/// authentication epoch is `epoch`.
+#[derive(Default)]
+struct KeyCache {
+    epoch: Option<i64>,
+    keys: HashMap<[u8; 32], (ApiKey, Arc<Application>)>,
+}
 
 pub struct Tenancy {
     store: Arc<dyn Store>,
     vault: Arc<Vault>,
+    cache: RwLock<KeyCache>,
 }
 
 /// An application created together with its first secret key, shown once.
@@ -32,7 +45,11 @@ pub struct CreatedApplication {
 
 impl Tenancy {
     pub fn new(store: Arc<dyn Store>, vault: Arc<Vault>) -> Self {
-        Tenancy { store, vault }
+        Tenancy {
+            store,
+            vault,
+            cache: RwLock::new(KeyCache::default()),
+        }
     }
 
     pub fn vault(&self) -> &Arc<Vault> {
@@ -196,9 +213,13 @@ impl Tenancy {
     }
 
     /// Resolves the application of a request from its `Authorization` header value.
-    /// Every call reads the key from the store, so a revocation takes effect on the next request
-    /// on every node.
-    pub async fn authenticate(&self, authorization: Option<&[u8]>) -> Result<Application> {
+    ///
+    /// Verified keys are kept in memory together with their application, valid for as long as
+    /// the store's authentication epoch stays the same. Every key or application change bumps
+    /// the epoch in its own transaction, on any node or process, so a revocation takes effect on
+    /// the next request everywhere while an unchanged key costs one epoch read instead of a key
+    /// lookup and a settings parse.
+    pub async fn authenticate(&self, authorization: Option<&[u8]>) -> Result<Arc<Application>> {
         let header = authorization.ok_or(Error::Unauthenticated(AuthFailure::Missing))?;
         let malformed = Error::Unauthenticated(AuthFailure::Malformed);
         if header.len() > MAX_AUTH_HEADER {
@@ -216,11 +237,38 @@ impl Tenancy {
             return Err(Error::Unauthenticated(AuthFailure::UnknownKey));
         }
         let hash = self.vault.hasher().hash(token);
-        let (key, app) = self
-            .store
-            .find_api_key_by_hash(&hash)
-            .await?
-            .ok_or(Error::Unauthenticated(AuthFailure::UnknownKey))?;
+        // Read before the lookup: an entry stored under this epoch is never older than it.
+        let epoch = self.store.auth_epoch().await?;
+        let cached = {
+            let cache = self
+                .cache
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            (cache.epoch == Some(epoch))
+                .then(|| cache.keys.get(&hash).cloned())
+                .flatten()
+        };
+        let (key, app) = match cached {
+            Some(hit) => hit,
+            None => {
+                let (key, app) = self
+                    .store
+                    .find_api_key_by_hash(&hash)
+                    .await?
+                    .ok_or(Error::Unauthenticated(AuthFailure::UnknownKey))?;
+                let found = (key, Arc::new(app));
+                let mut cache = self
+                    .cache
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if cache.epoch != Some(epoch) || cache.keys.len() >= MAX_CACHED_KEYS {
+                    cache.keys.clear();
+                    cache.epoch = Some(epoch);
+                }
+                cache.keys.insert(hash, found.clone());
+                found
+            }
+        };
         // The lookup matched on the hash already; the constant-time check guards against a backend
         // that matched loosely (collation, truncation) ever letting a different key through.
         if !sessiond_crypto::ct::eq(&key.hash, &hash) {

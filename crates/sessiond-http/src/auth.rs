@@ -37,7 +37,7 @@ pub async fn require_application(
     match auth.tenancy.authenticate(header).await {
         Ok(app) => {
             tracing::Span::current().record("app", app.id.as_str());
-            req.extensions_mut().insert(Caller(Arc::new(app)));
+            req.extensions_mut().insert(Caller(app));
             next.run(req).await
         }
         Err(e) => {

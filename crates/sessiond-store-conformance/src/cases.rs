@@ -467,3 +467,43 @@ pub async fn jobs_run_once_across_nodes(db: &TestDb) {
         "job-run records older than the cutoff are purged"
     );
 }
+
+/// The authentication epoch moves with every key and application change, seen from another node
+/// too, and stays put for other writes.
+pub async fn auth_epoch_moves_with_keys_and_applications(db: &TestDb) {
+    let other = db.second_node().await;
+    let epoch = || async {
+        db.store
+            .auth_epoch()
+            .await
+            .unwrap_or_else(|e| panic!("auth_epoch: {e}"))
+    };
+    let e0 = epoch().await;
+    let (mut a, k) = insert_app(db, "app", T0).await;
+    let e1 = epoch().await;
+    assert_ne!(e1, e0, "a new key moves the epoch");
+    db.store
+        .insert_meta_if_absent("unrelated", b"x", false)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(epoch().await, e1, "other writes leave it alone");
+    other
+        .revoke_api_key(&a.id, &k.id, Timestamp(T0.0 + 1))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let e2 = epoch().await;
+    assert_ne!(e2, e1, "a revocation by another node moves it");
+    a.version += 1;
+    a.settings.session_token_lifetime_secs = 90;
+    db.store
+        .update_application(&a)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let e3 = epoch().await;
+    assert_ne!(e3, e2, "a settings change moves it");
+    db.store
+        .delete_application(&a.id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_ne!(epoch().await, e3, "a deleted application moves it");
+}

@@ -44,6 +44,7 @@ conformance_suite!(
     vault_pepper_and_wrong_key,
     master_key_rotation_round_trip,
     jobs_run_once_across_nodes,
+    auth_epoch_moves_with_keys_and_applications,
 );
 
 conformance_suite!(

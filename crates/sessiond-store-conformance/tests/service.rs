@@ -448,3 +448,69 @@ async fn custom_template_keys_sign_with_es256_and_eddsa() {
             .unwrap_or_else(|_| panic!("{alg} signature verifies"));
     }
 }
+
+/// Verified keys are cached per node, yet a change made behind the node's back (another node, or
+/// an administrative command on the same file) is seen on the very next request.
+async fn key_cache_sees_changes_made_elsewhere(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let ring = Keyring::new(vec![MasterKey::generate()]).unwrap_or_else(|e| panic!("{e}"));
+    let vault = Arc::new(
+        Vault::open(&*db.store, ring, None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let node = Tenancy::new(db.store.clone(), vault.clone());
+    let elsewhere = Tenancy::new(db.second_node().await, vault);
+    let created = node
+        .create_application("cache", KeyEnvironment::Test, None, T0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let header = format!("Bearer {}", created.secret_key.expose());
+    let auth = || node.authenticate(Some(header.as_bytes()));
+    let first = auth().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first.settings.session_token_lifetime_secs, 60);
+    let again = auth().await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        Arc::ptr_eq(&first, &again),
+        "the second request is served from memory"
+    );
+
+    elsewhere
+        .update_application(&created.application.id, T0, |a| {
+            a.settings.session_token_lifetime_secs = 120;
+            Ok(())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let updated = auth().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        updated.settings.session_token_lifetime_secs, 120,
+        "a settings change made elsewhere is seen at once"
+    );
+
+    elsewhere
+        .revoke_key(&created.application.id, &created.key.id, T0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        matches!(
+            auth().await,
+            Err(Error::Unauthenticated(
+                sessiond_core::error::AuthFailure::RevokedKey
+            ))
+        ),
+        "a revocation made elsewhere is seen on the next request"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_cache_sees_changes_made_elsewhere_sqlite() {
+    key_cache_sees_changes_made_elsewhere(Kind::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_cache_sees_changes_made_elsewhere_postgres() {
+    key_cache_sees_changes_made_elsewhere(Kind::Postgres).await;
+}

@@ -33,6 +33,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0004_verification",
         include_str!("../migrations/0004_verification.sql"),
     ),
+    (
+        5,
+        "0005_auth_epoch",
+        include_str!("../migrations/0005_auth_epoch.sql"),
+    ),
 ];
 
 const HISTORY: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (

@@ -5,7 +5,9 @@ use rusqlite::{Connection, Row, params};
 use sessiond_core::Timestamp;
 use sessiond_core::apikey::{ApiKey, ApiKeyId};
 use sessiond_core::application::{AppId, AppSettings, Application, KeyEnvironment};
-use sessiond_core::store::{ApiKeyStore, ApplicationStore, MetaStore, StoreError, StoreResult};
+use sessiond_core::store::{
+    ApiKeyStore, ApplicationStore, AuthEpochStore, MetaStore, StoreError, StoreResult,
+};
 
 use crate::{SqliteStore, all, corrupt, count, exec, first, get, is_foreign_key, map_err};
 
@@ -294,5 +296,17 @@ impl ApiKeyStore for SqliteStore {
             )
         })
         .await
+    }
+}
+
+#[async_trait]
+impl AuthEpochStore for SqliteStore {
+    async fn auth_epoch(&self) -> StoreResult<i64> {
+        self.read(|c| {
+            first(c, "SELECT value FROM auth_epoch WHERE id = 1", [], |r| {
+                get(r, "value")
+            })
+        })
+        .map(Option::unwrap_or_default)
     }
 }

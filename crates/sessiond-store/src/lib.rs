@@ -43,7 +43,8 @@ macro_rules! migrations {
 type MigrationFiles = &'static [(i64, &'static str, &'static str)];
 
 const POSTGRES_MIGRATIONS: MigrationFiles = migrations!("postgres":
-    1 "0001_foundation", 2 "0002_login_sessions", 3 "0003_equisoft", 4 "0004_verification");
+    1 "0001_foundation", 2 "0002_login_sessions", 3 "0003_equisoft", 4 "0004_verification",
+    5 "0005_auth_epoch");
 
 fn migrator(files: MigrationFiles) -> Migrator {
     Migrator::with_migrations(

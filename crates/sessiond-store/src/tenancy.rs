@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use sessiond_core::Timestamp;
 use sessiond_core::apikey::{ApiKey, ApiKeyId};
 use sessiond_core::application::{AppId, AppSettings, Application, KeyEnvironment};
-use sessiond_core::store::{ApiKeyStore, ApplicationStore, MetaStore, StoreError, StoreResult};
+use sessiond_core::store::{
+    ApiKeyStore, ApplicationStore, AuthEpochStore, MetaStore, StoreError, StoreResult,
+};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -301,5 +303,18 @@ impl ApiKeyStore for SqlStore {
                 .await
                 .map_err(map_err)?;
         Ok(done.rows_affected())
+    }
+}
+
+#[async_trait]
+impl AuthEpochStore for SqlStore {
+    async fn auth_epoch(&self) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT value FROM auth_epoch WHERE id = 1")
+            .fetch_optional(self.pool())
+            .await
+            .map_err(map_err)?;
+        row.map(|r| r.try_get::<i64, _>("value").map_err(map_err))
+            .transpose()
+            .map(Option::unwrap_or_default)
     }
 }
