@@ -468,42 +468,62 @@ pub async fn jobs_run_once_across_nodes(db: &TestDb) {
     );
 }
 
-/// The authentication epoch moves with every key and application change, seen from another node
-/// too, and stays put for other writes.
-pub async fn auth_epoch_moves_with_keys_and_applications(db: &TestDb) {
-    let other = db.second_node().await;
-    let epoch = || async {
-        db.store
+/// How long another node may take to see an epoch change (PostgreSQL nodes learn it by
+/// notification, with a periodic re-read as the fallback; see docs/design/storage-contract.md).
+pub const EPOCH_PROPAGATION: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Waits for `db`'s epoch to differ from `old`, at most [`EPOCH_PROPAGATION`] (plus slack for
+/// a loaded machine); returns the new value.
+async fn epoch_after(db: &TestDb, old: i64, what: &str) -> i64 {
+    let deadline = std::time::Instant::now() + EPOCH_PROPAGATION * 3;
+    loop {
+        let now = db
+            .store
             .auth_epoch()
             .await
-            .unwrap_or_else(|e| panic!("auth_epoch: {e}"))
-    };
-    let e0 = epoch().await;
+            .unwrap_or_else(|e| panic!("auth_epoch: {e}"));
+        if now != old {
+            return now;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} moves the epoch (still {old})"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// The authentication epoch moves with every key and application change, made by this node or
+/// another, and stays put for other writes.
+pub async fn auth_epoch_moves_with_keys_and_applications(db: &TestDb) {
+    let other = db.second_node().await;
+    let e0 = epoch_after(db, i64::MIN, "nothing").await;
     let (mut a, k) = insert_app(db, "app", T0).await;
-    let e1 = epoch().await;
-    assert_ne!(e1, e0, "a new key moves the epoch");
+    let e1 = epoch_after(db, e0, "a new key").await;
     db.store
         .insert_meta_if_absent("unrelated", b"x", false)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(epoch().await, e1, "other writes leave it alone");
+    assert_eq!(
+        db.store.auth_epoch().await.ok(),
+        Some(e1),
+        "other writes leave it alone"
+    );
     other
         .revoke_api_key(&a.id, &k.id, Timestamp(T0.0 + 1))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let e2 = epoch().await;
-    assert_ne!(e2, e1, "a revocation by another node moves it");
+    let e2 = epoch_after(db, e1, "a revocation by another node").await;
     a.version += 1;
     a.settings.session_token_lifetime_secs = 90;
     db.store
         .update_application(&a)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let e3 = epoch().await;
-    assert_ne!(e3, e2, "a settings change moves it");
+    let e3 = epoch_after(db, e2, "a settings change").await;
     db.store
         .delete_application(&a.id)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_ne!(epoch().await, e3, "a deleted application moves it");
+    epoch_after(db, e3, "a deleted application").await;
 }

@@ -15,6 +15,7 @@
 //! Whatever the server's `synchronous_commit` gives (on by default: the commit record is flushed
 //! before the acknowledgement; with synchronous replication, also on a standby).
 
+mod epoch;
 mod login;
 mod ops;
 mod tenancy;
@@ -22,6 +23,7 @@ mod vault;
 mod verification;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sessiond_core::store::{StoreError, StoreResult};
@@ -113,11 +115,12 @@ impl Default for PoolOptions {
     }
 }
 
-/// A store over one SQLite file or one PostgreSQL database.
+/// A store over one PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    epoch: Arc<epoch::EpochWatch>,
 }
 
 impl SqlStore {
@@ -142,7 +145,13 @@ impl SqlStore {
             .connect_with(connect)
             .await
             .map_err(map_err)?;
-        Ok(SqlStore { pool, backend })
+        let epoch = Arc::new(epoch::EpochWatch::default());
+        epoch::spawn_watcher(url, pool.clone(), epoch.clone());
+        Ok(SqlStore {
+            pool,
+            backend,
+            epoch,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -164,7 +173,12 @@ impl SqlStore {
     }
 
     pub async fn close(&self) {
+        self.epoch.stop();
         self.pool.close().await;
+    }
+
+    fn epoch_from_memory(&self) -> Option<i64> {
+        self.epoch.current()
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {

@@ -309,12 +309,9 @@ impl ApiKeyStore for SqlStore {
 #[async_trait]
 impl AuthEpochStore for SqlStore {
     async fn auth_epoch(&self) -> StoreResult<i64> {
-        let row = sqlx::query("SELECT value FROM auth_epoch WHERE id = 1")
-            .fetch_optional(self.pool())
-            .await
-            .map_err(map_err)?;
-        row.map(|r| r.try_get::<i64, _>("value").map_err(map_err))
-            .transpose()
-            .map(Option::unwrap_or_default)
+        match self.epoch_from_memory() {
+            Some(v) => Ok(v),
+            None => crate::epoch::read(self.pool()).await,
+        }
     }
 }

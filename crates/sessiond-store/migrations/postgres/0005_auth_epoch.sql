@@ -7,9 +7,13 @@ CREATE TABLE auth_epoch (
 );
 INSERT INTO auth_epoch (id, value) VALUES (1, 0);
 
+-- Nodes LISTEN on sessiond_auth_epoch and keep the value in memory; the notification carries it.
 CREATE FUNCTION auth_epoch_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    v BIGINT;
 BEGIN
-    UPDATE auth_epoch SET value = value + 1 WHERE id = 1;
+    UPDATE auth_epoch SET value = value + 1 WHERE id = 1 RETURNING value INTO v;
+    PERFORM pg_notify('sessiond_auth_epoch', v::text);
     RETURN NULL;
 END;
 $$;
