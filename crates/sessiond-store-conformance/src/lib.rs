@@ -16,7 +16,7 @@ pub mod verification_cases;
 use std::sync::Arc;
 
 use sessiond_core::store::Store;
-use sessiond_store::{PoolOptions, SqlStore};
+use sessiond_store_postgres::{PoolOptions, SqlStore};
 use sessiond_store_sqlite::SqliteStore;
 
 /// Environment variable naming the PostgreSQL server for tests (any database on it; each test

@@ -283,7 +283,7 @@ impl Settings {
                 return Err(bad("database_url", "must not be empty".into()));
             }
             Some(u) => {
-                if sessiond_store::Backend::from_url(&u).is_none() {
+                if sessiond_store_postgres::Backend::from_url(&u).is_none() {
                     return Err(bad(
                         "database_url",
                         "must start with sqlite: or postgres://".into(),

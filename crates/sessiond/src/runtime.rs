@@ -14,7 +14,7 @@ use sessiond_core::store::Store;
 use sessiond_core::tenancy::Tenancy;
 use sessiond_core::vault::{KeyringReloader, Vault, VaultError};
 use sessiond_crypto::seal::{Keyring, MasterKey};
-use sessiond_store::{PoolOptions, SqlStore};
+use sessiond_store_postgres::{PoolOptions, SqlStore};
 use sessiond_store_sqlite::SqliteStore;
 
 use crate::config::{Config, KeySource};
