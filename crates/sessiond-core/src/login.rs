@@ -259,6 +259,20 @@ impl LoginService {
             .ok_or_else(|| not_found("session"))
     }
 
+    /// The session and its user, read together.
+    pub async fn get_session_with_user(
+        &self,
+        app: &Application,
+        id: &SessionId,
+    ) -> Result<(Session, User)> {
+        let (s, u) = self
+            .store
+            .get_session_with_user(&app.id, id)
+            .await?
+            .ok_or_else(|| not_found("session"))?;
+        Ok((s, self.open_user(u)?))
+    }
+
     pub async fn list_sessions(
         &self,
         app: &Application,
@@ -296,8 +310,21 @@ impl LoginService {
         event: Event,
         now: Timestamp,
     ) -> Result<Session> {
+        self.apply_from(app, id, None, event, now).await
+    }
+
+    /// [`Self::apply`] starting from a session the caller has just read, so the first attempt
+    /// needs no second read (a conflict still re-reads).
+    async fn apply_from(
+        &self,
+        app: &Application,
+        id: &SessionId,
+        loaded: Option<Session>,
+        event: Event,
+        now: Timestamp,
+    ) -> Result<Session> {
         let (before, after) = self
-            .write_session(app, id, |s| {
+            .write_session(app, id, loaded, |s| {
                 transition(s, event.clone(), &app.settings, now).map_err(map_transition)
             })
             .await?;
@@ -314,13 +341,17 @@ impl LoginService {
         &self,
         app: &Application,
         id: &SessionId,
+        mut loaded: Option<Session>,
         step: F,
     ) -> Result<(Session, Session)>
     where
         F: Fn(&Session) -> Result<Session> + Send + Sync,
     {
         for _ in 0..RETRIES {
-            let s = self.get_session(app, id).await?;
+            let s = match loaded.take() {
+                Some(s) => s,
+                None => self.get_session(app, id).await?,
+            };
             let mut next = step(&s)?;
             if next == s {
                 return Ok((s.clone(), s));
@@ -359,7 +390,9 @@ impl LoginService {
             }
             return Ok(s);
         }
-        self.apply(app, &s.id, Event::Touch(None), now).await
+        let id = s.id.clone();
+        self.apply_from(app, &id, Some(s), Event::Touch(None), now)
+            .await
     }
 
     /// The active session `id`, with activity recorded (tokens are minted only for these).
@@ -624,6 +657,17 @@ impl LoginService {
         now: Timestamp,
     ) -> Result<Session> {
         let s = self.get_session(app, id).await?;
+        self.keep_alive_loaded(app, s, now).await
+    }
+
+    /// [`Self::keep_alive`] on a session the caller has just read: a coalesced touch costs no
+    /// further statement, a due one a single conditional update.
+    pub async fn keep_alive_loaded(
+        &self,
+        app: &Application,
+        s: Session,
+        now: Timestamp,
+    ) -> Result<Session> {
         if s.effective_status(now).is_terminal() {
             return Ok(s);
         }
@@ -652,7 +696,7 @@ impl LoginService {
         F: Fn(&mut Session) -> Result<()> + Send + Sync,
     {
         let (_, after) = self
-            .write_session(app, id, |s| {
+            .write_session(app, id, None, |s| {
                 let mut next = s.clone();
                 change(&mut next)?;
                 if next != *s {
@@ -770,7 +814,7 @@ impl LoginService {
         }
         self.get_user(app, target).await?;
         let (_, after) = self
-            .write_session(app, id, |cur| {
+            .write_session(app, id, None, |cur| {
                 // The checks above were made for this user; a concurrent change voids them.
                 if cur.user_id != admin.id {
                     return Err(Error::Conflict);
@@ -791,7 +835,7 @@ impl LoginService {
         now: Timestamp,
     ) -> Result<Session> {
         let (before, after) = self
-            .write_session(app, id, |cur| {
+            .write_session(app, id, None, |cur| {
                 revert_identity(cur, now).map_err(Self::impersonation_error)
             })
             .await?;

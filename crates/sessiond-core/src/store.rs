@@ -250,6 +250,12 @@ pub trait SessionStore: Send + Sync {
         app: &AppId,
         id: &crate::ids::SessionId,
     ) -> StoreResult<Option<crate::session::Session>>;
+    /// The session together with its user, in one read (views that show both).
+    async fn get_session_with_user(
+        &self,
+        app: &AppId,
+        id: &crate::ids::SessionId,
+    ) -> StoreResult<Option<(crate::session::Session, StoredUser)>>;
     /// Sessions matching `filter` (statuses evaluated at `now`), newest first, and the total.
     async fn list_sessions(
         &self,

@@ -527,3 +527,43 @@ pub async fn templates_round_trip_and_isolation(db: &TestDb) {
         "templates go with their application"
     );
 }
+
+/// A session and its user come back together from one read, and only to their application.
+pub async fn session_with_user_in_one_read(db: &TestDb) {
+    let (a, _) = insert_app(db, "a", T0).await;
+    let (b, _) = insert_app(db, "b", T0).await;
+    let u = user(&a.id, T0, &[], Some("ext-joined"));
+    put_user(db, &u).await;
+    let s = session(&a.id, &u.id, T0);
+    db.store
+        .insert_session(&s)
+        .await
+        .unwrap_or_else(|e| panic!("insert_session: {e}"));
+    let (got_s, got_u) = db
+        .store
+        .get_session_with_user(&a.id, &s.id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("the session is found with its user"));
+    assert_eq!(got_s, s);
+    assert_eq!(
+        (got_u.id, got_u.external_id, got_u.profile_sealed),
+        (
+            u.id.clone(),
+            u.external_id.clone(),
+            u.profile_sealed.clone()
+        )
+    );
+    assert_eq!(
+        db.store.get_session_with_user(&b.id, &s.id).await.ok(),
+        Some(None),
+        "another application's session is not found"
+    );
+    assert_eq!(
+        db.store
+            .get_session_with_user(&a.id, &SessionId::new())
+            .await
+            .ok(),
+        Some(None)
+    );
+}

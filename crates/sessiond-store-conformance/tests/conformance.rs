@@ -54,6 +54,7 @@ conformance_suite!(
     sessions_purge_after_retention,
     signing_keys_rotate_atomically,
     templates_round_trip_and_isolation,
+    session_with_user_in_one_read,
 );
 
 conformance_suite!(

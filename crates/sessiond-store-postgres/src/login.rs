@@ -81,6 +81,24 @@ fn i64_of(v: u64) -> i64 {
 const USER_COLS: &str =
     "u.id, u.application_id, u.external_id, u.profile, u.created_at, u.updated_at, u.version";
 
+/// A user's columns as `u_…` aliases, for statements that also select a session.
+const USER_COLS_ALIASED: &str = "u.id AS u_id, u.application_id AS u_application_id, \
+     u.external_id AS u_external_id, u.profile AS u_profile, u.created_at AS u_created_at, \
+     u.updated_at AS u_updated_at, u.version AS u_version";
+
+fn user_from_aliased_row(row: &AnyRow) -> StoreResult<StoredUser> {
+    Ok(StoredUser {
+        id: UserId(get(row, "u_id")?),
+        application_id: AppId(get(row, "u_application_id")?),
+        external_id: get(row, "u_external_id")?,
+        profile_sealed: get(row, "u_profile")?,
+        identifiers: Vec::new(),
+        created_at: Timestamp(get(row, "u_created_at")?),
+        updated_at: Timestamp(get(row, "u_updated_at")?),
+        version: get(row, "u_version")?,
+    })
+}
+
 fn user_from_row(row: &AnyRow) -> StoreResult<StoredUser> {
     Ok(StoredUser {
         id: UserId(get(row, "id")?),
@@ -366,6 +384,26 @@ impl SessionStore for SqlStore {
         .await
         .map_err(map_err)?;
         row.as_ref().map(session_from_row).transpose()
+    }
+
+    async fn get_session_with_user(
+        &self,
+        app: &AppId,
+        id: &SessionId,
+    ) -> StoreResult<Option<(Session, StoredUser)>> {
+        let sql = format!(
+            "SELECT {SESSION_COLS}, {USER_COLS_ALIASED} FROM sessions s \
+             JOIN users u ON u.application_id = s.application_id AND u.id = s.user_id \
+             WHERE s.application_id = $1 AND s.id = $2"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(app.as_str())
+            .bind(id.as_str())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(map_err)?;
+        row.map(|r| Ok((session_from_row(&r)?, user_from_aliased_row(&r)?)))
+            .transpose()
     }
 
     async fn list_sessions(

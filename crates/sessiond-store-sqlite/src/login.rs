@@ -24,6 +24,24 @@ use crate::{
 const USER_COLS: &str =
     "u.id, u.application_id, u.external_id, u.profile, u.created_at, u.updated_at, u.version";
 
+/// A user's columns as `u_…` aliases, for statements that also select a session.
+const USER_COLS_ALIASED: &str = "u.id AS u_id, u.application_id AS u_application_id, \
+     u.external_id AS u_external_id, u.profile AS u_profile, u.created_at AS u_created_at, \
+     u.updated_at AS u_updated_at, u.version AS u_version";
+
+fn user_from_aliased_row(row: &Row<'_>) -> StoreResult<StoredUser> {
+    Ok(StoredUser {
+        id: UserId(get(row, "u_id")?),
+        application_id: AppId(get(row, "u_application_id")?),
+        external_id: get(row, "u_external_id")?,
+        profile_sealed: get(row, "u_profile")?,
+        identifiers: Vec::new(),
+        created_at: Timestamp(get(row, "u_created_at")?),
+        updated_at: Timestamp(get(row, "u_updated_at")?),
+        version: get(row, "u_version")?,
+    })
+}
+
 fn user_from_row(row: &Row<'_>) -> StoreResult<StoredUser> {
     Ok(StoredUser {
         id: UserId(get(row, "id")?),
@@ -321,6 +339,23 @@ impl SessionStore for SqliteStore {
 
     async fn get_session(&self, app: &AppId, id: &SessionId) -> StoreResult<Option<Session>> {
         self.read(|c| get_session(c, app.as_str(), id.as_str()))
+    }
+
+    async fn get_session_with_user(
+        &self,
+        app: &AppId,
+        id: &SessionId,
+    ) -> StoreResult<Option<(Session, StoredUser)>> {
+        let sql = format!(
+            "SELECT {SESSION_COLS}, {USER_COLS_ALIASED} FROM sessions s \
+             JOIN users u ON u.application_id = s.application_id AND u.id = s.user_id \
+             WHERE s.application_id = ?1 AND s.id = ?2"
+        );
+        self.read(|c| {
+            first(c, &sql, [app.as_str(), id.as_str()], |r| {
+                Ok((session_from_row(r)?, user_from_aliased_row(r)?))
+            })
+        })
     }
 
     async fn list_sessions(

@@ -120,10 +120,21 @@ fn valid_cookie_domain(d: &str) -> bool {
 
 /// Renders a session with its user and actor, or 404 for sessions Equisoft sees as deleted.
 async fn render(st: &AppState, app: &Application, s: &Session, status: StatusCode) -> EResult {
+    let user = st.login.get_user(app, &s.user_id).await.map_err(core)?;
+    render_with(st, app, s, &user, status).await
+}
+
+/// Renders a session whose user the caller already holds (read together with the session).
+async fn render_with(
+    st: &AppState,
+    app: &Application,
+    s: &Session,
+    user: &sessiond_core::user::User,
+    status: StatusCode,
+) -> EResult {
     let now = st.clock.now();
     let state =
         views::state(s, now).ok_or_else(|| EquisoftError::not_found("user session not found"))?;
-    let user = st.login.get_user(app, &s.user_id).await.map_err(core)?;
     let actor = match s.actor_user() {
         Some(a) => Some(views::user(
             &st.login.get_user(app, &a).await.map_err(core)?,
@@ -132,7 +143,7 @@ async fn render(st: &AppState, app: &Application, s: &Session, status: StatusCod
     };
     Ok(json_ok(
         status,
-        views::session(s, state, views::user(&user), actor),
+        views::session(s, state, views::user(user), actor),
     ))
 }
 
@@ -250,16 +261,25 @@ pub async fn get_session(
             }
         }
     }
-    let s = visible(&st, &app, &id).await?;
+    // One read for the session and its user; a keep-alive works on that copy (a coalesced
+    // touch writes nothing, a due one is one conditional update).
+    let sid = session_id(&id)?;
+    let (s, user) = st
+        .login
+        .get_session_with_user(&app, &sid)
+        .await
+        .map_err(core)?;
+    views::state(&s, st.clock.now())
+        .ok_or_else(|| EquisoftError::not_found("user session not found"))?;
     let s = if keep_alive {
         st.login
-            .keep_alive(&app, &s.id, st.clock.now())
+            .keep_alive_loaded(&app, s, st.clock.now())
             .await
             .map_err(core)?
     } else {
         s
     };
-    render(&st, &app, &s, StatusCode::OK).await
+    render_with(&st, &app, &s, &user, StatusCode::OK).await
 }
 
 #[utoipa::path(delete, path = "/sessions/{uuid}", tag = TAG, security(("secret_key" = [])),
