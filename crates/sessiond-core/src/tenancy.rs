@@ -26,7 +26,7 @@ const MAX_CACHED_KEYS: usize = 10_000;
 #[derive(Default)]
 struct KeyCache {
     epoch: Option<i64>,
-    keys: HashMap<[u8; 32], (ApiKey, Arc<Application>)>,
+    keys: HashMap<[u8; 32], (Arc<ApiKey>, Arc<Application>)>,
 }
 
 pub struct Tenancy {
@@ -256,7 +256,7 @@ impl Tenancy {
                     .find_api_key_by_hash(&hash)
                     .await?
                     .ok_or(Error::Unauthenticated(AuthFailure::UnknownKey))?;
-                let found = (key, Arc::new(app));
+                let found = (Arc::new(key), Arc::new(app));
                 let mut cache = self
                     .cache
                     .write()

@@ -48,7 +48,12 @@ const POSTGRES_MIGRATIONS: MigrationFiles = migrations!("postgres":
     1 "0001_foundation", 2 "0002_login_sessions", 3 "0003_equisoft", 4 "0004_verification",
     5 "0005_auth_epoch");
 
-fn migrator(files: MigrationFiles) -> Migrator {
+/// This backend's migrations.
+pub(crate) fn migrator() -> Migrator {
+    migrations(POSTGRES_MIGRATIONS)
+}
+
+fn migrations(files: MigrationFiles) -> Migrator {
     Migrator::with_migrations(
         files
             .iter()
@@ -93,10 +98,6 @@ impl Backend {
             Backend::Postgres => "postgres",
         }
     }
-
-    fn migrator(self) -> Migrator {
-        migrator(POSTGRES_MIGRATIONS)
-    }
 }
 
 /// Pool settings.
@@ -119,7 +120,6 @@ impl Default for PoolOptions {
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     pool: AnyPool,
-    backend: Backend,
     epoch: Arc<epoch::EpochWatch>,
 }
 
@@ -127,12 +127,9 @@ impl SqlStore {
     /// Connects to PostgreSQL. Does not migrate.
     pub async fn connect(url: &str, opts: &PoolOptions) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
-        let backend = Backend::from_url(url).ok_or_else(|| {
-            StoreError::Backend("database URL must start with sqlite: or postgres://".into())
-        })?;
-        if backend == Backend::Sqlite {
+        if Backend::from_url(url) != Some(Backend::Postgres) {
             return Err(StoreError::Backend(
-                "SQLite databases are opened by sessiond-store-sqlite".into(),
+                "database URL must start with postgres:// (SQLite is sessiond-store-sqlite)".into(),
             ));
         }
         let url = url.to_owned();
@@ -147,21 +144,12 @@ impl SqlStore {
             .map_err(map_err)?;
         let epoch = Arc::new(epoch::EpochWatch::default());
         epoch::spawn_watcher(url, pool.clone(), epoch.clone());
-        Ok(SqlStore {
-            pool,
-            backend,
-            epoch,
-        })
-    }
-
-    pub fn backend(&self) -> Backend {
-        self.backend
+        Ok(SqlStore { pool, epoch })
     }
 
     /// Applies pending migrations.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        self.backend
-            .migrator()
+        migrator()
             .run(&self.pool)
             .await
             .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))

@@ -189,9 +189,7 @@ impl HealthStore for SqlStore {
             .iter()
             .map(|r| r.try_get::<i64, _>("version").map_err(map_err))
             .collect::<StoreResult<_>>()?;
-        let known: Vec<i64> = self
-            .backend
-            .migrator()
+        let known: Vec<i64> = crate::migrator()
             .iter()
             .filter(|m| m.migration_type.is_up_migration())
             .map(|m| m.version)

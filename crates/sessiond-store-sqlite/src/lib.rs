@@ -94,6 +94,13 @@ impl SqliteStore {
         self.engine.write(f).await
     }
 
+    /// Runs `sql`, a write keyed by `?1` = application id and `?2` = row id, in the writer;
+    /// whether it changed exactly one row.
+    async fn write_one(&self, sql: &'static str, app: &str, id: &str) -> StoreResult<bool> {
+        let (app, id) = (app.to_owned(), id.to_owned());
+        self.write(move |c| Ok(exec(c, sql, [app, id])? == 1)).await
+    }
+
     fn read<R>(&self, f: impl FnOnce(&Connection) -> StoreResult<R>) -> StoreResult<R> {
         self.engine.read(f)
     }

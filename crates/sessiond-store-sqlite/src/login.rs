@@ -25,9 +25,13 @@ const USER_COLS: &str =
     "u.id, u.application_id, u.external_id, u.profile, u.created_at, u.updated_at, u.version";
 
 /// A user's columns as `u_…` aliases, for statements that also select a session.
-const USER_COLS_ALIASED: &str = "u.id AS u_id, u.application_id AS u_application_id, \
+macro_rules! user_cols_aliased {
+    () => {
+        "u.id AS u_id, u.application_id AS u_application_id, \
      u.external_id AS u_external_id, u.profile AS u_profile, u.created_at AS u_created_at, \
-     u.updated_at AS u_updated_at, u.version AS u_version";
+     u.updated_at AS u_updated_at, u.version AS u_version"
+    };
+}
 
 fn user_from_aliased_row(row: &Row<'_>) -> StoreResult<StoredUser> {
     Ok(StoredUser {
@@ -189,23 +193,25 @@ impl UserStore for SqliteStore {
     }
 
     async fn delete_user(&self, app: &AppId, id: &UserId) -> StoreResult<bool> {
-        let (app, id) = (app.0.clone(), id.0.clone());
-        self.write(move |c| {
-            Ok(exec(
-                c,
-                "DELETE FROM users WHERE application_id = ?1 AND id = ?2",
-                [app, id],
-            )? == 1)
-        })
+        self.write_one(
+            "DELETE FROM users WHERE application_id = ?1 AND id = ?2",
+            app.as_str(),
+            id.as_str(),
+        )
         .await
     }
 }
 
 // ---- sessions ----
 
-const SESSION_COLS: &str = "s.id, s.application_id, s.user_id, s.client_id, s.status, s.actor, s.activity, \
+macro_rules! session_cols {
+    () => {
+        "s.id, s.application_id, s.user_id, s.client_id, s.status, s.actor, s.activity, \
      s.attributes, s.last_active_organization_id, s.created_at, s.updated_at, s.last_active_at, s.expire_at, \
-     s.abandon_at, s.idle_deadline, s.version";
+     s.abandon_at, s.idle_deadline, s.version"
+    };
+}
+const SESSION_COLS: &str = session_cols!();
 
 fn session_from_row(row: &Row<'_>) -> StoreResult<Session> {
     let status: String = get(row, "status")?;
@@ -346,13 +352,17 @@ impl SessionStore for SqliteStore {
         app: &AppId,
         id: &SessionId,
     ) -> StoreResult<Option<(Session, StoredUser)>> {
-        let sql = format!(
-            "SELECT {SESSION_COLS}, {USER_COLS_ALIASED} FROM sessions s \
-             JOIN users u ON u.application_id = s.application_id AND u.id = s.user_id \
-             WHERE s.application_id = ?1 AND s.id = ?2"
+        // Built at compile time: this is the Equisoft read path, run on every request.
+        const SQL: &str = concat!(
+            "SELECT ",
+            session_cols!(),
+            ", ",
+            user_cols_aliased!(),
+            " FROM sessions s JOIN users u ON u.application_id = s.application_id \
+             AND u.id = s.user_id WHERE s.application_id = ?1 AND s.id = ?2"
         );
         self.read(|c| {
-            first(c, &sql, [app.as_str(), id.as_str()], |r| {
+            first(c, SQL, [app.as_str(), id.as_str()], |r| {
                 Ok((session_from_row(r)?, user_from_aliased_row(r)?))
             })
         })
@@ -727,14 +737,11 @@ impl TemplateStore for SqliteStore {
     }
 
     async fn delete_template(&self, app: &AppId, id: &TemplateId) -> StoreResult<bool> {
-        let (app, id) = (app.0.clone(), id.0.clone());
-        self.write(move |c| {
-            Ok(exec(
-                c,
-                "DELETE FROM jwt_templates WHERE application_id = ?1 AND id = ?2",
-                [app, id],
-            )? == 1)
-        })
+        self.write_one(
+            "DELETE FROM jwt_templates WHERE application_id = ?1 AND id = ?2",
+            app.as_str(),
+            id.as_str(),
+        )
         .await
     }
 }

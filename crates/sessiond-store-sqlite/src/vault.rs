@@ -15,14 +15,11 @@ use crate::{Arg, Sql, SqliteStore, all, count, exec, first, get};
 #[async_trait]
 impl SessionDeleteStore for SqliteStore {
     async fn delete_session(&self, app: &AppId, id: &SessionId) -> StoreResult<bool> {
-        let (app, id) = (app.0.clone(), id.0.clone());
-        self.write(move |c| {
-            Ok(exec(
-                c,
-                "DELETE FROM sessions WHERE application_id = ?1 AND id = ?2",
-                [app, id],
-            )? == 1)
-        })
+        self.write_one(
+            "DELETE FROM sessions WHERE application_id = ?1 AND id = ?2",
+            app.as_str(),
+            id.as_str(),
+        )
         .await
     }
 

@@ -123,7 +123,7 @@ async fn revocation_reaches_every_node() {
     let Some(env) = Env::postgres().await else {
         return;
     };
-    let (id, key, _) = env.create_app("shared");
+    let (id, key, _) = env.create_app("two nodes");
     let master = crate::harness::read(&env.data_dir().join("master.key"));
     let n1 = env.spawn_with(&[(
         "SESSIOND_MASTER_KEY",
