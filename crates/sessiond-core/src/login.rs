@@ -323,15 +323,12 @@ impl LoginService {
         event: Event,
         now: Timestamp,
     ) -> Result<Session> {
-        let (before, after) = self
+        // A write that ends the session also empties its token vault (see `update_session`).
+        let (_, after) = self
             .write_session(app, id, loaded, |s| {
                 transition(s, event.clone(), &app.settings, now).map_err(map_transition)
             })
             .await?;
-        if after != before && after.status.is_terminal() {
-            // A session that can no longer be used keeps no secrets.
-            self.store.delete_session_tokens(&app.id, &after.id).await?;
-        }
         Ok(after)
     }
 

@@ -275,7 +275,9 @@ pub trait SessionStore: Send + Sync {
         offset: u64,
         now: Timestamp,
     ) -> StoreResult<Vec<crate::session::Session>>;
-    /// Writes the session if the stored version is `version - 1`.
+    /// Writes the session if the stored version is `version - 1`. When `s` is in a terminal
+    /// status its token vault is deleted by the same statement or transaction: a session that can
+    /// no longer be used keeps no secrets, and revoking one is a single store operation.
     async fn update_session(&self, s: &crate::session::Session) -> StoreResult<()>;
     /// Deletes sessions that ended, or passed a deadline, before `cutoff`; returns how many.
     async fn purge_sessions(&self, cutoff: Timestamp) -> StoreResult<u64>;

@@ -5,7 +5,9 @@ use sessiond_core::Timestamp;
 use sessiond_core::application::AppId;
 use sessiond_core::ids::{ClientId, SessionId, SigningKeyId, TemplateId, UserId};
 use sessiond_core::session::{Session, SessionStatus};
-use sessiond_core::store::{KeyState, SessionFilter, SigningKeyRecord, StoreError, StoredUser};
+use sessiond_core::store::{
+    KeyState, SessionFilter, SigningKeyRecord, StoreError, StoredUser, VaultEntry,
+};
 use sessiond_core::template::JwtTemplate;
 use sessiond_core::user::UserFilter;
 use sessiond_crypto::jwt::Algorithm;
@@ -258,13 +260,38 @@ pub async fn sessions_lifecycle_listing_and_isolation(db: &TestDb) {
         .unwrap_or_default();
     assert_eq!(none, 0, "B lists none of A's sessions");
 
-    let mut upd = s1.clone();
+    // A session's vault lives through updates that keep it usable and goes with the one that
+    // ends it, in the same store operation.
+    let entry = VaultEntry {
+        row_id: "vt_conformance".into(),
+        value_sealed: vec![1, 2, 3],
+    };
+    let put = db
+        .store
+        .put_session_token(&a.id, &s1.id, "tok", &entry, 10, T0)
+        .await;
+    assert_eq!(put, Ok(true));
+    let mut touched = s1.clone();
+    touched.last_active_at = Timestamp(T0.0 + 1);
+    touched.version = 2;
+    assert_eq!(db.store.update_session(&touched).await, Ok(()));
+    assert_eq!(
+        db.store.get_session_token(&a.id, &s1.id, "tok").await,
+        Ok(Some(entry.clone())),
+        "a usable session keeps its vault"
+    );
+    let mut upd = touched.clone();
     upd.status = SessionStatus::Revoked;
-    upd.version = 2;
-    let mut stale = s1.clone();
+    upd.version = 3;
+    let mut stale = touched.clone();
     stale.last_active_at = Timestamp(T0.0 + 5);
-    stale.version = 2;
+    stale.version = 3;
     assert_eq!(db.store.update_session(&upd).await, Ok(()));
+    assert_eq!(
+        db.store.get_session_token(&a.id, &s1.id, "tok").await,
+        Ok(None),
+        "ending a session empties its vault"
+    );
     assert_eq!(
         db.store.update_session(&stale).await,
         Err(StoreError::Conflict),
@@ -272,7 +299,7 @@ pub async fn sessions_lifecycle_listing_and_isolation(db: &TestDb) {
     );
     let mut foreign = upd.clone();
     foreign.application_id = b.id.clone();
-    foreign.version = 3;
+    foreign.version = 4;
     assert_eq!(
         db.store.update_session(&foreign).await,
         Err(StoreError::NotFound),

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sqlx::AnyPool;
+use crate::pool::ConnPool;
 use sqlx::postgres::PgListener;
 
 use crate::map_err;
@@ -58,7 +58,7 @@ impl EpochWatch {
     }
 }
 
-pub(crate) async fn read(pool: &AnyPool) -> StoreResult<i64> {
+pub(crate) async fn read(pool: &ConnPool) -> StoreResult<i64> {
     use sqlx::Row;
     let row = sqlx::query("SELECT value FROM auth_epoch WHERE id = 1")
         .fetch_optional(pool)
@@ -69,7 +69,7 @@ pub(crate) async fn read(pool: &AnyPool) -> StoreResult<i64> {
         .map(Option::unwrap_or_default)
 }
 
-pub(crate) fn spawn_watcher(url: String, pool: AnyPool, watch: Arc<EpochWatch>) {
+pub(crate) fn spawn_watcher(url: String, pool: ConnPool, watch: Arc<EpochWatch>) {
     // Outside a runtime (never the case in the server) the table is simply read every time.
     let Ok(rt) = tokio::runtime::Handle::try_current() else {
         return;
@@ -80,7 +80,7 @@ pub(crate) fn spawn_watcher(url: String, pool: AnyPool, watch: Arc<EpochWatch>) 
     }
 }
 
-async fn watch_loop(url: String, pool: AnyPool, watch: Arc<EpochWatch>) {
+async fn watch_loop(url: String, pool: ConnPool, watch: Arc<EpochWatch>) {
     loop {
         watch.lost();
         let mut listener = match PgListener::connect(&url).await {

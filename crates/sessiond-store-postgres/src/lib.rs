@@ -8,8 +8,10 @@
 //! - `login`, `vault`, `verification`: users, sessions, keys, templates, the token vault, the
 //!   impersonation audit trail and identity-verification sessions.
 //!
-//! Queries go through sqlx's `Any` driver with `$n` placeholders. Columns are TEXT, BIGINT and
-//! BYTEA only.
+//! Queries go through sqlx's native PostgreSQL driver: binary protocol, every statement prepared
+//! once per connection and cached (a warm read is one round trip: Bind/Execute/Sync), values bound
+//! as their native types. Columns are TEXT, BIGINT (times are epoch milliseconds, as in the core)
+//! and BYTEA; see docs/design/storage.md for why this driver.
 //!
 //! # Durability of an acknowledged write
 //! Whatever the server's `synchronous_commit` gives (on by default: the commit record is flushed
@@ -18,6 +20,7 @@
 mod epoch;
 mod login;
 mod ops;
+mod pool;
 mod tenancy;
 mod vault;
 mod verification;
@@ -27,9 +30,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sessiond_core::store::{StoreError, StoreResult};
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::ConnectOptions;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{AnyPool, ConnectOptions};
+use sqlx::postgres::PgConnectOptions;
+
+use crate::pool::ConnPool;
 
 /// The migrations of each backend, compiled in: (version, description, SQL). Versions and
 /// descriptions are those sqlx derives from the file names (`0001_foundation.sql`), so databases
@@ -119,27 +124,26 @@ impl Default for PoolOptions {
 /// A store over one PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
-    pool: AnyPool,
+    pool: ConnPool,
     epoch: Arc<epoch::EpochWatch>,
 }
 
 impl SqlStore {
     /// Connects to PostgreSQL. Does not migrate.
     pub async fn connect(url: &str, opts: &PoolOptions) -> Result<Self, StoreError> {
-        sqlx::any::install_default_drivers();
         if Backend::from_url(url) != Some(Backend::Postgres) {
             return Err(StoreError::Backend(
                 "database URL must start with postgres:// (SQLite is sessiond-store-sqlite)".into(),
             ));
         }
         let url = url.to_owned();
-        let connect = AnyConnectOptions::from_str(&url)
+        let connect = PgConnectOptions::from_str(&url)
             .map_err(|e| StoreError::Backend(format!("invalid database URL: {e}")))?
+            .application_name("sessiond")
+            // Room for every statement the store issues, so none is re-prepared under load.
+            .statement_cache_capacity(512)
             .disable_statement_logging();
-        let pool = AnyPoolOptions::new()
-            .max_connections(opts.max_connections.max(1))
-            .acquire_timeout(opts.acquire_timeout)
-            .connect_with(connect)
+        let pool = ConnPool::connect(connect, opts.max_connections, opts.acquire_timeout)
             .await
             .map_err(map_err)?;
         let epoch = Arc::new(epoch::EpochWatch::default());
@@ -149,15 +153,16 @@ impl SqlStore {
 
     /// Applies pending migrations.
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
         migrator()
-            .run(&self.pool)
+            .run(&mut *conn)
             .await
             .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))
     }
 
     /// (open connections, idle connections), for the pool gauges.
     pub fn pool_stats(&self) -> (u32, usize) {
-        (self.pool.size(), self.pool.num_idle())
+        self.pool.stats()
     }
 
     pub async fn close(&self) {
@@ -169,7 +174,7 @@ impl SqlStore {
         self.epoch.current()
     }
 
-    pub(crate) fn pool(&self) -> &AnyPool {
+    pub(crate) fn pool(&self) -> &ConnPool {
         &self.pool
     }
 }
@@ -180,8 +185,8 @@ pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
 }
 
 /// Column `col` of `row`, with driver errors mapped onto the store contract.
-pub(crate) fn get<'r, T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>>(
-    row: &'r sqlx::any::AnyRow,
+pub(crate) fn get<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>>(
+    row: &'r sqlx::postgres::PgRow,
     col: &str,
 ) -> StoreResult<T> {
     use sqlx::Row;
@@ -195,22 +200,35 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
         sqlx::Error::RowNotFound => StoreError::NotFound,
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
         sqlx::Error::Database(db) if is_busy(db.code().as_deref()) => {
+            if ends_connection(db.code().as_deref()) {
+                pool::connection_failed();
+            }
             StoreError::Unavailable(db.to_string())
         }
         e @ (sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)) => StoreError::Unavailable(e.to_string()),
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)) => {
+            if !matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed) {
+                pool::connection_failed();
+            }
+            StoreError::Unavailable(e.to_string())
+        }
         other => StoreError::Backend(other.to_string()),
     }
 }
 
-/// SQLite BUSY/LOCKED, PostgreSQL serialization failures, admin shutdown, too many connections.
+/// PostgreSQL serialization failures and deadlocks, connection exceptions, operator
+/// intervention (shutdown, restart), too many connections: worth retrying later.
 fn is_busy(code: Option<&str>) -> bool {
-    matches!(
-        code,
-        Some("5" | "6" | "517" | "40001" | "40P01" | "57P01" | "53300")
-    )
+    matches!(code, Some("40001" | "40P01" | "53300")) || ends_connection(code)
+}
+
+/// Errors after which the server has closed the connection: class 08 (connection exception)
+/// and 57P (admin/crash shutdown, cannot connect now).
+fn ends_connection(code: Option<&str>) -> bool {
+    code.is_some_and(|c| c.starts_with("08") || c.starts_with("57P"))
 }
 
 #[cfg(test)]

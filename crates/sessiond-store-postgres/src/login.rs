@@ -13,8 +13,8 @@ use sessiond_core::store::{
 use sessiond_core::template::JwtTemplate;
 use sessiond_core::user::UserFilter;
 use sessiond_crypto::jwt::Algorithm;
-use sqlx::Any;
-use sqlx::any::AnyRow;
+use sqlx::Postgres;
+use sqlx::postgres::PgRow;
 
 use crate::{SqlStore, corrupt, get, map_err};
 
@@ -59,7 +59,7 @@ impl Sql {
         self.text.push(')');
         self
     }
-    fn query(&self) -> sqlx::query::Query<'_, Any, sqlx::any::AnyArguments> {
+    fn query(&self) -> sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments> {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(self.text.as_str()));
         for a in &self.args {
             q = match a {
@@ -90,7 +90,7 @@ macro_rules! user_cols_aliased {
     };
 }
 
-fn user_from_aliased_row(row: &AnyRow) -> StoreResult<StoredUser> {
+fn user_from_aliased_row(row: &PgRow) -> StoreResult<StoredUser> {
     Ok(StoredUser {
         id: UserId(get(row, "u_id")?),
         application_id: AppId(get(row, "u_application_id")?),
@@ -103,7 +103,7 @@ fn user_from_aliased_row(row: &AnyRow) -> StoreResult<StoredUser> {
     })
 }
 
-fn user_from_row(row: &AnyRow) -> StoreResult<StoredUser> {
+fn user_from_row(row: &PgRow) -> StoreResult<StoredUser> {
     Ok(StoredUser {
         id: UserId(get(row, "id")?),
         application_id: AppId(get(row, "application_id")?),
@@ -116,10 +116,7 @@ fn user_from_row(row: &AnyRow) -> StoreResult<StoredUser> {
     })
 }
 
-async fn insert_identifiers(
-    tx: &mut sqlx::Transaction<'_, Any>,
-    u: &StoredUser,
-) -> StoreResult<()> {
+async fn insert_identifiers(tx: &mut crate::pool::Tx, u: &StoredUser) -> StoreResult<()> {
     for (kind, hash) in &u.identifiers {
         sqlx::query(
             "INSERT INTO user_identifiers (application_id, kind, hash, user_id) VALUES ($1, $2, $3, $4)",
@@ -282,7 +279,7 @@ macro_rules! session_cols {
 }
 const SESSION_COLS: &str = session_cols!();
 
-fn session_from_row(row: &AnyRow) -> StoreResult<Session> {
+fn session_from_row(row: &PgRow) -> StoreResult<Session> {
     let status: String = get(row, "status")?;
     let actor: Option<String> = get(row, "actor")?;
     Ok(Session {
@@ -462,12 +459,17 @@ impl SessionStore for SqlStore {
     }
 
     async fn update_session(&self, s: &Session) -> StoreResult<()> {
-        let done = sqlx::query(
-            "UPDATE sessions SET status = $1, actor = $2, activity = $3, last_active_organization_id = $4, \
-             updated_at = $5, last_active_at = $6, abandon_at = $7, idle_deadline = $8, version = $9, \
-             user_id = $13, attributes = $14 \
+        // One statement, one round trip: the conditional update and, for a terminal status, the
+        // vault deletion (a data-modifying CTE that only sees the row if the update matched).
+        let row = sqlx::query(
+            "WITH upd AS (UPDATE sessions SET status = $1, actor = $2, activity = $3, \
+             last_active_organization_id = $4, updated_at = $5, last_active_at = $6, abandon_at = $7, \
+             idle_deadline = $8, version = $9, user_id = $13, attributes = $14 \
              WHERE application_id = $10 AND id = $11 AND version = $12 \
-             AND EXISTS (SELECT 1 FROM users WHERE application_id = $15 AND id = $16)",
+             AND EXISTS (SELECT 1 FROM users WHERE application_id = $15 AND id = $16) RETURNING id), \
+             del AS (DELETE FROM session_tokens WHERE $17 AND application_id = $15 \
+             AND session_id IN (SELECT id FROM upd)) \
+             SELECT count(*) AS n FROM upd",
         )
         .bind(s.status.as_str())
         .bind(s.actor.as_ref().map(Value::to_string))
@@ -485,10 +487,11 @@ impl SessionStore for SqlStore {
         .bind(attributes_json(s)?)
         .bind(s.application_id.as_str())
         .bind(s.user_id.as_str())
-        .execute(self.pool())
+        .bind(s.status.is_terminal())
+        .fetch_one(self.pool())
         .await
         .map_err(map_err)?;
-        if done.rows_affected() == 1 {
+        if get::<i64>(&row, "n")? == 1 {
             return Ok(());
         }
         match self.get_session(&s.application_id, &s.id).await? {
@@ -516,7 +519,7 @@ impl SessionStore for SqlStore {
 
 // ---- signing keys ----
 
-fn key_from_row(row: &AnyRow) -> StoreResult<SigningKeyRecord> {
+fn key_from_row(row: &PgRow) -> StoreResult<SigningKeyRecord> {
     let state: String = get(row, "state")?;
     Ok(SigningKeyRecord {
         kid: SigningKeyId(get(row, "kid")?),
@@ -646,7 +649,7 @@ impl SigningKeyStore for SqlStore {
 const TEMPLATE_COLS: &str = "t.id, t.application_id, t.name, t.claims, t.lifetime, t.allowed_clock_skew, \
      t.custom_signing_key, t.signing_algorithm, t.signing_key, t.created_at, t.updated_at, t.version";
 
-fn template_from_row(row: &AnyRow) -> StoreResult<JwtTemplate> {
+fn template_from_row(row: &PgRow) -> StoreResult<JwtTemplate> {
     let claims: String = get(row, "claims")?;
     let claims: Map<String, Value> =
         serde_json::from_str(&claims).map_err(|e| corrupt("template claims", e))?;

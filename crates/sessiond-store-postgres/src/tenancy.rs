@@ -8,7 +8,7 @@ use sessiond_core::store::{
     ApiKeyStore, ApplicationStore, AuthEpochStore, MetaStore, StoreError, StoreResult,
 };
 use sqlx::Row;
-use sqlx::any::AnyRow;
+use sqlx::postgres::PgRow;
 
 use crate::{SqlStore, corrupt, map_err};
 
@@ -26,7 +26,7 @@ macro_rules! key_cols {
     };
 }
 
-fn app_from_row(row: &AnyRow) -> StoreResult<Application> {
+fn app_from_row(row: &PgRow) -> StoreResult<Application> {
     let env: String = row.try_get("a_environment").map_err(map_err)?;
     let environment = match env.as_str() {
         "test" => KeyEnvironment::Test,
@@ -47,7 +47,7 @@ fn app_from_row(row: &AnyRow) -> StoreResult<Application> {
     })
 }
 
-fn key_from_row(row: &AnyRow) -> StoreResult<ApiKey> {
+fn key_from_row(row: &PgRow) -> StoreResult<ApiKey> {
     let hash: Vec<u8> = row.try_get("k_hash").map_err(map_err)?;
     Ok(ApiKey {
         id: ApiKeyId(row.try_get("k_id").map_err(map_err)?),
@@ -198,7 +198,7 @@ impl ApplicationStore for SqlStore {
 
 async fn insert_key<'e, E>(exec: E, key: &ApiKey) -> StoreResult<()>
 where
-    E: sqlx::Executor<'e, Database = sqlx::Any>,
+    E: sqlx::Executor<'e, Database = sqlx::Postgres>,
 {
     sqlx::query(
         "INSERT INTO api_keys (id, application_id, hash, hint, created_at, revoked_at) \

@@ -7,8 +7,7 @@ use sessiond_core::store::{
     StoreError, StoreResult, StoredAttachment, VerificationOrder, VerificationStore,
 };
 use sessiond_core::verification::{Flow, State, Verification, VerificationId};
-use sqlx::Any;
-use sqlx::any::AnyRow;
+use sqlx::postgres::PgRow;
 
 use crate::{SqlStore, corrupt, get, map_err};
 
@@ -20,7 +19,7 @@ fn arr32(v: Vec<u8>, what: &str) -> StoreResult<[u8; 32]> {
     v.try_into().map_err(|_| corrupt(what, "not 32 bytes"))
 }
 
-fn from_row(row: &AnyRow) -> StoreResult<Verification> {
+fn from_row(row: &PgRow) -> StoreResult<Verification> {
     let state: String = get(row, "state")?;
     let reason: Option<String> = get(row, "fail_reason")?;
     let options: String = get(row, "options")?;
@@ -56,7 +55,7 @@ fn json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
 }
 
 async fn insert_attachments(
-    tx: &mut sqlx::Transaction<'_, Any>,
+    tx: &mut crate::pool::Tx,
     atts: &[StoredAttachment],
 ) -> StoreResult<()> {
     for a in atts {
@@ -79,7 +78,7 @@ async fn insert_attachments(
 impl SqlStore {
     async fn write_verification(
         &self,
-        tx: &mut sqlx::Transaction<'_, Any>,
+        tx: &mut crate::pool::Tx,
         v: &Verification,
     ) -> StoreResult<bool> {
         let done = sqlx::query(

@@ -429,6 +429,13 @@ impl SessionStore for SqliteStore {
                 ],
             )?;
             if n == 1 {
+                if s.status.is_terminal() {
+                    exec(
+                        c,
+                        "DELETE FROM session_tokens WHERE application_id = ?1 AND session_id = ?2",
+                        [s.application_id.as_str(), s.id.as_str()],
+                    )?;
+                }
                 return Ok(());
             }
             match get_session(c, s.application_id.as_str(), s.id.as_str())? {
