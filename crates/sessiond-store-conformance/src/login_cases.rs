@@ -594,3 +594,73 @@ pub async fn session_with_user_in_one_read(db: &TestDb) {
         Some(None)
     );
 }
+
+/// Bulk deletions (`DELETE /sessions/expired`, `DELETE /users/{id}/sessions`): a session has
+/// lapsed at T when its expiry, abandonment or idle deadline is at or before T; filters combine;
+/// another application's sessions are never touched.
+pub async fn session_deletions_by_user_and_lapse(db: &TestDb) {
+    use sessiond_core::store::SessionDeletion;
+    let (a, _) = insert_app(db, "a", T0).await;
+    let (b, _) = insert_app(db, "b", T0).await;
+    let (u1, u2, ub) = (
+        user(&a.id, T0, &[], None),
+        user(&a.id, T0, &[], None),
+        user(&b.id, T0, &[], None),
+    );
+    for u in [&u1, &u2, &ub] {
+        put_user(db, u).await;
+    }
+    let t = Timestamp(T0.0 + 10_000);
+    let with = |u: &StoredUser, app: &AppId, f: fn(&mut Session)| {
+        let mut s = session(app, &u.id, T0);
+        s.expire_at = Timestamp(T0.0 + 1_000_000);
+        s.abandon_at = Timestamp(T0.0 + 2_000_000);
+        f(&mut s);
+        s
+    };
+    let live = with(&u1, &a.id, |_| {});
+    let expired = with(&u1, &a.id, |s| s.expire_at = Timestamp(T0.0 + 10_000));
+    let abandoned = with(&u2, &a.id, |s| s.abandon_at = Timestamp(T0.0 + 9_999));
+    let idle = with(&u2, &a.id, |s| s.idle_deadline = Some(Timestamp(T0.0 + 5)));
+    let idle_later = with(&u2, &a.id, |s| {
+        s.idle_deadline = Some(Timestamp(T0.0 + 10_001));
+    });
+    let foreign = with(&ub, &b.id, |s| s.expire_at = Timestamp(T0.0 + 1));
+    for s in [&live, &expired, &abandoned, &idle, &idle_later, &foreign] {
+        assert_eq!(db.store.insert_session(s).await, Ok(()));
+    }
+    let exists = |s: &Session| {
+        let (app, id) = (s.application_id.clone(), s.id.clone());
+        async move { matches!(db.store.get_session(&app, &id).await, Ok(Some(_))) }
+    };
+
+    let lapsed_of_u1 = SessionDeletion {
+        user_id: Some(u1.id.clone()),
+        lapsed_at: Some(t),
+    };
+    assert_eq!(db.store.delete_sessions(&a.id, &lapsed_of_u1).await, Ok(1));
+    assert!(!exists(&expired).await, "expiry exactly at T has lapsed");
+    assert!(exists(&abandoned).await, "the user filter holds");
+
+    let lapsed = SessionDeletion {
+        user_id: None,
+        lapsed_at: Some(t),
+    };
+    assert_eq!(db.store.delete_sessions(&a.id, &lapsed).await, Ok(2));
+    assert!(!exists(&abandoned).await && !exists(&idle).await);
+    assert!(
+        exists(&live).await && exists(&idle_later).await,
+        "not lapsed yet"
+    );
+    assert!(
+        exists(&foreign).await,
+        "B's lapsed session is B's to delete"
+    );
+
+    let all_of_u2 = SessionDeletion {
+        user_id: Some(u2.id.clone()),
+        lapsed_at: None,
+    };
+    assert_eq!(db.store.delete_sessions(&a.id, &all_of_u2).await, Ok(1));
+    assert!(!exists(&idle_later).await && exists(&live).await);
+}

@@ -55,6 +55,7 @@ conformance_suite!(
     signing_keys_rotate_atomically,
     templates_round_trip_and_isolation,
     session_with_user_in_one_read,
+    session_deletions_by_user_and_lapse,
 );
 
 conformance_suite!(

@@ -38,6 +38,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0005_auth_epoch",
         include_str!("../migrations/0005_auth_epoch.sql"),
     ),
+    (
+        6,
+        "0006_session_lapse",
+        include_str!("../migrations/0006_session_lapse.sql"),
+    ),
 ];
 
 const HISTORY: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
