@@ -153,7 +153,10 @@ pub(crate) fn is_foreign_key(e: &rusqlite::Error) -> bool {
 }
 
 /// Column `col` of `row`, with decoding errors mapped onto the store contract.
-pub(crate) fn get<T: rusqlite::types::FromSql>(row: &Row<'_>, col: &str) -> StoreResult<T> {
+pub(crate) fn get<T: rusqlite::types::FromSql, I: rusqlite::RowIndex>(
+    row: &Row<'_>,
+    col: I,
+) -> StoreResult<T> {
     row.get::<_, T>(col).map_err(map_err)
 }
 

@@ -33,30 +33,23 @@ macro_rules! user_cols_aliased {
     };
 }
 
-fn user_from_aliased_row(row: &Row<'_>) -> StoreResult<StoredUser> {
+/// A user from [`USER_COLS`] (or `user_cols_aliased!`) starting at column `at`. Columns are
+/// read by position: looking them up by name costs a scan of the column names per field.
+fn user_at(row: &Row<'_>, at: usize) -> StoreResult<StoredUser> {
     Ok(StoredUser {
-        id: UserId(get(row, "u_id")?),
-        application_id: AppId(get(row, "u_application_id")?),
-        external_id: get(row, "u_external_id")?,
-        profile_sealed: get(row, "u_profile")?,
+        id: UserId(get(row, at)?),
+        application_id: AppId(get(row, at + 1)?),
+        external_id: get(row, at + 2)?,
+        profile_sealed: get(row, at + 3)?,
         identifiers: Vec::new(),
-        created_at: Timestamp(get(row, "u_created_at")?),
-        updated_at: Timestamp(get(row, "u_updated_at")?),
-        version: get(row, "u_version")?,
+        created_at: Timestamp(get(row, at + 4)?),
+        updated_at: Timestamp(get(row, at + 5)?),
+        version: get(row, at + 6)?,
     })
 }
 
 fn user_from_row(row: &Row<'_>) -> StoreResult<StoredUser> {
-    Ok(StoredUser {
-        id: UserId(get(row, "id")?),
-        application_id: AppId(get(row, "application_id")?),
-        external_id: get(row, "external_id")?,
-        profile_sealed: get(row, "profile")?,
-        identifiers: Vec::new(),
-        created_at: Timestamp(get(row, "created_at")?),
-        updated_at: Timestamp(get(row, "updated_at")?),
-        version: get(row, "version")?,
-    })
+    user_at(row, 0)
 }
 
 fn insert_identifiers(conn: &Connection, u: &StoredUser) -> StoreResult<()> {
@@ -213,30 +206,34 @@ macro_rules! session_cols {
 }
 const SESSION_COLS: &str = session_cols!();
 
+/// Number of columns in [`SESSION_COLS`].
+const SESSION_COL_COUNT: usize = 16;
+
+/// A session from a row that starts with [`SESSION_COLS`], read by position.
 fn session_from_row(row: &Row<'_>) -> StoreResult<Session> {
-    let status: String = get(row, "status")?;
-    let actor: Option<String> = get(row, "actor")?;
+    let status: String = get(row, 4)?;
+    let actor: Option<String> = get(row, 5)?;
     Ok(Session {
-        id: SessionId(get(row, "id")?),
-        application_id: AppId(get(row, "application_id")?),
-        user_id: UserId(get(row, "user_id")?),
-        client_id: ClientId(get(row, "client_id")?),
+        id: SessionId(get(row, 0)?),
+        application_id: AppId(get(row, 1)?),
+        user_id: UserId(get(row, 2)?),
+        client_id: ClientId(get(row, 3)?),
         status: SessionStatus::parse(&status).ok_or_else(|| corrupt("session status", &status))?,
         actor: actor
             .map(|a| serde_json::from_str::<Value>(&a))
             .transpose()
             .map_err(|e| corrupt("session actor", e))?,
-        activity: get(row, "activity")?,
-        attributes: serde_json::from_str(&get::<String>(row, "attributes")?)
+        activity: get(row, 6)?,
+        attributes: serde_json::from_str(&get::<String, _>(row, 7)?)
             .map_err(|e| corrupt("session attributes", e))?,
-        last_active_organization_id: get(row, "last_active_organization_id")?,
-        created_at: Timestamp(get(row, "created_at")?),
-        updated_at: Timestamp(get(row, "updated_at")?),
-        last_active_at: Timestamp(get(row, "last_active_at")?),
-        expire_at: Timestamp(get(row, "expire_at")?),
-        abandon_at: Timestamp(get(row, "abandon_at")?),
-        idle_deadline: get::<Option<i64>>(row, "idle_deadline")?.map(Timestamp),
-        version: get(row, "version")?,
+        last_active_organization_id: get(row, 8)?,
+        created_at: Timestamp(get(row, 9)?),
+        updated_at: Timestamp(get(row, 10)?),
+        last_active_at: Timestamp(get(row, 11)?),
+        expire_at: Timestamp(get(row, 12)?),
+        abandon_at: Timestamp(get(row, 13)?),
+        idle_deadline: get::<Option<i64>, _>(row, 14)?.map(Timestamp),
+        version: get(row, 15)?,
     })
 }
 
@@ -363,7 +360,7 @@ impl SessionStore for SqliteStore {
         );
         self.read(|c| {
             first(c, SQL, [app.as_str(), id.as_str()], |r| {
-                Ok((session_from_row(r)?, user_from_aliased_row(r)?))
+                Ok((session_from_row(r)?, user_at(r, SESSION_COL_COUNT)?))
             })
         })
     }
@@ -473,7 +470,7 @@ fn signing_key_from_row(row: &Row<'_>) -> StoreResult<SigningKeyRecord> {
         state: KeyState::parse(&state).ok_or_else(|| corrupt("key state", &state))?,
         created_at: Timestamp(get(row, "created_at")?),
         activates_at: Timestamp(get(row, "activates_at")?),
-        retired_at: get::<Option<i64>>(row, "retired_at")?.map(Timestamp),
+        retired_at: get::<Option<i64>, _>(row, "retired_at")?.map(Timestamp),
         publish_until: Timestamp(get(row, "publish_until")?),
         version: get(row, "version")?,
     })
@@ -610,9 +607,10 @@ fn template_from_row(row: &Row<'_>) -> StoreResult<JwtTemplate> {
         application_id: AppId(get(row, "application_id")?),
         name: get(row, "name")?,
         claims,
-        lifetime_secs: u64::try_from(get::<i64>(row, "lifetime")?).unwrap_or(60),
-        allowed_clock_skew_secs: u64::try_from(get::<i64>(row, "allowed_clock_skew")?).unwrap_or(5),
-        custom_signing_key: get::<i64>(row, "custom_signing_key")? != 0,
+        lifetime_secs: u64::try_from(get::<i64, _>(row, "lifetime")?).unwrap_or(60),
+        allowed_clock_skew_secs: u64::try_from(get::<i64, _>(row, "allowed_clock_skew")?)
+            .unwrap_or(5),
+        custom_signing_key: get::<i64, _>(row, "custom_signing_key")? != 0,
         signing_algorithm: Algorithm::parse(&alg)
             .ok_or_else(|| corrupt("template algorithm", &alg))?,
         signing_key_sealed: get(row, "signing_key")?,

@@ -57,7 +57,7 @@ fn key_from_row(row: &Row<'_>) -> StoreResult<ApiKey> {
             .map_err(|_| corrupt("key hash", "wrong length"))?,
         hint: get(row, "k_hint")?,
         created_at: Timestamp(get(row, "k_created_at")?),
-        revoked_at: get::<Option<i64>>(row, "k_revoked_at")?.map(Timestamp),
+        revoked_at: get::<Option<i64>, _>(row, "k_revoked_at")?.map(Timestamp),
     })
 }
 

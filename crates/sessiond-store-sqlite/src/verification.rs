@@ -28,7 +28,7 @@ fn from_row(row: &Row<'_>) -> StoreResult<Verification> {
     Ok(Verification {
         id: VerificationId(get(row, "id")?),
         application_id: AppId(get(row, "application_id")?),
-        flow: Flow::parse(&get::<String>(row, "flow")?)
+        flow: Flow::parse(&get::<String, _>(row, "flow")?)
             .ok_or_else(|| corrupt("verification flow", "invalid value"))?,
         state: State::parse(&state, reason.as_deref())
             .ok_or_else(|| corrupt("verification state", &state))?,
@@ -44,8 +44,8 @@ fn from_row(row: &Row<'_>) -> StoreResult<Verification> {
         created_at: Timestamp(get(row, "created_at")?),
         updated_at: Timestamp(get(row, "updated_at")?),
         expires_at: Timestamp(get(row, "expires_at")?),
-        finished_at: get::<Option<i64>>(row, "finished_at")?.map(Timestamp),
-        redacted_at: get::<Option<i64>>(row, "redacted_at")?.map(Timestamp),
+        finished_at: get::<Option<i64>, _>(row, "finished_at")?.map(Timestamp),
+        redacted_at: get::<Option<i64>, _>(row, "redacted_at")?.map(Timestamp),
         version: get(row, "version")?,
     })
 }
