@@ -21,7 +21,7 @@ pub mod ops;
 pub mod pages;
 pub mod state;
 
-pub use state::{AppState, DbStats};
+pub use state::{AppServices, AppState, DbStats};
 
 use axum::Router;
 

@@ -24,8 +24,26 @@ pub struct DbStats {
 /// Reports [`DbStats`] for the metrics endpoint.
 pub type PoolStats = Arc<dyn Fn() -> DbStats + Send + Sync>;
 
+/// The state every handler extracts, behind one `Arc`: axum clones the state for each request,
+/// and one reference-count increment is cheaper than one per service.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppServices>);
+
+impl AppState {
+    pub fn new(services: AppServices) -> Self {
+        AppState(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppServices;
+    fn deref(&self) -> &AppServices {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct AppServices {
     pub tenancy: Arc<Tenancy>,
     pub login: Arc<LoginService>,
     pub verification: Arc<VerificationService>,

@@ -19,7 +19,7 @@ use sessiond_core::tenancy::Tenancy;
 use sessiond_core::user::{NewUser, UserPatch};
 use sessiond_core::vault::Vault;
 use sessiond_crypto::seal::{Keyring, MasterKey};
-use sessiond_http::AppState;
+use sessiond_http::{AppServices, AppState};
 use sessiond_store_conformance::{Kind, TestDb};
 use tower::ServiceExt;
 
@@ -69,7 +69,7 @@ async fn env() -> Env {
     ));
     let clock = Arc::new(ManualClock::new(T0));
     let health = db.store.clone();
-    let state = AppState {
+    let state = AppState::new(AppServices {
         tenancy: tenancy.clone(),
         login: login.clone(),
         verification,
@@ -77,7 +77,7 @@ async fn env() -> Env {
         health,
         metrics: None,
         pool_stats: Arc::new(sessiond_http::DbStats::default),
-    };
+    });
     Env {
         router: sessiond_http::router(state),
         key: created.secret_key.expose().to_owned(),

@@ -20,7 +20,7 @@ use sessiond_core::vault::Vault;
 use sessiond_core::verification::VerificationService;
 use sessiond_core::verification::provider::Providers;
 use sessiond_crypto::seal::{Keyring, MasterKey};
-use sessiond_http::AppState;
+use sessiond_http::{AppServices, AppState};
 use sessiond_store_conformance::{Kind, TestDb};
 use tower::ServiceExt;
 
@@ -88,7 +88,7 @@ async fn env() -> Env {
         "http://sessiond.test",
     ));
     let clock = Arc::new(ManualClock::new(T0));
-    let state = AppState {
+    let state = AppState::new(AppServices {
         tenancy,
         login,
         verification,
@@ -96,7 +96,7 @@ async fn env() -> Env {
         health: db.store.clone(),
         metrics: None,
         pool_stats: Arc::new(sessiond_http::DbStats::default),
-    };
+    });
     Env {
         router: sessiond_http::router(state),
         clock,

@@ -13,7 +13,7 @@ use sessiond_core::jobs::{
 use sessiond_core::signing::MaintainKeys;
 use sessiond_core::verification::VerificationService;
 use sessiond_core::verification::provider::Providers;
-use sessiond_http::AppState;
+use sessiond_http::{AppServices, AppState};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -172,7 +172,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         public_url.clone(),
     ));
     let pool_db = rt.db.clone();
-    let state = AppState {
+    let state = AppState::new(AppServices {
         tenancy: rt.tenancy.clone(),
         login: rt.login.clone(),
         verification,
@@ -180,7 +180,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         health: store.clone(),
         metrics: Some(handle),
         pool_stats: Arc::new(move || pool_db.stats()),
-    };
+    });
     let state_for_trusted = state.clone();
     let app = sessiond_http::router(state);
     tracing::info!(addr = %addr, url = %format!("http://{addr}"), public_url = %public_url, "listening");

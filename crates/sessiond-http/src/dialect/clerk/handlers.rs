@@ -64,7 +64,7 @@ pub async fn create_session(
         .create_session(&app, &uid, false, now)
         .await
         .map_err(core(uid.as_str()))?;
-    Ok(ClerkJson(views::session(&s, now)))
+    Ok(ClerkJson::typed(&views::session(&s, now)))
 }
 
 /// List sessions of a client or a user, newest first.
@@ -109,7 +109,7 @@ pub async fn list_sessions(
     // Ids that this server could not have issued match nothing.
     let (client_id, user_id) = (client.map(ClientId::parse), user.map(UserId::parse));
     if matches!(client_id, Some(None)) || matches!(user_id, Some(None)) {
-        return Ok(ClerkJson(views::list(Vec::new(), 0, paginated)));
+        return Ok(views::list(Vec::<Value>::new(), 0, paginated));
     }
     let filter = SessionFilter {
         user_id: user_id.flatten(),
@@ -132,11 +132,11 @@ pub async fn list_sessions(
             .map_err(core(""))?;
         (page, 0)
     };
-    Ok(ClerkJson(views::list(
+    Ok(views::list(
         list.iter().map(|s| views::session(s, now)).collect(),
         total,
         paginated,
-    )))
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/sessions/{session_id}", tag = TAG, security(("secret_key" = [])),
@@ -149,7 +149,7 @@ pub async fn get_session(
 ) -> ClerkResult {
     let sid = session_id(&id)?;
     let s = st.login.get_session(&app, &sid).await.map_err(core(&id))?;
-    Ok(ClerkJson(views::session(&s, st.clock.now())))
+    Ok(ClerkJson::typed(&views::session(&s, st.clock.now())))
 }
 
 #[utoipa::path(post, path = "/v1/sessions/{session_id}/revoke", tag = TAG, security(("secret_key" = [])),
@@ -169,7 +169,7 @@ pub async fn revoke_session(
         .revoke_session(&app, &sid, now)
         .await
         .map_err(core(&id))?;
-    Ok(ClerkJson(views::session(&s, now)))
+    Ok(ClerkJson::typed(&views::session(&s, now)))
 }
 
 /// Deprecated by Clerk; kept for SDKs that still call it.
@@ -194,7 +194,7 @@ pub async fn verify_session(
         .verify_session(&app, &sid, &token, now)
         .await
         .map_err(core(&id))?;
-    Ok(ClerkJson(views::session(&s, now)))
+    Ok(ClerkJson::typed(&views::session(&s, now)))
 }
 
 fn expires_in(body: &Body) -> Result<Option<u64>, ClerkError> {
@@ -218,7 +218,7 @@ pub async fn create_session_token(
         .create_session_token(&app, &sid, exp, st.clock.now())
         .await
         .map_err(core(&id))?;
-    Ok(ClerkJson(views::token(jwt)))
+    Ok(ClerkJson::from(views::token(jwt)))
 }
 
 #[utoipa::path(post, path = "/v1/sessions/{session_id}/tokens/{template_name}", tag = TAG, security(("secret_key" = [])),
@@ -243,7 +243,7 @@ pub async fn create_template_token(
             } => ClerkError::not_found("jwt_template", &format!("name: {name}")),
             _ => ClerkError::from_core(&e, &id),
         })?;
-    Ok(ClerkJson(views::token(jwt)))
+    Ok(ClerkJson::from(views::token(jwt)))
 }
 
 // ---- JWKS ----
@@ -257,7 +257,7 @@ pub async fn get_jwks(State(st): State<AppState>, Caller(app): Caller) -> ClerkR
         .jwks(&app.id, st.clock.now())
         .await
         .map_err(core(""))?;
-    Ok(ClerkJson(jwks))
+    Ok(ClerkJson::from(jwks))
 }
 
 /// Public JWKS of an application, for third-party verifiers. No authentication; cacheable for
@@ -282,7 +282,7 @@ pub async fn public_jwks(
         .jwks(&app.id, st.clock.now())
         .await
         .map_err(core(""))?;
-    let mut resp = ClerkJson(jwks).into_response();
+    let mut resp = ClerkJson::from(jwks).into_response();
     resp.headers_mut().insert(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("public, max-age=300"),
@@ -340,11 +340,11 @@ pub async fn list_templates(
         .list_templates(&app, u32::try_from(limit).unwrap_or(500), offset)
         .await
         .map_err(core(""))?;
-    Ok(ClerkJson(views::list(
+    Ok(views::list(
         list.iter().map(views::template).collect(),
         total,
         paginated,
-    )))
+    ))
 }
 
 #[utoipa::path(post, path = "/v1/jwt_templates", tag = TAG, security(("secret_key" = [])),
@@ -368,7 +368,7 @@ pub async fn create_template(
         .create_template(&app, input, st.clock.now())
         .await
         .map_err(core(""))?;
-    Ok(ClerkJson(views::template(&t)))
+    Ok(ClerkJson::from(views::template(&t)))
 }
 
 #[utoipa::path(get, path = "/v1/jwt_templates/{template_id}", tag = TAG, security(("secret_key" = [])),
@@ -385,7 +385,7 @@ pub async fn get_template(
         .get_template(&app, &tid)
         .await
         .map_err(core(&format!("id: {id}")))?;
-    Ok(ClerkJson(views::template(&t)))
+    Ok(ClerkJson::from(views::template(&t)))
 }
 
 #[utoipa::path(patch, path = "/v1/jwt_templates/{template_id}", tag = TAG, security(("secret_key" = [])),
@@ -404,7 +404,7 @@ pub async fn update_template(
         .update_template(&app, &tid, input, st.clock.now())
         .await
         .map_err(core(&format!("id: {id}")))?;
-    Ok(ClerkJson(views::template(&t)))
+    Ok(ClerkJson::from(views::template(&t)))
 }
 
 #[utoipa::path(delete, path = "/v1/jwt_templates/{template_id}", tag = TAG, security(("secret_key" = [])),
@@ -420,7 +420,7 @@ pub async fn delete_template(
         .delete_template(&app, &tid)
         .await
         .map_err(core(&format!("id: {id}")))?;
-    Ok(ClerkJson(views::deleted("jwt_template", &id)))
+    Ok(ClerkJson::from(views::deleted("jwt_template", &id)))
 }
 
 // ---- users ----
@@ -502,7 +502,7 @@ pub async fn create_user(
         .create_user(&app, input, st.clock.now())
         .await
         .map_err(core(""))?;
-    Ok(ClerkJson(views::user(&u)))
+    Ok(ClerkJson::from(views::user(&u)))
 }
 
 #[utoipa::path(get, path = "/v1/users", tag = TAG, security(("secret_key" = [])),
@@ -515,7 +515,7 @@ pub async fn list_users(
     RawQuery(q): RawQuery,
 ) -> ClerkResult {
     let (users, _) = query_users(&st, &app, q.as_deref(), true).await?;
-    Ok(ClerkJson(Value::Array(users)))
+    Ok(ClerkJson::from(Value::Array(users)))
 }
 
 #[utoipa::path(get, path = "/v1/users/count", tag = TAG, security(("secret_key" = [])),
@@ -527,7 +527,7 @@ pub async fn count_users(
     RawQuery(q): RawQuery,
 ) -> ClerkResult {
     let (_, total) = query_users(&st, &app, q.as_deref(), false).await?;
-    Ok(ClerkJson(
+    Ok(ClerkJson::from(
         serde_json::json!({"object": "total_count", "total_count": total}),
     ))
 }
@@ -591,7 +591,7 @@ pub async fn get_user(
 ) -> ClerkResult {
     let uid = user_id(&id)?;
     let u = st.login.get_user(&app, &uid).await.map_err(core(&id))?;
-    Ok(ClerkJson(views::user(&u)))
+    Ok(ClerkJson::from(views::user(&u)))
 }
 
 #[utoipa::path(patch, path = "/v1/users/{user_id}", tag = TAG, security(("secret_key" = [])),
@@ -646,7 +646,7 @@ pub async fn update_user(
         .update_user(&app, &uid, patch, st.clock.now())
         .await
         .map_err(core(&id))?;
-    Ok(ClerkJson(views::user(&u)))
+    Ok(ClerkJson::from(views::user(&u)))
 }
 
 #[utoipa::path(delete, path = "/v1/users/{user_id}", tag = TAG, security(("secret_key" = [])),
@@ -659,5 +659,5 @@ pub async fn delete_user(
 ) -> ClerkResult {
     let uid = user_id(&id)?;
     st.login.delete_user(&app, &uid).await.map_err(core(&id))?;
-    Ok(ClerkJson(views::deleted("user", &id)))
+    Ok(ClerkJson::from(views::deleted("user", &id)))
 }

@@ -20,15 +20,26 @@ use crate::auth::{AuthState, require_application};
 pub use error::{ClerkError, render_auth_error};
 
 /// A Clerk JSON response (200).
-pub struct ClerkJson(pub serde_json::Value);
+pub struct ClerkJson(Vec<u8>);
+
+impl ClerkJson {
+    /// A typed view, serialized once with no intermediate JSON tree.
+    pub fn typed(v: &impl serde::Serialize) -> Self {
+        // Views are plain structs and string-keyed maps, which cannot fail to serialize; the
+        // fallback keeps a request path free of panics all the same.
+        ClerkJson(serde_json::to_vec(v).unwrap_or_else(|_| b"{}".to_vec()))
+    }
+}
+
+impl From<serde_json::Value> for ClerkJson {
+    fn from(v: serde_json::Value) -> Self {
+        ClerkJson(v.to_string().into_bytes())
+    }
+}
 
 impl IntoResponse for ClerkJson {
     fn into_response(self) -> Response {
-        (
-            [(header::CONTENT_TYPE, "application/json")],
-            self.0.to_string(),
-        )
-            .into_response()
+        ([(header::CONTENT_TYPE, "application/json")], self.0).into_response()
     }
 }
 

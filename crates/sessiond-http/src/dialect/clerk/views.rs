@@ -1,7 +1,10 @@
 //! Clerk's JSON shapes. Timestamps are Unix milliseconds; every object has `object`; keys that
 //! Clerk's Python SDK requires are always present, null when unknown.
 
+use serde::Serialize;
 use serde_json::{Value, json};
+
+use super::ClerkJson;
 use sessiond_core::Timestamp;
 use sessiond_core::session::{Session, SessionStatus};
 use sessiond_core::template::JwtTemplate;
@@ -26,23 +29,43 @@ pub fn statuses_for(filter: &str) -> Option<Vec<SessionStatus>> {
     })
 }
 
-pub fn session(s: &Session, now: Timestamp) -> Value {
-    json!({
-        "object": "session",
-        "id": s.id,
-        "user_id": s.user_id,
-        "client_id": s.client_id,
-        "actor": s.actor,
-        "status": status_name(s.effective_status(now)),
-        "last_active_organization_id": s.last_active_organization_id,
-        "last_active_at": s.last_active_at.as_millis(),
-        "latest_activity": null,
-        "expire_at": s.expire_at.as_millis(),
-        "abandon_at": s.abandon_at.as_millis(),
-        "updated_at": s.updated_at.as_millis(),
-        "created_at": s.created_at.as_millis(),
-        "tasks": null,
-    })
+/// Clerk's `Session`, borrowed from the core's and serialized straight to bytes (it is the body
+/// of every session endpoint).
+#[derive(Serialize)]
+pub struct SessionView<'a> {
+    object: &'static str,
+    id: &'a str,
+    user_id: &'a str,
+    client_id: &'a str,
+    actor: &'a Option<Value>,
+    status: &'static str,
+    last_active_organization_id: Option<&'a str>,
+    last_active_at: i64,
+    latest_activity: Option<()>,
+    expire_at: i64,
+    abandon_at: i64,
+    updated_at: i64,
+    created_at: i64,
+    tasks: Option<()>,
+}
+
+pub fn session(s: &Session, now: Timestamp) -> SessionView<'_> {
+    SessionView {
+        object: "session",
+        id: s.id.as_str(),
+        user_id: s.user_id.as_str(),
+        client_id: s.client_id.as_str(),
+        actor: &s.actor,
+        status: status_name(s.effective_status(now)),
+        last_active_organization_id: s.last_active_organization_id.as_deref(),
+        last_active_at: s.last_active_at.as_millis(),
+        latest_activity: None,
+        expire_at: s.expire_at.as_millis(),
+        abandon_at: s.abandon_at.as_millis(),
+        updated_at: s.updated_at.as_millis(),
+        created_at: s.created_at.as_millis(),
+        tasks: None,
+    }
 }
 
 fn contact(kind: &str, c: &Contact, u: &User) -> Value {
@@ -129,10 +152,19 @@ pub fn token(jwt: String) -> Value {
 }
 
 /// A list: a bare array, or `{data, total_count}` when the caller asked for `paginated=true`.
-pub fn list(items: Vec<Value>, total: u64, paginated: bool) -> Value {
+/// A list response: a bare array, or Clerk's paginated `{data, total_count}`.
+pub fn list<T: Serialize>(items: Vec<T>, total: u64, paginated: bool) -> ClerkJson {
+    #[derive(Serialize)]
+    struct Page<T> {
+        data: Vec<T>,
+        total_count: u64,
+    }
     if paginated {
-        json!({ "data": items, "total_count": total })
+        ClerkJson::typed(&Page {
+            data: items,
+            total_count: total,
+        })
     } else {
-        Value::Array(items)
+        ClerkJson::typed(&items)
     }
 }

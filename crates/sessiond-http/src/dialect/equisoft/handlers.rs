@@ -19,13 +19,14 @@ use crate::auth::Caller;
 const TAG: &str = "equisoft";
 type EResult = Result<Response, EquisoftError>;
 
-fn json_ok(status: StatusCode, v: Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        v.to_string(),
-    )
-        .into_response()
+fn json_ok(status: StatusCode, v: impl serde::Serialize) -> Response {
+    match serde_json::to_vec(&v) {
+        Ok(body) => (status, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        // Only a map with non-string keys fails to serialize; no view has one.
+        Err(e) => {
+            EquisoftError::from_core(&sessiond_core::Error::Internal(e.to_string())).into_response()
+        }
+    }
 }
 
 fn core(e: sessiond_core::Error) -> EquisoftError {
@@ -136,14 +137,12 @@ async fn render_with(
     let state =
         views::state(s, now).ok_or_else(|| EquisoftError::not_found("user session not found"))?;
     let actor = match s.actor_user() {
-        Some(a) => Some(views::user(
-            &st.login.get_user(app, &a).await.map_err(core)?,
-        )),
+        Some(a) => Some(st.login.get_user(app, &a).await.map_err(core)?),
         None => None,
     };
     Ok(json_ok(
         status,
-        views::session(s, state, views::user(user), actor),
+        views::session(s, state, views::user(user), actor.as_ref().map(views::user)),
     ))
 }
 

@@ -1,7 +1,9 @@
 //! Equisoft's JSON shapes. Every field the Kotlin client requires is always present and non-null;
 //! date-times are RFC 3339 in UTC with `Z`.
 
-use serde_json::{Value, json};
+use std::borrow::Cow;
+
+use serde::Serialize;
 use sessiond_core::Timestamp;
 use sessiond_core::session::{Session, SessionStatus};
 use sessiond_core::user::User;
@@ -32,64 +34,125 @@ pub fn state(s: &Session, now: Timestamp) -> Option<&'static str> {
 }
 
 /// How the users directory appears as an Equisoft `User`. Attributes the directory does not
-/// keep take documented defaults (see `docs/design/dialects.md`).
-pub fn user(u: &User) -> Value {
+/// keep take documented defaults (see `docs/design/dialects.md`). Borrowed and serialized
+/// straight to bytes: this is on the hot path of `GET /sessions/{id}`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView<'a> {
+    id: i64,
+    uuid: &'a str,
+    display_name: Cow<'a, str>,
+    email: &'a str,
+    locale: &'a str,
+    state: &'static str,
+    locked: bool,
+    legacy_roles: [(); 0],
+    deletable: bool,
+    billable: bool,
+    agreement: Agreement,
+    services: [ServiceView; 1],
+    services_users: [(); 0],
+    auth_type: &'static str,
+    mobile_phone: Option<&'a str>,
+    created: String,
+}
+
+#[derive(Serialize)]
+struct Agreement {
+    state: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ServiceView {
+    service_name: &'static str,
+    max_concurrent_access: u32,
+}
+
+pub fn user(u: &User) -> UserView<'_> {
     let p = &u.profile;
-    let uuid = u.external_id.clone().unwrap_or_else(|| u.id.to_string());
     let display = match (&p.first_name, &p.last_name) {
-        (Some(f), Some(l)) => format!("{f} {l}"),
-        (Some(f), None) => f.clone(),
-        (None, Some(l)) => l.clone(),
-        (None, None) => p
-            .username
-            .clone()
-            .or_else(|| p.primary_email().map(str::to_owned))
-            .unwrap_or_else(|| u.id.to_string()),
+        (Some(f), Some(l)) => Cow::Owned(format!("{f} {l}")),
+        (Some(f), None) => Cow::Borrowed(f.as_str()),
+        (None, Some(l)) => Cow::Borrowed(l.as_str()),
+        (None, None) => Cow::Borrowed(
+            p.username
+                .as_deref()
+                .or_else(|| p.primary_email())
+                .unwrap_or(u.id.as_str()),
+        ),
     };
-    json!({
-        "id": sessiond_crypto::ids::numeric_alias(u.id.as_str()),
-        "uuid": uuid,
-        "displayName": display,
-        "email": p.primary_email().unwrap_or_default(),
-        "locale": p.locale.clone().unwrap_or_else(|| "en".to_owned()),
-        "state": "ENABLED",
-        "locked": false,
-        "legacyRoles": [],
-        "deletable": true,
-        "billable": false,
-        "agreement": { "state": "ACCEPTED" },
-        "services": [{
-            "serviceName": "EQUISOFT_CONNECT",
-            "maxConcurrentAccess": p.max_concurrent_access.unwrap_or(0),
+    UserView {
+        id: sessiond_crypto::ids::numeric_alias(u.id.as_str()),
+        uuid: u.external_id.as_deref().unwrap_or(u.id.as_str()),
+        display_name: display,
+        email: p.primary_email().unwrap_or_default(),
+        locale: p.locale.as_deref().unwrap_or("en"),
+        state: "ENABLED",
+        locked: false,
+        legacy_roles: [],
+        deletable: true,
+        billable: false,
+        agreement: Agreement { state: "ACCEPTED" },
+        services: [ServiceView {
+            service_name: "EQUISOFT_CONNECT",
+            max_concurrent_access: p.max_concurrent_access.unwrap_or(0),
         }],
-        "servicesUsers": [],
-        "authType": "SESSIOND",
-        "mobilePhone": p.primary_phone(),
-        "created": date(u.created_at),
-    })
+        services_users: [],
+        auth_type: "SESSIOND",
+        mobile_phone: p.primary_phone(),
+        created: date(u.created_at),
+    }
 }
 
 /// A Session with its user (and actor while impersonated) already loaded.
-pub fn session(s: &Session, state: &str, user_view: Value, actor: Option<Value>) -> Value {
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView<'a> {
+    session_id: &'a str,
+    state: &'a str,
+    created: String,
+    suspend: String,
+    expire: String,
+    user: UserView<'a>,
+    enabled_for_equisoft_connect: bool,
+    mobile: bool,
+    cookie_domain: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    actor: Option<UserView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sso: Option<SsoView<'a>>,
+}
+
+#[derive(Serialize)]
+struct SsoView<'a> {
+    provider: &'a str,
+    identifier: &'a str,
+}
+
+pub fn session<'a>(
+    s: &'a Session,
+    state: &'a str,
+    user_view: UserView<'a>,
+    actor: Option<UserView<'a>>,
+) -> SessionView<'a> {
     let suspend = s.idle_deadline.map_or(s.expire_at, |d| d.min(s.expire_at));
-    let mut v = json!({
-        "sessionId": s.id,
-        "state": state,
-        "created": date(s.created_at),
-        "suspend": date(suspend),
-        "expire": date(s.expire_at),
-        "user": user_view,
-        "enabledForEquisoftConnect": s.attributes.enabled_for_connect,
-        "mobile": s.attributes.mobile,
-        "cookieDomain": s.attributes.cookie_domain,
-    });
-    if let Some(a) = actor {
-        v["actor"] = a;
+    SessionView {
+        session_id: s.id.as_str(),
+        state,
+        created: date(s.created_at),
+        suspend: date(suspend),
+        expire: date(s.expire_at),
+        user: user_view,
+        enabled_for_equisoft_connect: s.attributes.enabled_for_connect,
+        mobile: s.attributes.mobile,
+        cookie_domain: s.attributes.cookie_domain.as_deref(),
+        actor,
+        sso: s.attributes.sso.as_ref().map(|sso| SsoView {
+            provider: &sso.provider,
+            identifier: &sso.identifier,
+        }),
     }
-    if let Some(sso) = &s.attributes.sso {
-        v["sso"] = json!({ "provider": sso.provider, "identifier": sso.identifier });
-    }
-    v
 }
 
 #[cfg(test)]
