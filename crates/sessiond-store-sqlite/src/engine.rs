@@ -35,6 +35,23 @@ const MAX_IDLE_READERS: usize = 16;
 /// Prepared statements cached per connection; the store has fewer distinct statements than this.
 const STATEMENT_CACHE: usize = 128;
 
+/// WAL size (pages) at which the checkpointer thread is asked to copy the log into the database.
+/// Checkpoints run on their own connection and thread, never on the writer: a checkpoint inside
+/// the writer's commit (SQLite's automatic one) stalls every queued request for its duration. A
+/// larger log than SQLite's default (1,000 pages) lets pages written many times be copied once.
+const CHECKPOINT_PAGES: i32 = 4096;
+
+thread_local! {
+    /// Pages in the WAL after the writer thread's latest commit (set by the WAL hook, which runs
+    /// on the committing thread).
+    static WAL_PAGES: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
+}
+
+fn note_wal_pages(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
+    WAL_PAGES.with(|p| p.set(pages));
+    Ok(())
+}
+
 /// A request queued for the writer.
 trait WriteJob: Send {
     /// Runs the request's statements; `false` if they failed (its savepoint is rolled back).
@@ -120,7 +137,7 @@ fn configure(conn: &Connection, writer: bool) -> rusqlite::Result<()> {
         // gets a larger page cache than the readers: it touches every index of every write.
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-             PRAGMA secure_delete = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384;",
+             PRAGMA secure_delete = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 0;",
         )?;
     } else {
         // Opened read-write (a read-only handle cannot recover a WAL left by a crash) but refusing
@@ -145,12 +162,29 @@ impl Engine {
             restrict_permissions(path)?;
         }
         configure(&conn, true).map_err(map_err)?;
+        // After `wal_autocheckpoint = 0` (configure): that pragma replaces any WAL hook.
+        conn.wal_hook(Some(note_wal_pages));
+        let checkpointer = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(map_err)?;
+        checkpointer
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(map_err)?;
+        let (want_checkpoint, checkpoints) = std::sync::mpsc::sync_channel::<()>(1);
+        std::thread::Builder::new()
+            .name("sessiond-sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(&checkpointer, &checkpoints))
+            .map_err(|e| {
+                StoreError::Backend(format!("cannot start the SQLite checkpointer: {e}"))
+            })?;
         let (tx, rx) = std::sync::mpsc::channel();
         let counters = Arc::new(WriteCounters::default());
         let for_writer = counters.clone();
         let thread = std::thread::Builder::new()
             .name("sessiond-sqlite-writer".into())
-            .spawn(move || writer_loop(&conn, &rx, &for_writer))
+            .spawn(move || writer_loop(&conn, &rx, &for_writer, &want_checkpoint))
             .map_err(|e| StoreError::Backend(format!("cannot start the SQLite writer: {e}")))?;
         Ok(Engine {
             path: path.to_path_buf(),
@@ -275,8 +309,24 @@ fn restrict_permissions(_: &Path) -> StoreResult<()> {
     Ok(())
 }
 
-fn writer_loop(conn: &Connection, rx: &Receiver<Msg>, counters: &WriteCounters) {
+/// Copies the WAL into the database when the writer asks, without blocking it (PASSIVE: frames
+/// still needed by a reader or not yet committed stay for the next round). Ends with the writer.
+fn checkpoint_loop(conn: &Connection, asked: &Receiver<()>) {
+    while asked.recv().is_ok() {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "SQLite checkpoint failed; retried at the next threshold");
+        }
+    }
+}
+
+fn writer_loop(
+    conn: &Connection,
+    rx: &Receiver<Msg>,
+    counters: &WriteCounters,
+    want_checkpoint: &std::sync::mpsc::SyncSender<()>,
+) {
     let mut batch: Vec<Box<dyn WriteJob>> = Vec::with_capacity(MAX_BATCH);
+    let mut last_pages = 0;
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
         while let Some(msg) = next.take() {
@@ -297,6 +347,13 @@ fn writer_loop(conn: &Connection, rx: &Receiver<Msg>, counters: &WriteCounters) 
             next = rx.try_recv().ok();
         }
         commit_batch(conn, &mut batch, counters);
+        // Ask once per threshold crossed (the log restarts from zero after a complete checkpoint);
+        // a request already pending covers this one.
+        let pages = WAL_PAGES.with(std::cell::Cell::get);
+        if pages / CHECKPOINT_PAGES > last_pages / CHECKPOINT_PAGES {
+            let _ = want_checkpoint.try_send(());
+        }
+        last_pages = pages;
     }
 }
 
@@ -507,5 +564,40 @@ mod tests {
             e.write(insert(8)).await,
             Err(StoreError::Unavailable(_))
         ));
+    }
+
+    /// The writer never checkpoints in its commit path; past the threshold the checkpointer
+    /// copies the log into the database file on its own thread.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_is_checkpointed_off_the_writer_past_the_threshold() {
+        let (dir, e) = engine();
+        let db = dir.path().join("t.db");
+        e.write(|c| {
+            c.execute_batch("CREATE TABLE blobs (id INTEGER PRIMARY KEY, b BLOB)")
+                .map_err(crate::map_err)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        let size = || std::fs::metadata(&db).map_or(0, |m| m.len());
+        let before = size();
+        // About 1.5 × the threshold in 4 KiB pages, in 64 KiB rows.
+        let rows = (super::CHECKPOINT_PAGES as usize * 4096 * 3 / 2) / 65_536;
+        for _ in 0..rows {
+            e.write(|c| {
+                c.execute("INSERT INTO blobs (b) VALUES (zeroblob(65536))", [])
+                    .map(|_| ())
+                    .map_err(crate::map_err)
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let want = before + (super::CHECKPOINT_PAGES as u64 * 4096) / 2;
+        for _ in 0..500 {
+            if size() >= want {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the database file stayed at {} bytes (wanted {want})", size());
     }
 }
