@@ -233,9 +233,7 @@ impl LoginService {
         pending: bool,
         now: Timestamp,
     ) -> Result<Session> {
-        if self.store.get_user(&app.id, user_id).await?.is_none() {
-            return Err(not_found("user"));
-        }
+        // One statement: the insert itself refuses a user that is not the application's.
         let s = Session::new(
             &app.id,
             &app.settings,
@@ -245,7 +243,6 @@ impl LoginService {
             now,
         );
         self.store.insert_session(&s).await.map_err(|e| match e {
-            // The user was deleted between the check and the insert.
             StoreError::NotFound => not_found("user"),
             other => other.into(),
         })?;

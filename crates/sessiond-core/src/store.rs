@@ -244,6 +244,8 @@ pub struct SessionFilter {
 
 #[async_trait]
 pub trait SessionStore: Send + Sync {
+    /// Inserts a new session; [`StoreError::NotFound`] (nothing written) when its user is not one
+    /// of its application's users.
     async fn insert_session(&self, s: &crate::session::Session) -> StoreResult<()>;
     async fn get_session(
         &self,

@@ -177,6 +177,13 @@ pub async fn sessions_lifecycle_listing_and_isolation(db: &TestDb) {
         Err(StoreError::NotFound),
         "a session needs a user of its own application"
     );
+    let mut ghost = session(&a.id, &ua.id, T0);
+    ghost.user_id = UserId::new();
+    assert_eq!(
+        db.store.insert_session(&ghost).await,
+        Err(StoreError::NotFound),
+        "a session needs an existing user"
+    );
 
     let s1 = session(&a.id, &ua.id, T0);
     let mut s2 = session(&a.id, &ua.id, Timestamp(T0.0 + 1000));
