@@ -473,6 +473,66 @@ async fn typescript_and_php_send_text_plain() {
     assert_eq!(st, StatusCode::BAD_REQUEST);
 }
 
+/// The TypeScript client (typescript-fetch runtime) JSON-encodes every body, text/plain
+/// included, and sends unset query parameters as `null`.
+#[tokio::test]
+async fn typescript_fetch_json_encodes_text_bodies() {
+    let e = env().await;
+    let u = e.user("tsfetch@example.com").await;
+    let (_, s) = e
+        .kt(
+            "POST",
+            "/sessions",
+            &json!({"userUuid": u.id, "cookieDomain": ".Example.COM"}).to_string(),
+        )
+        .await;
+    assert_eq!(s["cookieDomain"], ".Example.COM", "stored as sent");
+    let sid = s["sessionId"].as_str().unwrap_or_default().to_owned();
+    let token = |value: &str| {
+        let (e, sid, value) = (&e, sid.clone(), value.to_owned());
+        async move {
+            let (st, _, _) = e
+                .call(
+                    "PUT",
+                    &format!("/sessions/{sid}/tokens/t"),
+                    Some("text/plain"),
+                    &serde_json::to_string(&value).unwrap_or_default(),
+                )
+                .await;
+            let (_, _, got) = e
+                .call("GET", &format!("/sessions/{sid}/tokens/t"), None, "")
+                .await;
+            let got = serde_json::from_str::<Value>(&got).unwrap_or_default()["value"].clone();
+            (st, got)
+        }
+    };
+    let (st, got) = token("abc").await;
+    assert_eq!((st, got), (StatusCode::OK, json!("abc")), "no quotes kept");
+    let (st, got) = token("a \"quoted\" \\ value").await;
+    assert_eq!((st, got), (StatusCode::OK, json!("a \"quoted\" \\ value")));
+    let longest = "x".repeat(16 * 1024);
+    let (st, got) = token(&longest).await;
+    assert_eq!(
+        st,
+        StatusCode::OK,
+        "the limit counts the value, not its quotes"
+    );
+    assert_eq!(got, json!(longest));
+    let (st, _) = token(&"x".repeat(16 * 1024 + 1)).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, got) = token("").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "an empty value is no value");
+    assert_eq!(got, json!(longest), "and leaves the stored one alone");
+    let (st, _, body) = e
+        .call("GET", &format!("/sessions/{sid}?keepAlive=null"), None, "")
+        .await;
+    assert_eq!(
+        st,
+        StatusCode::OK,
+        "keepAlive=null is an unset parameter: {body}"
+    );
+}
+
 #[tokio::test]
 async fn keep_alive_slides_suspend_never_expire() {
     let e = env().await;

@@ -52,7 +52,11 @@ fn json_body(bytes: &Bytes) -> Result<Option<Map<String, Value>>, EquisoftError>
     }
 }
 
-/// A text body: raw text/plain (TypeScript, PHP) or a JSON string literal (Kotlin).
+/// A text body: raw text/plain (PHP), a JSON string literal (Kotlin), or — the TypeScript
+/// client's runtime JSON-encodes every body, whatever its content type — a JSON string literal
+/// sent as text/plain. A text/plain body that is exactly one JSON string literal is decoded, so a
+/// value set through any client reads back the same; any other text is taken verbatim. An empty
+/// value is no value.
 fn text_body(headers: &HeaderMap, bytes: &Bytes) -> Result<Option<String>, EquisoftError> {
     let text =
         std::str::from_utf8(bytes).map_err(|_| EquisoftError::bad_request("body is not UTF-8"))?;
@@ -61,13 +65,17 @@ fn text_body(headers: &HeaderMap, bytes: &Bytes) -> Result<Option<String>, Equis
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/json"));
     if !is_json {
-        return Ok((!text.is_empty()).then(|| text.to_owned()));
+        let value = match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+            Some(_) => serde_json::from_str::<String>(text).unwrap_or_else(|_| text.to_owned()),
+            None => text.to_owned(),
+        };
+        return Ok((!value.is_empty()).then_some(value));
     }
     if text.trim().is_empty() {
         return Ok(None);
     }
     match serde_json::from_str::<Value>(text) {
-        Ok(Value::String(s)) => Ok(Some(s)),
+        Ok(Value::String(s)) => Ok((!s.is_empty()).then_some(s)),
         Ok(Value::Null) => Ok(None),
         _ => Err(EquisoftError::bad_request(
             "a JSON body here must be a string",
@@ -199,7 +207,8 @@ pub async fn create_session(
     };
     let cookie_domain = match m.get("cookieDomain") {
         None | Some(Value::Null) => None,
-        Some(Value::String(d)) if valid_cookie_domain(d) => Some(d.to_ascii_lowercase()),
+        // Stored as given: clients compare it with what they sent.
+        Some(Value::String(d)) if valid_cookie_domain(d) => Some(d.clone()),
         Some(Value::String(_)) => {
             return Err(EquisoftError::new(
                 StatusCode::BAD_REQUEST,
@@ -247,7 +256,8 @@ pub async fn get_session(
     for (k, v) in form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes()) {
         match (k.as_ref(), v.as_ref()) {
             ("keepAlive", "true" | "1") => keep_alive = true,
-            ("keepAlive", "false" | "0") => keep_alive = false,
+            // The TypeScript client sends `keepAlive=null` for an unset parameter.
+            ("keepAlive", "false" | "0" | "null") => keep_alive = false,
             ("keepAlive", other) => {
                 return Err(EquisoftError::bad_request(format!(
                     "keepAlive must be true or false, not `{other}`"
