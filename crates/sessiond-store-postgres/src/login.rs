@@ -78,8 +78,12 @@ fn i64_of(v: u64) -> i64 {
 
 // ---- users ----
 
-const USER_COLS: &str =
-    "u.id, u.application_id, u.external_id, u.profile, u.created_at, u.updated_at, u.version";
+macro_rules! user_cols {
+    () => {
+        "u.id, u.application_id, u.external_id, u.profile, u.created_at, u.updated_at, u.version"
+    };
+}
+const USER_COLS: &str = user_cols!();
 
 /// A user's columns as `u_…` aliases, for statements that also select a session.
 macro_rules! user_cols_aliased {
@@ -176,8 +180,9 @@ impl UserStore for SqlStore {
 
     async fn get_user(&self, app: &AppId, id: &UserId) -> StoreResult<Option<StoredUser>> {
         let row = sqlx::query(concat!(
-            "SELECT u.id, u.application_id, u.external_id, u.profile, u.created_at, u.updated_at, u.version ",
-            "FROM users u WHERE u.application_id = $1 AND u.id = $2"
+            "SELECT ",
+            user_cols!(),
+            " FROM users u WHERE u.application_id = $1 AND u.id = $2"
         ))
         .bind(app.as_str())
         .bind(id.as_str())
@@ -380,9 +385,9 @@ impl SessionStore for SqlStore {
 
     async fn get_session(&self, app: &AppId, id: &SessionId) -> StoreResult<Option<Session>> {
         let row = sqlx::query(concat!(
-            "SELECT s.id, s.application_id, s.user_id, s.client_id, s.status, s.actor, s.activity, s.attributes, ",
-            "s.last_active_organization_id, s.created_at, s.updated_at, s.last_active_at, s.expire_at, ",
-            "s.abandon_at, s.idle_deadline, s.version FROM sessions s WHERE s.application_id = $1 AND s.id = $2"
+            "SELECT ",
+            session_cols!(),
+            " FROM sessions s WHERE s.application_id = $1 AND s.id = $2"
         ))
         .bind(app.as_str())
         .bind(id.as_str())

@@ -248,7 +248,8 @@ impl Drop for Tx {
 }
 
 /// One statement on a borrowed connection, so that call sites can pass `&pool` wherever sqlx
-/// takes an executor (as with sqlx's own pool).
+/// takes an executor (as with sqlx's own pool). `execute`, `fetch_all` and the rest are sqlx's
+/// defaults, which go through `fetch_many` (or `fetch_optional`).
 impl<'p> Executor<'p> for &'p ConnPool {
     type Database = Postgres;
 
@@ -279,28 +280,6 @@ impl<'p> Executor<'p> for &'p ConnPool {
         Box::pin(async move {
             let mut lease = self.acquire().await?;
             (&mut *lease).fetch_optional(query).await
-        })
-    }
-
-    fn execute<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<PgQueryResult, Error>>
-    where
-        'p: 'e,
-        E: 'q + Execute<'q, Postgres>,
-    {
-        Box::pin(async move {
-            let mut lease = self.acquire().await?;
-            (&mut *lease).execute(query).await
-        })
-    }
-
-    fn fetch_all<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<Vec<PgRow>, Error>>
-    where
-        'p: 'e,
-        E: 'q + Execute<'q, Postgres>,
-    {
-        Box::pin(async move {
-            let mut lease = self.acquire().await?;
-            (&mut *lease).fetch_all(query).await
         })
     }
 

@@ -21,19 +21,15 @@ use crate::{
 
 // ---- users ----
 
-const USER_COLS: &str =
-    "u.id, u.application_id, u.external_id, u.profile, u.created_at, u.updated_at, u.version";
-
-/// A user's columns as `u_…` aliases, for statements that also select a session.
-macro_rules! user_cols_aliased {
+/// A user's columns, in the order [`user_at`] reads them by position.
+macro_rules! user_cols {
     () => {
-        "u.id AS u_id, u.application_id AS u_application_id, \
-     u.external_id AS u_external_id, u.profile AS u_profile, u.created_at AS u_created_at, \
-     u.updated_at AS u_updated_at, u.version AS u_version"
+        "u.id, u.application_id, u.external_id, u.profile, u.created_at, u.updated_at, u.version"
     };
 }
+const USER_COLS: &str = user_cols!();
 
-/// A user from [`USER_COLS`] (or `user_cols_aliased!`) starting at column `at`. Columns are
+/// A user from [`USER_COLS`] starting at column `at`. Columns are
 /// read by position: looking them up by name costs a scan of the column names per field.
 fn user_at(row: &Row<'_>, at: usize) -> StoreResult<StoredUser> {
     Ok(StoredUser {
@@ -116,8 +112,11 @@ impl UserStore for SqliteStore {
         self.read(|c| {
             first(
                 c,
-                "SELECT u.id, u.application_id, u.external_id, u.profile, u.created_at, u.updated_at, \
-                 u.version FROM users u WHERE u.application_id = ?1 AND u.id = ?2",
+                concat!(
+                    "SELECT ",
+                    user_cols!(),
+                    " FROM users u WHERE u.application_id = ?1 AND u.id = ?2"
+                ),
                 [app.as_str(), id.as_str()],
                 user_from_row,
             )
@@ -245,9 +244,9 @@ fn get_session(conn: &Connection, app: &str, id: &str) -> StoreResult<Option<Ses
     first(
         conn,
         concat!(
-            "SELECT s.id, s.application_id, s.user_id, s.client_id, s.status, s.actor, s.activity, s.attributes, ",
-            "s.last_active_organization_id, s.created_at, s.updated_at, s.last_active_at, s.expire_at, ",
-            "s.abandon_at, s.idle_deadline, s.version FROM sessions s WHERE s.application_id = ?1 AND s.id = ?2"
+            "SELECT ",
+            session_cols!(),
+            " FROM sessions s WHERE s.application_id = ?1 AND s.id = ?2"
         ),
         [app, id],
         session_from_row,
@@ -354,7 +353,7 @@ impl SessionStore for SqliteStore {
             "SELECT ",
             session_cols!(),
             ", ",
-            user_cols_aliased!(),
+            user_cols!(),
             " FROM sessions s JOIN users u ON u.application_id = s.application_id \
              AND u.id = s.user_id WHERE s.application_id = ?1 AND s.id = ?2"
         );
