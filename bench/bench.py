@@ -697,7 +697,7 @@ def targets(doc):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="smoke mode: short runs, small data, under two minutes")
+    ap.add_argument("--quick", action="store_true", help="smoke mode: short runs, small data, a few minutes")
     ap.add_argument("--systems", default="sessiond-sqlite,sessiond-postgres,express-redis,express-pg,axum-redis,ceilings",
                     help="comma-separated subset to run (default: all)")
     args = ap.parse_args()
