@@ -5,12 +5,14 @@
 //! - [`apikey`]: secret-key generation and the keyed hash under which keys are stored.
 //! - [`seal`]: the AEAD envelope used for every secret at rest, and the master [`seal::Keyring`].
 //! - [`ct`]: constant-time comparison.
+//! - [`password`]: Argon2id password digests and checks of imported bcrypt/Argon2 digests.
 //! - [`recipient`]: sealing to a key the server does not keep (verification results).
 
 pub mod apikey;
 pub mod ct;
 pub mod ids;
 pub mod jwt;
+pub mod password;
 pub mod recipient;
 pub mod seal;
 
