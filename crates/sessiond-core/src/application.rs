@@ -62,7 +62,7 @@ pub struct AppSettings {
     /// `connect` (Trinsic Connect 1.x).
     pub trinsic_generation: TrinsicGeneration,
     /// Frontend URL of the application. Its host is encoded in the publishable key and is the
-    /// `iss` of session tokens. Default `https://<app id>.sessiond.localhost`.
+    /// `iss` of session tokens. Default `https://clerk.<app id>.sessiond.localhost`.
     pub frontend_url: String,
     /// Origins (`scheme://host[:port]`) that hosted pages may redirect to. Default none.
     pub allowed_redirect_origins: Vec<String>,
@@ -177,9 +177,13 @@ impl AppSettings {
     }
 }
 
+/// `https://clerk.<app id>.sessiond.localhost`: the `clerk.` label is what Clerk's SDKs look for
+/// when they check an issuer with default options (the Go SDK accepts only `https://clerk.…` or
+/// `….clerk.accounts…`), so tokens of a new application verify unchanged. Applications created
+/// before keep the URL they were given.
 fn default_frontend_url(id: &AppId) -> String {
     format!(
-        "https://{}.sessiond.localhost",
+        "https://clerk.{}.sessiond.localhost",
         id.as_str().to_ascii_lowercase().replace('_', "-")
     )
 }
@@ -267,7 +271,7 @@ mod tests {
         assert_eq!(s.abandon_period_secs, 2_592_000);
         assert_eq!(s.session_token_lifetime_secs, 60);
         assert_eq!(s.verification_retention_secs, 2_592_000);
-        assert!(s.frontend_url.starts_with("https://app-"));
+        assert!(s.frontend_url.starts_with("https://clerk.app-"));
     }
 
     #[test]

@@ -19,8 +19,12 @@ use crate::store::{
     ImpersonationEvent, SessionDeletion, SessionFilter, Store, StoreError, StoredUser, VaultEntry,
 };
 use crate::template::{self, JwtTemplate, TemplateInput};
-use crate::user::{self, NewUser, User, UserFilter, UserPatch};
+use crate::user::{
+    self, NewUser, PasswordCheck, PasswordInput, StoredOrder, StoredPassword, User, UserFilter,
+    UserPatch, UserSearch, UserSortField,
+};
 use crate::vault::Vault;
+use sessiond_crypto::password as pw;
 
 /// Token category header values, as Clerk's SDKs know them: a template token must never be
 /// accepted as a session token.
@@ -32,6 +36,8 @@ pub const MAX_TOKEN_SECS: u64 = 315_360_000;
 /// Session tokens are valid from 10 s before issue, to absorb clock skew between servers.
 const SESSION_TOKEN_NBF_SKEW_SECS: u64 = 10;
 const RETRIES: usize = 5;
+/// Users opened per store read when a listing must look inside sealed profiles.
+pub const SCAN_CHUNK: u32 = 1000;
 /// Largest value the token vault stores.
 pub const MAX_VAULT_VALUE: usize = 16 * 1024;
 /// Most tokens one session's vault holds.
@@ -138,10 +144,14 @@ impl LoginService {
     pub async fn create_user(
         &self,
         app: &Application,
-        input: NewUser,
+        mut input: NewUser,
         now: Timestamp,
     ) -> Result<User> {
-        let u = input.into_user(&app.id, now)?;
+        let password = input.password.take();
+        let mut u = input.into_user(&app.id, now)?;
+        if let Some(p) = password {
+            u.profile.password = Some(Self::digest_password(p).await?);
+        }
         self.store
             .insert_user(&self.seal_user(&u)?)
             .await
@@ -159,44 +169,169 @@ impl LoginService {
     }
 
     /// Users by id, external id or email (exact, case-insensitive), newest first.
-    pub async fn list_users(
-        &self,
-        app: &Application,
-        user_ids: Vec<UserId>,
-        external_ids: Vec<String>,
-        emails: Vec<String>,
-        limit: u32,
-        offset: u64,
-    ) -> Result<(Vec<User>, u64)> {
-        let filter = UserFilter {
-            user_ids,
-            external_ids,
-            email_hashes: emails
+    /// Users matching `q`, in its order, and how many match in all.
+    ///
+    /// Filters on ids, external ids and emails run in the store (emails through the blind
+    /// index). A `query` or an order on a profile field needs the profiles, which are sealed: the
+    /// matching users are then opened in chunks of [`SCAN_CHUNK`], filtered and sorted here, so
+    /// the cost grows with the application's users (see docs/design/dialects.md).
+    pub async fn list_users(&self, app: &Application, q: &UserSearch) -> Result<(Vec<User>, u64)> {
+        let stored_order = match (q.order.field, q.order.descending) {
+            (UserSortField::CreatedAt, true) => Some(StoredOrder::CreatedDesc),
+            (UserSortField::CreatedAt, false) => Some(StoredOrder::CreatedAsc),
+            (UserSortField::UpdatedAt, true) => Some(StoredOrder::UpdatedDesc),
+            (UserSortField::UpdatedAt, false) => Some(StoredOrder::UpdatedAsc),
+            _ => None,
+        };
+        let mut filter = UserFilter {
+            user_ids: q.user_ids.clone(),
+            external_ids: q.external_ids.clone(),
+            email_hashes: q
+                .emails
                 .iter()
                 .map(|e| self.blind(user::ID_EMAIL, &e.trim().to_lowercase()))
                 .collect(),
+            order: stored_order.unwrap_or_default(),
         };
-        let (rows, total) = self
-            .store
-            .list_users(&app.id, &filter, limit, offset)
-            .await?;
-        let users = rows
+        if let (Some(_), true) = (stored_order, q.query.is_empty()) {
+            let (rows, total) = self
+                .store
+                .list_users(&app.id, &filter, q.limit, q.offset)
+                .await?;
+            let users = rows
+                .into_iter()
+                .map(|r| self.open_user(r))
+                .collect::<Result<Vec<_>>>()?;
+            return Ok((users, total));
+        }
+        filter.order = StoredOrder::CreatedDesc;
+        let mut matched = Vec::new();
+        let mut offset = 0u64;
+        loop {
+            let (rows, _) = self
+                .store
+                .list_users(&app.id, &filter, SCAN_CHUNK, offset)
+                .await?;
+            let n = rows.len();
+            for r in rows {
+                let u = self.open_user(r)?;
+                if u.matches(&q.query) {
+                    matched.push(u);
+                }
+            }
+            if n < SCAN_CHUNK as usize {
+                break;
+            }
+            offset += u64::from(SCAN_CHUNK);
+        }
+        let total = matched.len() as u64;
+        let field = q.order.field;
+        // Stable sort over the newest-first scan: ties keep newest first; absent values last.
+        matched.sort_by(|a, b| match (a.sort_key(field), b.sort_key(field)) {
+            (Some(x), Some(y)) if q.order.descending => y.cmp(&x),
+            (Some(x), Some(y)) => x.cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        });
+        let page = matched
             .into_iter()
-            .map(|r| self.open_user(r))
-            .collect::<Result<Vec<_>>>()?;
-        Ok((users, total))
+            .skip(usize::try_from(q.offset).unwrap_or(usize::MAX))
+            .take(q.limit as usize)
+            .collect();
+        Ok((page, total))
+    }
+
+    /// Turns a caller's password into the digest to store: Argon2id for a clear password
+    /// (hashed off the async threads: it takes tens of milliseconds on purpose), the digest
+    /// itself for an import once it is known to be well formed and within cost bounds.
+    async fn digest_password(input: PasswordInput) -> Result<StoredPassword> {
+        match input {
+            PasswordInput::Plain {
+                password,
+                skip_checks,
+            } => {
+                user::check_password(&password, skip_checks)?;
+                let digest = tokio::task::spawn_blocking(move || pw::hash(&password))
+                    .await
+                    .map_err(|e| Error::Internal(format!("password hashing: {e}")))?
+                    .map_err(|e| Error::invalid("password", e.to_string()))?;
+                Ok(StoredPassword {
+                    hasher: pw::Hasher::Argon2id.as_str().to_owned(),
+                    digest,
+                })
+            }
+            PasswordInput::Digest { hasher, digest } => {
+                let h = pw::Hasher::parse(&hasher).ok_or_else(|| {
+                    Error::invalid(
+                        "password_hasher",
+                        format!("`{hasher}` is not supported; use argon2id, argon2i or bcrypt"),
+                    )
+                })?;
+                pw::validate_digest(h, &digest)
+                    .map_err(|e| Error::invalid("password_digest", e.to_string()))?;
+                Ok(StoredPassword { hasher, digest })
+            }
+        }
+    }
+
+    /// Checks `password` against the user's. An imported digest that matches is replaced by an
+    /// Argon2id digest of the same password.
+    pub async fn verify_password(
+        &self,
+        app: &Application,
+        id: &UserId,
+        password: &str,
+        now: Timestamp,
+    ) -> Result<PasswordCheck> {
+        let u = self.get_user(app, id).await?;
+        let Some(stored) = u.profile.password.clone() else {
+            return Ok(PasswordCheck::NotSet);
+        };
+        let Some(hasher) = pw::Hasher::parse(&stored.hasher) else {
+            return Ok(PasswordCheck::Incorrect);
+        };
+        let candidate = password.to_owned();
+        let digest = stored.digest.clone();
+        let ok = tokio::task::spawn_blocking(move || pw::verify(hasher, &digest, &candidate))
+            .await
+            .map_err(|e| Error::Internal(format!("password check: {e}")))?;
+        if !ok {
+            return Ok(PasswordCheck::Incorrect);
+        }
+        if hasher != pw::Hasher::Argon2id {
+            let patch = UserPatch {
+                password: Some(PasswordInput::Plain {
+                    password: password.to_owned(),
+                    skip_checks: true,
+                }),
+                ..UserPatch::default()
+            };
+            // The check already succeeded; a failed upgrade is retried at the next check.
+            if let Err(e) = self.update_user(app, id, patch, now).await {
+                tracing::warn!(error = %e, "re-hashing an imported password digest failed");
+            }
+        }
+        Ok(PasswordCheck::Verified)
     }
 
     pub async fn update_user(
         &self,
         app: &Application,
         id: &UserId,
-        patch: UserPatch,
+        mut patch: UserPatch,
         now: Timestamp,
     ) -> Result<User> {
+        let digest = match patch.password.take() {
+            Some(p) => Some(Self::digest_password(p).await?),
+            None => None,
+        };
         for _ in 0..RETRIES {
             let mut u = self.get_user(app, id).await?;
             patch.clone().apply(&mut u)?;
+            if let Some(d) = &digest {
+                u.profile.password = Some(d.clone());
+            }
             u.version += 1;
             u.updated_at = now.max(u.updated_at);
             match self.store.update_user(&self.seal_user(&u)?).await {
@@ -368,6 +503,35 @@ impl LoginService {
         now: Timestamp,
     ) -> Result<Session> {
         self.apply(app, id, Event::Revoke, now).await
+    }
+
+    /// Revokes every usable (active or pending) session of a user; returns how many.
+    pub async fn revoke_user_sessions(
+        &self,
+        app: &Application,
+        user: &UserId,
+        now: Timestamp,
+    ) -> Result<u64> {
+        let filter = SessionFilter {
+            user_id: Some(user.clone()),
+            statuses: vec![SessionStatus::Active, SessionStatus::Pending],
+            ..SessionFilter::default()
+        };
+        let mut revoked = 0;
+        loop {
+            let (page, _) = self.list_sessions(app, &filter, 100, 0, now).await?;
+            if page.is_empty() {
+                return Ok(revoked);
+            }
+            for s in page {
+                match self.revoke_session(app, &s.id, now).await {
+                    // Gone or ended meanwhile: nothing left to revoke.
+                    Ok(_) | Err(Error::NotFound { .. } | Error::SessionNotUsable { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+                revoked += 1;
+            }
+        }
     }
 
     /// Records activity, writing only when the coalescing window has passed.
@@ -543,14 +707,14 @@ impl LoginService {
     }
 
     /// The deprecated `/verify`: the session, if `token` is a valid session token of it.
-    pub async fn verify_session(
+    /// The claims of a session token signed by one of the application's published keys, without
+    /// looking at its times.
+    async fn session_token_claims(
         &self,
         app: &Application,
-        id: &SessionId,
         token: &str,
         now: Timestamp,
-    ) -> Result<Session> {
-        let s = self.get_session(app, id).await?;
+    ) -> Result<Value> {
         let (header, _) =
             jwt::decode_unverified(token).map_err(|_| Error::InvalidToken("malformed"))?;
         if header
@@ -573,6 +737,35 @@ impl LoginService {
         let public = jwt::RsaPublicKey::from_jwk(jwk).ok_or(Error::InvalidToken("unknown key"))?;
         let (_, claims) =
             jwt::verify_rs256(token, &public).map_err(|_| Error::InvalidToken("bad signature"))?;
+        Ok(claims)
+    }
+
+    /// A new session token for a backend that has a session token of the session (typically
+    /// expired: the `__session` cookie a browser sent). The old token must carry a valid
+    /// signature of this application and name this session; the session must be active.
+    pub async fn refresh_session_token(
+        &self,
+        app: &Application,
+        id: &SessionId,
+        expired_token: &str,
+        now: Timestamp,
+    ) -> Result<String> {
+        let claims = self.session_token_claims(app, expired_token, now).await?;
+        if claims.get("sid").and_then(Value::as_str) != Some(id.as_str()) {
+            return Err(Error::InvalidToken("token belongs to another session"));
+        }
+        self.create_session_token(app, id, None, now).await
+    }
+
+    pub async fn verify_session(
+        &self,
+        app: &Application,
+        id: &SessionId,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<Session> {
+        let s = self.get_session(app, id).await?;
+        let claims = self.session_token_claims(app, token, now).await?;
         let secs = now.as_secs();
         let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
         let nbf = claims.get("nbf").and_then(Value::as_i64).unwrap_or(0);
@@ -602,11 +795,11 @@ impl LoginService {
         let (users, _) = self
             .list_users(
                 app,
-                Vec::new(),
-                vec![reference.to_owned()],
-                Vec::new(),
-                2,
-                0,
+                &UserSearch {
+                    external_ids: vec![reference.to_owned()],
+                    limit: 2,
+                    ..UserSearch::default()
+                },
             )
             .await?;
         match users.as_slice() {
@@ -878,10 +1071,18 @@ impl LoginService {
         now: Timestamp,
     ) -> Result<Session> {
         let s = self.get_session(app, id).await?;
-        if s.effective_status(now).is_terminal() {
-            // Lapsed sessions keep no secrets; clean up now rather than wait for the purge job.
+        let status = s.effective_status(now);
+        if status.is_terminal() {
+            // Ended sessions keep no secrets; clean up now rather than wait for the purge job.
             self.store.delete_session_tokens(&app.id, id).await?;
-            return Err(not_found("session"));
+            // A lapsed session is still visible (SUSPENDED, EXPIRED) and answers that it is not
+            // usable; a revoked or deleted one is gone.
+            return Err(match status {
+                SessionStatus::Suspended | SessionStatus::Expired | SessionStatus::Abandoned => {
+                    Error::SessionNotUsable { status }
+                }
+                _ => not_found("session"),
+            });
         }
         Ok(s)
     }

@@ -43,6 +43,56 @@ pub struct Profile {
     pub can_impersonate: bool,
     /// Concurrent sessions allowed for Equisoft/Connect; `None` or 0 is unlimited.
     pub max_concurrent_access: Option<u32>,
+    /// The password digest, if the user has a password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<StoredPassword>,
+}
+
+/// A password digest: Argon2id for passwords set here; an imported digest keeps its hasher until
+/// the first successful check re-hashes it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredPassword {
+    /// `argon2id`, `argon2i` or `bcrypt`.
+    pub hasher: String,
+    pub digest: String,
+}
+
+impl std::fmt::Debug for StoredPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredPassword")
+            .field("hasher", &self.hasher)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A password as a caller gives it.
+#[derive(Clone, PartialEq, Eq)]
+pub enum PasswordInput {
+    /// A new password in clear; `skip_checks` waives the minimum length (an import).
+    Plain { password: String, skip_checks: bool },
+    /// A digest from another system (`hasher` as Clerk names it).
+    Digest { hasher: String, digest: String },
+}
+
+impl std::fmt::Debug for PasswordInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PasswordInput::Plain { .. } => f.write_str("PasswordInput::Plain(..)"),
+            PasswordInput::Digest { hasher, .. } => write!(f, "PasswordInput::Digest({hasher})"),
+        }
+    }
+}
+
+/// Shortest password accepted unless checks are skipped.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// Outcome of a password check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordCheck {
+    Verified,
+    Incorrect,
+    /// The user has no password.
+    NotSet,
 }
 
 impl Profile {
@@ -95,6 +145,7 @@ pub struct NewUser {
     /// Backdated creation time (Clerk allows importing users with their original date).
     pub created_at: Option<Timestamp>,
     pub locale: Option<String>,
+    pub password: Option<PasswordInput>,
 }
 
 /// Fields an update may change; `None` leaves a field as it is, `Some(None)` clears it.
@@ -114,6 +165,11 @@ pub struct UserPatch {
     /// Operator-only attributes (CLI), never taken from a dialect request.
     pub can_impersonate: Option<bool>,
     pub max_concurrent_access: Option<Option<u32>>,
+    /// Deep-merge the metadata objects into the user's (a `null` value removes a key) instead of
+    /// replacing them.
+    pub merge_metadata: bool,
+    /// A new password; the service turns it into a digest (not [`UserPatch::apply`]).
+    pub password: Option<PasswordInput>,
 }
 
 /// Filters of a user listing (all given ones must match; each list matches any of its values).
@@ -123,6 +179,46 @@ pub struct UserFilter {
     pub external_ids: Vec<String>,
     /// Blind-index hashes of email addresses.
     pub email_hashes: Vec<[u8; 32]>,
+    /// Order of the page: a field the store holds in clear (`created_at`, `updated_at`).
+    pub order: StoredOrder,
+}
+
+/// A user listing as a caller asks for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserSearch {
+    pub user_ids: Vec<UserId>,
+    pub external_ids: Vec<String>,
+    /// Exact email addresses (any case).
+    pub emails: Vec<String>,
+    /// Partial matches, see [`User::matches`].
+    pub query: UserQuery,
+    pub order: UserOrder,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+impl Default for UserSearch {
+    fn default() -> Self {
+        UserSearch {
+            user_ids: Vec::new(),
+            external_ids: Vec::new(),
+            emails: Vec::new(),
+            query: UserQuery::default(),
+            order: UserOrder::default(),
+            limit: 10,
+            offset: 0,
+        }
+    }
+}
+
+/// Orders a store can apply itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StoredOrder {
+    #[default]
+    CreatedDesc,
+    CreatedAsc,
+    UpdatedDesc,
+    UpdatedAsc,
 }
 
 pub const MAX_METADATA_BYTES: usize = 8 * 1024;
@@ -285,6 +381,7 @@ impl NewUser {
                 locale: self.locale,
                 can_impersonate: false,
                 max_concurrent_access: None,
+                password: None,
             },
             created_at: created,
             updated_at: now,
@@ -361,11 +458,222 @@ impl UserPatch {
             ),
         ] {
             if let Some(m) = src {
-                check_metadata(field, &m)?;
-                *dst = m;
+                let next = if self.merge_metadata {
+                    let mut merged = dst.clone();
+                    deep_merge(&mut merged, m);
+                    merged
+                } else {
+                    m
+                };
+                check_metadata(field, &next)?;
+                *dst = next;
             }
         }
         Ok(())
+    }
+}
+
+/// Merges `src` into `dst`: objects merge key by key at every depth, `null` removes the key,
+/// anything else replaces the value.
+pub fn deep_merge(dst: &mut Map<String, Value>, src: Map<String, Value>) {
+    for (k, v) in src {
+        match v {
+            Value::Null => {
+                dst.remove(&k);
+            }
+            Value::Object(inner) => match dst.get_mut(&k) {
+                Some(Value::Object(existing)) => deep_merge(existing, inner),
+                _ => {
+                    let mut fresh = Map::new();
+                    deep_merge(&mut fresh, inner);
+                    dst.insert(k, Value::Object(fresh));
+                }
+            },
+            other => {
+                dst.insert(k, other);
+            }
+        }
+    }
+}
+
+/// Checks a new clear-text password against sessiond's rules.
+pub fn check_password(password: &str, skip_checks: bool) -> Result<()> {
+    let n = password.chars().count();
+    if password.len() > sessiond_crypto::password::MAX_PASSWORD_BYTES {
+        return Err(Error::invalid(
+            "password",
+            format!(
+                "must be at most {} bytes",
+                sessiond_crypto::password::MAX_PASSWORD_BYTES
+            ),
+        ));
+    }
+    if n == 0 || (!skip_checks && n < MIN_PASSWORD_CHARS) {
+        return Err(Error::invalid(
+            "password",
+            format!("must be at least {MIN_PASSWORD_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// A field users can be ordered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserSortField {
+    CreatedAt,
+    UpdatedAt,
+    EmailAddress,
+    FirstName,
+    LastName,
+    PhoneNumber,
+    Username,
+    LastActiveAt,
+    LastSignInAt,
+}
+
+impl UserSortField {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "created_at" => UserSortField::CreatedAt,
+            "updated_at" => UserSortField::UpdatedAt,
+            "email_address" => UserSortField::EmailAddress,
+            "first_name" => UserSortField::FirstName,
+            "last_name" => UserSortField::LastName,
+            "phone_number" => UserSortField::PhoneNumber,
+            "username" => UserSortField::Username,
+            "last_active_at" => UserSortField::LastActiveAt,
+            "last_sign_in_at" => UserSortField::LastSignInAt,
+            _ => return None,
+        })
+    }
+
+    /// Whether the store can order by this field itself (it is not inside the sealed profile).
+    pub fn stored(self) -> bool {
+        matches!(self, UserSortField::CreatedAt | UserSortField::UpdatedAt)
+    }
+}
+
+/// The order of a user listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserOrder {
+    pub field: UserSortField,
+    pub descending: bool,
+}
+
+impl Default for UserOrder {
+    fn default() -> Self {
+        UserOrder {
+            field: UserSortField::CreatedAt,
+            descending: true,
+        }
+    }
+}
+
+/// A sort key of one user for `field`: text keys compare case-insensitively; absent values sort
+/// last in either direction.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SortKey {
+    Int(i64),
+    Text(String),
+}
+
+impl User {
+    pub fn sort_key(&self, field: UserSortField) -> Option<SortKey> {
+        let p = &self.profile;
+        let text = |v: Option<&str>| v.map(|s| SortKey::Text(s.to_lowercase()));
+        match field {
+            UserSortField::CreatedAt => Some(SortKey::Int(self.created_at.0)),
+            UserSortField::UpdatedAt => Some(SortKey::Int(self.updated_at.0)),
+            UserSortField::EmailAddress => text(p.primary_email()),
+            UserSortField::PhoneNumber => text(p.primary_phone()),
+            UserSortField::FirstName => text(p.first_name.as_deref()),
+            UserSortField::LastName => text(p.last_name.as_deref()),
+            UserSortField::Username => text(p.username.as_deref()),
+            UserSortField::LastActiveAt => p.last_active_at.map(|t| SortKey::Int(t.0)),
+            UserSortField::LastSignInAt => p.last_sign_in_at.map(|t| SortKey::Int(t.0)),
+        }
+    }
+
+    /// Whether every given part of `q` matches (see [`UserQuery`]).
+    pub fn matches(&self, q: &UserQuery) -> bool {
+        let p = &self.profile;
+        let emails = || p.email_addresses.iter().map(|c| c.value.as_str());
+        let phones = || p.phone_numbers.iter().map(|c| c.value.as_str());
+        let names = || {
+            [&p.first_name, &p.last_name]
+                .into_iter()
+                .flatten()
+                .map(String::as_str)
+        };
+        let any = q.any.as_deref().is_none_or(|v| {
+            let others = [&p.username, &self.external_id]
+                .into_iter()
+                .flatten()
+                .map(String::as_str)
+                .chain(std::iter::once(self.id.as_str()));
+            contains_any(emails().chain(names()).chain(others), v) || phone_matches(phones(), v)
+        });
+        any && q.email.as_deref().is_none_or(|v| contains_any(emails(), v))
+            && q.phone
+                .as_deref()
+                .is_none_or(|v| phone_matches(phones(), v))
+            && q.username
+                .as_deref()
+                .is_none_or(|v| contains_any(p.username.as_deref().into_iter(), v))
+            && q.name.as_deref().is_none_or(|v| {
+                let full = names().collect::<Vec<_>>().join(" ");
+                contains_any(names(), v) || contains_any(std::iter::once(full.as_str()), v)
+            })
+    }
+}
+
+fn contains_any<'a>(mut values: impl Iterator<Item = &'a str>, q: &str) -> bool {
+    let q = q.trim().to_lowercase();
+    values.any(|v| v.to_lowercase().contains(&q))
+}
+
+/// A phone number matches on its text or, for a query of digits and phone punctuation, on its
+/// digits alone (`555 01` finds `+1555010…`).
+fn phone_matches<'a>(mut values: impl Iterator<Item = &'a str> + Clone, q: &str) -> bool {
+    let digits: String = q.chars().filter(char::is_ascii_digit).collect();
+    let phone_like = !digits.is_empty()
+        && q.trim()
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +-.()".contains(c));
+    if phone_like {
+        return values.any(|v| {
+            v.chars()
+                .filter(char::is_ascii_digit)
+                .collect::<String>()
+                .contains(&digits)
+        });
+    }
+    contains_any(values, q)
+}
+
+/// Partial-match queries of a user listing, all case-insensitive. `any` is Clerk's `query`:
+/// emails, phone numbers, username, first and last name, user id and external id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserQuery {
+    pub any: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub username: Option<String>,
+    /// First name, last name, or both as "first last".
+    pub name: Option<String>,
+}
+
+impl UserQuery {
+    pub fn is_empty(&self) -> bool {
+        [
+            &self.any,
+            &self.email,
+            &self.phone,
+            &self.username,
+            &self.name,
+        ]
+        .into_iter()
+        .all(|v| v.as_deref().is_none_or(|s| s.trim().is_empty()))
     }
 }
 

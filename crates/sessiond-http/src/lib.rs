@@ -39,7 +39,28 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .merge(docs::router(openapi))
         .merge(pages::router())
-        .fallback(native::not_found)
+        .fallback(route_miss)
         .layer(axum::middleware::from_fn(middleware::record_metrics));
     middleware::with_common_layers(app).with_state(state)
+}
+
+/// A path no route serves answers in the error shape of the API its prefix belongs to, so that
+/// each vendor's client can read it.
+async fn route_miss(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let plain = axum::http::StatusCode::NOT_FOUND.into_response();
+    let path = uri.path();
+    let under = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    if under("/v1") {
+        dialect::clerk::clerk_shaped(plain).await
+    } else if under("/api/v1") {
+        dialect::trinsic::trinsic_shaped(plain).await
+    } else if under("/sessions") || under("/users") {
+        dialect::equisoft::equisoft_shaped(plain).await
+    } else {
+        native::not_found().await
+    }
 }

@@ -736,6 +736,23 @@ async fn vault_is_sealed_bounded_and_destroyed_with_its_session() {
             .ok(),
         Some(1)
     );
+    // The lapsed session is still shown; its token operations say it is not usable, as the
+    // dialect table has it, rather than that it does not exist.
+    let (_, shown) = e.kt("GET", &format!("/sessions/{sid2}"), "").await;
+    assert!(
+        matches!(shown["state"].as_str(), Some("SUSPENDED" | "EXPIRED")),
+        "{shown}"
+    );
+    for (method, body) in [("GET", ""), ("PUT", "\"v\""), ("DELETE", "")] {
+        let (st, err) = e
+            .kt(method, &format!("/sessions/{sid2}/tokens/sso"), body)
+            .await;
+        assert_eq!(
+            (st, err["message"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("SESSION_NOT_ENABLED")),
+            "{method} on a lapsed session"
+        );
+    }
 }
 
 #[tokio::test]

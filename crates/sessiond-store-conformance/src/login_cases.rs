@@ -9,7 +9,7 @@ use sessiond_core::store::{
     KeyState, SessionFilter, SigningKeyRecord, StoreError, StoredUser, VaultEntry,
 };
 use sessiond_core::template::JwtTemplate;
-use sessiond_core::user::UserFilter;
+use sessiond_core::user::{StoredOrder, UserFilter};
 use sessiond_crypto::jwt::Algorithm;
 
 use crate::TestDb;
@@ -153,6 +153,47 @@ pub async fn users_round_trip_filters_and_uniqueness(db: &TestDb) {
     })
     .await;
     assert!(gone.is_empty());
+
+    // Orders the store applies itself: u1 (older) is now the most recently updated.
+    let mut touched = u1.clone();
+    touched.version = 2;
+    touched.updated_at = Timestamp(T0.0 + 50);
+    assert_eq!(db.store.update_user(&touched).await, Ok(()));
+    let order = |o: StoredOrder| {
+        let app = a.id.clone();
+        async move {
+            db.store
+                .list_users(
+                    &app,
+                    &UserFilter {
+                        order: o,
+                        ..Default::default()
+                    },
+                    10,
+                    0,
+                )
+                .await
+                .unwrap_or_default()
+                .0
+                .into_iter()
+                .map(|u| u.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let (old, new) = (u1.id.clone(), u2.id.clone());
+    assert_eq!(
+        order(StoredOrder::CreatedDesc).await,
+        vec![new.clone(), old.clone()]
+    );
+    assert_eq!(
+        order(StoredOrder::CreatedAsc).await,
+        vec![old.clone(), new.clone()]
+    );
+    assert_eq!(
+        order(StoredOrder::UpdatedDesc).await,
+        vec![old.clone(), new.clone()]
+    );
+    assert_eq!(order(StoredOrder::UpdatedAsc).await, vec![new, old]);
 
     assert_eq!(
         db.store.delete_user(&b.id, &u1.id).await.ok(),

@@ -545,3 +545,114 @@ async fn key_cache_sees_changes_made_elsewhere_sqlite() {
 async fn key_cache_sees_changes_made_elsewhere_postgres() {
     key_cache_sees_changes_made_elsewhere(Kind::Postgres).await;
 }
+
+#[tokio::test]
+async fn refresh_takes_an_expired_token_of_the_same_active_session() {
+    let e = env(|_| {}).await;
+    let s = session(&e).await;
+    let old = e
+        .login
+        .create_session_token(&e.app, &s.id, Some(30), e.clock.now())
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    e.clock.advance_secs(3600);
+    let fresh = e
+        .login
+        .refresh_session_token(&e.app, &s.id, &old, e.clock.now())
+        .await
+        .unwrap_or_else(|err| panic!("an hour-old token of an active session refreshes: {err}"));
+    assert_ne!(fresh, old);
+    let other = session(&e).await;
+    assert!(matches!(
+        e.login
+            .refresh_session_token(&e.app, &other.id, &old, e.clock.now())
+            .await,
+        Err(Error::InvalidToken(_))
+    ));
+    let mut forged = old.clone();
+    forged.truncate(forged.len() - 2);
+    forged.push_str("xx");
+    assert!(matches!(
+        e.login
+            .refresh_session_token(&e.app, &s.id, &forged, e.clock.now())
+            .await,
+        Err(Error::InvalidToken(_))
+    ));
+    e.login
+        .revoke_session(&e.app, &s.id, e.clock.now())
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert!(matches!(
+        e.login
+            .refresh_session_token(&e.app, &s.id, &old, e.clock.now())
+            .await,
+        Err(Error::SessionNotUsable { .. })
+    ));
+}
+
+#[tokio::test]
+async fn user_search_opens_sealed_profiles_and_orders_them() {
+    use sessiond_core::user::{UserOrder, UserQuery, UserSearch, UserSortField};
+    let e = env(|_| {}).await;
+    let mut ids = Vec::new();
+    // More users than one scan chunk, so the scan pages through the store.
+    for i in 0..(sessiond_core::login::SCAN_CHUNK + 5) {
+        let u = e
+            .login
+            .create_user(
+                &e.app,
+                NewUser {
+                    first_name: Some(format!("n{:05}", (i * 7919) % 10007)),
+                    email_addresses: vec![format!("u{i}@scan.example")],
+                    ..NewUser::default()
+                },
+                e.clock.now(),
+            )
+            .await
+            .unwrap_or_else(|err| panic!("{err}"));
+        ids.push(u.id);
+    }
+    let search = |query: UserQuery, field, descending, limit, offset| UserSearch {
+        query,
+        order: UserOrder { field, descending },
+        limit,
+        offset,
+        ..UserSearch::default()
+    };
+    let (page, total) = e
+        .login
+        .list_users(
+            &e.app,
+            &search(UserQuery::default(), UserSortField::FirstName, false, 3, 0),
+        )
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(total, u64::from(sessiond_core::login::SCAN_CHUNK) + 5);
+    let names: Vec<_> = page
+        .iter()
+        .filter_map(|u| u.profile.first_name.clone())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    assert_eq!(names.first().map(String::as_str), Some("n00000"));
+    let (page, total) = e
+        .login
+        .list_users(
+            &e.app,
+            &search(
+                UserQuery {
+                    any: Some("U100".into()),
+                    ..UserQuery::default()
+                },
+                UserSortField::CreatedAt,
+                true,
+                10,
+                0,
+            ),
+        )
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(total, 6, "u100 and u1000..u1004 match the partial query");
+    assert!(page.iter().all(|u| ids.contains(&u.id)));
+}

@@ -11,7 +11,7 @@ use sessiond_core::store::{
     StoreResult, StoredUser, TemplateStore, UserStore,
 };
 use sessiond_core::template::JwtTemplate;
-use sessiond_core::user::UserFilter;
+use sessiond_core::user::{StoredOrder, UserFilter};
 use sessiond_crypto::jwt::Algorithm;
 use sqlx::Postgres;
 use sqlx::postgres::PgRow;
@@ -156,6 +156,15 @@ fn user_where(app: &AppId, f: &UserFilter, sql: &mut Sql) {
     }
 }
 
+fn order_by(o: StoredOrder) -> &'static str {
+    match o {
+        StoredOrder::CreatedDesc => " ORDER BY u.created_at DESC, u.id DESC",
+        StoredOrder::CreatedAsc => " ORDER BY u.created_at ASC, u.id ASC",
+        StoredOrder::UpdatedDesc => " ORDER BY u.updated_at DESC, u.id DESC",
+        StoredOrder::UpdatedAsc => " ORDER BY u.updated_at ASC, u.id ASC",
+    }
+}
+
 #[async_trait]
 impl UserStore for SqlStore {
     async fn insert_user(&self, u: &StoredUser) -> StoreResult<()> {
@@ -211,7 +220,8 @@ impl UserStore for SqlStore {
         )?;
         let mut page = Sql::new(&format!("SELECT {USER_COLS} FROM users u"));
         user_where(app, filter, &mut page);
-        page.push(" ORDER BY u.created_at DESC, u.id DESC LIMIT ")
+        page.push(order_by(filter.order))
+            .push(" LIMIT ")
             .bind(Arg::I64(i64::from(limit)))
             .push(" OFFSET ")
             .bind(Arg::I64(i64_of(offset)));

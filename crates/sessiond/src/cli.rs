@@ -192,7 +192,9 @@ pub struct UpdateArgs {
     /// `connect` (Trinsic Connect 1.x).
     #[arg(long, value_name = "api|connect")]
     pub trinsic_generation: Option<String>,
-    /// Frontend URL (its host goes into the publishable key and token `iss`).
+    /// Frontend URL (its host goes into the publishable key and token `iss`). Default
+    /// `https://clerk.<app id>.sessiond.localhost`; Clerk's Go SDK only accepts an issuer that
+    /// starts with `https://clerk.` unless told otherwise, so keep that label in production.
     #[arg(long, value_name = "URL")]
     pub frontend_url: Option<String>,
     /// Add an allowed redirect origin (repeatable).

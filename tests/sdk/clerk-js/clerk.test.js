@@ -52,8 +52,8 @@ describe('@clerk/backend against sessiond', () => {
       return true;
     });
     await assert.rejects(clerk.users.createUser({ password: 'hunter2' }), (e) => {
-      assert.equal(e.status, 422);
-      assert.equal(e.errors[0].code, 'form_param_unknown');
+      assert.equal(e.status, 422, 'shorter than 8 characters');
+      assert.equal(e.errors[0].code, 'form_param_value_invalid');
       assert.equal(e.errors[0].meta.paramName, 'password');
       return true;
     });
@@ -174,5 +174,50 @@ describe('@clerk/backend against sessiond', () => {
     });
     const bad = createClerkClient({ secretKey: 'sk_test_wrongwrongwrongwrongwrongwrong', apiUrl: server.url });
     await assert.rejects(bad.sessions.getSessionList({ userId: 'user_x' }), (e) => e.status === 401 && e.errors[0].code === 'clerk_key_invalid');
+  });
+
+  test('users: metadata deep merge, query and orderBy, passwords', async () => {
+    const user = await clerk.users.createUser({
+      emailAddress: ['merge.js@example.com'], firstName: 'Merle', lastName: 'Zimmer', password: 'js password 1',
+      publicMetadata: { plan: { tier: 'pro', seats: 5 }, keep: true }, privateMetadata: { secret: 1 },
+    });
+    assert.equal(user.passwordEnabled, true);
+    const merged = await clerk.users.updateUserMetadata(user.id, {
+      publicMetadata: { plan: { seats: null, trial: false }, added: 'yes' }, privateMetadata: { secret: null },
+    });
+    assert.deepEqual(merged.publicMetadata, { plan: { tier: 'pro', trial: false }, keep: true, added: 'yes' });
+    assert.deepEqual(merged.privateMetadata, {});
+
+    const other = await clerk.users.createUser({ emailAddress: ['merge.other.js@example.com'], firstName: 'Abe', lastName: 'Young' });
+    const found = await clerk.users.getUserList({ query: 'MERGE', orderBy: '+first_name' });
+    assert.deepEqual(found.data.map((u) => u.id), [other.id, user.id]);
+    assert.equal(found.totalCount, 2, 'the count honours the query');
+    const desc = await clerk.users.getUserList({ query: 'merge', orderBy: '-last_name', limit: 1 });
+    assert.deepEqual(desc.data.map((u) => u.id), [user.id], 'Zimmer before Young');
+    assert.equal(desc.totalCount, 2);
+
+    assert.deepEqual(await clerk.users.verifyPassword({ userId: user.id, password: 'js password 1' }), { verified: true });
+    await assert.rejects(clerk.users.verifyPassword({ userId: user.id, password: 'nope nope nope' }),
+      (e) => e.status === 422 && e.errors[0].code === 'form_password_incorrect');
+    await assert.rejects(clerk.users.verifyPassword({ userId: other.id, password: 'whatever it is' }),
+      (e) => e.status === 400 && e.errors[0].code === 'password_not_set');
+  });
+
+  test('sessions: refresh from an old session token; issuer passes every SDK default check', async () => {
+    const { session } = await newUserAndSession('refresh.js@example.com');
+    const old = await clerk.sessions.getToken(session.id);
+    // The Go SDK's default issuer rule (jwt.Verify): https://clerk.… or ….clerk.accounts….
+    const iss = decode(old.jwt).payload.iss;
+    assert.ok(iss.startsWith('https://clerk.') || iss.includes('.clerk.accounts'), iss);
+    const fresh = await clerk.sessions.refreshSession(session.id, {
+      expired_token: old.jwt, refresh_token: 'not-used-by-sessiond', request_origin: 'https://app.example.com',
+    });
+    assert.equal(typeof fresh.jwt, 'string', JSON.stringify(fresh));
+    assert.equal(decode(fresh.jwt).payload.sid, session.id);
+    assert.equal((await verifyToken(fresh.jwt, { jwtKey: app.jwt_public_key })).sid, session.id);
+    await clerk.sessions.revokeSession(session.id);
+    await assert.rejects(clerk.sessions.refreshSession(session.id, {
+      expired_token: old.jwt, refresh_token: 'x', request_origin: 'https://app.example.com',
+    }), (e) => e.status === 401);
   });
 });

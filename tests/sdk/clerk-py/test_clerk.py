@@ -186,7 +186,14 @@ def test_responses_match_published_schemas(server, schemas):
     ("POST", "/v1/sessions", b'{"user_id": 5}', 422, "form_param_type_invalid"),
     ("POST", "/v1/sessions", b'{"user_id": "user_0000000000000000000000"}', 404, "resource_not_found"),
     ("POST", "/v1/users", b'{"email_address": ["not-an-email"]}', 422, "form_param_value_invalid"),
-    ("POST", "/v1/users", b'{"first_name": "x", "password": "p"}', 422, "form_param_unknown"),
+    ("POST", "/v1/users", b'{"first_name": "x", "password": "short"}', 422, "form_param_value_invalid"),
+    ("POST", "/v1/users", b'{"first_name": "x", "password_digest": "$2b$04$x"}', 422, "form_param_missing"),
+    ("POST", "/v1/users", b'{"first_name": "x", "password_digest": "abc", "password_hasher": "md5"}', 422, "form_param_value_invalid"),
+    ("POST", "/v1/users", b'{"first_name": "x", "password_digest": "abc", "password_hasher": "bcrypt"}', 422, "form_param_value_invalid"),
+    ("POST", "/v1/users", b'{"first_name": "x", "web3_wallet": ["0x0"]}', 422, "form_param_unknown"),
+    ("GET", "/v1/users?order_by=-shoe_size", None, 422, "form_param_value_invalid"),
+    ("POST", "/v1/users/user_0000000000000000000000/verify_password", b'{}', 422, "form_param_missing"),
+    ("PATCH", "/v1/users/user_0000000000000000000000/metadata", b'{"public_metadata": 1}', 422, "form_param_type_invalid"),
     ("POST", "/v1/jwt_templates", b'{"name": "x", "claims": {"iss": "me"}}', 400, "jwt_template_reserved_claim"),
     ("POST", "/v1/jwt_templates", b'{"name": "x", "claims": {}, "lifetime": 5}', 422, "form_param_value_invalid"),
     ("POST", "/v1/jwt_templates", b'{"name": "x", "claims": {}, "custom_signing_key": true, "signing_algorithm": "RS256", "signing_key": "junk"}', 422, "form_param_value_invalid"),
@@ -245,10 +252,132 @@ def test_public_jwks_per_application(server, schemas, app_info):
     ("POST", "/v1/users", b"x" * (1024 * 1024 + 1), 413, "request_body_invalid"),
     ("PUT", "/v1/sessions", None, 405, "method_not_allowed"),
     ("GET", "/v1/sessions/%FF%FE", None, 400, "malformed_request_parameters"),
-], ids=["body-over-1MiB", "wrong-method", "unparseable-path"])
+    ("GET", "/v1/organizations", None, 404, "resource_not_found"),
+    ("POST", "/v1/users/user_x/ban", None, 404, "resource_not_found"),
+    ("GET", "/v1", None, 404, "resource_not_found"),
+], ids=["body-over-1MiB", "wrong-method", "unparseable-path", "route-miss", "route-miss-deep", "prefix-alone"])
 def test_framework_rejections_use_clerks_envelope(server, schemas, method, path, body, status, code):
     r = server.raw(method, path, content=body, headers={"Authorization": f"Bearer {SECRET_KEY}", "Content-Type": "application/json"})
     assert r.status_code == status, r.text
     assert r.headers["content-type"] == "application/json"
     schemas("ClerkErrors", r.json())
     assert r.json()["errors"][0]["code"] == code
+
+
+# ---- users: metadata merge, search and order, passwords; session refresh ----
+
+BCRYPT_OF_IMPORTED = "$2b$04$kmM2jonTvtbZftVapOwAduKgfGNU8lkxgoji0Jvbh.CON9AUd2KjC"  # "imported password"
+
+
+def test_user_metadata_merge_and_replace(clerk, schemas, server):
+    u = clerk.users.create(email_address=[f"meta{next(_n)}@example.com"],
+                           public_metadata={"plan": {"tier": "pro", "seats": 5}, "keep": True},
+                           private_metadata={"secret": 1, "other": 2})
+    merged = clerk.users.update_metadata(user_id=u.id,
+                                         public_metadata={"plan": {"seats": None, "trial": False}, "new": [1, 2]},
+                                         private_metadata={"secret": None})
+    assert merged.public_metadata == {"plan": {"tier": "pro", "trial": False}, "keep": True, "new": [1, 2]}
+    assert merged.private_metadata == {"other": 2}
+    assert clerk.users.get(user_id=u.id).public_metadata == merged.public_metadata
+    # A value that is not an object replaces whatever was there, at any depth.
+    again = clerk.users.update_metadata(user_id=u.id, public_metadata={"plan": "free"})
+    assert again.public_metadata == {"plan": "free", "keep": True, "new": [1, 2]}
+    r = server.raw("PUT", f"/v1/users/{u.id}/metadata", json={"public_metadata": {"only": 1}})
+    assert r.status_code == 200, r.text
+    schemas("User", r.json())
+    assert r.json()["public_metadata"] == {"only": 1} and r.json()["private_metadata"] == {"other": 2}
+    with pytest.raises(models.ClerkErrors) as e:
+        clerk.users.update_metadata(user_id="user_0000000000000000000000", public_metadata={"a": 1})
+    assert e.value.data.errors[0].code == "resource_not_found"
+
+
+def test_user_query_and_every_order(clerk):
+    tag = f"qx{next(_n)}qz"
+    zed = clerk.users.create(email_address=[f"{tag}.z@example.com"], first_name="Zed", last_name="Alpha",
+                             username=f"{tag}_zed")
+    amy = clerk.users.create(email_address=[f"amy.{tag.upper()}@example.com"], first_name="Amy", last_name="Bravo",
+                             phone_number=["+1 555 010 7788"])
+    bob = clerk.users.create(email_address=["bob@elsewhere.org"], first_name="Bob", external_id=f"ext-{tag}")
+    ids = lambda users: [x.id for x in users]
+    assert ids(clerk.users.list(request={"query": tag.upper(), "order_by": "+first_name"})) == [amy.id, bob.id, zed.id]
+    assert ids(clerk.users.list(request={"query": tag, "order_by": "first_name"})) == [amy.id, bob.id, zed.id]
+    assert ids(clerk.users.list(request={"query": tag, "order_by": "-first_name", "limit": 2, "offset": 1})) == [bob.id, amy.id]
+    assert clerk.users.count(request={"query": tag}).total_count == 3
+    assert ids(clerk.users.list(request={"query": "555 010 77"})) == [amy.id], "phone digits match"
+    assert ids(clerk.users.list(request={"query": bob.id})) == [bob.id], "user id matches"
+    assert ids(clerk.users.list(request={"query": f"{tag}", "name_query": "zed alp"})) == [zed.id]
+    assert ids(clerk.users.list(request={"username_query": f"{tag}_Z"})) == [zed.id]
+    assert ids(clerk.users.list(request={"email_address_query": f"AMY.{tag}"})) == [amy.id]
+    assert ids(clerk.users.list(request={"query": f"{tag}", "phone_number_query": "7788"})) == [amy.id]
+    assert clerk.users.list(request={"query": "no-such-user-anywhere"}) == []
+    # Newest first by default; every documented field in both directions is served.
+    assert ids(clerk.users.list(request={"query": tag})) == [bob.id, amy.id, zed.id]
+    assert ids(clerk.users.list(request={"query": tag, "order_by": "+created_at"})) == [zed.id, amy.id, bob.id]
+    assert ids(clerk.users.list(request={"query": tag, "order_by": "-last_name"}))[:2] == [amy.id, zed.id]
+    for field in ("created_at", "updated_at", "email_address", "first_name", "last_name", "phone_number",
+                  "username", "last_active_at", "last_sign_in_at"):
+        for sign in ("+", "-", ""):
+            listed = clerk.users.list(request={"query": tag, "order_by": sign + field})
+            assert sorted(ids(listed)) == sorted([zed.id, amy.id, bob.id]), (sign, field)
+    clerk.users.update(user_id=zed.id, first_name="Zed")
+    assert ids(clerk.users.list(request={"query": tag, "order_by": "-updated_at", "limit": 1})) == [zed.id]
+
+
+def test_passwords_and_verify_password(clerk, server):
+    u = clerk.users.create(email_address=[f"pw{next(_n)}@example.com"], password="correct horse battery")
+    assert u.password_enabled is True
+    assert clerk.users.verify_password(user_id=u.id, password="correct horse battery").verified is True
+    # The SDK types 400/404/422 of this operation as SDKError with the body as text.
+    with pytest.raises(models.SDKError) as e:
+        clerk.users.verify_password(user_id=u.id, password="correct horse batterY")
+    assert e.value.status_code == 422 and json.loads(e.value.body)["errors"][0]["code"] == "form_password_incorrect"
+    # An imported bcrypt digest verifies, and keeps verifying once re-hashed with Argon2id.
+    imported = clerk.users.create(email_address=[f"pw{next(_n)}@example.com"],
+                                  password_digest=BCRYPT_OF_IMPORTED, password_hasher="bcrypt")
+    assert imported.password_enabled is True
+    for _ in range(2):
+        assert clerk.users.verify_password(user_id=imported.id, password="imported password").verified is True
+    with pytest.raises(models.SDKError) as e:
+        clerk.users.verify_password(user_id=imported.id, password="imported passworD")
+    assert e.value.status_code == 422
+    # No password: 400.
+    plain = new_user(clerk)
+    assert plain.password_enabled is False
+    r = server.raw("POST", f"/v1/users/{plain.id}/verify_password", json={"password": "anything at all"})
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == "password_not_set"
+    # Changing the password with sign_out_of_other_sessions revokes the user's sessions.
+    s = clerk.sessions.create(request={"user_id": u.id})
+    clerk.users.update(user_id=u.id, password="a brand new secret", sign_out_of_other_sessions=True)
+    assert clerk.sessions.get(session_id=s.id).status == models.Status.REVOKED
+    assert clerk.users.verify_password(user_id=u.id, password="a brand new secret").verified is True
+    # skip_password_checks waives the minimum length, for imports of legacy passwords.
+    short = clerk.users.create(email_address=[f"pw{next(_n)}@example.com"], password="abc", skip_password_checks=True)
+    assert clerk.users.verify_password(user_id=short.id, password="abc").verified is True
+
+
+def test_session_refresh(clerk):
+    u = new_user(clerk)
+    s = clerk.sessions.create(request={"user_id": u.id})
+    old = clerk.sessions.create_token(session_id=s.id).jwt
+    r = clerk.sessions.refresh(session_id=s.id, expired_token=old, refresh_token="unused-here",
+                               request_origin="https://app.example.com")
+    assert r.object == "token" and r.jwt != old
+    assert claims(r.jwt)["sid"] == s.id and claims(r.jwt)["sub"] == u.id
+    c = clerk.sessions.refresh(session_id=s.id, expired_token=old, refresh_token="unused-here",
+                               request_origin="https://app.example.com", format_=models.Format.COOKIE)
+    assert c.object == "cookies" and c.cookies[0].startswith("__session=") and "; Secure" in c.cookies[0]
+    other = clerk.sessions.create(request={"user_id": u.id})
+    for sid, token in ((other.id, old), (s.id, old[:-3] + "abc"), (s.id, "not-a-jwt")):
+        with pytest.raises((models.ClerkErrors, models.SDKError)) as e:
+            clerk.sessions.refresh(session_id=sid, expired_token=token, refresh_token="x",
+                                   request_origin="https://app.example.com")
+        assert status_of(e.value) == 401, (sid, token)
+    clerk.sessions.revoke(session_id=s.id)
+    with pytest.raises((models.ClerkErrors, models.SDKError)) as e:
+        clerk.sessions.refresh(session_id=s.id, expired_token=old, refresh_token="x",
+                               request_origin="https://app.example.com")
+    assert status_of(e.value) == 401
+
+
+def status_of(err):
+    return err.status_code if isinstance(err, models.SDKError) else err.raw_response.status_code

@@ -4,6 +4,7 @@
 mod auth;
 mod cli;
 mod crash;
+mod dialects;
 mod equisoft;
 mod harness;
 mod lifecycle;

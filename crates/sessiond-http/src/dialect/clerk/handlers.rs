@@ -9,7 +9,10 @@ use sessiond_core::application::AppId;
 use sessiond_core::ids::{ClientId, SessionId, TemplateId, UserId};
 use sessiond_core::store::SessionFilter;
 use sessiond_core::template::TemplateInput;
-use sessiond_core::user::{NewUser, UserPatch};
+use sessiond_core::user::{
+    NewUser, PasswordCheck, PasswordInput, UserOrder, UserPatch, UserQuery, UserSearch,
+    UserSortField,
+};
 
 use super::error::ClerkError;
 use super::input::{Body, Query};
@@ -195,6 +198,79 @@ pub async fn verify_session(
         .await
         .map_err(core(&id))?;
     Ok(ClerkJson::typed(&views::session(&s, now)))
+}
+
+/// The refresh a backend does without Clerk's frontend API: the session token it holds (usually
+/// expired) proves which session it is. Every failure is 401, which the SDKs read as "fall back
+/// to the handshake".
+#[utoipa::path(post, path = "/v1/sessions/{session_id}/refresh", tag = TAG, security(("secret_key" = [])),
+    params(("session_id" = String, Path)),
+    request_body(content = Object, description = "`{expired_token, refresh_token?, request_origin?, request_headers?, format?, request_originating_ip?}`"),
+    responses((status = 200, description = "`{object: token, jwt}`, or `{object: cookies, cookies}` with `format: cookie`", body = Object),
+              (status = 401, description = "Not refreshable: missing or invalid token, another session's token, or a session that is not active")))]
+pub async fn refresh_session(
+    State(st): State<AppState>,
+    Caller(app): Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ClerkResult {
+    let b = Body::parse(&body)?;
+    b.only(&[
+        "expired_token",
+        "refresh_token",
+        "request_origin",
+        "request_headers",
+        "format",
+        "request_originating_ip",
+    ])?;
+    b.str("refresh_token")?;
+    b.object("request_headers")?;
+    b.str("request_originating_ip")?;
+    let origin = b.str("request_origin")?;
+    let cookie = match b.str("format")?.as_deref() {
+        None | Some("token") => false,
+        Some("cookie") => true,
+        Some(_) => {
+            return Err(ClerkError::value_invalid(
+                "format",
+                "format must be token or cookie",
+            ));
+        }
+    };
+    let refused = |why: &str| {
+        ClerkError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "authentication_invalid",
+            "Session refresh refused",
+            format!("The session cannot be refreshed: {why}."),
+        )
+    };
+    let token = b
+        .str("expired_token")?
+        .ok_or_else(|| refused("expired_token is missing"))?;
+    let sid = SessionId::parse(&id).ok_or_else(|| refused("no such session"))?;
+    let jwt = st
+        .login
+        .refresh_session_token(&app, &sid, &token, st.clock.now())
+        .await
+        .map_err(|e| match e {
+            sessiond_core::Error::Unavailable(_) | sessiond_core::Error::Internal(_) => {
+                ClerkError::from_core(&e, &id)
+            }
+            other => refused(&other.to_string()),
+        })?;
+    if cookie {
+        let secure = if origin.as_deref().is_some_and(|o| o.starts_with("https://")) {
+            "; Secure"
+        } else {
+            ""
+        };
+        let c = format!("__session={jwt}; Path=/; SameSite=Lax{secure}");
+        return Ok(ClerkJson::from(
+            serde_json::json!({"object": "cookies", "cookies": [c]}),
+        ));
+    }
+    Ok(ClerkJson::from(views::token(jwt)))
 }
 
 fn expires_in(body: &Body) -> Result<Option<u64>, ClerkError> {
@@ -425,7 +501,7 @@ pub async fn delete_template(
 
 // ---- users ----
 
-const USER_CREATE_FIELDS: [&str; 14] = [
+const USER_CREATE_FIELDS: [&str; 17] = [
     "locale",
     "external_id",
     "first_name",
@@ -440,9 +516,12 @@ const USER_CREATE_FIELDS: [&str; 14] = [
     "created_at",
     "skip_password_checks",
     "skip_password_requirement",
+    "password",
+    "password_digest",
+    "password_hasher",
 ];
 
-const USER_UPDATE_FIELDS: [&str; 12] = [
+const USER_UPDATE_FIELDS: [&str; 17] = [
     "locale",
     "notify_primary_email_address_changed",
     "external_id",
@@ -455,7 +534,34 @@ const USER_UPDATE_FIELDS: [&str; 12] = [
     "public_metadata",
     "private_metadata",
     "unsafe_metadata",
+    "password",
+    "password_digest",
+    "password_hasher",
+    "skip_password_checks",
+    "sign_out_of_other_sessions",
 ];
+
+/// `password`, or `password_digest` with `password_hasher` (an import from another system).
+fn password_input(b: &Body) -> Result<Option<PasswordInput>, ClerkError> {
+    let skip_checks = b.bool("skip_password_checks")?.unwrap_or(false);
+    let hasher = b.str("password_hasher")?;
+    match (b.str("password")?, b.str("password_digest")?) {
+        (Some(_), Some(_)) => Err(ClerkError::value_invalid(
+            "password_digest",
+            "password and password_digest cannot be given together",
+        )),
+        (Some(password), None) => Ok(Some(PasswordInput::Plain {
+            password,
+            skip_checks,
+        })),
+        (None, Some(digest)) => {
+            let hasher = hasher.ok_or_else(|| ClerkError::missing("password_hasher"))?;
+            Ok(Some(PasswordInput::Digest { hasher, digest }))
+        }
+        (None, None) if hasher.is_some() => Err(ClerkError::missing("password_digest")),
+        (None, None) => Ok(None),
+    }
+}
 
 /// Clerk takes `created_at` as an RFC 3339 date-time string.
 fn parse_created_at(v: &str) -> Result<sessiond_core::Timestamp, ClerkError> {
@@ -476,8 +582,7 @@ pub async fn create_user(
 ) -> ClerkResult {
     let b = Body::parse(&body)?;
     b.only(&USER_CREATE_FIELDS)?;
-    // Accepted for compatibility: sessiond keeps no passwords, so they change nothing.
-    b.bool("skip_password_checks")?;
+    // sessiond never requires a password, so there is no requirement to skip.
     b.bool("skip_password_requirement")?;
     let input = NewUser {
         external_id: b.str("external_id")?,
@@ -496,6 +601,7 @@ pub async fn create_user(
             .map(parse_created_at)
             .transpose()?,
         locale: b.str("locale")?,
+        password: password_input(&b)?,
     };
     let u = st
         .login
@@ -507,7 +613,10 @@ pub async fn create_user(
 
 #[utoipa::path(get, path = "/v1/users", tag = TAG, security(("secret_key" = [])),
     params(("email_address" = Option<Vec<String>>, Query), ("external_id" = Option<Vec<String>>, Query), ("user_id" = Option<Vec<String>>, Query),
-           ("limit" = Option<u32>, Query), ("offset" = Option<u64>, Query), ("order_by" = Option<String>, Query)),
+           ("query" = Option<String>, Query, description = "Partial match on emails, phone numbers, username, names, user id and external id"),
+           ("email_address_query" = Option<String>, Query), ("phone_number_query" = Option<String>, Query), ("username_query" = Option<String>, Query), ("name_query" = Option<String>, Query),
+           ("limit" = Option<u32>, Query), ("offset" = Option<u64>, Query),
+           ("order_by" = Option<String>, Query, description = "`[+|-]` created_at, updated_at, email_address, first_name, last_name, phone_number, username, last_active_at or last_sign_in_at; default -created_at")),
     responses((status = 200, description = "Array of users, newest first", body = Object)))]
 pub async fn list_users(
     State(st): State<AppState>,
@@ -519,7 +628,9 @@ pub async fn list_users(
 }
 
 #[utoipa::path(get, path = "/v1/users/count", tag = TAG, security(("secret_key" = [])),
-    params(("email_address" = Option<Vec<String>>, Query), ("external_id" = Option<Vec<String>>, Query), ("user_id" = Option<Vec<String>>, Query)),
+    params(("email_address" = Option<Vec<String>>, Query), ("external_id" = Option<Vec<String>>, Query), ("user_id" = Option<Vec<String>>, Query),
+           ("query" = Option<String>, Query), ("email_address_query" = Option<String>, Query), ("phone_number_query" = Option<String>, Query),
+           ("username_query" = Option<String>, Query), ("name_query" = Option<String>, Query)),
     responses((status = 200, description = "`{object: total_count, total_count}`", body = Object)))]
 pub async fn count_users(
     State(st): State<AppState>,
@@ -530,6 +641,24 @@ pub async fn count_users(
     Ok(ClerkJson::from(
         serde_json::json!({"object": "total_count", "total_count": total}),
     ))
+}
+
+/// `[+|-]field`; no sign is ascending. A `+` sent unencoded in a query string arrives as a space.
+fn parse_user_order(v: &str) -> Result<UserOrder, ClerkError> {
+    let (descending, field) = match v.as_bytes().first() {
+        Some(b'-') => (true, &v[1..]),
+        Some(b'+' | b' ') => (false, &v[1..]),
+        _ => (false, v),
+    };
+    let field = UserSortField::parse(field).ok_or_else(|| {
+        ClerkError::value_invalid(
+            "order_by",
+            "order_by must be one of created_at, updated_at, email_address, first_name, \
+             last_name, phone_number, username, last_active_at, last_sign_in_at, with an \
+             optional + or - prefix",
+        )
+    })?;
+    Ok(UserOrder { field, descending })
 }
 
 async fn query_users(
@@ -543,18 +672,36 @@ async fn query_users(
         "email_address",
         "external_id",
         "user_id",
+        "query",
+        "email_address_query",
+        "phone_number_query",
+        "username_query",
+        "name_query",
         "limit",
         "offset",
         "order_by",
     ])?;
-    if let Some(o) = q.one("order_by")
-        && o != "-created_at"
-    {
-        return Err(ClerkError::value_invalid(
-            "order_by",
-            "only -created_at is supported",
-        ));
-    }
+    // Clerk keeps the first `order_by` when several are sent.
+    let order = match q.first("order_by") {
+        None | Some("") => UserOrder::default(),
+        Some(o) => parse_user_order(o)?,
+    };
+    let text = |k: &str| -> Result<Option<String>, ClerkError> {
+        match q.one(k) {
+            Some(v) if v.chars().count() > 256 => Err(ClerkError::value_invalid(
+                k,
+                format!("{k} must be at most 256 characters"),
+            )),
+            v => Ok(v.map(str::to_owned)),
+        }
+    };
+    let query = UserQuery {
+        any: text("query")?,
+        email: text("email_address_query")?,
+        phone: text("phone_number_query")?,
+        username: text("username_query")?,
+        name: text("name_query")?,
+    };
     let limit = if page { q.int("limit", 10, 1, 500)? } else { 1 };
     let offset = if page {
         q.int("offset", 0, 0, u64::from(u32::MAX))?
@@ -570,11 +717,15 @@ async fn query_users(
         .login
         .list_users(
             app,
-            user_ids,
-            q.all("external_id")?,
-            q.all("email_address")?,
-            u32::try_from(limit).unwrap_or(500),
-            offset,
+            &UserSearch {
+                user_ids,
+                external_ids: q.all("external_id")?,
+                emails: q.all("email_address")?,
+                query,
+                order,
+                limit: u32::try_from(limit).unwrap_or(500),
+                offset,
+            },
         )
         .await
         .map_err(core(""))?;
@@ -638,15 +789,117 @@ pub async fn update_user(
         private_metadata: b.object("private_metadata")?,
         unsafe_metadata: b.object("unsafe_metadata")?,
         locale: b.str_patch("locale")?,
+        password: password_input(&b)?,
         ..UserPatch::default()
     };
+    let sign_out = b.bool("sign_out_of_other_sessions")?.unwrap_or(false);
+    let new_password = patch.password.is_some();
     let uid = user_id(&id)?;
+    let now = st.clock.now();
     let u = st
         .login
-        .update_user(&app, &uid, patch, st.clock.now())
+        .update_user(&app, &uid, patch, now)
         .await
         .map_err(core(&id))?;
+    if sign_out && new_password {
+        st.login
+            .revoke_user_sessions(&app, &uid, now)
+            .await
+            .map_err(core(&id))?;
+    }
     Ok(ClerkJson::from(views::user(&u)))
+}
+
+const METADATA_FIELDS: [&str; 3] = ["public_metadata", "private_metadata", "unsafe_metadata"];
+
+async fn change_metadata(
+    st: &AppState,
+    app: &sessiond_core::application::Application,
+    id: &str,
+    body: &Bytes,
+    merge: bool,
+) -> ClerkResult {
+    let b = Body::parse(body)?;
+    b.only(&METADATA_FIELDS)?;
+    let patch = UserPatch {
+        public_metadata: b.object("public_metadata")?,
+        private_metadata: b.object("private_metadata")?,
+        unsafe_metadata: b.object("unsafe_metadata")?,
+        merge_metadata: merge,
+        ..UserPatch::default()
+    };
+    let uid = user_id(id)?;
+    let u = st
+        .login
+        .update_user(app, &uid, patch, st.clock.now())
+        .await
+        .map_err(core(id))?;
+    Ok(ClerkJson::from(views::user(&u)))
+}
+
+/// Deep merge: nested objects merge, a `null` value removes its key.
+#[utoipa::path(patch, path = "/v1/users/{user_id}/metadata", tag = TAG, security(("secret_key" = [])),
+    params(("user_id" = String, Path)), request_body(content = Object, description = "`{public_metadata?, private_metadata?, unsafe_metadata?}`"),
+    responses((status = 200, description = "User", body = Object), (status = 404, description = "Not found"), (status = 422, description = "Invalid or unsupported parameters")))]
+pub async fn merge_user_metadata(
+    State(st): State<AppState>,
+    Caller(app): Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ClerkResult {
+    change_metadata(&st, &app, &id, &body, true).await
+}
+
+/// Replaces each metadata object given; the others are left as they are.
+#[utoipa::path(put, path = "/v1/users/{user_id}/metadata", tag = TAG, security(("secret_key" = [])),
+    params(("user_id" = String, Path)), request_body(content = Object, description = "`{public_metadata?, private_metadata?, unsafe_metadata?}`"),
+    responses((status = 200, description = "User", body = Object), (status = 404, description = "Not found"), (status = 422, description = "Invalid or unsupported parameters")))]
+pub async fn replace_user_metadata(
+    State(st): State<AppState>,
+    Caller(app): Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ClerkResult {
+    change_metadata(&st, &app, &id, &body, false).await
+}
+
+#[utoipa::path(post, path = "/v1/users/{user_id}/verify_password", tag = TAG, security(("secret_key" = [])),
+    params(("user_id" = String, Path)), request_body(content = Object, description = "`{password}`"),
+    responses((status = 200, description = "`{verified: true}`", body = Object), (status = 400, description = "The user has no password"),
+              (status = 404, description = "Not found"), (status = 422, description = "Incorrect password")))]
+pub async fn verify_password(
+    State(st): State<AppState>,
+    Caller(app): Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ClerkResult {
+    let b = Body::parse(&body)?;
+    b.only(&["password"])?;
+    let password = b
+        .str("password")?
+        .ok_or_else(|| ClerkError::missing("password"))?;
+    let uid = user_id(&id)?;
+    let check = st
+        .login
+        .verify_password(&app, &uid, &password, st.clock.now())
+        .await
+        .map_err(core(&id))?;
+    match check {
+        PasswordCheck::Verified => Ok(ClerkJson::from(serde_json::json!({"verified": true}))),
+        PasswordCheck::Incorrect => Err(ClerkError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "form_password_incorrect",
+            "Password is incorrect.",
+            "The password does not match the user's password.",
+        )
+        .param("password")),
+        PasswordCheck::NotSet => Err(ClerkError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "password_not_set",
+            "No password is set",
+            "This user has no password; set one with password or password_digest.",
+        )),
+    }
 }
 
 #[utoipa::path(delete, path = "/v1/users/{user_id}", tag = TAG, security(("secret_key" = [])),

@@ -141,6 +141,14 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The first value of `k`, for parameters where the first one wins.
+    pub fn first(&self, k: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn all(&self, k: &str) -> Result<Vec<String>, ClerkError> {
         let v: Vec<String> = self
             .0

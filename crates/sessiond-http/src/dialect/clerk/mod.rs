@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::get_session))
         .routes(routes!(handlers::revoke_session))
         .routes(routes!(handlers::verify_session))
+        .routes(routes!(handlers::refresh_session))
         .routes(routes!(handlers::create_session_token))
         .routes(routes!(handlers::create_template_token))
         .routes(routes!(handlers::get_jwks))
@@ -71,6 +72,11 @@ pub fn router(state: AppState) -> OpenApiRouter<AppState> {
             handlers::update_user,
             handlers::delete_user
         ))
+        .routes(routes!(
+            handlers::merge_user_metadata,
+            handlers::replace_user_metadata
+        ))
+        .routes(routes!(handlers::verify_password))
         .route_layer(axum::middleware::from_fn_with_state(
             auth,
             require_application,
@@ -80,7 +86,7 @@ pub fn router(state: AppState) -> OpenApiRouter<AppState> {
 }
 
 /// Framework rejections in Clerk's error envelope.
-async fn clerk_shaped(resp: Response) -> Response {
+pub(crate) async fn clerk_shaped(resp: Response) -> Response {
     if !crate::middleware::is_plain_client_error(&resp) {
         return resp;
     }

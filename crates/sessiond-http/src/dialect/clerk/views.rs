@@ -107,7 +107,7 @@ pub fn user(u: &User) -> Value {
         "external_accounts": [],
         "saml_accounts": [],
         "enterprise_accounts": [],
-        "password_enabled": false,
+        "password_enabled": p.password.is_some(),
         "two_factor_enabled": false,
         "totp_enabled": false,
         "backup_code_enabled": false,

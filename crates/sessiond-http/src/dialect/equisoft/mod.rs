@@ -23,7 +23,7 @@ use crate::auth::{AuthState, Caller, require_application};
 pub use error::{EquisoftError, render_auth_error};
 
 /// Framework rejections as an ErrorPayload (BAD_REQUEST, or NOT_FOUND for unknown routes).
-async fn equisoft_shaped(resp: Response) -> Response {
+pub(crate) async fn equisoft_shaped(resp: Response) -> Response {
     if !crate::middleware::is_plain_client_error(&resp) {
         return resp;
     }

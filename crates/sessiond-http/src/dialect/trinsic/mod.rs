@@ -23,7 +23,7 @@ pub use error::{Gen, TrinsicError, render_auth_error};
 pub use views::rfc3339;
 
 /// Framework rejections (unknown method, oversized body, unparseable path) as ProblemDetails.
-async fn trinsic_shaped(resp: Response) -> Response {
+pub(crate) async fn trinsic_shaped(resp: Response) -> Response {
     if !crate::middleware::is_plain_client_error(&resp) {
         return resp;
     }

@@ -1,0 +1,122 @@
+//! What every dialect's clients see at the edges: route and method misses in the error shape of
+//! the API the path belongs to, and session tokens whose issuer passes the Clerk SDKs' default
+//! checks.
+
+use serde_json::{Value, json};
+
+use crate::harness::{Env, client, get};
+
+/// `jwt.Verify` of `github.com/clerk/clerk-sdk-go/v2` with default options accepts an issuer only
+/// if it starts with `https://clerk.` or contains `.clerk.accounts`.
+fn go_sdk_accepts_issuer(iss: &str) -> bool {
+    iss.starts_with("https://clerk.") || iss.contains(".clerk.accounts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misses_answer_in_the_dialect_of_their_prefix() {
+    let env = Env::sqlite();
+    let (_, key, _) = env.create_app("Misses");
+    let server = env.spawn();
+    for path in ["/v1/organizations", "/v1/users/user_x/ban", "/v1"] {
+        let (status, body, headers) = get(&server.url(path), Some(&key)).await;
+        assert_eq!(status, 404, "{path}");
+        assert_eq!(
+            headers.get("content-type").and_then(|v| v.to_str().ok()),
+            Some("application/json")
+        );
+        assert_eq!(
+            body["errors"][0]["code"], "resource_not_found",
+            "{path}: Clerk's envelope, {body}"
+        );
+    }
+    for path in ["/api/v1/network/identities/+15550100", "/api/v1/nope"] {
+        let (status, body, headers) = get(&server.url(path), Some(&key)).await;
+        assert_eq!(status, 404, "{path}");
+        assert!(
+            headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("application/problem+json")),
+            "{path}"
+        );
+        assert_eq!(body["status"], 404, "{path}: ProblemDetails, {body}");
+    }
+    for path in ["/sessions/x/y/z", "/users/x/other"] {
+        let (status, body, _) = get(&server.url(path), Some(&key)).await;
+        assert_eq!(status, 404, "{path}");
+        assert_eq!(
+            body["message"], "NOT_FOUND",
+            "{path}: Equisoft's ErrorPayload, {body}"
+        );
+    }
+    let (status, body, _) = get(&server.url("/nowhere"), Some(&key)).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let r = client()
+        .delete(server.url("/v1/jwks"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status().as_u16(), 405);
+    let v: Value = r.json().await.unwrap_or_default();
+    assert_eq!(v["errors"][0]["code"], "method_not_allowed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_applications_issue_tokens_the_go_sdk_accepts() {
+    let env = Env::sqlite();
+    let (_, key, _) = env.create_app("Issuer");
+    let server = env.spawn();
+    let post = |path: &str, body: Value| {
+        let url = server.url(path);
+        let key = key.clone();
+        async move {
+            client()
+                .post(url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .json::<Value>()
+                .await
+                .unwrap_or_default()
+        }
+    };
+    let user = post("/v1/users", json!({"first_name": "Go"})).await;
+    let session = post("/v1/sessions", json!({"user_id": user["id"]})).await;
+    let sid = session["id"].as_str().unwrap_or_default();
+    let token = post(&format!("/v1/sessions/{sid}/tokens"), json!({})).await;
+    let jwt = token["jwt"].as_str().unwrap_or_default();
+    let payload = jwt.split('.').nth(1).unwrap_or_default();
+    let claims: Value = base64_url(payload)
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let iss = claims["iss"].as_str().unwrap_or_default();
+    assert!(go_sdk_accepts_issuer(iss), "issuer {iss}");
+    assert!(!go_sdk_accepts_issuer("https://app-x.sessiond.localhost"));
+    // The publishable key encodes the same host, as Clerk's do.
+    let (_, app, _) = get(&server.url("/sessiond/v1/application"), Some(&key)).await;
+    let pk = app["publishable_key"].as_str().unwrap_or_default();
+    let host = pk
+        .strip_prefix("pk_test_")
+        .and_then(base64_std)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    assert_eq!(format!("https://{}", host.trim_end_matches('$')), iss);
+}
+
+fn base64_url(s: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s.trim_end_matches('='))
+        .ok()
+}
+
+fn base64_std(s: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(s).ok()
+}
