@@ -2,6 +2,7 @@
 //! fresh SQLite data directory or a fresh PostgreSQL database.
 
 mod auth;
+mod clerk_rs;
 mod cli;
 mod crash;
 mod dialects;
