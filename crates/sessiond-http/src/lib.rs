@@ -21,7 +21,7 @@ pub mod ops;
 pub mod pages;
 pub mod state;
 
-pub use state::{AppServices, AppState, DbStats};
+pub use state::{AppServices, AppState, DbStats, HttpOptions};
 
 use axum::Router;
 
@@ -41,7 +41,8 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::router())
         .fallback(route_miss)
         .layer(axum::middleware::from_fn(middleware::record_metrics));
-    middleware::with_common_layers(app).with_state(state)
+    let timeout = state.options.request_timeout;
+    middleware::with_common_layers(app, timeout).with_state(state)
 }
 
 /// A path no route serves answers in the error shape of the API its prefix belongs to, so that

@@ -13,8 +13,6 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-/// Longest a request may take before it is answered with 408.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Route label for metrics: the matched route template, so ids never explode label cardinality.
 fn route_of(req: &Request) -> String {
@@ -78,14 +76,18 @@ fn panic_response(_: Box<dyn std::any::Any + Send>) -> Response<String> {
 
 /// Wraps `router` in the layers every route shares. Listed innermost first; the request id is
 /// set outermost so that every log line of the request carries it.
-pub fn with_common_layers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+/// `timeout` bounds each request, body included (408 past it).
+pub fn with_common_layers<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    timeout: Duration,
+) -> Router<S> {
     router
         // Enforced where handlers read the body, so that the 413 passes through each dialect's
         // error shaping (an outer limit layer would answer in plain text).
         .layer(axum::extract::DefaultBodyLimit::max(crate::MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
+            timeout,
         ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))

@@ -53,4 +53,20 @@ pub struct AppServices {
     /// `None` when no recorder is installed (in-process tests); `/metrics` then answers 503.
     pub metrics: Option<PrometheusHandle>,
     pub pool_stats: PoolStats,
+    pub options: HttpOptions,
+}
+
+/// Operator settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Longest a request may take (body included) before it is answered 408.
+    pub request_timeout: std::time::Duration,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            request_timeout: std::time::Duration::from_secs(30),
+        }
+    }
 }

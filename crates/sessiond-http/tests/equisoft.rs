@@ -77,6 +77,7 @@ async fn env() -> Env {
         health,
         metrics: None,
         pool_stats: Arc::new(sessiond_http::DbStats::default),
+        options: sessiond_http::HttpOptions::default(),
     });
     Env {
         router: sessiond_http::router(state),

@@ -96,6 +96,7 @@ async fn env() -> Env {
         health: db.store.clone(),
         metrics: None,
         pool_stats: Arc::new(sessiond_http::DbStats::default),
+        options: sessiond_http::HttpOptions::default(),
     });
     Env {
         router: sessiond_http::router(state),

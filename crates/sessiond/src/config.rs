@@ -42,6 +42,10 @@ pub struct Settings {
     pub equisoft_application: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    pub http_max_connections: usize,
+    pub http_header_read_timeout_secs: u64,
+    pub http_idle_timeout_secs: u64,
+    pub http_request_timeout_secs: u64,
 }
 
 impl Default for Settings {
@@ -60,6 +64,10 @@ impl Default for Settings {
             equisoft_trusted_listen: None,
             equisoft_application: None,
             public_url: None,
+            http_max_connections: 10_000,
+            http_header_read_timeout_secs: 10,
+            http_idle_timeout_secs: 60,
+            http_request_timeout_secs: 30,
         }
     }
 }
@@ -130,6 +138,26 @@ pub const FIELDS: &[(&str, &str, Option<&str>)] = &[
         "public_url",
         "Absolute URL at which browsers reach this server (scheme, host, optional port and path), used\nin verification launch links and deep links. Unset: http://<listen address>. Set it behind a\nproxy or TLS terminator; with https, the pages' browser-binding cookie also works in cross-site\niframes. Flag: --public-url.",
         Some("\"https://verify.example.com\""),
+    ),
+    (
+        "http_max_connections",
+        "Most client connections open at once (per listener). At the limit, the connection idle the\nlongest is closed to admit a new one; only when every connection has a request in flight is a new\none refused (counted in http_connections_refused_total). Also capped below the open-file limit,\nwhich sessiond raises to its hard limit at start.",
+        None,
+    ),
+    (
+        "http_header_read_timeout_secs",
+        "Longest a request head (request line and headers) may take to arrive, from its first byte;\nslower connections are closed (http_connections_timed_out_total{reason=\"header\"}).",
+        None,
+    ),
+    (
+        "http_idle_timeout_secs",
+        "Longest a connection may stay open with no request in flight (keep-alive idle time).",
+        None,
+    ),
+    (
+        "http_request_timeout_secs",
+        "Longest a request may take, body included, before it is answered 408.",
+        None,
     ),
 ];
 
@@ -251,6 +279,10 @@ pub struct Config {
     pub equisoft_trusted: Option<(SocketAddr, sessiond_core::application::AppId)>,
     /// Base URL for links handed to browsers; `None` derives it from the bound address.
     pub public_url: Option<String>,
+    pub http_max_connections: usize,
+    pub http_header_read_timeout_secs: u64,
+    pub http_idle_timeout_secs: u64,
+    pub http_request_timeout_secs: u64,
 }
 
 impl Config {
@@ -386,7 +418,29 @@ impl Settings {
                 Some(u)
             }
         };
+        if !(1..=1_000_000).contains(&self.http_max_connections) {
+            return Err(bad(
+                "http_max_connections",
+                "must be between 1 and 1000000".into(),
+            ));
+        }
+        for (key, v) in [
+            (
+                "http_header_read_timeout_secs",
+                self.http_header_read_timeout_secs,
+            ),
+            ("http_idle_timeout_secs", self.http_idle_timeout_secs),
+            ("http_request_timeout_secs", self.http_request_timeout_secs),
+        ] {
+            if !(1..=3600).contains(&v) {
+                return Err(bad(key, "must be between 1 and 3600".into()));
+            }
+        }
         Ok(Config {
+            http_max_connections: self.http_max_connections,
+            http_header_read_timeout_secs: self.http_header_read_timeout_secs,
+            http_idle_timeout_secs: self.http_idle_timeout_secs,
+            http_request_timeout_secs: self.http_request_timeout_secs,
             public_url,
             equisoft_trusted,
             listen,

@@ -5,6 +5,7 @@
 //! - `config`: layered settings and their validation; `config example`.
 //! - `runtime`: opening the store, the master keyring and the vault.
 //! - `server`: `serve`, with metrics, jobs and graceful shutdown.
+//! - `listener`: the accept loop: connection limit, header and idle timeouts, descriptor limit.
 //! - `scheduler`: timing of background jobs.
 //! - `admin`: offline commands (apps, keys, migrate, healthcheck).
 //! - `telemetry`: logging.
@@ -12,6 +13,7 @@
 mod admin;
 mod cli;
 mod config;
+mod listener;
 mod runtime;
 mod scheduler;
 mod server;

@@ -1,6 +1,5 @@
 //! `sessiond serve`: build the node, serve until a signal, shut down gracefully.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,6 +84,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
 
     let handle = install_metrics()?;
+    let limits = listener_limits(&cfg);
     let stop = CancellationToken::new();
     let mut tasks = Vec::new();
 
@@ -180,6 +180,9 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         health: store.clone(),
         metrics: Some(handle),
         pool_stats: Arc::new(move || pool_db.stats()),
+        options: sessiond_http::HttpOptions {
+            request_timeout: Duration::from_secs(cfg.http_request_timeout_secs),
+        },
     });
     let state_for_trusted = state.clone();
     let app = sessiond_http::router(state);
@@ -211,16 +214,17 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
                 state_for_trusted.clone(),
                 app_id.clone(),
             );
-            Some(tokio::spawn(run_until_stopped(
+            Some(tokio::spawn(crate::listener::serve(
                 l,
                 router,
+                limits,
                 stop.clone(),
                 budget,
             )))
         }
         None => None,
     };
-    run_until_stopped(listener, app, stop.clone(), budget).await;
+    crate::listener::serve(listener, app, limits, stop.clone(), budget).await;
     if let Some(t) = trusted {
         let _ = t.await;
     }
@@ -233,44 +237,28 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Serves until `stop` is cancelled, then stops accepting connections and lets in-flight requests
-/// finish for at most `budget`. Returns whether they all finished in time.
-pub async fn run_until_stopped(
-    listener: TcpListener,
-    app: axum::Router,
-    stop: CancellationToken,
-    budget: Duration,
-) -> bool {
-    let shutdown = stop.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+/// The listener's limits: the configured connection cap, lowered to leave descriptors for the
+/// database, files and the process itself under the open-file limit (raised to its hard limit
+/// first).
+fn listener_limits(cfg: &Config) -> crate::listener::Limits {
+    const RESERVED_FDS: u64 = 64;
+    let nofile = crate::listener::raise_nofile_limit();
+    let reserve = RESERVED_FDS + 4 * u64::from(cfg.database_max_connections);
+    let cap = nofile.map_or(usize::MAX, |n| {
+        usize::try_from(n.saturating_sub(reserve).max(16)).unwrap_or(usize::MAX)
     });
-    stop.cancelled().await;
-    match tokio::time::timeout(budget, server).await {
-        Ok(Ok(Ok(()))) => {
-            tracing::info!("in-flight requests finished");
-            true
-        }
-        Ok(Ok(Err(e))) => {
-            tracing::error!(error = %e, "server error during shutdown");
-            false
-        }
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "server task failed");
-            false
-        }
-        Err(_) => {
-            tracing::warn!(
-                timeout_secs = budget.as_secs(),
-                "in-flight requests did not finish in time; exiting"
-            );
-            false
-        }
+    let max_connections = cfg.http_max_connections.min(cap);
+    if max_connections < cfg.http_max_connections {
+        tracing::warn!(
+            open_file_limit = nofile,
+            max_connections,
+            "the open-file limit caps the number of client connections"
+        );
+    }
+    crate::listener::Limits {
+        max_connections,
+        header_read_timeout: Duration::from_secs(cfg.http_header_read_timeout_secs),
+        idle_timeout: Duration::from_secs(cfg.http_idle_timeout_secs),
     }
 }
 
@@ -279,6 +267,12 @@ mod tests {
     use super::*;
     use axum::routing::get;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const LIMITS: crate::listener::Limits = crate::listener::Limits {
+        max_connections: 100,
+        header_read_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(60),
+    };
 
     async fn slow() -> &'static str {
         tokio::time::sleep(Duration::from_millis(800)).await;
@@ -293,9 +287,10 @@ mod tests {
         let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
         let app = axum::Router::new().route("/slow", get(slow));
         let stop = CancellationToken::new();
-        let server = tokio::spawn(run_until_stopped(
+        let server = tokio::spawn(crate::listener::serve(
             listener,
             app,
+            LIMITS,
             stop.clone(),
             Duration::from_secs(10),
         ));
@@ -337,9 +332,10 @@ mod tests {
         let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
         let app = axum::Router::new().route("/stuck", get(stuck));
         let stop = CancellationToken::new();
-        let server = tokio::spawn(run_until_stopped(
+        let server = tokio::spawn(crate::listener::serve(
             listener,
             app,
+            LIMITS,
             stop.clone(),
             Duration::from_millis(300),
         ));

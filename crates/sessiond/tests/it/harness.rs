@@ -49,7 +49,10 @@ impl Env {
 
     /// A `sessiond` command bound to this installation, with no inherited `SESSIOND_*` settings.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
+        self.cmd_via(Command::new(BIN), args)
+    }
+
+    fn cmd_via(&self, mut c: Command, args: &[&str]) -> Command {
         for (k, _) in std::env::vars() {
             if k.starts_with("SESSIOND_") || k == "RUST_LOG" {
                 c.env_remove(k);
@@ -104,6 +107,17 @@ impl Env {
 
     pub fn spawn(&self) -> Server {
         self.spawn_with(&[])
+    }
+
+    /// Serves with the open-file limit (soft and hard) set to `nofile`, through util-linux's
+    /// `prlimit`.
+    pub fn spawn_with_nofile(&self, nofile: u64) -> Server {
+        let mut wrapper = Command::new("prlimit");
+        wrapper
+            .arg(format!("--nofile={nofile}:{nofile}"))
+            .arg("--")
+            .arg(BIN);
+        Server::start(self.cmd_via(wrapper, &["serve", "--listen", "127.0.0.1:0"]))
     }
 
     pub fn spawn_with(&self, env: &[(&str, &str)]) -> Server {

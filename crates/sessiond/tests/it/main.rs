@@ -4,6 +4,7 @@
 mod auth;
 mod clerk_rs;
 mod cli;
+mod connections;
 mod crash;
 mod dialects;
 mod equisoft;

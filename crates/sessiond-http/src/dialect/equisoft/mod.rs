@@ -115,6 +115,7 @@ pub fn trusted_router(state: AppState, app: sessiond_core::application::AppId) -
         router
             .fallback(|| async { EquisoftError::not_found("no such route").into_response() })
             .layer(axum::middleware::from_fn(crate::middleware::record_metrics)),
+        state.options.request_timeout,
     )
     .with_state(state)
 }
