@@ -90,6 +90,7 @@ pub fn with_common_layers<S: Clone + Send + Sync + 'static>(
             timeout,
         ))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::map_response(retry_after))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http()
@@ -102,6 +103,19 @@ pub fn with_common_layers<S: Clone + Send + Sync + 'static>(
             header::COOKIE,
         ]))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Every 503 (database unreachable, not ready) and 429 tells the client when to retry, in every
+/// dialect: their clients honour Retry-After.
+async fn retry_after(mut resp: axum::response::Response) -> axum::response::Response {
+    let status = resp.status();
+    if (status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS)
+        && !resp.headers().contains_key(header::RETRY_AFTER)
+    {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    }
+    resp
 }
 
 /// The framework's own rejections (unparseable path, wrong method, body over the limit) come as
@@ -117,4 +131,107 @@ pub fn is_plain_client_error(resp: &axum::response::Response) -> bool {
                     || ct.starts_with("application/problem+json")
                     || ct.starts_with("text/html")
             })
+}
+
+/// Whether `raw` is strictly percent-encoded UTF-8: every `%` starts two hex digits and the
+/// decoded bytes are UTF-8. Lenient decoders turn `%FF` into U+FFFD and answer for a value the
+/// client never sent.
+pub fn strictly_encoded(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = |c: u8| (c as char).to_digit(16);
+            match (
+                b.get(i + 1).copied().and_then(hex),
+                b.get(i + 2).copied().and_then(hex),
+            ) {
+                (Some(h), Some(l)) => out.push(u8::try_from(h * 16 + l).unwrap_or(0)),
+                _ => return false,
+            }
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    std::str::from_utf8(&out).is_ok()
+}
+
+fn has_body(req: &Request) -> bool {
+    let h = req.headers();
+    h.get(header::TRANSFER_ENCODING).is_some()
+        || h.get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .is_some_and(|n| n > 0)
+}
+
+/// `application/json`, or any `…/…+json`, with or without parameters.
+fn is_json_media(ct: &str) -> bool {
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .split_once('/')
+            .is_some_and(|(_, sub)| sub.ends_with("+json"))
+}
+
+/// Refuses what a JSON API cannot have meant: a query or path that is not strictly
+/// percent-encoded UTF-8 (plain 400) and a body that is not declared JSON (plain 415), except
+/// `text/plain` where `text_ok` says a vendor client sends it. Each dialect renders the plain
+/// rejection in its own shape.
+pub async fn strict_input(
+    text_ok: fn(&Request) -> bool,
+    req: Request,
+    next: Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let uri = req.uri();
+    if !strictly_encoded(uri.path()) || !uri.query().is_none_or(strictly_encoded) {
+        return StatusCode::BAD_REQUEST.into_response();
+    }
+    if has_body(&req) {
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let text = ct
+            .split(';')
+            .next()
+            .is_some_and(|e| e.trim().eq_ignore_ascii_case("text/plain"));
+        if !(is_json_media(ct) || (text && text_ok(&req))) {
+            return StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// For dialects whose every body is JSON.
+pub fn json_only(_: &Request) -> bool {
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_encoding_and_json_media() {
+        assert!(strictly_encoded("user_id=a%2Cb&q=%C3%A9t%C3%A9"));
+        assert!(!strictly_encoded("q=%FF"));
+        assert!(!strictly_encoded("q=%G1"));
+        assert!(!strictly_encoded("q=%4"));
+        assert!(is_json_media("application/json; charset=utf-8"));
+        assert!(is_json_media("Application/Problem+JSON"));
+        assert!(!is_json_media("text/plain"));
+        assert!(!is_json_media("application/x-www-form-urlencoded"));
+        assert!(!is_json_media(""));
+    }
 }

@@ -55,19 +55,25 @@ async fn readyz(State(state): State<AppState>) -> Response {
         )
             .into_response()
     };
-    if state.health.ping().await.is_err() {
-        return not_ready("database unreachable");
-    }
-    match state.health.migrations_current().await {
-        Ok(true) => Json(Status {
+    // A probe with a one-second timeout must get a 503, not a timeout of its own, whatever the
+    // database does.
+    let check = async {
+        state.health.ping().await?;
+        state.health.migrations_current().await
+    };
+    match tokio::time::timeout(READY_BUDGET, check).await {
+        Ok(Ok(true)) => Json(Status {
             status: "ready",
             reason: None,
         })
         .into_response(),
-        Ok(false) => not_ready("migrations not current"),
-        Err(_) => not_ready("database unreachable"),
+        Ok(Ok(false)) => not_ready("migrations not current"),
+        Ok(Err(_)) | Err(_) => not_ready("database unreachable"),
     }
 }
+
+/// Longest `/readyz` waits for the database.
+const READY_BUDGET: std::time::Duration = std::time::Duration::from_millis(800);
 
 /// Prometheus metrics in the text exposition format.
 #[utoipa::path(get, path = "/metrics", tag = "operations",

@@ -109,6 +109,8 @@ impl Backend {
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
     pub max_connections: u32,
+    /// Longest a statement waits for a connection: a free one, or a new one while the database
+    /// is being reached. Past it the store answers `Unavailable`.
     pub acquire_timeout: Duration,
 }
 
@@ -116,7 +118,7 @@ impl Default for PoolOptions {
     fn default() -> Self {
         PoolOptions {
             max_connections: 16,
-            acquire_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(1),
         }
     }
 }

@@ -95,17 +95,28 @@ impl ConnPool {
         Ok(pool)
     }
 
-    /// Borrows a connection, waiting at most the acquire timeout for one to be free.
+    /// Borrows a connection. The acquire timeout bounds everything a borrow may wait for — a
+    /// free slot, the ping of a suspect connection, a new connection — so that while the
+    /// database is unreachable callers are told so within it instead of queueing behind
+    /// connection attempts.
     pub(crate) async fn acquire(&self) -> Result<Lease, Error> {
         let inner = &self.inner;
         if inner.closed.load(Ordering::Acquire) {
             return Err(Error::PoolClosed);
         }
-        let permit =
-            tokio::time::timeout(inner.acquire_timeout, inner.permits.clone().acquire_owned())
-                .await
-                .map_err(|_| Error::PoolTimedOut)?
-                .map_err(|_| Error::PoolClosed)?;
+        tokio::time::timeout(inner.acquire_timeout, self.acquire_unbounded())
+            .await
+            .map_err(|_| Error::PoolTimedOut)?
+    }
+
+    async fn acquire_unbounded(&self) -> Result<Lease, Error> {
+        let inner = &self.inner;
+        let permit = inner
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::PoolClosed)?;
         let generation = GENERATION.load(Ordering::Acquire);
         loop {
             let next = inner.idle.lock().ok().and_then(|mut idle| idle.pop());

@@ -28,6 +28,7 @@ pub struct Settings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
     pub database_max_connections: u32,
+    pub database_acquire_timeout_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub master_key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -55,6 +56,7 @@ impl Default for Settings {
             data_dir: PathBuf::from("./sessiond-data"),
             database_url: None,
             database_max_connections: 16,
+            database_acquire_timeout_ms: 1000,
             master_key: None,
             bootstrap_secret_key: None,
             log_format: LogFormat::Json,
@@ -92,6 +94,11 @@ pub const FIELDS: &[(&str, &str, Option<&str>)] = &[
     (
         "database_max_connections",
         "Largest number of pooled database connections per node.",
+        None,
+    ),
+    (
+        "database_acquire_timeout_ms",
+        "PostgreSQL: longest a request waits for a database connection (a free one, or a new one\nwhile the server is being reached) before it is answered 503 with Retry-After. Keep it short so\nthat clients and probes learn of an outage at once; raise it for a database across a slow link.",
         None,
     ),
     (
@@ -268,6 +275,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub database_max_connections: u32,
+    pub database_acquire_timeout_ms: u64,
     /// `Some` when given as a setting; otherwise the key file is used.
     pub master_key: Option<Keyring>,
     pub bootstrap_secret_key: Option<SecretKey>,
@@ -329,6 +337,12 @@ impl Settings {
             return Err(bad(
                 "database_max_connections",
                 "must be between 1 and 1000".into(),
+            ));
+        }
+        if !(50..=60_000).contains(&self.database_acquire_timeout_ms) {
+            return Err(bad(
+                "database_acquire_timeout_ms",
+                "must be between 50 and 60000".into(),
             ));
         }
         let master_key = self
@@ -447,6 +461,7 @@ impl Settings {
             data_dir: self.data_dir,
             database_url,
             database_max_connections: self.database_max_connections,
+            database_acquire_timeout_ms: self.database_acquire_timeout_ms,
             master_key,
             bootstrap_secret_key,
             log_format: self.log_format,

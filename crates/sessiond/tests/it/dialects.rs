@@ -120,3 +120,74 @@ fn base64_std(s: &str) -> Option<Vec<u8>> {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.decode(s).ok()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_must_be_declared_json_and_queries_strictly_encoded() {
+    let env = Env::sqlite();
+    let (_, key, _) = env.create_app("Strict");
+    let server = env.spawn();
+    let send = |method: reqwest::Method, path: &str, ct: Option<&str>, body: &str| {
+        let mut r = client()
+            .request(method, server.url(path))
+            .bearer_auth(&key)
+            .body(body.to_owned());
+        if let Some(ct) = ct {
+            r = r.header("content-type", ct);
+        }
+        async move {
+            let resp = r.send().await.unwrap_or_else(|e| panic!("{e}"));
+            let status = resp.status().as_u16();
+            let v: Value = resp.json().await.unwrap_or_default();
+            (status, v)
+        }
+    };
+    let json_body = r#"{"user_id": "user_0000000000000000000000"}"#;
+    for ct in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/xml"),
+        None,
+    ] {
+        let (status, v) = send(reqwest::Method::POST, "/v1/sessions", ct, json_body).await;
+        assert_eq!(status, 415, "{ct:?}: {v}");
+        assert_eq!(v["errors"][0]["code"], "request_body_invalid", "{v}");
+    }
+    let (status, _) = send(
+        reqwest::Method::POST,
+        "/v1/sessions",
+        Some("application/json; charset=utf-8"),
+        json_body,
+    )
+    .await;
+    assert_eq!(status, 404, "JSON with parameters is JSON");
+    let (status, v) = send(
+        reqwest::Method::POST,
+        "/api/v1/sessions",
+        Some("text/plain"),
+        "{}",
+    )
+    .await;
+    assert_eq!((status, v["status"].as_u64()), (415, Some(415)), "{v}");
+    let (status, v) = send(reqwest::Method::POST, "/sessions", Some("text/plain"), "{}").await;
+    assert_eq!((status, v["message"].as_str()), (415, Some("BAD_REQUEST")), "{v}");
+    let (status, v) = send(
+        reqwest::Method::PUT,
+        "/sessions/00000000-0000-0000-0000-000000000000/tokens/sso",
+        Some("text/plain"),
+        "abc",
+    )
+    .await;
+    assert_eq!(
+        (status, v["message"].as_str()),
+        (404, Some("NOT_FOUND")),
+        "Equisoft token values may be text/plain: {v}"
+    );
+    for q in ["query=%FF", "query=%G1", "query=%4"] {
+        let (status, v) = send(reqwest::Method::GET, &format!("/v1/users?{q}"), None, "").await;
+        assert_eq!(status, 400, "{q}: {v}");
+        assert_eq!(v["errors"][0]["code"], "malformed_request_parameters");
+    }
+    let (status, _) = send(reqwest::Method::GET, "/v1/users?query=%C3%A9", None, "").await;
+    assert_eq!(status, 200);
+}

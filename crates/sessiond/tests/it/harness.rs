@@ -36,6 +36,15 @@ impl Env {
         })
     }
 
+    /// An installation on a database the test manages itself.
+    pub fn with_database_url(url: &str) -> Env {
+        Env {
+            dir: tempfile::tempdir().unwrap_or_else(|e| panic!("{e}")),
+            database_url: Some(url.to_owned()),
+            _db: None,
+        }
+    }
+
     pub async fn of(kind: Kind) -> Option<Env> {
         match kind {
             Kind::Sqlite => Some(Env::sqlite()),

@@ -11,3 +11,4 @@ mod equisoft;
 mod harness;
 mod lifecycle;
 mod ops;
+mod pg_outage;

@@ -82,6 +82,9 @@ pub fn router(state: AppState) -> OpenApiRouter<AppState> {
             require_application,
         ))
         .merge(OpenApiRouter::new().routes(routes!(handlers::public_jwks)))
+        .layer(axum::middleware::from_fn(|req, next| {
+            crate::middleware::strict_input(crate::middleware::json_only, req, next)
+        }))
         .layer(axum::middleware::map_response(clerk_shaped))
 }
 
@@ -106,6 +109,11 @@ pub(crate) async fn clerk_shaped(resp: Response) -> Response {
             "request_body_invalid",
             "Request body too large",
             format!("The request body exceeds {} bytes.", crate::MAX_BODY_BYTES),
+        ),
+        415 => (
+            "request_body_invalid",
+            "Unsupported content type",
+            "The request body must be sent as application/json.".to_owned(),
         ),
         _ => (
             "malformed_request_parameters",

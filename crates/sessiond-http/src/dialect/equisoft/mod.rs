@@ -38,12 +38,21 @@ pub(crate) async fn equisoft_shaped(resp: Response) -> Response {
             "BAD_REQUEST",
             format!("the request body exceeds {} bytes", crate::MAX_BODY_BYTES),
         ),
+        415 => (
+            "BAD_REQUEST",
+            "the request body must be application/json".to_owned(),
+        ),
         _ => (
             "BAD_REQUEST",
             "the request path or parameters could not be parsed".to_owned(),
         ),
     };
     EquisoftError::new(status, message, description).into_response()
+}
+
+/// Token values are text: the PHP and TypeScript clients send them as `text/plain`.
+fn token_body(req: &axum::extract::Request) -> bool {
+    req.uri().path().contains("/tokens/")
 }
 
 fn routes() -> OpenApiRouter<AppState> {
@@ -77,6 +86,9 @@ pub fn router(state: AppState) -> OpenApiRouter<AppState> {
             auth,
             require_application,
         ))
+        .layer(axum::middleware::from_fn(|req, next| {
+            crate::middleware::strict_input(token_body, req, next)
+        }))
         .layer(axum::middleware::map_response(equisoft_shaped))
 }
 
@@ -109,6 +121,9 @@ pub fn trusted_router(state: AppState, app: sessiond_core::application::AppId) -
             bound,
             bind_application,
         ))
+        .layer(axum::middleware::from_fn(|req, next| {
+            crate::middleware::strict_input(token_body, req, next)
+        }))
         .layer(axum::middleware::map_response(equisoft_shaped))
         .split_for_parts();
     crate::middleware::with_common_layers(

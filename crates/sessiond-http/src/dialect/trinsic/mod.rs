@@ -32,6 +32,7 @@ pub(crate) async fn trinsic_shaped(resp: Response) -> Response {
         404 => "no such route".to_owned(),
         405 => "this path does not support the request method".to_owned(),
         413 => format!("the request body exceeds {} bytes", crate::MAX_BODY_BYTES),
+        415 => "the request body must be application/json".to_owned(),
         _ => "the request path or parameters could not be parsed".to_owned(),
     };
     TrinsicError::new(Gen::Unknown, status, detail).into_response()
@@ -99,5 +100,8 @@ pub fn router(state: AppState) -> OpenApiRouter<AppState> {
             auth,
             require_application,
         ))
+        .layer(axum::middleware::from_fn(|req, next| {
+            crate::middleware::strict_input(crate::middleware::json_only, req, next)
+        }))
         .layer(axum::middleware::map_response(trinsic_shaped))
 }
