@@ -46,6 +46,18 @@ pub fn router() -> Router<AppState> {
         .route("/verify/assets/{file}", get(asset))
 }
 
+/// HSTS on every page when browsers reach this server over https (`public_url`): the pages carry
+/// launch tokens and the browser-binding cookie, which must never travel over plain http.
+pub(crate) async fn hsts(State(st): State<AppState>, mut resp: Response) -> Response {
+    if st.verification.public_url().starts_with("https://") {
+        resp.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    resp
+}
+
 fn query_map(raw: Option<&str>) -> BTreeMap<String, String> {
     form_urlencoded::parse(raw.unwrap_or("").as_bytes())
         .into_owned()

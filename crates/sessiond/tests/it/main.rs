@@ -11,4 +11,5 @@ mod equisoft;
 mod harness;
 mod lifecycle;
 mod ops;
+mod pages;
 mod pg_outage;
