@@ -33,7 +33,7 @@ TARGET = json.loads(subprocess.check_output(["cargo", "metadata", "--format-vers
 REL = os.path.join(TARGET, "release")
 PG_ADMIN = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 SERVER_CPU, LOAD_CPU = "0", "1"
-KEY = "sk_test_bench" + secrets.token_hex(16)
+KEY = "sk_test_" + secrets.token_hex(32)
 
 
 def log(*a):

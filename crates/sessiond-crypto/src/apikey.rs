@@ -51,6 +51,15 @@ impl SecretKey {
         Ok(SecretKey(Zeroizing::new(s.to_owned())))
     }
 
+    /// For keys an operator chooses (a bootstrap key): also refuses values that are easy to
+    /// guess, with the reason. Generated keys carry 190 bits; a chosen one must come close.
+    pub fn parse_chosen(s: &str) -> Result<Self, String> {
+        let key = Self::parse(s).map_err(|e| e.to_string())?;
+        let (_, body) = split(s).ok_or_else(|| KeyFormatError.to_string())?;
+        check_strength(body)?;
+        Ok(key)
+    }
+
     pub fn environment(&self) -> KeyEnvironment {
         // A SecretKey is only constructed from a validated string.
         split(&self.0).map_or(KeyEnvironment::Test, |(e, _)| e)
@@ -66,6 +75,47 @@ impl SecretKey {
         let tail = &s[s.len().saturating_sub(4)..];
         format!("sk_{}_…{}", self.environment().as_str(), tail)
     }
+}
+
+/// Least estimated entropy of an operator-chosen key body, in bits.
+pub const MIN_CHOSEN_KEY_BITS: f64 = 128.0;
+
+/// Estimates the entropy of `body` from its own character frequencies (so repeated or few
+/// characters score low) and refuses bodies dominated by runs and sequences (`aaaa`, `abcd`,
+/// `1234`), which that estimate would overrate.
+fn check_strength(body: &str) -> Result<(), String> {
+    let chars: Vec<char> = body.chars().collect();
+    let n = chars.len() as f64;
+    let mut counts = std::collections::HashMap::new();
+    for c in &chars {
+        *counts.entry(*c).or_insert(0u32) += 1;
+    }
+    let per_char: f64 = counts
+        .values()
+        .map(|&k| {
+            let p = f64::from(k) / n;
+            -p * p.log2()
+        })
+        .sum();
+    let bits = per_char * n;
+    let steps = chars
+        .windows(2)
+        .filter(|w| (i64::from(u32::from(w[1])) - i64::from(u32::from(w[0]))).abs() <= 1)
+        .count();
+    if steps * 2 > chars.len() {
+        return Err(
+            "is mostly runs or sequences of characters; use a random value \
+                    (e.g. `sk_test_` followed by `openssl rand -hex 32`)"
+                .into(),
+        );
+    }
+    if bits < MIN_CHOSEN_KEY_BITS {
+        return Err(format!(
+            "is guessable: about {bits:.0} bits of entropy, {MIN_CHOSEN_KEY_BITS:.0} needed; use \
+             a random value (e.g. `sk_test_` followed by `openssl rand -hex 32`)"
+        ));
+    }
+    Ok(())
 }
 
 impl std::fmt::Debug for SecretKey {
@@ -155,6 +205,22 @@ mod tests {
         assert!(SecretKey::parse("pk_test_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa").is_err());
         assert!(SecretKey::parse("sk_test_aaaaaaaa aaaaaaaaaaaaaaaaaaaaaa").is_err());
         assert!(SecretKey::parse("sk_live_abcdefghijklmnopqrstuvwxyz012345").is_ok());
+    }
+
+    #[test]
+    fn chosen_keys_must_be_hard_to_guess() {
+        for weak in [
+            "sk_test_aaaaaaaaaaaaaaaaaaaaaaaa",
+            "sk_test_abcdefghijklmnopqrstuvwxyz012345",
+            "sk_test_change-me-to-a-long-random-value",
+            "sk_test_123456781234567812345678",
+        ] {
+            assert!(SecretKey::parse_chosen(weak).is_err(), "{weak}");
+        }
+        let generated = SecretKey::generate(KeyEnvironment::Test);
+        assert!(SecretKey::parse_chosen(generated.expose()).is_ok());
+        let hex = "sk_test_3f9a1c07e45b28d6a90f13c7b2e84d5f6a1907c3e2b8d45f0a6c19e73b2d8f4a";
+        assert!(SecretKey::parse_chosen(hex).is_ok(), "64 random hex digits");
     }
 
     #[test]

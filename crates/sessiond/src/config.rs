@@ -109,7 +109,7 @@ pub const FIELDS: &[(&str, &str, Option<&str>)] = &[
     (
         "bootstrap_secret_key",
         "Secret key to seed for the default application on first start, instead of a random one\n(for automation). Env: SESSIOND_BOOTSTRAP_SECRET_KEY.",
-        Some("\"sk_test_change-me-to-a-long-random-value\""),
+        Some("\"sk_test_<64 random hex digits, e.g. from openssl rand -hex 32>\""),
     ),
     (
         "log_format",
@@ -354,9 +354,9 @@ impl Settings {
         let bootstrap_secret_key = self
             .bootstrap_secret_key
             .as_deref()
-            .map(SecretKey::parse)
+            .map(SecretKey::parse_chosen)
             .transpose()
-            .map_err(|e| bad("bootstrap_secret_key", e.to_string()))?;
+            .map_err(|e| bad("bootstrap_secret_key", e))?;
         if crate::telemetry::parse_filter(&self.log_level).is_none() {
             return Err(bad(
                 "log_level",

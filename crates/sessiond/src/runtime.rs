@@ -152,9 +152,24 @@ pub fn read_key_file(path: &Path) -> anyhow::Result<Keyring> {
     Keyring::parse(&text).with_context(|| format!("master key file {} is invalid", path.display()))
 }
 
+/// Least time between two reads of the key file caused by values sealed under an unknown key.
+const RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Reloads the key file when a value names a key this process lacks (another process rotated
+/// the master key). A forged value can name any key id, so the file is read at most once per
+/// [`RELOAD_INTERVAL`]: a flood of such values costs one small file read per interval, not two
+/// opens per request. The read stays inline so that a genuine rotation is readable at once.
 fn file_reloader(path: &Path) -> KeyringReloader {
     let path = path.to_path_buf();
+    let last_read = std::sync::Mutex::new(None::<std::time::Instant>);
     Box::new(move || {
+        {
+            let mut last = last_read.lock().ok()?;
+            if last.is_some_and(|t| t.elapsed() < RELOAD_INTERVAL) {
+                return None;
+            }
+            *last = Some(std::time::Instant::now());
+        }
         std::fs::read_to_string(&path)
             .ok()
             .and_then(|t| Keyring::parse(&t).ok())
@@ -284,5 +299,23 @@ fn backend_name(cfg: &Config) -> &'static str {
         "SQLite"
     } else {
         "PostgreSQL"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_reloads_read_the_file_at_most_once_per_interval() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("master.key");
+        let ring = Keyring::new(vec![MasterKey::generate()]).unwrap_or_else(|e| panic!("{e}"));
+        write_key_file(&path, &ring).unwrap_or_else(|e| panic!("{e}"));
+        let reload = file_reloader(&path);
+        assert!(reload().is_some(), "the first unknown key reads the file");
+        for _ in 0..1000 {
+            assert!(reload().is_none(), "a flood reads nothing more");
+        }
     }
 }

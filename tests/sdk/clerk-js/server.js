@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
-export const SECRET_KEY = 'sk_test_sdkjs0123456789abcdefghijklmnopqrstu';
+export const SECRET_KEY = 'sk_test_2767b67cbe59c752dbb57793ef34bfaba30b0e3ceb1eab9f51cbc6044600a274';
 
 export async function startServer(env = {}) {
   const bin = process.env.SESSIOND_BIN;

@@ -14,7 +14,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-SECRET_KEY = "sk_test_sdkpy0123456789abcdefghijklmnopqrstu"
+SECRET_KEY = "sk_test_9ec781ff750432c140a02afe71dfe7cccb68a864d286c05cde3176398f59138a"
 # Clerk's published component schemas, reduced to their structure (tests/schemas/README.md).
 SCHEMAS = pathlib.Path(__file__).resolve().parents[2] / "schemas" / "clerk" / "bapi-2026-05-12.json"
 

@@ -63,6 +63,14 @@ fn bad_configuration_exits_2_with_one_line_naming_the_setting() {
             vec![("SESSIOND_BOOTSTRAP_SECRET_KEY", "weak")],
             "`bootstrap_secret_key`",
         ),
+        (
+            vec!["config", "check"],
+            vec![(
+                "SESSIOND_BOOTSTRAP_SECRET_KEY",
+                "sk_test_aaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            )],
+            "is mostly runs or sequences",
+        ),
         (vec!["serve", "--listen", "nowhere"], vec![], "`listen`"),
         (
             vec!["apps", "list"],

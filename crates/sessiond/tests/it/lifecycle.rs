@@ -60,7 +60,7 @@ async fn data_dir_and_key_file_are_private() {
 #[tokio::test]
 async fn bootstrap_secret_key_is_seeded() {
     let env = Env::sqlite();
-    let chosen = "sk_test_automation0123456789abcdefghij";
+    let chosen = "sk_test_de0b0b642e8079757b7e5b4f06edd706aaadb2032559434e4d0e8fa9573a4e84";
     let server = env.spawn_with(&[("SESSIOND_BOOTSTRAP_SECRET_KEY", chosen)]);
     assert_eq!(server.bootstrap_key().as_deref(), Some(chosen));
     let (status, body, _) = get(&server.url("/sessiond/v1/application"), Some(chosen)).await;
