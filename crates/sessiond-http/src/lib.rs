@@ -38,10 +38,12 @@ pub fn router(state: AppState) -> Router {
     let app = Router::new()
         .merge(api)
         .merge(docs::router(openapi))
-        .merge(pages::router().layer(axum::middleware::map_response_with_state(
-            state.clone(),
-            pages::hsts,
-        )))
+        .merge(
+            pages::router().layer(axum::middleware::map_response_with_state(
+                state.clone(),
+                pages::hsts,
+            )),
+        )
         .fallback(route_miss)
         .layer(axum::middleware::from_fn(middleware::record_metrics));
     let timeout = state.options.request_timeout;

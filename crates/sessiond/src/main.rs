@@ -27,6 +27,9 @@ use crate::cli::{Cli, Command, ConfigCommand};
 use crate::config::FlagOverrides;
 
 fn main() -> ExitCode {
+    // Everything sessiond creates — the database and its WAL and shared-memory files, the key
+    // file, temporary files — is for its own user only.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     if let Command::Config(ConfigCommand::Example) = cli.command {
         print!("{}", config::example_toml());

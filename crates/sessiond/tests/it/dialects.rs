@@ -170,7 +170,11 @@ async fn bodies_must_be_declared_json_and_queries_strictly_encoded() {
     .await;
     assert_eq!((status, v["status"].as_u64()), (415, Some(415)), "{v}");
     let (status, v) = send(reqwest::Method::POST, "/sessions", Some("text/plain"), "{}").await;
-    assert_eq!((status, v["message"].as_str()), (415, Some("BAD_REQUEST")), "{v}");
+    assert_eq!(
+        (status, v["message"].as_str()),
+        (415, Some("BAD_REQUEST")),
+        "{v}"
+    );
     let (status, v) = send(
         reqwest::Method::PUT,
         "/sessions/00000000-0000-0000-0000-000000000000/tokens/sso",
