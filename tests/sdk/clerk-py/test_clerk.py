@@ -169,7 +169,13 @@ def test_responses_match_published_schemas(server, schemas):
     schemas("DeletedObject", server.raw("DELETE", f"/v1/jwt_templates/{t['id']}").json())
     schemas("JWKS", server.raw("GET", "/v1/jwks").json())
     schemas("TotalCount", server.raw("GET", "/v1/users/count").json())
-    schemas("Session", server.raw("POST", f"/v1/sessions/{s['id']}/revoke", content=b"null").json())
+    # Go's SDK sends `null` as the body of a body-less POST, declared JSON.
+    schemas("Session", server.raw("POST", f"/v1/sessions/{s['id']}/revoke", content=b"null",
+                                  headers={"Authorization": f"Bearer {SECRET_KEY}", "Content-Type": "application/json"}).json())
+    undeclared = server.raw("POST", f"/v1/sessions/{s['id']}/revoke", content=b"null",
+                            headers={"Authorization": f"Bearer {SECRET_KEY}", "Content-Type": "text/plain"})
+    assert undeclared.status_code == 415
+    schemas("ClerkErrors", undeclared.json())
 
 
 @pytest.mark.parametrize("method,path,body,status,code", [
