@@ -195,3 +195,47 @@ async fn bodies_must_be_declared_json_and_queries_strictly_encoded() {
     let (status, _) = send(reqwest::Method::GET, "/v1/users?query=%C3%A9", None, "").await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_names_every_answer_and_the_list_shapes() {
+    let env = Env::sqlite();
+    env.create_app("Docs");
+    let server = env.spawn();
+    let (status, doc, _) = get(&server.url("/openapi.json"), None).await;
+    assert_eq!(status, 200);
+    let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+    let mut secured = 0;
+    for (path, item) in &paths {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            let is_secured = op
+                .get("security")
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty());
+            if is_secured && !path.starts_with("/v1/apps/") {
+                secured += 1;
+                for code in ["401", "429", "503"] {
+                    assert!(
+                        op["responses"].get(code).is_some(),
+                        "{method} {path} lacks {code}"
+                    );
+                }
+                if path.starts_with("/v1/") {
+                    assert!(op["responses"].get("422").is_some(), "{method} {path} 422");
+                }
+            }
+            if path.contains('{') && op.get("responses").is_some() {
+                assert!(op["responses"].get("404").is_some(), "{method} {path} 404");
+            }
+        }
+    }
+    assert!(secured > 40, "{secured} secured operations");
+    let schema = |p: &str| {
+        paths[p]["get"]["responses"]["200"]["content"]["application/json"]["schema"].clone()
+    };
+    assert_eq!(schema("/v1/users")["type"], "array");
+    assert_eq!(schema("/v1/jwt_templates")["type"], "array");
+    assert_eq!(
+        schema("/v1/sessions")["oneOf"].as_array().map(Vec::len),
+        Some(2)
+    );
+}
