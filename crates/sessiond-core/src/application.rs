@@ -66,6 +66,10 @@ pub struct AppSettings {
     pub frontend_url: String,
     /// Origins (`scheme://host[:port]`) that hosted pages may redirect to. Default none.
     pub allowed_redirect_origins: Vec<String>,
+    /// Requests per second this application may make on each node; `None` is the server's
+    /// default, 0 is unlimited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_sec: Option<u32>,
 }
 
 /// The Trinsic API generation an application speaks where the two generations share a path.
@@ -98,6 +102,8 @@ pub const DAY_SECS: u64 = 86_400;
 /// Upper bound for any lifetime setting: ten years, the largest token lifetime Clerk accepts.
 pub const MAX_LIFETIME_SECS: u64 = 315_360_000;
 const MAX_ORIGINS: usize = 100;
+/// Largest per-application rate limit that can be set.
+pub const MAX_RATE_PER_SEC: u32 = 10_000_000;
 const MAX_URL_LEN: usize = 2048;
 
 impl Default for AppSettings {
@@ -112,6 +118,7 @@ impl Default for AppSettings {
             trinsic_generation: TrinsicGeneration::Api,
             frontend_url: String::new(),
             allowed_redirect_origins: Vec::new(),
+            rate_limit_per_sec: None,
         }
     }
 }
@@ -157,6 +164,15 @@ impl AppSettings {
             60,
         )?;
         validate_origin_like("frontend_url", &self.frontend_url)?;
+        if self
+            .rate_limit_per_sec
+            .is_some_and(|r| r > MAX_RATE_PER_SEC)
+        {
+            return Err(Error::invalid(
+                "rate_limit",
+                format!("must be at most {MAX_RATE_PER_SEC} requests per second (0 is unlimited)"),
+            ));
+        }
         if self.allowed_redirect_origins.len() > MAX_ORIGINS {
             return Err(Error::invalid(
                 "allowed_redirect_origins",

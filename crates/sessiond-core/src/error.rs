@@ -17,6 +17,8 @@ pub enum ErrorCode {
     Unauthenticated,
     Forbidden,
     Unavailable,
+    /// Too many requests: from the application, or failed authentications from the client.
+    RateLimited,
     Internal,
 }
 
@@ -31,6 +33,7 @@ impl ErrorCode {
             ErrorCode::Unauthenticated => "unauthenticated",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
         }
     }
@@ -68,6 +71,8 @@ pub enum Error {
     Unauthenticated(AuthFailure),
     #[error("storage is unavailable: {0}")]
     Unavailable(String),
+    #[error("too many requests; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -89,6 +94,7 @@ impl Error {
             | Error::ConcurrentAccess { .. } => ErrorCode::InvalidState,
             Error::Unauthenticated(_) => ErrorCode::Unauthenticated,
             Error::Unavailable(_) => ErrorCode::Unavailable,
+            Error::RateLimited { .. } => ErrorCode::RateLimited,
             Error::Internal(_) => ErrorCode::Internal,
         }
     }

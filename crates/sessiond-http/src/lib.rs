@@ -5,6 +5,7 @@
 //! - [`state`]: [`AppState`], what every handler can reach.
 //! - [`auth`]: the bearer-key middleware, with a hook so each dialect renders 401s its own way.
 //! - [`middleware`]: request ids, per-request log spans, request metrics, limits.
+//! - [`limit`]: rate limits per application and per client address (failed authentications).
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`native`]: sessiond's own small API under `/sessiond/v1`.
 //! - [`dialect`]: vendor dialects (Clerk under `/v1`, Equisoft under `/sessions` and
@@ -15,6 +16,7 @@
 pub mod auth;
 pub mod dialect;
 pub mod docs;
+pub mod limit;
 pub mod middleware;
 pub mod native;
 pub mod ops;

@@ -53,10 +53,7 @@ impl Modify for BearerAuth {
 
 /// Authenticated routes of the native API, plus the unauthenticated operations routes.
 pub fn router(state: AppState) -> OpenApiRouter<AppState> {
-    let auth = AuthState {
-        tenancy: state.tenancy.clone(),
-        render: |e, _| render_error(e),
-    };
+    let auth = AuthState::new(&state, |e, _| render_error(e));
     let authed = OpenApiRouter::new()
         .routes(routes!(current_application))
         .routes(routes!(get_application))
@@ -83,6 +80,8 @@ pub struct SettingsView {
     pub trinsic_generation: &'static str,
     pub frontend_url: String,
     pub allowed_redirect_origins: Vec<String>,
+    /// Requests per second per node; `null` is the server's default, 0 is unlimited.
+    pub rate_limit_per_sec: Option<u32>,
 }
 
 /// An application (tenant).
@@ -121,6 +120,7 @@ impl From<&Application> for ApplicationView {
             trinsic_generation,
             frontend_url,
             allowed_redirect_origins,
+            rate_limit_per_sec,
         } = &a.settings;
         ApplicationView {
             object: "application",
@@ -138,6 +138,7 @@ impl From<&Application> for ApplicationView {
                 trinsic_generation: trinsic_generation.as_str(),
                 frontend_url: frontend_url.clone(),
                 allowed_redirect_origins: allowed_redirect_origins.clone(),
+                rate_limit_per_sec: *rate_limit_per_sec,
             },
             jwt_public_key: None,
             jwks_path: format!("/v1/apps/{}/.well-known/jwks.json", a.id),
@@ -171,6 +172,7 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
         ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -54,6 +54,8 @@ pub struct AppServices {
     pub metrics: Option<PrometheusHandle>,
     pub pool_stats: PoolStats,
     pub options: HttpOptions,
+    /// The node's rate limits (shared by every dialect).
+    pub limiter: Arc<crate::limit::RateLimiter>,
 }
 
 /// Operator settings of the HTTP layer.

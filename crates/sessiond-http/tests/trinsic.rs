@@ -97,6 +97,7 @@ async fn env() -> Env {
         metrics: None,
         pool_stats: Arc::new(sessiond_http::DbStats::default),
         options: sessiond_http::HttpOptions::default(),
+        limiter: Default::default(),
     });
     Env {
         router: sessiond_http::router(state),

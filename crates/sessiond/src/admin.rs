@@ -98,6 +98,14 @@ fn print_app(a: &Application) {
         s.trinsic_generation.as_str()
     );
     println!(
+        "  rate limit:              {}",
+        match s.rate_limit_per_sec {
+            None => "server default".to_owned(),
+            Some(0) => "unlimited".to_owned(),
+            Some(n) => format!("{n} requests/s per node"),
+        }
+    );
+    println!(
         "  allowed redirect origins: {}",
         if s.allowed_redirect_origins.is_empty() {
             "(none)".to_owned()
@@ -208,6 +216,13 @@ async fn update(
         Some("off" | "0") => Some(None),
         Some(v) => Some(Some(parse_duration(v).context("--inactivity-timeout")?)),
     };
+    let rate = match args.rate_limit.as_deref() {
+        None => None,
+        Some("default") => Some(None),
+        Some(n) => Some(Some(n.parse::<u32>().with_context(|| {
+            format!("--rate-limit: `{n}` is not a number of requests per second or `default`")
+        })?)),
+    };
     let app = t
         .update_application(&id, now, |a| {
             if let Some(n) = &args.name {
@@ -237,6 +252,9 @@ async fn update(
             }
             if let Some(u) = &args.frontend_url {
                 s.frontend_url = u.trim_end_matches('/').to_owned();
+            }
+            if let Some(r) = rate {
+                s.rate_limit_per_sec = r;
             }
             if args.clear_redirect_origins {
                 s.allowed_redirect_origins.clear();

@@ -203,6 +203,10 @@ pub struct UpdateArgs {
     /// Remove every allowed redirect origin first.
     #[arg(long)]
     pub clear_redirect_origins: bool,
+    /// Requests per second the application may make on each node: a number (0 is unlimited)
+    /// or `default` for the server's `rate_limit_per_app_per_sec`.
+    #[arg(long, value_name = "N|default")]
+    pub rate_limit: Option<String>,
     #[arg(long)]
     pub json: bool,
 }

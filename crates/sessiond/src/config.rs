@@ -47,6 +47,9 @@ pub struct Settings {
     pub http_header_read_timeout_secs: u64,
     pub http_idle_timeout_secs: u64,
     pub http_request_timeout_secs: u64,
+    pub rate_limit_per_app_per_sec: u32,
+    pub rate_limit_burst_secs: u32,
+    pub rate_limit_auth_failures_per_min: u32,
 }
 
 impl Default for Settings {
@@ -70,6 +73,9 @@ impl Default for Settings {
             http_header_read_timeout_secs: 10,
             http_idle_timeout_secs: 60,
             http_request_timeout_secs: 30,
+            rate_limit_per_app_per_sec: 10_000,
+            rate_limit_burst_secs: 2,
+            rate_limit_auth_failures_per_min: 30,
         }
     }
 }
@@ -164,6 +170,21 @@ pub const FIELDS: &[(&str, &str, Option<&str>)] = &[
     (
         "http_request_timeout_secs",
         "Longest a request may take, body included, before it is answered 408.",
+        None,
+    ),
+    (
+        "rate_limit_per_app_per_sec",
+        "Requests per second an application may make on each node before it is answered 429 with\nRetry-After (in its dialect's shape); 0 is unlimited. An application's own setting\n(`sessiond apps update APP --rate-limit N`) overrides it. Counted in\nhttp_rate_limited_total{limit=\"application\"}.",
+        None,
+    ),
+    (
+        "rate_limit_burst_secs",
+        "How far above its rate an application may burst, in seconds of that rate.",
+        None,
+    ),
+    (
+        "rate_limit_auth_failures_per_min",
+        "Failed authentications (wrong or revoked keys) a client address may make per minute; past\nit, its requests are answered 429 until the allowance refills. 0 is unlimited. Behind a proxy\nevery client shares the proxy's address. Counted in http_rate_limited_total{limit=\"auth_failures\"}.",
         None,
     ),
 ];
@@ -291,6 +312,7 @@ pub struct Config {
     pub http_header_read_timeout_secs: u64,
     pub http_idle_timeout_secs: u64,
     pub http_request_timeout_secs: u64,
+    pub rate_limits: sessiond_http::limit::RateLimits,
 }
 
 impl Config {
@@ -450,7 +472,18 @@ impl Settings {
                 return Err(bad(key, "must be between 1 and 3600".into()));
             }
         }
+        if !(1..=60).contains(&self.rate_limit_burst_secs) {
+            return Err(bad(
+                "rate_limit_burst_secs",
+                "must be between 1 and 60".into(),
+            ));
+        }
         Ok(Config {
+            rate_limits: sessiond_http::limit::RateLimits {
+                app_per_sec: self.rate_limit_per_app_per_sec,
+                app_burst_secs: self.rate_limit_burst_secs,
+                auth_failures_per_min: self.rate_limit_auth_failures_per_min,
+            },
             http_max_connections: self.http_max_connections,
             http_header_read_timeout_secs: self.http_header_read_timeout_secs,
             http_idle_timeout_secs: self.http_idle_timeout_secs,

@@ -183,6 +183,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         options: sessiond_http::HttpOptions {
             request_timeout: Duration::from_secs(cfg.http_request_timeout_secs),
         },
+        limiter: Arc::new(sessiond_http::limit::RateLimiter::new(cfg.rate_limits)),
     });
     let state_for_trusted = state.clone();
     let app = sessiond_http::router(state);

@@ -61,6 +61,7 @@ async fn auth_rules(kind: Kind) {
         ),
         ("trinsic_generation", serde_json::json!("api")),
         ("allowed_redirect_origins", serde_json::json!([])),
+        ("rate_limit_per_sec", serde_json::Value::Null),
     ] {
         assert_eq!(settings[name], default, "setting {name} in {settings}");
     }
@@ -69,7 +70,11 @@ async fn auth_rules(kind: Kind) {
             .as_str()
             .is_some_and(|u| u.starts_with("https://"))
     );
-    assert_eq!(settings.as_object().map(|o| o.len()), Some(9), "{settings}");
+    assert_eq!(
+        settings.as_object().map(|o| o.len()),
+        Some(10),
+        "{settings}"
+    );
     let a_id = a["id"].as_str().unwrap_or_default().to_owned();
     let (status, b, _) = get(&me, Some(&b_key)).await;
     assert_eq!((status, b["id"].as_str()), (200, Some(b_id.as_str())));

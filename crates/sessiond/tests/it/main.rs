@@ -14,3 +14,4 @@ mod lifecycle;
 mod ops;
 mod pages;
 mod pg_outage;
+mod rate_limits;

@@ -189,6 +189,12 @@ impl ClerkError {
                     long,
                 )
             }
+            Error::RateLimited { retry_after_secs } => ClerkError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "Too many requests",
+                format!("Too many requests; retry in {retry_after_secs} seconds."),
+            ),
             Error::Unavailable(_) => {
                 tracing::error!(error = %e, "request failed");
                 ClerkError::new(

@@ -46,10 +46,7 @@ impl IntoResponse for ClerkJson {
 pub type ClerkResult = Result<ClerkJson, ClerkError>;
 
 pub fn router(state: AppState) -> OpenApiRouter<AppState> {
-    let auth = AuthState {
-        tenancy: state.tenancy.clone(),
-        render: render_auth_error,
-    };
+    let auth = AuthState::new(&state, render_auth_error);
     OpenApiRouter::new()
         .routes(routes!(handlers::create_session, handlers::list_sessions))
         .routes(routes!(handlers::get_session))

@@ -12,6 +12,8 @@
 //! | user without the impersonation capability | 403 | `ACCESS_DENIED` |
 //! | unknown (or another application's) session, user or token | 404 | `NOT_FOUND` |
 //! | concurrent modification after retries | 409 | `CONFLICT` |
+//! | rate limit (application, or failed authentications of the client) | 429 | `TOO_MANY_REQUESTS` |
+//! | database unreachable | 503 | `SERVER_ERROR` |
 //! | server fault | 500 | `SERVER_ERROR` |
 
 use axum::http::{StatusCode, header};
@@ -76,7 +78,20 @@ impl EquisoftError {
             Error::Unauthenticated(why) => {
                 Self::new(StatusCode::UNAUTHORIZED, "ACCESS_DENIED", why.to_string())
             }
-            Error::Unavailable(_) | Error::Internal(_) => {
+            Error::RateLimited { .. } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOO_MANY_REQUESTS",
+                e.to_string(),
+            ),
+            Error::Unavailable(_) => {
+                tracing::error!(error = %e, "request failed");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "SERVER_ERROR",
+                    "the database is unavailable; retry later",
+                )
+            }
+            Error::Internal(_) => {
                 tracing::error!(error = %e, "request failed");
                 Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,

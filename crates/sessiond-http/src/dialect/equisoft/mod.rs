@@ -77,10 +77,7 @@ fn routes() -> OpenApiRouter<AppState> {
 
 /// The dialect on the main listener: the application comes from the bearer secret key.
 pub fn router(state: AppState) -> OpenApiRouter<AppState> {
-    let auth = AuthState {
-        tenancy: state.tenancy.clone(),
-        render: render_auth_error,
-    };
+    let auth = AuthState::new(&state, render_auth_error);
     routes()
         .route_layer(axum::middleware::from_fn_with_state(
             auth,

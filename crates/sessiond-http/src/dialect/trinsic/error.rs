@@ -6,6 +6,8 @@
 //! | missing or invalid secret key | 401 | ProblemDetails + `message` (the generation is not known before authentication) | same |
 //! | unknown (or another application's) session or attachment | 404 | `{message}` | ProblemDetails |
 //! | concurrent modification after retries | 409 | `{message}` | ProblemDetails |
+//! | rate limit | 429 | `{message}` | ProblemDetails |
+//! | database unreachable | 503 | `{message}` | ProblemDetails |
 //! | server fault | 500 | `{message}` | ProblemDetails |
 //!
 //! ProblemDetails (RFC 7807) are sent as `application/problem+json` with `type`, `title`,
@@ -100,7 +102,18 @@ impl TrinsicError {
             Error::Unauthenticated(why) => {
                 Self::new(gen_, StatusCode::UNAUTHORIZED, why.to_string())
             }
-            Error::Unavailable(_) | Error::Internal(_) => {
+            Error::RateLimited { .. } => {
+                Self::new(gen_, StatusCode::TOO_MANY_REQUESTS, e.to_string())
+            }
+            Error::Unavailable(_) => {
+                tracing::error!(error = %e, "request failed");
+                Self::new(
+                    gen_,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The service is temporarily unavailable; retry later.",
+                )
+            }
+            Error::Internal(_) => {
                 tracing::error!(error = %e, "request failed");
                 Self::new(
                     gen_,

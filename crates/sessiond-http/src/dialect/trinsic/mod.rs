@@ -74,10 +74,7 @@ pub(crate) fn request_gen(req: &Request) -> Gen {
 }
 
 pub fn router(state: AppState) -> OpenApiRouter<AppState> {
-    let auth = AuthState {
-        tenancy: state.tenancy.clone(),
-        render: render_auth_error,
-    };
+    let auth = AuthState::new(&state, render_auth_error);
     OpenApiRouter::new()
         .routes(routes!(handlers::a_create, handlers::a_list))
         .routes(routes!(handlers::b_list))
