@@ -364,6 +364,24 @@ async fn rotate_master(cfg: &Config, retire_old: bool) -> anyhow::Result<()> {
         }
         (KeySource::File(path), true) => {
             let ring = runtime::read_key_file(path)?;
+            // Launch links and deep-link steps of running verifications are sealed into URLs
+            // the database does not hold, so they cannot be re-sealed: retiring the key they use
+            // would break them until they expire.
+            let (running, last) = unfinished_verifications(&rt).await?;
+            if running > 0 {
+                bail!(
+                    "{running} identity verification(s) are still running; their launch links and \
+                     deep-link steps are sealed under the current keys and cannot be re-sealed. \
+                     Nothing retired. Retry after {} (when the last of them expires).",
+                    last.and_then(|t| {
+                        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.0) * 1_000_000)
+                            .ok()?
+                            .format(&time::format_description::well_known::Rfc3339)
+                            .ok()
+                    })
+                    .unwrap_or_else(|| "they finish".to_owned())
+                );
+            }
             let report = rotation::reseal_all(rt.store.as_ref(), &rt.vault, &mut progress).await?;
             eprintln!();
             if report.remaining > 0 {
@@ -412,6 +430,41 @@ async fn rotate_master(cfg: &Config, retire_old: bool) -> anyhow::Result<()> {
     }
     rt.db.close().await;
     Ok(())
+}
+
+/// Unfinished verifications of every application, and the latest time one of them expires.
+async fn unfinished_verifications(
+    rt: &runtime::Runtime,
+) -> anyhow::Result<(u64, Option<sessiond_core::Timestamp>)> {
+    let now = SystemClock.now();
+    let mut running = 0;
+    let mut last: Option<sessiond_core::Timestamp> = None;
+    for app in rt.store.list_applications().await? {
+        let mut offset = 0;
+        loop {
+            let (page, _) = rt
+                .store
+                .list_verifications(
+                    &app.id,
+                    sessiond_core::store::VerificationOrder::Created,
+                    false,
+                    500,
+                    offset,
+                )
+                .await?;
+            for v in &page {
+                if v.finished_at.is_none() && v.expires_at > now {
+                    running += 1;
+                    last = Some(last.map_or(v.expires_at, |l| l.max(v.expires_at)));
+                }
+            }
+            if page.len() < 500 {
+                break;
+            }
+            offset += 500;
+        }
+    }
+    Ok((running, last))
 }
 
 pub async fn users(cfg: &Config, cmd: UsersCommand) -> anyhow::Result<()> {

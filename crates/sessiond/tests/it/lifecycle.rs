@@ -159,6 +159,38 @@ async fn master_key_rotation_round_trip() {
             .0,
         200
     );
+    // A running identity verification holds launch links sealed into URLs: retiring the key
+    // they use is refused, saying why, until it is over.
+    let http = reqwest::Client::new();
+    let started: serde_json::Value = http
+        .post(server.url("/api/v1/sessions/widget"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_default();
+    let vid = started["sessionId"].as_str().unwrap_or_default().to_owned();
+    assert!(!vid.is_empty(), "{started}");
+    let refused = env.run(&["keys", "rotate-master", "--retire-old"]);
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        why.contains("1 identity verification(s) are still running"),
+        "{why}"
+    );
+    assert_eq!(body_lines(&read(&key_file)), 2, "nothing retired");
+    let cancelled = http
+        .post(server.url(&format!("/api/v1/sessions/{vid}/cancel")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0);
+    assert_eq!(cancelled, 200);
+
     let (code, _) = server.terminate();
     assert_eq!(code, Some(0));
 
