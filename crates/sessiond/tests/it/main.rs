@@ -10,6 +10,7 @@ mod crash;
 mod dialects;
 mod equisoft;
 mod harness;
+mod isolation;
 mod lifecycle;
 mod ops;
 mod pages;
