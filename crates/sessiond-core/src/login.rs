@@ -11,8 +11,8 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::{ClientId, SessionId, TemplateId, UserId};
 use crate::session::{
-    Event, ImpersonationError, Session, SessionAttributes, SessionStatus, TransitionError,
-    impersonate, revert_identity, transition,
+    Event, ImpersonationError, Session, SessionAttributes, SessionStatus, SsoDetails,
+    TransitionError, impersonate, revert_identity, transition,
 };
 use crate::signing::Signer;
 use crate::store::{
@@ -69,6 +69,14 @@ fn template_context(id: &TemplateId) -> String {
     format!("jwt_templates:{id}")
 }
 
+fn template_claims_context(id: &TemplateId) -> String {
+    format!("jwt_template_claims:{id}")
+}
+
+fn session_sso_context(id: &SessionId) -> String {
+    format!("session_sso:{id}")
+}
+
 fn not_found(kind: &'static str) -> Error {
     Error::NotFound { kind }
 }
@@ -103,7 +111,8 @@ impl LoginService {
         Ok(StoredUser {
             id: u.id.clone(),
             application_id: u.application_id.clone(),
-            external_id: u.external_id.clone(),
+            // Sealed in the profile; the clear column only holds what older versions wrote.
+            external_id: None,
             profile_sealed: self.vault.seal(&user_context(&u.id), &profile),
             identifiers: user::identifiers(u)
                 .into_iter()
@@ -120,11 +129,14 @@ impl LoginService {
             .vault
             .unseal(&user_context(&s.id), &s.profile_sealed)
             .map_err(|e| Error::Internal(format!("user {}: {e}", s.id)))?;
-        let profile = serde_json::from_slice(&raw).map_err(|e| Error::Internal(e.to_string()))?;
+        let mut profile: user::Profile =
+            serde_json::from_slice(&raw).map_err(|e| Error::Internal(e.to_string()))?;
+        if profile.external_id.is_none() {
+            profile.external_id = s.external_id;
+        }
         Ok(User {
             id: s.id,
             application_id: s.application_id,
-            external_id: s.external_id,
             profile,
             created_at: s.created_at,
             updated_at: s.updated_at,
@@ -135,7 +147,7 @@ impl LoginService {
     fn identifier_taken(e: StoreError) -> Error {
         match e {
             StoreError::Conflict => Error::AlreadyExists {
-                field: "email_address, phone_number or username".into(),
+                field: "email_address, phone_number, username or external_id".into(),
             },
             other => other.into(),
         }
@@ -185,7 +197,11 @@ impl LoginService {
         };
         let mut filter = UserFilter {
             user_ids: q.user_ids.clone(),
-            external_ids: q.external_ids.clone(),
+            external_id_hashes: q
+                .external_ids
+                .iter()
+                .map(|x| self.blind(user::ID_EXTERNAL, x))
+                .collect(),
             email_hashes: q
                 .emails
                 .iter()
@@ -628,7 +644,7 @@ impl LoginService {
         json!({
             "user": {
                 "id": user.id,
-                "external_id": user.external_id,
+                "external_id": user.profile.external_id,
                 "first_name": p.first_name,
                 "last_name": p.last_name,
                 "full_name": full_name,
@@ -670,6 +686,7 @@ impl LoginService {
             .get_template_by_name(&app.id, template_name)
             .await?
             .ok_or_else(|| not_found("jwt_template"))?;
+        let t = self.open_template(t)?;
         let lifetime = Self::token_lifetime(expires_in, t.lifetime_secs)?;
         let s = self.active_session(app, id, now).await?;
         let user = self.get_user(app, &s.user_id).await?;
@@ -829,11 +846,29 @@ impl LoginService {
             now,
         );
         s.attributes = attributes;
+        if let Some(sso) = s.attributes.sso.take() {
+            let json = serde_json::to_vec(&sso).map_err(|e| Error::Internal(e.to_string()))?;
+            s.sso = Some(self.vault.seal(&session_sso_context(&s.id), &json));
+        }
         self.store.insert_session(&s).await.map_err(|e| match e {
             StoreError::NotFound => not_found("user"),
             other => other.into(),
         })?;
         Ok(s)
+    }
+
+    /// The single sign-on a session started with, opened.
+    pub fn session_sso(&self, s: &Session) -> Result<Option<SsoDetails>> {
+        let Some(sealed) = &s.sso else {
+            return Ok(s.attributes.sso.clone());
+        };
+        let raw = self
+            .vault
+            .unseal(&session_sso_context(&s.id), sealed)
+            .map_err(|e| Error::Internal(format!("session {} sso: {e}", s.id)))?;
+        serde_json::from_slice(&raw)
+            .map(Some)
+            .map_err(|e| Error::Internal(e.to_string()))
     }
 
     /// `keepAlive`: records activity on a usable session; a lapsed one is returned unchanged.
@@ -1244,6 +1279,7 @@ impl LoginService {
             application_id: app.id.clone(),
             name: String::new(),
             claims: Map::new(),
+            claims_sealed: None,
             lifetime_secs: template::DEFAULT_LIFETIME_SECS,
             allowed_clock_skew_secs: template::DEFAULT_CLOCK_SKEW_SECS,
             custom_signing_key: false,
@@ -1254,20 +1290,46 @@ impl LoginService {
             version: 1,
         };
         self.apply_template_input(&mut t, input)?;
-        self.store.insert_template(&t).await.map_err(|e| match e {
-            StoreError::Conflict => Error::AlreadyExists {
-                field: "name".into(),
-            },
-            other => other.into(),
-        })?;
+        self.store
+            .insert_template(&self.seal_template(&t)?)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict => Error::AlreadyExists {
+                    field: "name".into(),
+                },
+                other => other.into(),
+            })?;
+        Ok(t)
+    }
+
+    /// What a store gets: the claims sealed, none in clear.
+    fn seal_template(&self, t: &JwtTemplate) -> Result<JwtTemplate> {
+        let json = serde_json::to_vec(&t.claims).map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(JwtTemplate {
+            claims: Map::new(),
+            claims_sealed: Some(self.vault.seal(&template_claims_context(&t.id), &json)),
+            ..t.clone()
+        })
+    }
+
+    fn open_template(&self, mut t: JwtTemplate) -> Result<JwtTemplate> {
+        if let Some(sealed) = t.claims_sealed.take() {
+            let raw = self
+                .vault
+                .unseal(&template_claims_context(&t.id), &sealed)
+                .map_err(|e| Error::Internal(format!("template claims {}: {e}", t.id)))?;
+            t.claims = serde_json::from_slice(&raw).map_err(|e| Error::Internal(e.to_string()))?;
+        }
         Ok(t)
     }
 
     pub async fn get_template(&self, app: &Application, id: &TemplateId) -> Result<JwtTemplate> {
-        self.store
+        let t = self
+            .store
             .get_template(&app.id, id)
             .await?
-            .ok_or_else(|| not_found("jwt_template"))
+            .ok_or_else(|| not_found("jwt_template"))?;
+        self.open_template(t)
     }
 
     pub async fn list_templates(
@@ -1276,7 +1338,12 @@ impl LoginService {
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<JwtTemplate>, u64)> {
-        Ok(self.store.list_templates(&app.id, limit, offset).await?)
+        let (rows, total) = self.store.list_templates(&app.id, limit, offset).await?;
+        let list = rows
+            .into_iter()
+            .map(|t| self.open_template(t))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((list, total))
     }
 
     pub async fn update_template(
@@ -1291,7 +1358,7 @@ impl LoginService {
             self.apply_template_input(&mut t, input.clone())?;
             t.version += 1;
             t.updated_at = now.max(t.updated_at);
-            match self.store.update_template(&t).await {
+            match self.store.update_template(&self.seal_template(&t)?).await {
                 Ok(()) => return Ok(t),
                 Err(StoreError::Conflict) => {
                     let fresh = self.get_template(app, id).await?;

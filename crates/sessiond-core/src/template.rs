@@ -32,7 +32,12 @@ pub struct JwtTemplate {
     pub id: TemplateId,
     pub application_id: AppId,
     pub name: String,
+    /// The claims, open. Empty in what the service hands a store, which gets them sealed in
+    /// [`JwtTemplate::claims_sealed`] (a template may hold literal secrets); non-empty from a
+    /// store only for templates written by versions that kept them in clear.
     pub claims: Map<String, Value>,
+    /// The claims as a sealed JSON object.
+    pub claims_sealed: Option<Vec<u8>>,
     pub lifetime_secs: u64,
     pub allowed_clock_skew_secs: u64,
     pub custom_signing_key: bool,

@@ -24,6 +24,10 @@ pub struct Contact {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Profile {
+    /// The caller's own reference for this user. Often an e-mail address or an account number
+    /// elsewhere, so it is sealed with the rest; lookups go through a blind index.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub username: Option<String>,
@@ -116,8 +120,6 @@ fn primary<'a>(list: &'a [Contact], id: Option<&IdentificationId>) -> Option<&'a
 pub struct User {
     pub id: UserId,
     pub application_id: AppId,
-    /// The caller's own reference for this user; not personal data, stored in clear.
-    pub external_id: Option<String>,
     pub profile: Profile,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -128,6 +130,7 @@ pub struct User {
 pub const ID_EMAIL: &str = "email";
 pub const ID_PHONE: &str = "phone";
 pub const ID_USERNAME: &str = "username";
+pub const ID_EXTERNAL: &str = "external_id";
 
 /// Fields accepted when creating a user.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -176,7 +179,8 @@ pub struct UserPatch {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UserFilter {
     pub user_ids: Vec<UserId>,
-    pub external_ids: Vec<String>,
+    /// Blind-index hashes of external ids.
+    pub external_id_hashes: Vec<[u8; 32]>,
     /// Blind-index hashes of email addresses.
     pub email_hashes: Vec<[u8; 32]>,
     /// Order of the page: a field the store holds in clear (`created_at`, `updated_at`).
@@ -363,8 +367,8 @@ impl NewUser {
         Ok(User {
             id: UserId::new(),
             application_id: app.clone(),
-            external_id: self.external_id,
             profile: Profile {
+                external_id: self.external_id,
                 first_name: self.first_name,
                 last_name: self.last_name,
                 username,
@@ -394,7 +398,7 @@ impl UserPatch {
     pub fn apply(self, u: &mut User) -> Result<()> {
         if let Some(v) = self.external_id {
             check_opt("external_id", &v, 256)?;
-            u.external_id = v;
+            u.profile.external_id = v;
         }
         let p = &mut u.profile;
         if let Some(v) = self.first_name {
@@ -606,7 +610,7 @@ impl User {
                 .map(String::as_str)
         };
         let any = q.any.as_deref().is_none_or(|v| {
-            let others = [&p.username, &self.external_id]
+            let others = [&p.username, &p.external_id]
                 .into_iter()
                 .flatten()
                 .map(String::as_str)
@@ -688,6 +692,9 @@ pub fn identifiers(u: &User) -> Vec<(&'static str, String)> {
         .collect();
     if let Some(n) = &p.username {
         out.push((ID_USERNAME, n.clone()));
+    }
+    if let Some(x) = &p.external_id {
+        out.push((ID_EXTERNAL, x.clone()));
     }
     out
 }

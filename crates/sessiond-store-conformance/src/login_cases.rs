@@ -46,7 +46,12 @@ async fn put_user(db: &TestDb, u: &StoredUser) {
 pub async fn users_round_trip_filters_and_uniqueness(db: &TestDb) {
     let (a, _) = insert_app(db, "a", T0).await;
     let (b, _) = insert_app(db, "b", T0).await;
-    let u1 = user(&a.id, T0, &[("email", 1)], Some("ext-1"));
+    let u1 = user(
+        &a.id,
+        T0,
+        &[("email", 1), ("external_id", 9)],
+        Some("ext-1"),
+    );
     let u2 = user(
         &a.id,
         Timestamp(T0.0 + 1),
@@ -104,11 +109,24 @@ pub async fn users_round_trip_filters_and_uniqueness(db: &TestDb) {
         (1, 1, Some(u2.id.clone()))
     );
     let (list, _) = all(UserFilter {
-        external_ids: vec!["ext-1".into()],
+        external_id_hashes: vec![[9; 32]],
         ..Default::default()
     })
     .await;
-    assert_eq!(list.first().map(|u| u.id.clone()), Some(u1.id.clone()));
+    assert_eq!(
+        list.iter().map(|u| u.id.clone()).collect::<Vec<_>>(),
+        vec![u1.id.clone()],
+        "external ids are found through their blind index"
+    );
+    let (list, _) = all(UserFilter {
+        external_id_hashes: vec![[1; 32]],
+        ..Default::default()
+    })
+    .await;
+    assert!(
+        list.is_empty(),
+        "an email hash is not an external id hash: kinds do not mix"
+    );
     let (list, _) = all(UserFilter {
         user_ids: vec![u1.id.clone(), u2.id.clone()],
         ..Default::default()
@@ -516,6 +534,7 @@ fn template(app: &AppId, name: &str, at: Timestamp) -> JwtTemplate {
         custom_signing_key: false,
         signing_algorithm: Algorithm::RS256,
         signing_key_sealed: None,
+        claims_sealed: Some(vec![7, 7, 7]),
         created_at: at,
         updated_at: at,
         version: 1,

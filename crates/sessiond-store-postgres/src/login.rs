@@ -143,15 +143,20 @@ fn user_where(app: &AppId, f: &UserFilter, sql: &mut Sql) {
         sql.push(" AND u.id IN ")
             .bind_list(f.user_ids.iter().map(|i| Arg::Str(i.0.clone())));
     }
-    if !f.external_ids.is_empty() {
-        sql.push(" AND u.external_id IN ")
-            .bind_list(f.external_ids.iter().map(|i| Arg::Str(i.clone())));
-    }
-    if !f.email_hashes.is_empty() {
+    for (kind, hashes) in [
+        ("external_id", &f.external_id_hashes),
+        ("email", &f.email_hashes),
+    ] {
+        if hashes.is_empty() {
+            continue;
+        }
         sql.push(" AND EXISTS (SELECT 1 FROM user_identifiers i WHERE i.user_id = u.id AND i.application_id = ")
             .bind(Arg::Str(app.0.clone()))
-            .push(" AND i.kind = 'email' AND i.hash IN ")
-            .bind_list(f.email_hashes.iter().map(|h| Arg::Bytes(h.to_vec())))
+            // `kind` is one of the two literals above, never input.
+            .push(" AND i.kind = '")
+            .push(kind)
+            .push("' AND i.hash IN ")
+            .bind_list(hashes.iter().map(|h| Arg::Bytes(h.to_vec())))
             .push(")");
     }
 }
@@ -289,7 +294,7 @@ macro_rules! session_cols {
     () => {
         "s.id, s.application_id, s.user_id, s.client_id, s.status, s.actor, s.activity, \
      s.attributes, s.last_active_organization_id, s.created_at, s.updated_at, s.last_active_at, s.expire_at, \
-     s.abandon_at, s.idle_deadline, s.version"
+     s.abandon_at, s.idle_deadline, s.version, s.sso"
     };
 }
 const SESSION_COLS: &str = session_cols!();
@@ -308,6 +313,7 @@ fn session_from_row(row: &PgRow) -> StoreResult<Session> {
             .transpose()
             .map_err(|e| corrupt("session actor", e))?,
         activity: get(row, "activity")?,
+        sso: get(row, "sso")?,
         attributes: serde_json::from_str(&get::<String>(row, "attributes")?)
             .map_err(|e| corrupt("session attributes", e))?,
         last_active_organization_id: get(row, "last_active_organization_id")?,
@@ -360,8 +366,8 @@ impl SessionStore for SqlStore {
         let done = sqlx::query(
             "INSERT INTO sessions (id, application_id, user_id, client_id, status, actor, activity, \
              last_active_organization_id, created_at, updated_at, last_active_at, expire_at, abandon_at, \
-             idle_deadline, version, attributes) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $18 \
+             idle_deadline, version, attributes, sso) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $18, $19 \
              WHERE EXISTS (SELECT 1 FROM users WHERE application_id = $16 AND id = $17)",
         )
         .bind(s.id.as_str())
@@ -382,6 +388,7 @@ impl SessionStore for SqlStore {
         .bind(s.application_id.as_str())
         .bind(s.user_id.as_str())
         .bind(attributes_json(s)?)
+        .bind(s.sso.clone())
         .execute(self.pool())
         .await
         .map_err(map_err)?;
@@ -662,7 +669,7 @@ impl SigningKeyStore for SqlStore {
 // ---- JWT templates ----
 
 const TEMPLATE_COLS: &str = "t.id, t.application_id, t.name, t.claims, t.lifetime, t.allowed_clock_skew, \
-     t.custom_signing_key, t.signing_algorithm, t.signing_key, t.created_at, t.updated_at, t.version";
+     t.custom_signing_key, t.signing_algorithm, t.signing_key, t.created_at, t.updated_at, t.version, t.claims_sealed";
 
 fn template_from_row(row: &PgRow) -> StoreResult<JwtTemplate> {
     let claims: String = get(row, "claims")?;
@@ -680,6 +687,7 @@ fn template_from_row(row: &PgRow) -> StoreResult<JwtTemplate> {
         signing_algorithm: Algorithm::parse(&alg)
             .ok_or_else(|| corrupt("template algorithm", &alg))?,
         signing_key_sealed: get(row, "signing_key")?,
+        claims_sealed: get(row, "claims_sealed")?,
         created_at: Timestamp(get(row, "created_at")?),
         updated_at: Timestamp(get(row, "updated_at")?),
         version: get(row, "version")?,
@@ -700,8 +708,8 @@ impl TemplateStore for SqlStore {
     async fn insert_template(&self, t: &JwtTemplate) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO jwt_templates (id, application_id, name, claims, lifetime, allowed_clock_skew, \
-             custom_signing_key, signing_algorithm, signing_key, created_at, updated_at, version) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             custom_signing_key, signing_algorithm, signing_key, created_at, updated_at, version, claims_sealed) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(t.id.as_str())
         .bind(t.application_id.as_str())
@@ -715,6 +723,7 @@ impl TemplateStore for SqlStore {
         .bind(t.created_at.0)
         .bind(t.updated_at.0)
         .bind(t.version)
+        .bind(t.claims_sealed.clone())
         .execute(self.pool())
         .await
         .map_err(map_err)?;
@@ -776,8 +785,8 @@ impl TemplateStore for SqlStore {
     async fn update_template(&self, t: &JwtTemplate) -> StoreResult<()> {
         let done = sqlx::query(
             "UPDATE jwt_templates SET name = $1, claims = $2, lifetime = $3, allowed_clock_skew = $4, \
-             custom_signing_key = $5, signing_algorithm = $6, signing_key = $7, updated_at = $8, version = $9 \
-             WHERE application_id = $10 AND id = $11 AND version = $12",
+             custom_signing_key = $5, signing_algorithm = $6, signing_key = $7, updated_at = $8, version = $9, \
+             claims_sealed = $13 WHERE application_id = $10 AND id = $11 AND version = $12",
         )
         .bind(t.name.as_str())
         .bind(Value::Object(t.claims.clone()).to_string())
@@ -791,6 +800,7 @@ impl TemplateStore for SqlStore {
         .bind(t.application_id.as_str())
         .bind(t.id.as_str())
         .bind(t.version - 1)
+        .bind(t.claims_sealed.clone())
         .execute(self.pool())
         .await
         .map_err(map_err)?;

@@ -18,6 +18,12 @@ struct SealedSource {
 
 const SEALED_SOURCES: &[SealedSource] = &[
     SealedSource {
+        kind: "jwt_template_claims",
+        page: "SELECT id, claims_sealed AS blob FROM jwt_templates WHERE claims_sealed IS NOT NULL \
+               AND id > $1 ORDER BY id LIMIT $2",
+        replace: "UPDATE jwt_templates SET claims_sealed = $1 WHERE id = $2 AND claims_sealed = $3",
+    },
+    SealedSource {
         kind: "jwt_templates",
         page: "SELECT id, signing_key AS blob FROM jwt_templates WHERE signing_key IS NOT NULL \
                AND id > $1 ORDER BY id LIMIT $2",
@@ -28,6 +34,12 @@ const SEALED_SOURCES: &[SealedSource] = &[
         page: "SELECT name AS id, value AS blob FROM meta WHERE sealed = 1 AND name > $1 \
                ORDER BY name LIMIT $2",
         replace: "UPDATE meta SET value = $1 WHERE name = $2 AND value = $3 AND sealed = 1",
+    },
+    SealedSource {
+        kind: "session_sso",
+        page: "SELECT id, sso AS blob FROM sessions WHERE sso IS NOT NULL AND id > $1 \
+               ORDER BY id LIMIT $2",
+        replace: "UPDATE sessions SET sso = $1 WHERE id = $2 AND sso = $3",
     },
     SealedSource {
         kind: "session_tokens",

@@ -71,15 +71,20 @@ fn user_where(app: &AppId, f: &UserFilter, sql: &mut Sql) {
         sql.push(" AND u.id IN ")
             .bind_list(f.user_ids.iter().map(|i| Arg::Str(i.0.clone())));
     }
-    if !f.external_ids.is_empty() {
-        sql.push(" AND u.external_id IN ")
-            .bind_list(f.external_ids.iter().map(|i| Arg::Str(i.clone())));
-    }
-    if !f.email_hashes.is_empty() {
+    for (kind, hashes) in [
+        ("external_id", &f.external_id_hashes),
+        ("email", &f.email_hashes),
+    ] {
+        if hashes.is_empty() {
+            continue;
+        }
         sql.push(" AND EXISTS (SELECT 1 FROM user_identifiers i WHERE i.user_id = u.id AND i.application_id = ")
             .bind(Arg::Str(app.0.clone()))
-            .push(" AND i.kind = 'email' AND i.hash IN ")
-            .bind_list(f.email_hashes.iter().map(|h| Arg::Bytes(h.to_vec())))
+            // `kind` is one of the two literals above, never input.
+            .push(" AND i.kind = '")
+            .push(kind)
+            .push("' AND i.hash IN ")
+            .bind_list(hashes.iter().map(|h| Arg::Bytes(h.to_vec())))
             .push(")");
     }
 }
@@ -210,13 +215,13 @@ macro_rules! session_cols {
     () => {
         "s.id, s.application_id, s.user_id, s.client_id, s.status, s.actor, s.activity, \
      s.attributes, s.last_active_organization_id, s.created_at, s.updated_at, s.last_active_at, s.expire_at, \
-     s.abandon_at, s.idle_deadline, s.version"
+     s.abandon_at, s.idle_deadline, s.version, s.sso"
     };
 }
 const SESSION_COLS: &str = session_cols!();
 
 /// Number of columns in [`SESSION_COLS`].
-const SESSION_COL_COUNT: usize = 16;
+const SESSION_COL_COUNT: usize = 17;
 
 /// A session from a row that starts with [`SESSION_COLS`], read by position.
 fn session_from_row(row: &Row<'_>) -> StoreResult<Session> {
@@ -233,6 +238,7 @@ fn session_from_row(row: &Row<'_>) -> StoreResult<Session> {
             .transpose()
             .map_err(|e| corrupt("session actor", e))?,
         activity: get(row, 6)?,
+        sso: get(row, 16)?,
         attributes: serde_json::from_str(&get::<String, _>(row, 7)?)
             .map_err(|e| corrupt("session attributes", e))?,
         last_active_organization_id: get(row, 8)?,
@@ -317,8 +323,8 @@ impl SessionStore for SqliteStore {
                 c,
                 "INSERT INTO sessions (id, application_id, user_id, client_id, status, actor, activity, \
                  last_active_organization_id, created_at, updated_at, last_active_at, expire_at, abandon_at, \
-                 idle_deadline, version, attributes) \
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16 \
+                 idle_deadline, version, attributes, sso) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17 \
                  WHERE EXISTS (SELECT 1 FROM users WHERE application_id = ?2 AND id = ?3)",
                 params![
                     s.id.as_str(),
@@ -336,7 +342,8 @@ impl SessionStore for SqliteStore {
                     s.abandon_at.0,
                     s.idle_deadline.map(|t| t.0),
                     s.version,
-                    attributes
+                    attributes,
+                    s.sso
                 ],
             )?;
             // The user must belong to the same application; otherwise nothing is inserted.
@@ -604,7 +611,7 @@ impl SigningKeyStore for SqliteStore {
 // ---- JWT templates ----
 
 const TEMPLATE_COLS: &str = "t.id, t.application_id, t.name, t.claims, t.lifetime, t.allowed_clock_skew, \
-     t.custom_signing_key, t.signing_algorithm, t.signing_key, t.created_at, t.updated_at, t.version";
+     t.custom_signing_key, t.signing_algorithm, t.signing_key, t.created_at, t.updated_at, t.version, t.claims_sealed";
 
 fn template_from_row(row: &Row<'_>) -> StoreResult<JwtTemplate> {
     let claims: String = get(row, "claims")?;
@@ -623,6 +630,7 @@ fn template_from_row(row: &Row<'_>) -> StoreResult<JwtTemplate> {
         signing_algorithm: Algorithm::parse(&alg)
             .ok_or_else(|| corrupt("template algorithm", &alg))?,
         signing_key_sealed: get(row, "signing_key")?,
+        claims_sealed: get(row, "claims_sealed")?,
         created_at: Timestamp(get(row, "created_at")?),
         updated_at: Timestamp(get(row, "updated_at")?),
         version: get(row, "version")?,
@@ -648,8 +656,8 @@ impl TemplateStore for SqliteStore {
             exec(
                 c,
                 "INSERT INTO jwt_templates (id, application_id, name, claims, lifetime, allowed_clock_skew, \
-                 custom_signing_key, signing_algorithm, signing_key, created_at, updated_at, version) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 custom_signing_key, signing_algorithm, signing_key, created_at, updated_at, version, \
+                 claims_sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 params![
                     t.id.as_str(),
                     t.application_id.as_str(),
@@ -662,7 +670,8 @@ impl TemplateStore for SqliteStore {
                     t.signing_key_sealed,
                     t.created_at.0,
                     t.updated_at.0,
-                    t.version
+                    t.version,
+                    t.claims_sealed
                 ],
             )?;
             Ok(())
@@ -722,8 +731,8 @@ impl TemplateStore for SqliteStore {
             let n = exec(
                 c,
                 "UPDATE jwt_templates SET name = ?1, claims = ?2, lifetime = ?3, allowed_clock_skew = ?4, \
-                 custom_signing_key = ?5, signing_algorithm = ?6, signing_key = ?7, updated_at = ?8, version = ?9 \
-                 WHERE application_id = ?10 AND id = ?11 AND version = ?12",
+                 custom_signing_key = ?5, signing_algorithm = ?6, signing_key = ?7, updated_at = ?8, version = ?9, \
+                 claims_sealed = ?13 WHERE application_id = ?10 AND id = ?11 AND version = ?12",
                 params![
                     t.name.as_str(),
                     Value::Object(t.claims.clone()).to_string(),
@@ -736,7 +745,8 @@ impl TemplateStore for SqliteStore {
                     t.version,
                     t.application_id.as_str(),
                     t.id.as_str(),
-                    t.version - 1
+                    t.version - 1,
+                    t.claims_sealed
                 ],
             )?;
             if n == 1 {

@@ -43,6 +43,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0006_session_lapse",
         include_str!("../migrations/0006_session_lapse.sql"),
     ),
+    (
+        7,
+        "0007_sealed_pii",
+        include_str!("../migrations/0007_sealed_pii.sql"),
+    ),
 ];
 
 const HISTORY: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (

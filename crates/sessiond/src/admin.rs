@@ -492,7 +492,7 @@ pub async fn users(cfg: &Config, cmd: UsersCommand) -> anyhow::Result<()> {
             if json {
                 print_json(&json!({
                     "id": u.id,
-                    "external_id": u.external_id,
+                    "external_id": u.profile.external_id,
                     "can_impersonate": p.can_impersonate,
                     "max_concurrent_access": p.max_concurrent_access.unwrap_or(0),
                     "locale": p.locale,

@@ -113,6 +113,10 @@ pub struct SessionAttributes {
     pub public_computer: bool,
     /// Domain the session cookie was issued for.
     pub cookie_domain: Option<String>,
+    /// The single sign-on given when creating the session. The service moves it into
+    /// [`Session::sso`], sealed, before the session is stored; after a read it is present only
+    /// for sessions stored by versions that kept it here in clear.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sso: Option<SsoDetails>,
     /// Enabled for Equisoft/Connect, and so counted against the user's concurrent-access limit.
     pub enabled_for_connect: bool,
@@ -130,6 +134,9 @@ pub struct Session {
     pub actor: Option<Value>,
     /// The latest [`Activity`], sealed (it is personal data); opened only by the service.
     pub activity: Option<Vec<u8>>,
+    /// The [`SsoDetails`] the session started with, sealed (the identifier is often an e-mail
+    /// address); opened only by the service. Written once, with the session.
+    pub sso: Option<Vec<u8>>,
     pub last_active_organization_id: Option<String>,
     pub attributes: SessionAttributes,
     pub created_at: Timestamp,
@@ -169,6 +176,7 @@ impl Session {
             },
             actor: None,
             activity: None,
+            sso: None,
             last_active_organization_id: None,
             attributes: SessionAttributes::default(),
             created_at: now,

@@ -131,9 +131,11 @@ async fn master_key_rotation_round_trip() {
     let server = env.spawn();
     let key = server.bootstrap_key().unwrap_or_default();
     let original = read(&key_file);
+    // One value of each kind sealed outside the profile: an SSO identifier, template claims.
+    let sealed = sealed_kinds_written(&server, &key).await;
 
     let out = env.ok(&["keys", "rotate-master"]);
-    assert_all_resealed(&out, 2);
+    assert_all_resealed(&out, 5);
     let rotated = read(&key_file);
     let body_lines = |t: &str| t.lines().filter(|l| !l.starts_with('#')).count();
     assert_eq!(body_lines(&rotated), 2, "new key first, old key kept");
@@ -209,6 +211,7 @@ async fn master_key_rotation_round_trip() {
             200
         );
     }
+    sealed_kinds_read_back(&server, &key, &sealed).await;
     drop(server);
     let old_key = original
         .lines()
@@ -288,4 +291,76 @@ async fn migrate_and_healthcheck_commands() {
         "2",
     ]);
     assert_eq!(out.status.code(), Some(1));
+}
+
+/// (session id, template id) of values written by [`sealed_kinds_written`].
+async fn sealed_kinds_written(server: &crate::harness::Server, key: &str) -> (String, String) {
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value| {
+        http.post(server.url(path))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+    };
+    let json = |r: reqwest::Result<reqwest::Response>| async move {
+        r.unwrap_or_else(|e| panic!("{e}"))
+            .json::<serde_json::Value>()
+            .await
+            .unwrap_or_default()
+    };
+    let user = json(post("/v1/users", serde_json::json!({"external_id": "rot-ext"})).await).await;
+    assert!(user["id"].is_string(), "{user}");
+    let session = json(
+        post(
+            "/sessions",
+            serde_json::json!({"userUuid": "rot-ext",
+                               "sso": {"provider": "okta", "identifier": "rot@example.org"}}),
+        )
+        .await,
+    )
+    .await;
+    let template = json(
+        post(
+            "/v1/jwt_templates",
+            serde_json::json!({"name": "rot", "claims": {"c": "rot-claim"}}),
+        )
+        .await,
+    )
+    .await;
+    let id = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or_default().to_owned();
+    let ids = (id(&session, "sessionId"), id(&template, "id"));
+    assert!(
+        !ids.0.is_empty() && !ids.1.is_empty(),
+        "{session} {template}"
+    );
+    ids
+}
+
+async fn sealed_kinds_read_back(
+    server: &crate::harness::Server,
+    key: &str,
+    ids: &(String, String),
+) {
+    let (st, session, _) = get(&server.url(&format!("/sessions/{}", ids.0)), Some(key)).await;
+    assert_eq!(
+        (st, &session["sso"]["identifier"]),
+        (200, &serde_json::json!("rot@example.org")),
+        "{session}"
+    );
+    let (st, template, _) = get(
+        &server.url(&format!("/v1/jwt_templates/{}", ids.1)),
+        Some(key),
+    )
+    .await;
+    assert_eq!(
+        (st, &template["claims"]["c"]),
+        (200, &serde_json::json!("rot-claim")),
+        "{template}"
+    );
+    let (st, users, _) = get(&server.url("/v1/users?external_id=rot-ext"), Some(key)).await;
+    assert_eq!(
+        (st, &users[0]["external_id"]),
+        (200, &serde_json::json!("rot-ext")),
+        "{users}"
+    );
 }

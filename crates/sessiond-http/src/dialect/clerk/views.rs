@@ -87,7 +87,7 @@ pub fn user(u: &User) -> Value {
     json!({
         "object": "user",
         "id": u.id,
-        "external_id": u.external_id,
+        "external_id": u.profile.external_id,
         "primary_email_address_id": p.primary_email_address_id,
         "primary_phone_number_id": p.primary_phone_number_id,
         "primary_web3_wallet_id": null,

@@ -148,9 +148,16 @@ async fn render_with(
         Some(a) => Some(st.login.get_user(app, &a).await.map_err(core)?),
         None => None,
     };
+    let sso = st.login.session_sso(s).map_err(core)?;
     Ok(json_ok(
         status,
-        views::session(s, state, views::user(user), actor.as_ref().map(views::user)),
+        views::session(
+            s,
+            state,
+            views::user(user),
+            actor.as_ref().map(views::user),
+            sso.as_ref(),
+        ),
     ))
 }
 

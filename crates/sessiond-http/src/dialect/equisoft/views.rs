@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 use sessiond_core::Timestamp;
-use sessiond_core::session::{Session, SessionStatus};
+use sessiond_core::session::{Session, SessionStatus, SsoDetails};
 use sessiond_core::user::User;
 
 pub fn date(t: Timestamp) -> String {
@@ -84,7 +84,7 @@ pub fn user(u: &User) -> UserView<'_> {
     };
     UserView {
         id: sessiond_crypto::ids::numeric_alias(u.id.as_str()),
-        uuid: u.external_id.as_deref().unwrap_or(u.id.as_str()),
+        uuid: u.profile.external_id.as_deref().unwrap_or(u.id.as_str()),
         display_name: display,
         email: p.primary_email().unwrap_or_default(),
         locale: p.locale.as_deref().unwrap_or("en"),
@@ -135,6 +135,7 @@ pub fn session<'a>(
     state: &'a str,
     user_view: UserView<'a>,
     actor: Option<UserView<'a>>,
+    sso: Option<&'a SsoDetails>,
 ) -> SessionView<'a> {
     let suspend = s.idle_deadline.map_or(s.expire_at, |d| d.min(s.expire_at));
     SessionView {
@@ -148,7 +149,7 @@ pub fn session<'a>(
         mobile: s.attributes.mobile,
         cookie_domain: s.attributes.cookie_domain.as_deref(),
         actor,
-        sso: s.attributes.sso.as_ref().map(|sso| SsoView {
+        sso: sso.map(|sso| SsoView {
             provider: &sso.provider,
             identifier: &sso.identifier,
         }),
