@@ -14,9 +14,11 @@ use crate::store::{ApplicationStore, MetaStore, StoreError};
 
 const PEPPER_META: &str = "api_key_pepper";
 
-/// Reloads the keyring from its source (the key file) when a value names a key we do not hold.
-/// This is how nodes pick up a master key added by `sessiond keys rotate-master` while running.
-pub type KeyringReloader = Box<dyn Fn() -> Option<Keyring> + Send + Sync>;
+/// Asks the keyring's source (the key file) for a fresh read when a value names a key this node
+/// does not hold. It must return at once: the source reads elsewhere and hands the new ring to
+/// [`Vault::replace_keyring`]. This is how nodes pick up a master key that
+/// `sessiond keys rotate-master` added while they run.
+pub type KeyringReloader = Box<dyn Fn() + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
@@ -112,26 +114,15 @@ impl Vault {
         self.keyring().seal(context, plaintext)
     }
 
-    /// Opens a sealed value. If it names a key this node does not hold yet, the keyring is
-    /// reloaded once from its source before giving up.
+    /// Opens a sealed value. One that names a key this node does not hold fails, and asks the
+    /// keyring's source for a fresh read (which never blocks this thread: a forged value must not
+    /// cost file I/O on a request path).
     pub fn unseal(&self, context: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError> {
-        match self.keyring().open(context, sealed) {
-            Err(SealError::UnknownKey(id)) => {
-                let fresh = self.reloader.as_ref().and_then(|r| r());
-                match fresh {
-                    Some(ring) if ring.key_ids().contains(&id) => {
-                        let ring = Arc::new(ring);
-                        let out = ring.open(context, sealed);
-                        if let Ok(mut g) = self.keyring.write() {
-                            *g = ring;
-                        }
-                        out
-                    }
-                    _ => Err(SealError::UnknownKey(id)),
-                }
-            }
-            other => other,
+        let out = self.keyring().open(context, sealed);
+        if let (Err(SealError::UnknownKey(_)), Some(reload)) = (&out, &self.reloader) {
+            reload();
         }
+        out
     }
 
     /// Replaces the keyring (after a rotation performed by this process).

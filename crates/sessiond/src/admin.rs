@@ -350,6 +350,11 @@ async fn rotate_master(cfg: &Config, retire_old: bool) -> anyhow::Result<()> {
             let ring = current.with_new_active(fresh);
             runtime::write_key_file(path, &ring)?;
             eprintln!("new master key {new_id} written to {}", path.display());
+            // Running nodes on this key file read it within one poll; give them two before any
+            // value they may have to open is sealed under the new key.
+            let wait = runtime::KEY_FILE_POLL * 2;
+            eprintln!("waiting {} s for running nodes to load it…", wait.as_secs());
+            tokio::time::sleep(wait).await;
             rt.vault.replace_keyring(ring);
             let report = rotation::reseal_all(rt.store.as_ref(), &rt.vault, &mut progress).await?;
             eprintln!();

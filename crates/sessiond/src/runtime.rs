@@ -152,27 +152,70 @@ pub fn read_key_file(path: &Path) -> anyhow::Result<Keyring> {
     Keyring::parse(&text).with_context(|| format!("master key file {} is invalid", path.display()))
 }
 
-/// Least time between two reads of the key file caused by values sealed under an unknown key.
-const RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
+/// How often the key-file watcher looks at the file's size and modification time.
+pub const KEY_FILE_POLL: Duration = Duration::from_secs(1);
 
-/// Reloads the key file when a value names a key this process lacks (another process rotated
-/// the master key). A forged value can name any key id, so the file is read at most once per
-/// [`RELOAD_INTERVAL`]: a flood of such values costs one small file read per interval, not two
-/// opens per request. The read stays inline so that a genuine rotation is readable at once.
-fn file_reloader(path: &Path) -> KeyringReloader {
+/// Least time between two reads of the key file asked for by values sealed under an unknown key
+/// (a forged value can name any key id).
+const FORCED_RELOAD_INTERVAL: Duration = Duration::from_secs(15);
+
+/// What identifies a version of the key file without reading it.
+fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+/// Keeps a node's keyring in step with the key file that `sessiond keys rotate-master` rewrites,
+/// without any file I/O on a request thread. A thread of its own looks at the file's stamp every
+/// [`KEY_FILE_POLL`] and reads it when it changed; a value sealed under a key this node lacks
+/// only nudges the thread (through the returned reloader, which never blocks), and such nudges
+/// force a read at most once per [`FORCED_RELOAD_INTERVAL`]. `deliver` receives each ring read
+/// and returns false once nobody needs them any more, which ends the thread.
+fn key_file_watcher(
+    path: &Path,
+    poll: Duration,
+    deliver: Box<dyn Fn(Keyring) -> bool + Send>,
+) -> KeyringReloader {
+    let (nudge, nudges) = std::sync::mpsc::sync_channel::<()>(1);
     let path = path.to_path_buf();
-    let last_read = std::sync::Mutex::new(None::<std::time::Instant>);
-    Box::new(move || {
-        {
-            let mut last = last_read.lock().ok()?;
-            if last.is_some_and(|t| t.elapsed() < RELOAD_INTERVAL) {
-                return None;
+    let spawned = std::thread::Builder::new()
+        .name("key-file-watcher".into())
+        .spawn(move || {
+            use std::sync::mpsc::RecvTimeoutError;
+            let mut seen = file_stamp(&path);
+            let mut last_forced: Option<std::time::Instant> = None;
+            loop {
+                let forced = match nudges.recv_timeout(poll) {
+                    Ok(()) => true,
+                    Err(RecvTimeoutError::Timeout) => false,
+                    Err(RecvTimeoutError::Disconnected) => return,
+                };
+                let stamp = file_stamp(&path);
+                let force =
+                    forced && last_forced.is_none_or(|t| t.elapsed() >= FORCED_RELOAD_INTERVAL);
+                if stamp == seen && !force {
+                    continue;
+                }
+                if force {
+                    last_forced = Some(std::time::Instant::now());
+                }
+                seen = stamp;
+                match read_key_file(&path) {
+                    Ok(ring) => {
+                        if !deliver(ring) {
+                            return;
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %format!("{e:#}"), "key file not reloaded"),
+                }
             }
-            *last = Some(std::time::Instant::now());
-        }
-        std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|t| Keyring::parse(&t).ok())
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot watch the key file; a rotated master key needs a restart");
+    }
+    Box::new(move || {
+        // Full means a read is already asked for.
+        let _ = nudge.try_send(());
     })
 }
 
@@ -265,8 +308,24 @@ pub async fn open(cfg: &Config, create: Create) -> anyhow::Result<Runtime> {
             (ring, KeySource::File(key_file.clone()))
         }
     };
+    // The watcher starts before the vault exists and learns of it through this slot.
+    let slot: Arc<std::sync::OnceLock<std::sync::Weak<Vault>>> = Arc::default();
     let reloader = match &source {
-        KeySource::File(p) => Some(file_reloader(p)),
+        KeySource::File(p) => {
+            let slot = slot.clone();
+            Some(key_file_watcher(
+                p,
+                KEY_FILE_POLL,
+                Box::new(move |ring| match slot.get().map(std::sync::Weak::upgrade) {
+                    Some(Some(vault)) => {
+                        vault.replace_keyring(ring);
+                        true
+                    }
+                    Some(None) => false,
+                    None => true,
+                }),
+            ))
+        }
         KeySource::Setting => None,
     };
     let vault = Vault::open(store.as_ref(), ring, reloader)
@@ -276,6 +335,7 @@ pub async fn open(cfg: &Config, create: Create) -> anyhow::Result<Runtime> {
             other => anyhow::anyhow!(other),
         })?;
     let vault = Arc::new(vault);
+    let _ = slot.set(Arc::downgrade(&vault));
     let tenancy = Arc::new(Tenancy::new(store.clone(), vault.clone()));
     let signer = Arc::new(Signer::new(store.clone(), vault.clone()));
     let login = Arc::new(LoginService::new(
@@ -306,16 +366,60 @@ fn backend_name(cfg: &Config) -> &'static str {
 mod tests {
     use super::*;
 
+    fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !cond() {
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     #[test]
-    fn unknown_key_reloads_read_the_file_at_most_once_per_interval() {
+    fn the_key_file_is_reread_off_the_callers_thread_and_a_flood_reads_it_once() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("master.key");
-        let ring = Keyring::new(vec![MasterKey::generate()]).unwrap_or_else(|e| panic!("{e}"));
-        write_key_file(&path, &ring).unwrap_or_else(|e| panic!("{e}"));
-        let reload = file_reloader(&path);
-        assert!(reload().is_some(), "the first unknown key reads the file");
+        let first = Keyring::new(vec![MasterKey::generate()]).unwrap_or_else(|e| panic!("{e}"));
+        write_key_file(&path, &first).unwrap_or_else(|e| panic!("{e}"));
+        let got: Arc<std::sync::Mutex<Vec<(Keyring, std::thread::ThreadId)>>> = Arc::default();
+        let sink = got.clone();
+        let nudge = key_file_watcher(
+            &path,
+            Duration::from_millis(20),
+            Box::new(move |ring| {
+                if let Ok(mut g) = sink.lock() {
+                    g.push((ring, std::thread::current().id()));
+                }
+                true
+            }),
+        );
+        let reads = || got.lock().map(|g| g.len()).unwrap_or(0);
+
+        // A flood of values under unknown keys: one forced read, on the watcher's thread.
         for _ in 0..1000 {
-            assert!(reload().is_none(), "a flood reads nothing more");
+            nudge();
         }
+        wait_for("the nudge reads the file", || reads() == 1);
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(reads(), 1, "a flood reads the file once per interval");
+        let on = got
+            .lock()
+            .map(|g| g[0].1)
+            .unwrap_or(std::thread::current().id());
+        assert_ne!(
+            on,
+            std::thread::current().id(),
+            "never on the caller's thread"
+        );
+
+        // A rotation rewrites the file: picked up without any nudge.
+        let rotated = first.with_new_active(MasterKey::generate());
+        std::thread::sleep(Duration::from_millis(20)); // a distinct modification time
+        write_key_file(&path, &rotated).unwrap_or_else(|e| panic!("{e}"));
+        wait_for("the rewritten file is read", || reads() == 2);
+        let last = got
+            .lock()
+            .ok()
+            .and_then(|g| g.last().map(|(r, _)| r.key_ids()));
+        assert_eq!(last, Some(rotated.key_ids()));
     }
 }
