@@ -49,8 +49,8 @@ fn index_without_slash() -> Option<String> {
 /// The answers every operation can give besides its own, added where the handler's annotation
 /// does not name them: 401, 429 and 503 on authenticated operations, 404 where the path names an
 /// object, 415 where a body is taken, 422 on the Clerk dialect (unknown or invalid parameters).
-/// The Clerk list operations answer bare arrays (sessions: or `{data, total_count}` when
-/// `paginated=true`), which the annotations cannot say.
+/// The Clerk list operations answer bare arrays (sessions and JWT templates: or
+/// `{data, total_count}` when `paginated=true`), which the annotations cannot say.
 pub fn complete(openapi: &mut OpenApi) {
     use utoipa::openapi::path::Operation;
     use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
@@ -105,7 +105,7 @@ pub fn complete(openapi: &mut OpenApi) {
             continue;
         }
         let list_body = match path.as_str() {
-            "/v1/sessions" => Some(Schema::OneOf(
+            "/v1/sessions" | "/v1/jwt_templates" => Some(Schema::OneOf(
                 OneOfBuilder::new()
                     .item(array())
                     .item(
@@ -123,7 +123,7 @@ pub fn complete(openapi: &mut OpenApi) {
                     ))
                     .build(),
             )),
-            "/v1/users" | "/v1/jwt_templates" => Some(array()),
+            "/v1/users" => Some(array()),
             _ => None,
         };
         if let (Some(schema), Some(get)) = (list_body, item.get.as_mut())
