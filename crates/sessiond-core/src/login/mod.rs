@@ -1,0 +1,96 @@
+//! The login-session service: users, sessions, session tokens and JWT templates of an
+//! application. Every dialect that speaks login sessions (Clerk, Equisoft) calls this.
+//!
+//! One `impl LoginService` per concern: `users`, `sessions`, `tokens`, `impersonation`,
+//! `token_vault`, `templates`; this file holds the service, its limits and shared helpers.
+
+mod impersonation;
+mod sessions;
+mod templates;
+mod token_vault;
+mod tokens;
+mod users;
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::ids::{SessionId, TemplateId, UserId};
+use crate::session::TransitionError;
+use crate::signing::Signer;
+use crate::store::Store;
+use crate::vault::Vault;
+
+/// Token category header values, as Clerk's SDKs know them: a template token must never be
+/// accepted as a session token.
+pub const CATEGORY_SESSION: &str = "cl_B7d4PD111AAA";
+pub const CATEGORY_TEMPLATE: &str = "cl_B7d4PD222AAA";
+/// Bounds of `expires_in_seconds` on token requests.
+pub const MIN_TOKEN_SECS: u64 = 30;
+pub const MAX_TOKEN_SECS: u64 = 315_360_000;
+/// Session tokens are valid from 10 s before issue, to absorb clock skew between servers.
+const SESSION_TOKEN_NBF_SKEW_SECS: u64 = 10;
+const RETRIES: usize = 5;
+/// Users opened per store read when a listing must look inside sealed profiles.
+pub const SCAN_CHUNK: u32 = 1000;
+/// Largest value the token vault stores.
+pub const MAX_VAULT_VALUE: usize = 16 * 1024;
+/// Most tokens one session's vault holds.
+pub const MAX_VAULT_TOKENS: usize = 32;
+/// Longest vault token id.
+pub const MAX_TOKEN_ID: usize = 256;
+
+fn validate_token_id(t: &str) -> Result<()> {
+    if t.is_empty() || t.len() > MAX_TOKEN_ID || t.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "tokenId",
+            format!("must be 1 to {MAX_TOKEN_ID} bytes without control characters"),
+        ));
+    }
+    Ok(())
+}
+
+pub struct LoginService {
+    store: Arc<dyn Store>,
+    vault: Arc<Vault>,
+    signer: Arc<Signer>,
+}
+
+fn user_context(id: &UserId) -> String {
+    format!("users:{id}")
+}
+
+fn template_context(id: &TemplateId) -> String {
+    format!("jwt_templates:{id}")
+}
+
+fn template_claims_context(id: &TemplateId) -> String {
+    format!("jwt_template_claims:{id}")
+}
+
+fn session_sso_context(id: &SessionId) -> String {
+    format!("session_sso:{id}")
+}
+
+fn not_found(kind: &'static str) -> Error {
+    Error::NotFound { kind }
+}
+
+fn map_transition(e: TransitionError) -> Error {
+    match e {
+        TransitionError::NotUsable(status) => Error::SessionNotUsable { status },
+    }
+}
+
+impl LoginService {
+    pub fn new(store: Arc<dyn Store>, vault: Arc<Vault>, signer: Arc<Signer>) -> Self {
+        LoginService {
+            store,
+            vault,
+            signer,
+        }
+    }
+
+    pub fn signer(&self) -> &Arc<Signer> {
+        &self.signer
+    }
+}

@@ -1,0 +1,408 @@
+//! Sessions: create, read, list, the lifecycle events, touches and keep-alive, enablement for
+//! Connect, deletion.
+
+use crate::application::Application;
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::ids::{ClientId, SessionId, UserId};
+use crate::session::{Event, Session, SessionAttributes, SessionStatus, SsoDetails, transition};
+use crate::store::{SessionDeletion, SessionFilter, StoreError};
+use crate::user::{User, UserSearch};
+
+use super::*;
+
+impl LoginService {
+    /// Creates a session for an existing user on a new client.
+    pub async fn create_session(
+        &self,
+        app: &Application,
+        user_id: &UserId,
+        pending: bool,
+        now: Timestamp,
+    ) -> Result<Session> {
+        self.create_session_with(app, user_id, pending, SessionAttributes::default(), now)
+            .await
+    }
+
+    pub async fn get_session(&self, app: &Application, id: &SessionId) -> Result<Session> {
+        self.store
+            .get_session(&app.id, id)
+            .await?
+            .ok_or_else(|| not_found("session"))
+    }
+
+    /// The session and its user, read together.
+    pub async fn get_session_with_user(
+        &self,
+        app: &Application,
+        id: &SessionId,
+    ) -> Result<(Session, User)> {
+        let (s, u) = self
+            .store
+            .get_session_with_user(&app.id, id)
+            .await?
+            .ok_or_else(|| not_found("session"))?;
+        Ok((s, self.open_user(u)?))
+    }
+
+    pub async fn list_sessions(
+        &self,
+        app: &Application,
+        filter: &SessionFilter,
+        limit: u32,
+        offset: u64,
+        now: Timestamp,
+    ) -> Result<(Vec<Session>, u64)> {
+        Ok(self
+            .store
+            .list_sessions(&app.id, filter, limit, offset, now)
+            .await?)
+    }
+
+    /// A page of sessions without the total count.
+    pub async fn list_sessions_page(
+        &self,
+        app: &Application,
+        filter: &SessionFilter,
+        limit: u32,
+        offset: u64,
+        now: Timestamp,
+    ) -> Result<Vec<Session>> {
+        Ok(self
+            .store
+            .list_sessions_page(&app.id, filter, limit, offset, now)
+            .await?)
+    }
+
+    /// Applies `event` under optimistic concurrency; a no-op transition is not written.
+    pub async fn apply(
+        &self,
+        app: &Application,
+        id: &SessionId,
+        event: Event,
+        now: Timestamp,
+    ) -> Result<Session> {
+        self.apply_from(app, id, None, event, now).await
+    }
+
+    /// [`Self::apply`] starting from a session the caller has just read, so the first attempt
+    /// needs no second read (a conflict still re-reads).
+    pub(super) async fn apply_from(
+        &self,
+        app: &Application,
+        id: &SessionId,
+        loaded: Option<Session>,
+        event: Event,
+        now: Timestamp,
+    ) -> Result<Session> {
+        // A write that ends the session also empties its token vault (see `update_session`).
+        let (_, after) = self
+            .write_session(app, id, loaded, |s| {
+                transition(s, event.clone(), &app.settings, now).map_err(map_transition)
+            })
+            .await?;
+        Ok(after)
+    }
+
+    /// Writes `step(current)` under optimistic concurrency, re-reading and retrying when another
+    /// writer got there first. Returns (before, after); an unchanged result is not written.
+    pub(super) async fn write_session<F>(
+        &self,
+        app: &Application,
+        id: &SessionId,
+        mut loaded: Option<Session>,
+        step: F,
+    ) -> Result<(Session, Session)>
+    where
+        F: Fn(&Session) -> Result<Session> + Send + Sync,
+    {
+        for _ in 0..RETRIES {
+            let s = match loaded.take() {
+                Some(s) => s,
+                None => self.get_session(app, id).await?,
+            };
+            let mut next = step(&s)?;
+            if next == s {
+                return Ok((s.clone(), s));
+            }
+            next.version = s.version + 1;
+            match self.store.update_session(&next).await {
+                Ok(()) => return Ok((s, next)),
+                Err(StoreError::Conflict) => continue,
+                Err(StoreError::NotFound) => return Err(not_found("session")),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Conflict)
+    }
+
+    pub async fn revoke_session(
+        &self,
+        app: &Application,
+        id: &SessionId,
+        now: Timestamp,
+    ) -> Result<Session> {
+        self.apply(app, id, Event::Revoke, now).await
+    }
+
+    /// Revokes every usable (active or pending) session of a user; returns how many.
+    pub async fn revoke_user_sessions(
+        &self,
+        app: &Application,
+        user: &UserId,
+        now: Timestamp,
+    ) -> Result<u64> {
+        let filter = SessionFilter {
+            user_id: Some(user.clone()),
+            statuses: vec![SessionStatus::Active, SessionStatus::Pending],
+            ..SessionFilter::default()
+        };
+        let mut revoked = 0;
+        loop {
+            let (page, _) = self.list_sessions(app, &filter, 100, 0, now).await?;
+            if page.is_empty() {
+                return Ok(revoked);
+            }
+            for s in page {
+                match self.revoke_session(app, &s.id, now).await {
+                    // Gone or ended meanwhile: nothing left to revoke.
+                    Ok(_) | Err(Error::NotFound { .. } | Error::SessionNotUsable { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+                revoked += 1;
+            }
+        }
+    }
+
+    /// Records activity, writing only when the coalescing window has passed.
+    pub async fn touch_session(
+        &self,
+        app: &Application,
+        s: Session,
+        now: Timestamp,
+    ) -> Result<Session> {
+        if !s.touch_is_due(&app.settings, now) {
+            let status = s.effective_status(now);
+            if status.is_terminal() {
+                return Err(Error::SessionNotUsable { status });
+            }
+            return Ok(s);
+        }
+        let id = s.id.clone();
+        self.apply_from(app, &id, Some(s), Event::Touch(None), now)
+            .await
+    }
+
+    /// The active session `id`, with activity recorded (tokens are minted only for these).
+    pub(super) async fn active_session(
+        &self,
+        app: &Application,
+        id: &SessionId,
+        now: Timestamp,
+    ) -> Result<Session> {
+        let s = self.get_session(app, id).await?;
+        let status = s.effective_status(now);
+        if status != SessionStatus::Active {
+            return Err(Error::SessionNotUsable { status });
+        }
+        self.touch_session(app, s, now).await
+    }
+
+    /// Finds a user by id (`user_…`) or, failing that, by external id: deployments that already
+    /// have user UUIDs store them as external ids and keep using them.
+    pub async fn resolve_user(&self, app: &Application, reference: &str) -> Result<User> {
+        if let Some(id) = UserId::parse(reference) {
+            return self.get_user(app, &id).await;
+        }
+        if reference.is_empty() || reference.len() > 256 {
+            return Err(not_found("user"));
+        }
+        let (users, _) = self
+            .list_users(
+                app,
+                &UserSearch {
+                    external_ids: vec![reference.to_owned()],
+                    limit: 2,
+                    ..UserSearch::default()
+                },
+            )
+            .await?;
+        match users.as_slice() {
+            [one] => Ok(one.clone()),
+            _ => Err(not_found("user")),
+        }
+    }
+
+    /// Creates a session with dialect attributes (mobile, SSO, cookie domain…).
+    pub async fn create_session_with(
+        &self,
+        app: &Application,
+        user_id: &UserId,
+        pending: bool,
+        attributes: SessionAttributes,
+        now: Timestamp,
+    ) -> Result<Session> {
+        let mut s = Session::new(
+            &app.id,
+            &app.settings,
+            user_id.clone(),
+            ClientId::new(),
+            pending,
+            now,
+        );
+        s.attributes = attributes;
+        if let Some(sso) = s.attributes.sso.take() {
+            let json = serde_json::to_vec(&sso).map_err(|e| Error::Internal(e.to_string()))?;
+            s.sso = Some(self.vault.seal(&session_sso_context(&s.id), &json));
+        }
+        // One statement: the insert itself refuses a user that is not the application's.
+        self.store.insert_session(&s).await.map_err(|e| match e {
+            StoreError::NotFound => not_found("user"),
+            other => other.into(),
+        })?;
+        Ok(s)
+    }
+
+    /// The single sign-on a session started with, opened.
+    pub fn session_sso(&self, s: &Session) -> Result<Option<SsoDetails>> {
+        let Some(sealed) = &s.sso else {
+            return Ok(s.attributes.sso.clone());
+        };
+        let raw = self
+            .vault
+            .unseal(&session_sso_context(&s.id), sealed)
+            .map_err(|e| Error::Internal(format!("session {} sso: {e}", s.id)))?;
+        serde_json::from_slice(&raw)
+            .map(Some)
+            .map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    /// `keepAlive`: records activity on a usable session; a lapsed one is returned unchanged.
+    pub async fn keep_alive(
+        &self,
+        app: &Application,
+        id: &SessionId,
+        now: Timestamp,
+    ) -> Result<Session> {
+        let s = self.get_session(app, id).await?;
+        self.keep_alive_loaded(app, s, now).await
+    }
+
+    /// [`Self::keep_alive`] on a session the caller has just read: a coalesced touch costs no
+    /// further statement, a due one a single conditional update.
+    pub async fn keep_alive_loaded(
+        &self,
+        app: &Application,
+        s: Session,
+        now: Timestamp,
+    ) -> Result<Session> {
+        if s.effective_status(now).is_terminal() {
+            return Ok(s);
+        }
+        self.touch_session(app, s, now).await
+    }
+
+    /// Moves a pending session to active (idempotent on active ones).
+    pub async fn enable_session(
+        &self,
+        app: &Application,
+        id: &SessionId,
+        now: Timestamp,
+    ) -> Result<Session> {
+        self.apply(app, id, Event::Activate, now).await
+    }
+
+    /// Writes `change` to a usable session under optimistic concurrency.
+    pub(super) async fn modify<F>(
+        &self,
+        app: &Application,
+        id: &SessionId,
+        now: Timestamp,
+        change: F,
+    ) -> Result<Session>
+    where
+        F: Fn(&mut Session) -> Result<()> + Send + Sync,
+    {
+        let (_, after) = self
+            .write_session(app, id, None, |s| {
+                let mut next = s.clone();
+                change(&mut next)?;
+                if next != *s {
+                    next.updated_at = now.max(s.updated_at);
+                }
+                Ok(next)
+            })
+            .await?;
+        Ok(after)
+    }
+
+    /// Enables an active session for Equisoft/Connect, within the user's concurrent-access limit.
+    /// Over the limit: refused, or with `disable_oldest` the oldest enabled sessions lose their
+    /// enablement until this one fits.
+    pub async fn enable_for_connect(
+        &self,
+        app: &Application,
+        id: &SessionId,
+        disable_oldest: bool,
+        now: Timestamp,
+    ) -> Result<Session> {
+        let s = self.get_session(app, id).await?;
+        let status = s.effective_status(now);
+        if status != SessionStatus::Active {
+            return Err(Error::SessionNotUsable { status });
+        }
+        if s.attributes.enabled_for_connect {
+            return Ok(s);
+        }
+        let user = self.get_user(app, &s.user_id).await?;
+        let limit = user.profile.max_concurrent_access.unwrap_or(0);
+        if limit > 0 {
+            let filter = SessionFilter {
+                user_id: Some(s.user_id.clone()),
+                client_id: None,
+                statuses: vec![SessionStatus::Active],
+            };
+            let (mut others, _) = self
+                .store
+                .list_sessions(&app.id, &filter, 500, 0, now)
+                .await?;
+            others.retain(|o| o.id != s.id && o.attributes.enabled_for_connect);
+            let excess = (others.len() + 1).saturating_sub(limit as usize);
+            if excess > 0 {
+                if !disable_oldest {
+                    return Err(Error::ConcurrentAccess { limit });
+                }
+                // Listed newest first: the oldest are at the end.
+                for old in others.iter().rev().take(excess) {
+                    self.modify(app, &old.id, now, |x| {
+                        x.attributes.enabled_for_connect = false;
+                        Ok(())
+                    })
+                    .await?;
+                }
+            }
+        }
+        self.modify(app, id, now, |x| {
+            let status = x.effective_status(now);
+            if status != SessionStatus::Active {
+                return Err(Error::SessionNotUsable { status });
+            }
+            x.attributes.enabled_for_connect = true;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn delete_session(&self, app: &Application, id: &SessionId) -> Result<()> {
+        if self.store.delete_session(&app.id, id).await? {
+            Ok(())
+        } else {
+            Err(not_found("session"))
+        }
+    }
+
+    /// Deletes the application's sessions: all, one user's, or only lapsed ones.
+    pub async fn delete_sessions(&self, app: &Application, which: &SessionDeletion) -> Result<u64> {
+        Ok(self.store.delete_sessions(&app.id, which).await?)
+    }
+}
