@@ -1,0 +1,220 @@
+//! Sessions, with their user where a view needs both.
+
+use crate::{SqlStore, get, map_err};
+use async_trait::async_trait;
+use serde_json::Value;
+use sessiond_core::Timestamp;
+use sessiond_core::application::AppId;
+use sessiond_core::ids::SessionId;
+use sessiond_core::session::Session;
+use sessiond_core::store::{SessionFilter, SessionStore, StoreError, StoreResult, StoredUser};
+
+use super::*;
+
+/// The effective status of a row as of `now` (mirrors `Session::effective_status`).
+pub(super) fn push_effective_status(sql: &mut Sql, now: Timestamp) {
+    sql.push("(CASE WHEN s.status IN ('active', 'pending') AND s.expire_at <= ")
+        .bind(Arg::I64(now.0))
+        .push(" THEN 'expired' WHEN s.status IN ('active', 'pending') AND s.idle_deadline IS NOT NULL AND s.idle_deadline <= ")
+        .bind(Arg::I64(now.0))
+        .push(" THEN 'suspended' WHEN s.status IN ('active', 'pending') AND s.abandon_at <= ")
+        .bind(Arg::I64(now.0))
+        .push(" THEN 'abandoned' ELSE s.status END)");
+}
+
+pub(super) fn session_where(app: &AppId, f: &SessionFilter, now: Timestamp, sql: &mut Sql) {
+    sql.push(" WHERE s.application_id = ")
+        .bind(Arg::Str(app.0.clone()));
+    if let Some(u) = &f.user_id {
+        sql.push(" AND s.user_id = ").bind(Arg::Str(u.0.clone()));
+    }
+    if let Some(c) = &f.client_id {
+        sql.push(" AND s.client_id = ").bind(Arg::Str(c.0.clone()));
+    }
+    if !f.statuses.is_empty() {
+        sql.push(" AND ");
+        push_effective_status(sql, now);
+        sql.push(" IN ")
+            .bind_list(f.statuses.iter().map(|s| Arg::Str(s.as_str().to_owned())));
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqlStore {
+    async fn insert_session(&self, s: &Session) -> StoreResult<()> {
+        let actor = s.actor.as_ref().map(Value::to_string);
+        let done = sqlx::query(
+            "INSERT INTO sessions (id, application_id, user_id, client_id, status, actor, activity, \
+             last_active_organization_id, created_at, updated_at, last_active_at, expire_at, abandon_at, \
+             idle_deadline, version, attributes, sso) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $18, $19 \
+             WHERE EXISTS (SELECT 1 FROM users WHERE application_id = $16 AND id = $17)",
+        )
+        .bind(s.id.as_str())
+        .bind(s.application_id.as_str())
+        .bind(s.user_id.as_str())
+        .bind(s.client_id.as_str())
+        .bind(s.status.as_str())
+        .bind(actor)
+        .bind(s.activity.clone())
+        .bind(s.last_active_organization_id.clone())
+        .bind(s.created_at.0)
+        .bind(s.updated_at.0)
+        .bind(s.last_active_at.0)
+        .bind(s.expire_at.0)
+        .bind(s.abandon_at.0)
+        .bind(s.idle_deadline.map(|t| t.0))
+        .bind(s.version)
+        .bind(s.application_id.as_str())
+        .bind(s.user_id.as_str())
+        .bind(attributes_json(s)?)
+        .bind(s.sso.clone())
+        .execute(self.pool())
+        .await
+        .map_err(map_err)?;
+        // The user must belong to the same application; otherwise nothing is inserted.
+        if done.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+
+    async fn get_session(&self, app: &AppId, id: &SessionId) -> StoreResult<Option<Session>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            session_cols!(),
+            " FROM sessions s WHERE s.application_id = $1 AND s.id = $2"
+        ))
+        .bind(app.as_str())
+        .bind(id.as_str())
+        .fetch_optional(self.pool())
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(session_from_row).transpose()
+    }
+
+    async fn get_session_with_user(
+        &self,
+        app: &AppId,
+        id: &SessionId,
+    ) -> StoreResult<Option<(Session, StoredUser)>> {
+        // Built at compile time: this is the Equisoft read path, run on every request.
+        const SQL: &str = concat!(
+            "SELECT ",
+            session_cols!(),
+            ", ",
+            user_cols_aliased!(),
+            " FROM sessions s JOIN users u ON u.application_id = s.application_id \
+             AND u.id = s.user_id WHERE s.application_id = $1 AND s.id = $2"
+        );
+        let row = sqlx::query(SQL)
+            .bind(app.as_str())
+            .bind(id.as_str())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(map_err)?;
+        row.map(|r| Ok((session_from_row(&r)?, user_from_aliased_row(&r)?)))
+            .transpose()
+    }
+
+    async fn list_sessions(
+        &self,
+        app: &AppId,
+        filter: &SessionFilter,
+        limit: u32,
+        offset: u64,
+        now: Timestamp,
+    ) -> StoreResult<(Vec<Session>, u64)> {
+        let mut count = Sql::new("SELECT COUNT(*) AS n FROM sessions s");
+        session_where(app, filter, now, &mut count);
+        let total: i64 = get(
+            &count
+                .query()
+                .fetch_one(self.pool())
+                .await
+                .map_err(map_err)?,
+            "n",
+        )?;
+        let sessions = self
+            .list_sessions_page(app, filter, limit, offset, now)
+            .await?;
+        Ok((sessions, u64::try_from(total).unwrap_or(0)))
+    }
+
+    async fn list_sessions_page(
+        &self,
+        app: &AppId,
+        filter: &SessionFilter,
+        limit: u32,
+        offset: u64,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Session>> {
+        let mut page = Sql::new(&format!("SELECT {SESSION_COLS} FROM sessions s"));
+        session_where(app, filter, now, &mut page);
+        page.push(" ORDER BY s.created_at DESC, s.id DESC LIMIT ")
+            .bind(Arg::I64(i64::from(limit)))
+            .push(" OFFSET ")
+            .bind(Arg::I64(i64_of(offset)));
+        let rows = page.query().fetch_all(self.pool()).await.map_err(map_err)?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    async fn update_session(&self, s: &Session) -> StoreResult<()> {
+        // One statement, one round trip: the conditional update and, for a terminal status, the
+        // vault deletion (a data-modifying CTE that only sees the row if the update matched).
+        let row = sqlx::query(
+            "WITH upd AS (UPDATE sessions SET status = $1, actor = $2, activity = $3, \
+             last_active_organization_id = $4, updated_at = $5, last_active_at = $6, abandon_at = $7, \
+             idle_deadline = $8, version = $9, user_id = $13, attributes = $14 \
+             WHERE application_id = $10 AND id = $11 AND version = $12 \
+             AND EXISTS (SELECT 1 FROM users WHERE application_id = $15 AND id = $16) RETURNING id), \
+             del AS (DELETE FROM session_tokens WHERE $17 AND application_id = $15 \
+             AND session_id IN (SELECT id FROM upd)) \
+             SELECT count(*) AS n FROM upd",
+        )
+        .bind(s.status.as_str())
+        .bind(s.actor.as_ref().map(Value::to_string))
+        .bind(s.activity.clone())
+        .bind(s.last_active_organization_id.clone())
+        .bind(s.updated_at.0)
+        .bind(s.last_active_at.0)
+        .bind(s.abandon_at.0)
+        .bind(s.idle_deadline.map(|t| t.0))
+        .bind(s.version)
+        .bind(s.application_id.as_str())
+        .bind(s.id.as_str())
+        .bind(s.version - 1)
+        .bind(s.user_id.as_str())
+        .bind(attributes_json(s)?)
+        .bind(s.application_id.as_str())
+        .bind(s.user_id.as_str())
+        .bind(s.status.is_terminal())
+        .fetch_one(self.pool())
+        .await
+        .map_err(map_err)?;
+        if get::<i64>(&row, "n")? == 1 {
+            return Ok(());
+        }
+        match self.get_session(&s.application_id, &s.id).await? {
+            Some(_) => Err(StoreError::Conflict),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn purge_sessions(&self, cutoff: Timestamp) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM sessions WHERE expire_at < $1 OR abandon_at < $2 \
+             OR (idle_deadline IS NOT NULL AND idle_deadline < $3) \
+             OR (status NOT IN ('active', 'pending') AND updated_at < $4)",
+        )
+        .bind(cutoff.0)
+        .bind(cutoff.0)
+        .bind(cutoff.0)
+        .bind(cutoff.0)
+        .execute(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,136 @@
+//! Signing keys and their rotation.
+
+use crate::{SqlStore, corrupt, get, map_err};
+use async_trait::async_trait;
+use sessiond_core::Timestamp;
+use sessiond_core::application::AppId;
+use sessiond_core::ids::SigningKeyId;
+use sessiond_core::store::{KeyState, SigningKeyRecord, SigningKeyStore, StoreError, StoreResult};
+use sqlx::postgres::PgRow;
+
+// ---- signing keys ----
+
+pub(super) fn key_from_row(row: &PgRow) -> StoreResult<SigningKeyRecord> {
+    let state: String = get(row, "state")?;
+    Ok(SigningKeyRecord {
+        kid: SigningKeyId(get(row, "kid")?),
+        application_id: AppId(get(row, "application_id")?),
+        algorithm: get(row, "algorithm")?,
+        private_sealed: get(row, "private_key")?,
+        public_jwk: get(row, "public_jwk")?,
+        state: KeyState::parse(&state).ok_or_else(|| corrupt("key state", &state))?,
+        created_at: Timestamp(get(row, "created_at")?),
+        activates_at: Timestamp(get(row, "activates_at")?),
+        retired_at: get::<Option<i64>>(row, "retired_at")?.map(Timestamp),
+        publish_until: Timestamp(get(row, "publish_until")?),
+        version: get(row, "version")?,
+    })
+}
+
+#[async_trait]
+impl SigningKeyStore for SqlStore {
+    async fn insert_signing_key(&self, k: &SigningKeyRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, application_id, algorithm, private_key, public_jwk, state, \
+             created_at, activates_at, retired_at, publish_until, version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(k.kid.as_str())
+        .bind(k.application_id.as_str())
+        .bind(k.algorithm.as_str())
+        .bind(k.private_sealed.as_slice())
+        .bind(k.public_jwk.as_str())
+        .bind(k.state.as_str())
+        .bind(k.created_at.0)
+        .bind(k.activates_at.0)
+        .bind(k.retired_at.map(|t| t.0))
+        .bind(k.publish_until.0)
+        .bind(k.version)
+        .execute(self.pool())
+        .await
+        .map_err(|e| match map_err(e) {
+            StoreError::Backend(m) if m.to_lowercase().contains("foreign key") => StoreError::NotFound,
+            other => other,
+        })?;
+        Ok(())
+    }
+
+    async fn list_signing_keys(&self, app: &AppId) -> StoreResult<Vec<SigningKeyRecord>> {
+        let rows = sqlx::query(
+            "SELECT kid, application_id, algorithm, private_key, public_jwk, state, created_at, \
+             activates_at, retired_at, publish_until, version FROM signing_keys \
+             WHERE application_id = $1 ORDER BY created_at, kid",
+        )
+        .bind(app.as_str())
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    async fn promote_signing_key(
+        &self,
+        app: &AppId,
+        next: &SigningKeyId,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool().begin().await.map_err(map_err)?;
+        sqlx::query(
+            "UPDATE signing_keys SET state = 'retired', retired_at = $1, version = version + 1 \
+             WHERE application_id = $2 AND state = 'current'",
+        )
+        .bind(now.0)
+        .bind(app.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let done = sqlx::query(
+            "UPDATE signing_keys SET state = 'current', activates_at = $1, version = version + 1 \
+             WHERE application_id = $2 AND kid = $3 AND state = 'next'",
+        )
+        .bind(now.0)
+        .bind(app.as_str())
+        .bind(next.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(false);
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn extend_signing_key(
+        &self,
+        app: &AppId,
+        kid: &SigningKeyId,
+        until: Timestamp,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE signing_keys SET publish_until = $1 \
+             WHERE application_id = $2 AND kid = $3 AND publish_until < $4",
+        )
+        .bind(until.0)
+        .bind(app.as_str())
+        .bind(kid.as_str())
+        .bind(until.0)
+        .execute(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_expired_signing_keys(&self, app: &AppId, now: Timestamp) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM signing_keys WHERE application_id = $1 AND state = 'retired' AND publish_until < $2",
+        )
+        .bind(app.as_str())
+        .bind(now.0)
+        .execute(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,162 @@
+//! Users and their blind-indexed identifiers.
+
+use crate::{SqlStore, get, map_err};
+use async_trait::async_trait;
+use sessiond_core::application::AppId;
+use sessiond_core::ids::UserId;
+use sessiond_core::store::{StoreError, StoreResult, StoredUser, UserStore};
+use sessiond_core::user::{StoredOrder, UserFilter};
+
+use super::*;
+
+pub(super) fn user_where(app: &AppId, f: &UserFilter, sql: &mut Sql) {
+    sql.push(" WHERE u.application_id = ")
+        .bind(Arg::Str(app.0.clone()));
+    if !f.user_ids.is_empty() {
+        sql.push(" AND u.id IN ")
+            .bind_list(f.user_ids.iter().map(|i| Arg::Str(i.0.clone())));
+    }
+    for (kind, hashes) in [
+        ("external_id", &f.external_id_hashes),
+        ("email", &f.email_hashes),
+    ] {
+        if hashes.is_empty() {
+            continue;
+        }
+        sql.push(" AND EXISTS (SELECT 1 FROM user_identifiers i WHERE i.user_id = u.id AND i.application_id = ")
+            .bind(Arg::Str(app.0.clone()))
+            // `kind` is one of the two literals above, never input.
+            .push(" AND i.kind = '")
+            .push(kind)
+            .push("' AND i.hash IN ")
+            .bind_list(hashes.iter().map(|h| Arg::Bytes(h.to_vec())))
+            .push(")");
+    }
+}
+
+pub(super) fn order_by(o: StoredOrder) -> &'static str {
+    match o {
+        StoredOrder::CreatedDesc => " ORDER BY u.created_at DESC, u.id DESC",
+        StoredOrder::CreatedAsc => " ORDER BY u.created_at ASC, u.id ASC",
+        StoredOrder::UpdatedDesc => " ORDER BY u.updated_at DESC, u.id DESC",
+        StoredOrder::UpdatedAsc => " ORDER BY u.updated_at ASC, u.id ASC",
+    }
+}
+
+#[async_trait]
+impl UserStore for SqlStore {
+    async fn insert_user(&self, u: &StoredUser) -> StoreResult<()> {
+        let mut tx = self.pool().begin().await.map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO users (id, application_id, external_id, profile, created_at, updated_at, version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(u.id.as_str())
+        .bind(u.application_id.as_str())
+        .bind(u.external_id.as_deref())
+        .bind(u.profile_sealed.as_slice())
+        .bind(u.created_at.0)
+        .bind(u.updated_at.0)
+        .bind(u.version)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        insert_identifiers(&mut tx, u).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn get_user(&self, app: &AppId, id: &UserId) -> StoreResult<Option<StoredUser>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            user_cols!(),
+            " FROM users u WHERE u.application_id = $1 AND u.id = $2"
+        ))
+        .bind(app.as_str())
+        .bind(id.as_str())
+        .fetch_optional(self.pool())
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn list_users(
+        &self,
+        app: &AppId,
+        filter: &UserFilter,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<(Vec<StoredUser>, u64)> {
+        let mut count = Sql::new("SELECT COUNT(*) AS n FROM users u");
+        user_where(app, filter, &mut count);
+        let total: i64 = get(
+            &count
+                .query()
+                .fetch_one(self.pool())
+                .await
+                .map_err(map_err)?,
+            "n",
+        )?;
+        let mut page = Sql::new(&format!("SELECT {USER_COLS} FROM users u"));
+        user_where(app, filter, &mut page);
+        page.push(order_by(filter.order))
+            .push(" LIMIT ")
+            .bind(Arg::I64(i64::from(limit)))
+            .push(" OFFSET ")
+            .bind(Arg::I64(i64_of(offset)));
+        let rows = page.query().fetch_all(self.pool()).await.map_err(map_err)?;
+        let users = rows
+            .iter()
+            .map(user_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok((users, u64::try_from(total).unwrap_or(0)))
+    }
+
+    async fn update_user(&self, u: &StoredUser) -> StoreResult<()> {
+        let mut tx = self.pool().begin().await.map_err(map_err)?;
+        let done = sqlx::query(
+            "UPDATE users SET external_id = $1, profile = $2, updated_at = $3, version = $4 \
+             WHERE application_id = $5 AND id = $6 AND version = $7",
+        )
+        .bind(u.external_id.as_deref())
+        .bind(u.profile_sealed.as_slice())
+        .bind(u.updated_at.0)
+        .bind(u.version)
+        .bind(u.application_id.as_str())
+        .bind(u.id.as_str())
+        .bind(u.version - 1)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() != 1 {
+            let exists =
+                sqlx::query("SELECT 1 AS x FROM users WHERE application_id = $1 AND id = $2")
+                    .bind(u.application_id.as_str())
+                    .bind(u.id.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            return Err(if exists.is_some() {
+                StoreError::Conflict
+            } else {
+                StoreError::NotFound
+            });
+        }
+        sqlx::query("DELETE FROM user_identifiers WHERE user_id = $1")
+            .bind(u.id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        insert_identifiers(&mut tx, u).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn delete_user(&self, app: &AppId, id: &UserId) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM users WHERE application_id = $1 AND id = $2")
+            .bind(app.as_str())
+            .bind(id.as_str())
+            .execute(self.pool())
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+}

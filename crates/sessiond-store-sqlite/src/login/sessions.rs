@@ -1,0 +1,230 @@
+//! Sessions, with their user where a view needs both.
+
+use crate::{Arg, Sql, SqliteStore, exec, first, get, i64_of};
+use async_trait::async_trait;
+use rusqlite::{Connection, params};
+use serde_json::Value;
+use sessiond_core::Timestamp;
+use sessiond_core::application::AppId;
+use sessiond_core::ids::SessionId;
+use sessiond_core::session::Session;
+use sessiond_core::store::{SessionFilter, SessionStore, StoreError, StoreResult, StoredUser};
+
+use super::*;
+
+pub(super) fn get_session(conn: &Connection, app: &str, id: &str) -> StoreResult<Option<Session>> {
+    first(
+        conn,
+        concat!(
+            "SELECT ",
+            session_cols!(),
+            " FROM sessions s WHERE s.application_id = ?1 AND s.id = ?2"
+        ),
+        [app, id],
+        session_from_row,
+    )
+}
+
+/// The effective status of a row as of `now` (mirrors `Session::effective_status`).
+pub(super) fn push_effective_status(sql: &mut Sql, now: Timestamp) {
+    sql.push("(CASE WHEN s.status IN ('active', 'pending') AND s.expire_at <= ")
+        .bind(Arg::I64(now.0))
+        .push(" THEN 'expired' WHEN s.status IN ('active', 'pending') AND s.idle_deadline IS NOT NULL AND s.idle_deadline <= ")
+        .bind(Arg::I64(now.0))
+        .push(" THEN 'suspended' WHEN s.status IN ('active', 'pending') AND s.abandon_at <= ")
+        .bind(Arg::I64(now.0))
+        .push(" THEN 'abandoned' ELSE s.status END)");
+}
+
+pub(super) fn session_where(app: &AppId, f: &SessionFilter, now: Timestamp, sql: &mut Sql) {
+    sql.push(" WHERE s.application_id = ")
+        .bind(Arg::Str(app.0.clone()));
+    if let Some(u) = &f.user_id {
+        sql.push(" AND s.user_id = ").bind(Arg::Str(u.0.clone()));
+    }
+    if let Some(c) = &f.client_id {
+        sql.push(" AND s.client_id = ").bind(Arg::Str(c.0.clone()));
+    }
+    if !f.statuses.is_empty() {
+        sql.push(" AND ");
+        push_effective_status(sql, now);
+        sql.push(" IN ")
+            .bind_list(f.statuses.iter().map(|s| Arg::Str(s.as_str().to_owned())));
+    }
+}
+
+pub(super) fn session_page(
+    app: &AppId,
+    filter: &SessionFilter,
+    limit: u32,
+    offset: u64,
+    now: Timestamp,
+) -> Sql {
+    let mut page = Sql::new(&format!("SELECT {SESSION_COLS} FROM sessions s"));
+    session_where(app, filter, now, &mut page);
+    page.push(" ORDER BY s.created_at DESC, s.id DESC LIMIT ")
+        .bind(Arg::I64(i64::from(limit)))
+        .push(" OFFSET ")
+        .bind(Arg::I64(i64_of(offset)));
+    page
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn insert_session(&self, s: &Session) -> StoreResult<()> {
+        let attributes = attributes_json(s)?;
+        let s = s.clone();
+        self.write(move |c| {
+            let n = exec(
+                c,
+                "INSERT INTO sessions (id, application_id, user_id, client_id, status, actor, activity, \
+                 last_active_organization_id, created_at, updated_at, last_active_at, expire_at, abandon_at, \
+                 idle_deadline, version, attributes, sso) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17 \
+                 WHERE EXISTS (SELECT 1 FROM users WHERE application_id = ?2 AND id = ?3)",
+                params![
+                    s.id.as_str(),
+                    s.application_id.as_str(),
+                    s.user_id.as_str(),
+                    s.client_id.as_str(),
+                    s.status.as_str(),
+                    s.actor.as_ref().map(Value::to_string),
+                    s.activity,
+                    s.last_active_organization_id,
+                    s.created_at.0,
+                    s.updated_at.0,
+                    s.last_active_at.0,
+                    s.expire_at.0,
+                    s.abandon_at.0,
+                    s.idle_deadline.map(|t| t.0),
+                    s.version,
+                    attributes,
+                    s.sso
+                ],
+            )?;
+            // The user must belong to the same application; otherwise nothing is inserted.
+            if n == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::NotFound)
+            }
+        })
+        .await
+    }
+
+    async fn get_session(&self, app: &AppId, id: &SessionId) -> StoreResult<Option<Session>> {
+        self.read(|c| get_session(c, app.as_str(), id.as_str()))
+    }
+
+    async fn get_session_with_user(
+        &self,
+        app: &AppId,
+        id: &SessionId,
+    ) -> StoreResult<Option<(Session, StoredUser)>> {
+        // Built at compile time: this is the Equisoft read path, run on every request.
+        const SQL: &str = concat!(
+            "SELECT ",
+            session_cols!(),
+            ", ",
+            user_cols!(),
+            " FROM sessions s JOIN users u ON u.application_id = s.application_id \
+             AND u.id = s.user_id WHERE s.application_id = ?1 AND s.id = ?2"
+        );
+        self.read(|c| {
+            first(c, SQL, [app.as_str(), id.as_str()], |r| {
+                Ok((session_from_row(r)?, user_at(r, SESSION_COL_COUNT)?))
+            })
+        })
+    }
+
+    async fn list_sessions(
+        &self,
+        app: &AppId,
+        filter: &SessionFilter,
+        limit: u32,
+        offset: u64,
+        now: Timestamp,
+    ) -> StoreResult<(Vec<Session>, u64)> {
+        let mut total = Sql::new("SELECT COUNT(*) AS n FROM sessions s");
+        session_where(app, filter, now, &mut total);
+        let page = session_page(app, filter, limit, offset, now);
+        self.read(|c| {
+            let n: i64 = total.first(c, |r| get(r, "n"))?.unwrap_or(0);
+            Ok((
+                page.all(c, session_from_row)?,
+                u64::try_from(n).unwrap_or(0),
+            ))
+        })
+    }
+
+    async fn list_sessions_page(
+        &self,
+        app: &AppId,
+        filter: &SessionFilter,
+        limit: u32,
+        offset: u64,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Session>> {
+        let page = session_page(app, filter, limit, offset, now);
+        self.read(|c| page.all(c, session_from_row))
+    }
+
+    async fn update_session(&self, s: &Session) -> StoreResult<()> {
+        let attributes = attributes_json(s)?;
+        let s = s.clone();
+        self.write(move |c| {
+            let n = exec(
+                c,
+                "UPDATE sessions SET status = ?1, actor = ?2, activity = ?3, last_active_organization_id = ?4, \
+                 updated_at = ?5, last_active_at = ?6, abandon_at = ?7, idle_deadline = ?8, version = ?9, \
+                 user_id = ?13, attributes = ?14 \
+                 WHERE application_id = ?10 AND id = ?11 AND version = ?12 \
+                 AND EXISTS (SELECT 1 FROM users WHERE application_id = ?10 AND id = ?13)",
+                params![
+                    s.status.as_str(),
+                    s.actor.as_ref().map(Value::to_string),
+                    s.activity,
+                    s.last_active_organization_id,
+                    s.updated_at.0,
+                    s.last_active_at.0,
+                    s.abandon_at.0,
+                    s.idle_deadline.map(|t| t.0),
+                    s.version,
+                    s.application_id.as_str(),
+                    s.id.as_str(),
+                    s.version - 1,
+                    s.user_id.as_str(),
+                    attributes
+                ],
+            )?;
+            if n == 1 {
+                if s.status.is_terminal() {
+                    exec(
+                        c,
+                        "DELETE FROM session_tokens WHERE application_id = ?1 AND session_id = ?2",
+                        [s.application_id.as_str(), s.id.as_str()],
+                    )?;
+                }
+                return Ok(());
+            }
+            match get_session(c, s.application_id.as_str(), s.id.as_str())? {
+                Some(_) => Err(StoreError::Conflict),
+                None => Err(StoreError::NotFound),
+            }
+        })
+        .await
+    }
+
+    async fn purge_sessions(&self, cutoff: Timestamp) -> StoreResult<u64> {
+        self.write(move |c| {
+            exec(
+                c,
+                "DELETE FROM sessions WHERE expire_at < ?1 OR abandon_at < ?1 \
+                 OR (idle_deadline IS NOT NULL AND idle_deadline < ?1) \
+                 OR (status NOT IN ('active', 'pending') AND updated_at < ?1)",
+                [cutoff.0],
+            )
+        })
+        .await
+    }
+}

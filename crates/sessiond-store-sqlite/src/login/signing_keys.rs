@@ -1,0 +1,144 @@
+//! Signing keys and their rotation.
+
+use crate::{SqliteStore, all, corrupt, exec, get, is_foreign_key, map_err};
+use async_trait::async_trait;
+use rusqlite::{Row, params};
+use sessiond_core::Timestamp;
+use sessiond_core::application::AppId;
+use sessiond_core::ids::SigningKeyId;
+use sessiond_core::store::{KeyState, SigningKeyRecord, SigningKeyStore, StoreError, StoreResult};
+
+// ---- signing keys ----
+
+pub(super) fn signing_key_from_row(row: &Row<'_>) -> StoreResult<SigningKeyRecord> {
+    let state: String = get(row, "state")?;
+    Ok(SigningKeyRecord {
+        kid: SigningKeyId(get(row, "kid")?),
+        application_id: AppId(get(row, "application_id")?),
+        algorithm: get(row, "algorithm")?,
+        private_sealed: get(row, "private_key")?,
+        public_jwk: get(row, "public_jwk")?,
+        state: KeyState::parse(&state).ok_or_else(|| corrupt("key state", &state))?,
+        created_at: Timestamp(get(row, "created_at")?),
+        activates_at: Timestamp(get(row, "activates_at")?),
+        retired_at: get::<Option<i64>, _>(row, "retired_at")?.map(Timestamp),
+        publish_until: Timestamp(get(row, "publish_until")?),
+        version: get(row, "version")?,
+    })
+}
+
+#[async_trait]
+impl SigningKeyStore for SqliteStore {
+    async fn insert_signing_key(&self, k: &SigningKeyRecord) -> StoreResult<()> {
+        let k = k.clone();
+        self.write(move |c| {
+            let done = c
+                .prepare_cached(
+                    "INSERT INTO signing_keys (kid, application_id, algorithm, private_key, public_jwk, state, \
+                     created_at, activates_at, retired_at, publish_until, version) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        k.kid.as_str(),
+                        k.application_id.as_str(),
+                        k.algorithm.as_str(),
+                        k.private_sealed.as_slice(),
+                        k.public_jwk.as_str(),
+                        k.state.as_str(),
+                        k.created_at.0,
+                        k.activates_at.0,
+                        k.retired_at.map(|t| t.0),
+                        k.publish_until.0,
+                        k.version
+                    ])
+                });
+            match done {
+                Ok(_) => Ok(()),
+                Err(e) if is_foreign_key(&e) => Err(StoreError::NotFound),
+                Err(e) => Err(map_err(e)),
+            }
+        })
+        .await
+    }
+
+    async fn list_signing_keys(&self, app: &AppId) -> StoreResult<Vec<SigningKeyRecord>> {
+        self.read(|c| {
+            all(
+                c,
+                "SELECT kid, application_id, algorithm, private_key, public_jwk, state, created_at, \
+                 activates_at, retired_at, publish_until, version FROM signing_keys \
+                 WHERE application_id = ?1 ORDER BY created_at, kid",
+                [app.as_str()],
+                signing_key_from_row,
+            )
+        })
+    }
+
+    async fn promote_signing_key(
+        &self,
+        app: &AppId,
+        next: &SigningKeyId,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let (app, next) = (app.0.clone(), next.0.clone());
+        let promoted = self
+            .write(move |c| {
+                exec(
+                    c,
+                    "UPDATE signing_keys SET state = 'retired', retired_at = ?1, version = version + 1 \
+                     WHERE application_id = ?2 AND state = 'current'",
+                    params![now.0, app],
+                )?;
+                let n = exec(
+                    c,
+                    "UPDATE signing_keys SET state = 'current', activates_at = ?1, version = version + 1 \
+                     WHERE application_id = ?2 AND kid = ?3 AND state = 'next'",
+                    params![now.0, app, next],
+                )?;
+                // Not promoted: undo the retirement too (the request's savepoint is rolled back).
+                if n == 1 {
+                    Ok(())
+                } else {
+                    Err(StoreError::Conflict)
+                }
+            })
+            .await;
+        match promoted {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn extend_signing_key(
+        &self,
+        app: &AppId,
+        kid: &SigningKeyId,
+        until: Timestamp,
+    ) -> StoreResult<()> {
+        let (app, kid) = (app.0.clone(), kid.0.clone());
+        self.write(move |c| {
+            exec(
+                c,
+                "UPDATE signing_keys SET publish_until = ?1 \
+                 WHERE application_id = ?2 AND kid = ?3 AND publish_until < ?1",
+                params![until.0, app, kid],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_expired_signing_keys(&self, app: &AppId, now: Timestamp) -> StoreResult<u64> {
+        let app = app.0.clone();
+        self.write(move |c| {
+            exec(
+                c,
+                "DELETE FROM signing_keys WHERE application_id = ?1 AND state = 'retired' AND publish_until < ?2",
+                params![app, now.0],
+            )
+        })
+        .await
+    }
+}

@@ -1,0 +1,172 @@
+//! Users and their blind-indexed identifiers.
+
+use crate::{Arg, Sql, SqliteStore, count, exec, first, get, i64_of};
+use async_trait::async_trait;
+use rusqlite::{Connection, params};
+use sessiond_core::application::AppId;
+use sessiond_core::ids::UserId;
+use sessiond_core::store::{StoreError, StoreResult, StoredUser, UserStore};
+use sessiond_core::user::{StoredOrder, UserFilter};
+
+use super::*;
+
+pub(super) fn insert_identifiers(conn: &Connection, u: &StoredUser) -> StoreResult<()> {
+    for (kind, hash) in &u.identifiers {
+        exec(
+            conn,
+            "INSERT INTO user_identifiers (application_id, kind, hash, user_id) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                u.application_id.as_str(),
+                kind.as_str(),
+                &hash[..],
+                u.id.as_str()
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+pub(super) fn user_where(app: &AppId, f: &UserFilter, sql: &mut Sql) {
+    sql.push(" WHERE u.application_id = ")
+        .bind(Arg::Str(app.0.clone()));
+    if !f.user_ids.is_empty() {
+        sql.push(" AND u.id IN ")
+            .bind_list(f.user_ids.iter().map(|i| Arg::Str(i.0.clone())));
+    }
+    for (kind, hashes) in [
+        ("external_id", &f.external_id_hashes),
+        ("email", &f.email_hashes),
+    ] {
+        if hashes.is_empty() {
+            continue;
+        }
+        sql.push(" AND EXISTS (SELECT 1 FROM user_identifiers i WHERE i.user_id = u.id AND i.application_id = ")
+            .bind(Arg::Str(app.0.clone()))
+            // `kind` is one of the two literals above, never input.
+            .push(" AND i.kind = '")
+            .push(kind)
+            .push("' AND i.hash IN ")
+            .bind_list(hashes.iter().map(|h| Arg::Bytes(h.to_vec())))
+            .push(")");
+    }
+}
+
+pub(super) fn order_by(o: StoredOrder) -> &'static str {
+    match o {
+        StoredOrder::CreatedDesc => " ORDER BY u.created_at DESC, u.id DESC",
+        StoredOrder::CreatedAsc => " ORDER BY u.created_at ASC, u.id ASC",
+        StoredOrder::UpdatedDesc => " ORDER BY u.updated_at DESC, u.id DESC",
+        StoredOrder::UpdatedAsc => " ORDER BY u.updated_at ASC, u.id ASC",
+    }
+}
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn insert_user(&self, u: &StoredUser) -> StoreResult<()> {
+        let u = u.clone();
+        self.write(move |c| {
+            exec(
+                c,
+                "INSERT INTO users (id, application_id, external_id, profile, created_at, updated_at, version) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    u.id.as_str(),
+                    u.application_id.as_str(),
+                    u.external_id.as_deref(),
+                    u.profile_sealed.as_slice(),
+                    u.created_at.0,
+                    u.updated_at.0,
+                    u.version
+                ],
+            )?;
+            insert_identifiers(c, &u)
+        })
+        .await
+    }
+
+    async fn get_user(&self, app: &AppId, id: &UserId) -> StoreResult<Option<StoredUser>> {
+        self.read(|c| {
+            first(
+                c,
+                concat!(
+                    "SELECT ",
+                    user_cols!(),
+                    " FROM users u WHERE u.application_id = ?1 AND u.id = ?2"
+                ),
+                [app.as_str(), id.as_str()],
+                user_from_row,
+            )
+        })
+    }
+
+    async fn list_users(
+        &self,
+        app: &AppId,
+        filter: &UserFilter,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<(Vec<StoredUser>, u64)> {
+        let mut total = Sql::new("SELECT COUNT(*) AS n FROM users u");
+        user_where(app, filter, &mut total);
+        let mut page = Sql::new(&format!("SELECT {USER_COLS} FROM users u"));
+        user_where(app, filter, &mut page);
+        page.push(order_by(filter.order))
+            .push(" LIMIT ")
+            .bind(Arg::I64(i64::from(limit)))
+            .push(" OFFSET ")
+            .bind(Arg::I64(i64_of(offset)));
+        self.read(|c| {
+            let n: i64 = total.first(c, |r| get(r, "n"))?.unwrap_or(0);
+            let users = page.all(c, user_from_row)?;
+            Ok((users, u64::try_from(n).unwrap_or(0)))
+        })
+    }
+
+    async fn update_user(&self, u: &StoredUser) -> StoreResult<()> {
+        let u = u.clone();
+        self.write(move |c| {
+            let n = exec(
+                c,
+                "UPDATE users SET external_id = ?1, profile = ?2, updated_at = ?3, version = ?4 \
+                 WHERE application_id = ?5 AND id = ?6 AND version = ?7",
+                params![
+                    u.external_id.as_deref(),
+                    u.profile_sealed.as_slice(),
+                    u.updated_at.0,
+                    u.version,
+                    u.application_id.as_str(),
+                    u.id.as_str(),
+                    u.version - 1
+                ],
+            )?;
+            if n != 1 {
+                let exists = count(
+                    c,
+                    "SELECT COUNT(*) FROM users WHERE application_id = ?1 AND id = ?2",
+                    [u.application_id.as_str(), u.id.as_str()],
+                )?;
+                return Err(if exists > 0 {
+                    StoreError::Conflict
+                } else {
+                    StoreError::NotFound
+                });
+            }
+            exec(
+                c,
+                "DELETE FROM user_identifiers WHERE user_id = ?1",
+                [u.id.as_str()],
+            )?;
+            insert_identifiers(c, &u)
+        })
+        .await
+    }
+
+    async fn delete_user(&self, app: &AppId, id: &UserId) -> StoreResult<bool> {
+        self.write_one(
+            "DELETE FROM users WHERE application_id = ?1 AND id = ?2",
+            app.as_str(),
+            id.as_str(),
+        )
+        .await
+    }
+}
