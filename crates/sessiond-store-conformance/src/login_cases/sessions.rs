@@ -1,0 +1,318 @@
+//! Contract cases: sessions, their joined reads, purges and deletions.
+
+use crate::TestDb;
+use crate::cases::{T0, insert_app};
+use sessiond_core::Timestamp;
+use sessiond_core::application::AppId;
+use sessiond_core::ids::{SessionId, UserId};
+use sessiond_core::session::{Session, SessionStatus};
+use sessiond_core::store::{SessionFilter, StoreError, StoredUser, VaultEntry};
+
+use super::*;
+
+pub async fn sessions_lifecycle_listing_and_isolation(db: &TestDb) {
+    let (a, _) = insert_app(db, "a", T0).await;
+    let (b, _) = insert_app(db, "b", T0).await;
+    let ua = user(&a.id, T0, &[], None);
+    let ub = user(&b.id, T0, &[], None);
+    put_user(db, &ua).await;
+    put_user(db, &ub).await;
+
+    let cross = session(&a.id, &ub.id, T0);
+    assert_eq!(
+        db.store.insert_session(&cross).await,
+        Err(StoreError::NotFound),
+        "a session needs a user of its own application"
+    );
+    let mut ghost = session(&a.id, &ua.id, T0);
+    ghost.user_id = UserId::new();
+    assert_eq!(
+        db.store.insert_session(&ghost).await,
+        Err(StoreError::NotFound),
+        "a session needs an existing user"
+    );
+
+    let s1 = session(&a.id, &ua.id, T0);
+    let mut s2 = session(&a.id, &ua.id, Timestamp(T0.0 + 1000));
+    s2.idle_deadline = Some(Timestamp(T0.0 + 60_000));
+    let mut s3 = session(&a.id, &ua.id, Timestamp(T0.0 + 2000));
+    s3.status = SessionStatus::Revoked;
+    for s in [&s1, &s2, &s3] {
+        db.store
+            .insert_session(s)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let got = db.store.get_session(&a.id, &s1.id).await.ok().flatten();
+    assert_eq!(got.as_ref(), Some(&s1), "a session reads back exactly");
+    assert_eq!(db.store.get_session(&b.id, &s1.id).await.ok(), Some(None));
+
+    let list = |f: SessionFilter, now: Timestamp| {
+        let app = a.id.clone();
+        async move {
+            let (v, n) = db
+                .store
+                .list_sessions(&app, &f, 10, 0, now)
+                .await
+                .unwrap_or_default();
+            (v.into_iter().map(|s| s.id).collect::<Vec<SessionId>>(), n)
+        }
+    };
+    let by_user = SessionFilter {
+        user_id: Some(ua.id.clone()),
+        ..Default::default()
+    };
+    assert_eq!(
+        list(by_user.clone(), T0).await,
+        (vec![s3.id.clone(), s2.id.clone(), s1.id.clone()], 3),
+        "newest first"
+    );
+    let active = SessionFilter {
+        statuses: vec![SessionStatus::Active],
+        ..by_user.clone()
+    };
+    assert_eq!(list(active.clone(), T0).await.1, 2);
+    let later = Timestamp(T0.0 + 60_000);
+    assert_eq!(
+        list(active, later).await,
+        (vec![s1.id.clone()], 1),
+        "a passed idle deadline is not active"
+    );
+    let suspended = SessionFilter {
+        statuses: vec![SessionStatus::Suspended],
+        ..by_user.clone()
+    };
+    assert_eq!(list(suspended, later).await.0, vec![s2.id.clone()]);
+    let expired = SessionFilter {
+        statuses: vec![SessionStatus::Expired],
+        ..by_user.clone()
+    };
+    assert_eq!(
+        list(expired, s2.expire_at).await.1,
+        2,
+        "both usable sessions read as expired past expire_at"
+    );
+    let page = db
+        .store
+        .list_sessions_page(&a.id, &by_user, 2, 1, T0)
+        .await
+        .unwrap_or_default();
+    assert_eq!(
+        page.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+        vec![s2.id.clone(), s1.id.clone()],
+        "a page without a count is the same page"
+    );
+    let by_client = SessionFilter {
+        client_id: Some(s1.client_id.clone()),
+        ..Default::default()
+    };
+    assert_eq!(list(by_client, T0).await.0, vec![s1.id.clone()]);
+    let (_, none) = db
+        .store
+        .list_sessions(&b.id, &by_user, 10, 0, T0)
+        .await
+        .unwrap_or_default();
+    assert_eq!(none, 0, "B lists none of A's sessions");
+
+    // A session's vault lives through updates that keep it usable and goes with the one that
+    // ends it, in the same store operation.
+    let entry = VaultEntry {
+        row_id: "vt_conformance".into(),
+        value_sealed: vec![1, 2, 3],
+    };
+    let put = db
+        .store
+        .put_session_token(&a.id, &s1.id, "tok", &entry, 10, T0)
+        .await;
+    assert_eq!(put, Ok(true));
+    let mut touched = s1.clone();
+    touched.last_active_at = Timestamp(T0.0 + 1);
+    touched.version = 2;
+    assert_eq!(db.store.update_session(&touched).await, Ok(()));
+    assert_eq!(
+        db.store.get_session_token(&a.id, &s1.id, "tok").await,
+        Ok(Some(entry.clone())),
+        "a usable session keeps its vault"
+    );
+    let mut upd = touched.clone();
+    upd.status = SessionStatus::Revoked;
+    upd.version = 3;
+    let mut stale = touched.clone();
+    stale.last_active_at = Timestamp(T0.0 + 5);
+    stale.version = 3;
+    assert_eq!(db.store.update_session(&upd).await, Ok(()));
+    assert_eq!(
+        db.store.get_session_token(&a.id, &s1.id, "tok").await,
+        Ok(None),
+        "ending a session empties its vault"
+    );
+    assert_eq!(
+        db.store.update_session(&stale).await,
+        Err(StoreError::Conflict),
+        "lost update refused"
+    );
+    let mut foreign = upd.clone();
+    foreign.application_id = b.id.clone();
+    foreign.version = 4;
+    assert_eq!(
+        db.store.update_session(&foreign).await,
+        Err(StoreError::NotFound),
+        "B cannot update A's session"
+    );
+
+    assert_eq!(db.store.delete_user(&a.id, &ua.id).await.ok(), Some(true));
+    assert_eq!(
+        db.store.get_session(&a.id, &s2.id).await.ok(),
+        Some(None),
+        "deleting a user deletes their sessions"
+    );
+}
+
+pub async fn sessions_purge_after_retention(db: &TestDb) {
+    let (a, _) = insert_app(db, "a", T0).await;
+    let u = user(&a.id, T0, &[], None);
+    put_user(db, &u).await;
+    let live = session(&a.id, &u.id, T0);
+    let mut ended = session(&a.id, &u.id, T0);
+    ended.status = SessionStatus::Ended;
+    for s in [&live, &ended] {
+        db.store
+            .insert_session(s)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(
+        db.store.purge_sessions(T0).await.ok(),
+        Some(0),
+        "nothing ended before the cutoff"
+    );
+    assert_eq!(
+        db.store.purge_sessions(Timestamp(T0.0 + 1)).await.ok(),
+        Some(1)
+    );
+    assert!(
+        db.store
+            .get_session(&a.id, &live.id)
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+    );
+    assert_eq!(
+        db.store
+            .purge_sessions(Timestamp(live.expire_at.0 + 1))
+            .await
+            .ok(),
+        Some(1)
+    );
+}
+
+/// A session and its user come back together from one read, and only to their application.
+pub async fn session_with_user_in_one_read(db: &TestDb) {
+    let (a, _) = insert_app(db, "a", T0).await;
+    let (b, _) = insert_app(db, "b", T0).await;
+    let u = user(&a.id, T0, &[], Some("ext-joined"));
+    put_user(db, &u).await;
+    let s = session(&a.id, &u.id, T0);
+    db.store
+        .insert_session(&s)
+        .await
+        .unwrap_or_else(|e| panic!("insert_session: {e}"));
+    let (got_s, got_u) = db
+        .store
+        .get_session_with_user(&a.id, &s.id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("the session is found with its user"));
+    assert_eq!(got_s, s);
+    assert_eq!(
+        (got_u.id, got_u.external_id, got_u.profile_sealed),
+        (
+            u.id.clone(),
+            u.external_id.clone(),
+            u.profile_sealed.clone()
+        )
+    );
+    assert_eq!(
+        db.store.get_session_with_user(&b.id, &s.id).await.ok(),
+        Some(None),
+        "another application's session is not found"
+    );
+    assert_eq!(
+        db.store
+            .get_session_with_user(&a.id, &SessionId::new())
+            .await
+            .ok(),
+        Some(None)
+    );
+}
+
+/// Bulk deletions (`DELETE /sessions/expired`, `DELETE /users/{id}/sessions`): a session has
+/// lapsed at T when its expiry, abandonment or idle deadline is at or before T; filters combine;
+/// another application's sessions are never touched.
+pub async fn session_deletions_by_user_and_lapse(db: &TestDb) {
+    use sessiond_core::store::SessionDeletion;
+    let (a, _) = insert_app(db, "a", T0).await;
+    let (b, _) = insert_app(db, "b", T0).await;
+    let (u1, u2, ub) = (
+        user(&a.id, T0, &[], None),
+        user(&a.id, T0, &[], None),
+        user(&b.id, T0, &[], None),
+    );
+    for u in [&u1, &u2, &ub] {
+        put_user(db, u).await;
+    }
+    let t = Timestamp(T0.0 + 10_000);
+    let with = |u: &StoredUser, app: &AppId, f: fn(&mut Session)| {
+        let mut s = session(app, &u.id, T0);
+        s.expire_at = Timestamp(T0.0 + 1_000_000);
+        s.abandon_at = Timestamp(T0.0 + 2_000_000);
+        f(&mut s);
+        s
+    };
+    let live = with(&u1, &a.id, |_| {});
+    let expired = with(&u1, &a.id, |s| s.expire_at = Timestamp(T0.0 + 10_000));
+    let abandoned = with(&u2, &a.id, |s| s.abandon_at = Timestamp(T0.0 + 9_999));
+    let idle = with(&u2, &a.id, |s| s.idle_deadline = Some(Timestamp(T0.0 + 5)));
+    let idle_later = with(&u2, &a.id, |s| {
+        s.idle_deadline = Some(Timestamp(T0.0 + 10_001));
+    });
+    let foreign = with(&ub, &b.id, |s| s.expire_at = Timestamp(T0.0 + 1));
+    for s in [&live, &expired, &abandoned, &idle, &idle_later, &foreign] {
+        assert_eq!(db.store.insert_session(s).await, Ok(()));
+    }
+    let exists = |s: &Session| {
+        let (app, id) = (s.application_id.clone(), s.id.clone());
+        async move { matches!(db.store.get_session(&app, &id).await, Ok(Some(_))) }
+    };
+
+    let lapsed_of_u1 = SessionDeletion {
+        user_id: Some(u1.id.clone()),
+        lapsed_at: Some(t),
+    };
+    assert_eq!(db.store.delete_sessions(&a.id, &lapsed_of_u1).await, Ok(1));
+    assert!(!exists(&expired).await, "expiry exactly at T has lapsed");
+    assert!(exists(&abandoned).await, "the user filter holds");
+
+    let lapsed = SessionDeletion {
+        user_id: None,
+        lapsed_at: Some(t),
+    };
+    assert_eq!(db.store.delete_sessions(&a.id, &lapsed).await, Ok(2));
+    assert!(!exists(&abandoned).await && !exists(&idle).await);
+    assert!(
+        exists(&live).await && exists(&idle_later).await,
+        "not lapsed yet"
+    );
+    assert!(
+        exists(&foreign).await,
+        "B's lapsed session is B's to delete"
+    );
+
+    let all_of_u2 = SessionDeletion {
+        user_id: Some(u2.id.clone()),
+        lapsed_at: None,
+    };
+    assert_eq!(db.store.delete_sessions(&a.id, &all_of_u2).await, Ok(1));
+    assert!(!exists(&idle_later).await && exists(&live).await);
+}
