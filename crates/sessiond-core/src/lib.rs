@@ -9,6 +9,11 @@
 //! - [`apikey`]: secret-key records.
 //! - [`ids`]: typed ids of tenant-owned objects.
 //! - [`session`]: login sessions and their pure state machine.
+//! - [`user`]: the users directory: sealed profiles, blind-indexed identifiers, search.
+//! - [`template`]: JWT templates and their claim renderer.
+//! - [`signing`]: per-application signing keys, their rotation and the JWKS.
+//! - [`login`]: the login-session service (users, sessions, tokens, impersonation, token vault,
+//!   templates) every login dialect calls.
 //! - [`store`]: the storage contract, as small capability traits every backend implements.
 //! - [`verification`]: identity-verification sessions, providers and sealed results.
 //! - [`vault`]: the master keyring in use, and the server pepper sealed under it.

@@ -4,6 +4,7 @@
 //! - [`ids`]: unguessable, prefixed identifiers (`app_…`, `sess_…`) and base62.
 //! - [`apikey`]: secret-key generation and the keyed hash under which keys are stored.
 //! - [`seal`]: the AEAD envelope used for every secret at rest, and the master [`seal::Keyring`].
+//! - [`jwt`]: compact JWS signing and verification with keys parsed once, JWKs, SPKI PEM.
 //! - [`ct`]: constant-time comparison.
 //! - [`password`]: Argon2id password digests and checks of imported bcrypt/Argon2 digests.
 //! - [`recipient`]: sealing to a key the server does not keep (verification results).

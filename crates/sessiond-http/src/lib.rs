@@ -9,7 +9,7 @@
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
 //! - [`native`]: sessiond's own small API under `/sessiond/v1`.
 //! - [`dialect`]: vendor dialects (Clerk under `/v1`, Equisoft under `/sessions` and
-//!   `/users/{uuid}/sessions`).
+//!   `/users/{uuid}/sessions`, Trinsic under `/api/v1`).
 //! - [`pages`]: the hosted identity-verification pages under `/verify`.
 //! - [`docs`]: the OpenAPI document at `/openapi.json` and the offline docs page at `/docs`.
 

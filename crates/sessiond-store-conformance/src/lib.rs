@@ -3,7 +3,9 @@
 //! # Layout
 //! - [`TestDb`]: a fresh, isolated database per test: a temporary SQLite file, or a new
 //!   PostgreSQL database created under `SESSIOND_TEST_DATABASE_URL` and dropped afterwards.
-//! - [`cases`]: one `async fn` per rule of the contract, generic over the store.
+//! - [`cases`]: one `async fn` per rule of the contract, over `&dyn` store traits: tenancy,
+//!   sealing, jobs, the token vault; [`login_cases`]: users, sessions, signing keys, templates;
+//!   [`verification_cases`]: identity-verification sessions.
 //! - `tests/conformance.rs` stamps every case out for both backends.
 //!
 //! PostgreSQL is mandatory when `CI=true`: a missing `SESSIOND_TEST_DATABASE_URL` fails the run

@@ -3,6 +3,9 @@
 //!
 //! # Layout
 //! - [`SqlStore`]: connection pool and migrations; [`Backend`] picks a backend by URL scheme.
+//! - `pool`: its own connection pool (no ping per checkout; dead connections found by error
+//!   generation) and `Tx`.
+//! - `epoch`: the authentication epoch kept in memory, refreshed by LISTEN/NOTIFY.
 //! - `tenancy`: meta values, applications and secret keys.
 //! - `ops`: sealed-value enumeration, job-run claims and health.
 //! - `login`, `vault`, `verification`: users, sessions, keys, templates, the token vault, the

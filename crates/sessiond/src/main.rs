@@ -7,7 +7,7 @@
 //! - `server`: `serve`, with metrics, jobs and graceful shutdown.
 //! - `listener`: the accept loop: connection limit, header and idle timeouts, descriptor limit.
 //! - `scheduler`: timing of background jobs.
-//! - `admin`: offline commands (apps, keys, migrate, healthcheck).
+//! - `admin`: offline commands (apps, keys, users, migrate, healthcheck).
 //! - `telemetry`: logging.
 
 mod admin;

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `sessiond` binary: each spawns the real program on port 0 against a
 //! fresh SQLite data directory or a fresh PostgreSQL database.
 
+mod architecture;
 mod at_rest;
 mod auth;
 mod clerk_rs;
