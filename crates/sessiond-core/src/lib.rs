@@ -19,6 +19,7 @@
 //! - [`vault`]: the master keyring in use, and the server pepper sealed under it.
 //! - [`tenancy`]: the service behind applications, keys and request authentication.
 //! - [`rotation`]: re-sealing everything under a new master key.
+//! - [`retry`]: optimistic read-modify-write, the one retry loop every service uses.
 //! - [`jobs`]: background job logic as `run_once(now)`.
 //! - [`error`]: the core error type and its stable codes.
 
@@ -29,6 +30,7 @@ pub mod error;
 pub mod ids;
 pub mod jobs;
 pub mod login;
+pub mod retry;
 pub mod rotation;
 pub mod session;
 pub mod signing;

@@ -9,6 +9,7 @@ use crate::apikey::{ApiKey, ApiKeyId};
 use crate::application::{self, AppId, AppSettings, Application, KeyEnvironment};
 use crate::clock::Timestamp;
 use crate::error::{AuthFailure, Error, Result};
+use crate::retry::{Attempt, retry_optimistic};
 use crate::store::{Store, StoreError};
 use crate::vault::Vault;
 
@@ -156,12 +157,13 @@ impl Tenancy {
         &self,
         id: &AppId,
         now: Timestamp,
-        mut change: F,
+        change: F,
     ) -> Result<Application>
     where
-        F: FnMut(&mut Application) -> Result<()> + Send,
+        F: Fn(&mut Application) -> Result<()> + Send + Sync,
     {
-        for _ in 0..5 {
+        let change = &change;
+        retry_optimistic(|| async move {
             let mut app = self.get_application(id).await?;
             change(&mut app)?;
             application::validate_name(&app.name)?;
@@ -169,17 +171,13 @@ impl Tenancy {
             app.version += 1;
             app.updated_at = now;
             match self.store.update_application(&app).await {
-                Ok(()) => return Ok(app),
-                Err(StoreError::Conflict) => continue,
-                Err(StoreError::NotFound) => {
-                    return Err(Error::NotFound {
-                        kind: "application",
-                    });
-                }
-                Err(e) => return Err(e.into()),
+                Err(StoreError::NotFound) => Err(Error::NotFound {
+                    kind: "application",
+                }),
+                written => Attempt::of_write(written, app),
             }
-        }
-        Err(Error::Conflict)
+        })
+        .await
     }
 
     pub async fn delete_application(&self, id: &AppId) -> Result<()> {

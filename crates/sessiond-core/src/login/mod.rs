@@ -29,7 +29,6 @@ pub const MIN_TOKEN_SECS: u64 = 30;
 pub const MAX_TOKEN_SECS: u64 = 315_360_000;
 /// Session tokens are valid from 10 s before issue, to absorb clock skew between servers.
 const SESSION_TOKEN_NBF_SKEW_SECS: u64 = 10;
-const RETRIES: usize = 5;
 /// Users opened per store read when a listing must look inside sealed profiles.
 pub const SCAN_CHUNK: u32 = 1000;
 /// Largest value the token vault stores.

@@ -5,6 +5,7 @@ use crate::application::Application;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::{ClientId, SessionId, UserId};
+use crate::retry::{Attempt, retry_optimistic};
 use crate::session::{Event, Session, SessionAttributes, SessionStatus, SsoDetails, transition};
 use crate::store::{SessionDeletion, SessionFilter, StoreError};
 use crate::user::{User, UserSearch};
@@ -116,24 +117,27 @@ impl LoginService {
     where
         F: Fn(&Session) -> Result<Session> + Send + Sync,
     {
-        for _ in 0..RETRIES {
-            let s = match loaded.take() {
-                Some(s) => s,
-                None => self.get_session(app, id).await?,
-            };
-            let mut next = step(&s)?;
-            if next == s {
-                return Ok((s.clone(), s));
+        let step = &step;
+        retry_optimistic(|| {
+            // The caller's copy serves the first attempt only; a retry reads afresh.
+            let first = loaded.take();
+            async move {
+                let s = match first {
+                    Some(s) => s,
+                    None => self.get_session(app, id).await?,
+                };
+                let mut next = step(&s)?;
+                if next == s {
+                    return Ok(Attempt::Done((s.clone(), s)));
+                }
+                next.version = s.version + 1;
+                match self.store.update_session(&next).await {
+                    Err(StoreError::NotFound) => Err(not_found("session")),
+                    written => Attempt::of_write(written, (s, next)),
+                }
             }
-            next.version = s.version + 1;
-            match self.store.update_session(&next).await {
-                Ok(()) => return Ok((s, next)),
-                Err(StoreError::Conflict) => continue,
-                Err(StoreError::NotFound) => return Err(not_found("session")),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::Conflict)
+        })
+        .await
     }
 
     pub async fn revoke_session(

@@ -4,6 +4,7 @@ use crate::application::Application;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::TemplateId;
+use crate::retry::{Attempt, retry_optimistic};
 use crate::store::StoreError;
 use crate::template::{self, JwtTemplate, TemplateInput};
 use serde_json::Map;
@@ -167,26 +168,28 @@ impl LoginService {
         input: TemplateInput,
         now: Timestamp,
     ) -> Result<JwtTemplate> {
-        for _ in 0..RETRIES {
+        let input = &input;
+        retry_optimistic(|| async move {
             let mut t = self.get_template(app, id).await?;
             self.apply_template_input(&mut t, input.clone())?;
             t.version += 1;
             t.updated_at = now.max(t.updated_at);
             match self.store.update_template(&self.seal_template(&t)?).await {
-                Ok(()) => return Ok(t),
                 Err(StoreError::Conflict) => {
+                    // Either a concurrent update or a taken name; a re-read tells which.
                     let fresh = self.get_template(app, id).await?;
                     if fresh.version == t.version - 1 {
                         return Err(Error::AlreadyExists {
                             field: "name".into(),
                         });
                     }
+                    Ok(Attempt::Raced)
                 }
-                Err(StoreError::NotFound) => return Err(not_found("jwt_template")),
-                Err(e) => return Err(e.into()),
+                Err(StoreError::NotFound) => Err(not_found("jwt_template")),
+                written => Attempt::of_write(written, t),
             }
-        }
-        Err(Error::Conflict)
+        })
+        .await
     }
 
     pub async fn delete_template(&self, app: &Application, id: &TemplateId) -> Result<()> {

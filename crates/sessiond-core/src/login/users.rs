@@ -5,6 +5,7 @@ use crate::application::Application;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
+use crate::retry::{Attempt, retry_optimistic};
 use crate::store::{StoreError, StoredUser};
 use crate::user::{
     self, NewUser, PasswordCheck, PasswordInput, StoredOrder, StoredPassword, User, UserFilter,
@@ -255,28 +256,29 @@ impl LoginService {
             Some(p) => Some(Self::digest_password(p).await?),
             None => None,
         };
-        for _ in 0..RETRIES {
+        let (patch, digest) = (&patch, &digest);
+        retry_optimistic(|| async move {
             let mut u = self.get_user(app, id).await?;
             patch.clone().apply(&mut u)?;
-            if let Some(d) = &digest {
+            if let Some(d) = digest {
                 u.profile.password = Some(d.clone());
             }
             u.version += 1;
             u.updated_at = now.max(u.updated_at);
             match self.store.update_user(&self.seal_user(&u)?).await {
-                Ok(()) => return Ok(u),
                 Err(StoreError::Conflict) => {
                     // Either a concurrent update or a taken identifier; a re-read tells which.
                     let fresh = self.get_user(app, id).await?;
                     if fresh.version == u.version - 1 {
                         return Err(Self::identifier_taken(StoreError::Conflict));
                     }
+                    Ok(Attempt::Raced)
                 }
-                Err(StoreError::NotFound) => return Err(not_found("user")),
-                Err(e) => return Err(e.into()),
+                Err(StoreError::NotFound) => Err(not_found("user")),
+                written => Attempt::of_write(written, u),
             }
-        }
-        Err(Error::Conflict)
+        })
+        .await
     }
 
     pub async fn delete_user(&self, app: &Application, id: &UserId) -> Result<()> {

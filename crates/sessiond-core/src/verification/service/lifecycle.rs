@@ -4,7 +4,8 @@
 use crate::application::Application;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::store::{StoreError, VerificationOrder};
+use crate::retry::{Attempt, retry_optimistic};
+use crate::store::VerificationOrder;
 use crate::verification::identity::{AttachmentContent, IdentityData};
 use crate::verification::model::{
     Event, State, Step, TransitionError, Verification, VerificationId,
@@ -90,20 +91,16 @@ impl VerificationService {
         id: &VerificationId,
         now: Timestamp,
     ) -> Result<Verification> {
-        for _ in 0..RETRIES {
+        retry_optimistic(|| async move {
             let mut v = self.load(&app.id, id).await?;
             if v.effective_state(now) == State::Cancelled {
-                return Ok(v);
+                return Ok(Attempt::Done(v));
             }
             v.apply(Event::Cancel, now).map_err(finished_error)?;
             v.version += 1;
-            match self.store.update_verification(&v, &[]).await {
-                Ok(()) => return Ok(v),
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::Conflict)
+            Attempt::of_write(self.store.update_verification(&v, &[]).await, v)
+        })
+        .await
     }
 
     /// Removes identity data, input and attachments for good; the record stays, marked redacted.
@@ -114,7 +111,7 @@ impl VerificationService {
         id: &VerificationId,
         now: Timestamp,
     ) -> Result<Verification> {
-        for _ in 0..RETRIES {
+        retry_optimistic(|| async move {
             let mut v = self.load(&app.id, id).await?;
             if !v.effective_state(now).is_terminal() {
                 v.apply(Event::Cancel, now).map_err(finished_error)?;
@@ -130,13 +127,9 @@ impl VerificationService {
             }
             v.updated_at = now;
             v.version += 1;
-            match self.store.redact_verification(&v).await {
-                Ok(()) => return Ok(v),
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::Conflict)
+            Attempt::of_write(self.store.redact_verification(&v).await, v)
+        })
+        .await
     }
 
     /// An attachment's bytes, by its access key.
@@ -166,7 +159,7 @@ impl VerificationService {
         key: &str,
         now: Timestamp,
     ) -> Result<IntegrationStep> {
-        for _ in 0..RETRIES {
+        retry_optimistic(|| async move {
             let mut v = self.load(&app.id, id).await?;
             self.check_key(&v, key)?;
             let state = v.effective_state(now);
@@ -192,18 +185,13 @@ impl VerificationService {
             };
             let refresh = self.set_deeplink(&mut v, &d, now);
             v.version += 1;
-            match self.store.update_verification(&v, &[]).await {
-                Ok(()) => {
-                    return Ok(IntegrationStep {
-                        method: LaunchMethod::DeeplinkToMobile,
-                        content: d.content,
-                        refresh: Some(refresh),
-                    });
-                }
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::Conflict)
+            let step = IntegrationStep {
+                method: LaunchMethod::DeeplinkToMobile,
+                content: d.content,
+                refresh: Some(refresh),
+            };
+            Attempt::of_write(self.store.update_verification(&v, &[]).await, step)
+        })
+        .await
     }
 }

@@ -42,7 +42,6 @@ use crate::verification::provider::{
     Choice, Collection, Ctx, FormField, LaunchMethod, Provider, Providers,
 };
 
-const RETRIES: usize = 5;
 const MAX_PROVIDERS: usize = 100;
 const MAX_URL: usize = 2048;
 /// Refresh a hosted deep link this long before it expires, so a user never sees a dead link.
