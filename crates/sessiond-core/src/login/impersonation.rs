@@ -38,7 +38,7 @@ impl LoginService {
         }
         if target == &admin.id {
             return Err(Error::invalid(
-                "userUuid",
+                "target_user",
                 "a user cannot impersonate themselves",
             ));
         }

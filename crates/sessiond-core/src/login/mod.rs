@@ -41,7 +41,7 @@ pub const MAX_TOKEN_ID: usize = 256;
 fn validate_token_id(t: &str) -> Result<()> {
     if t.is_empty() || t.len() > MAX_TOKEN_ID || t.chars().any(char::is_control) {
         return Err(Error::invalid(
-            "tokenId",
+            "token_id",
             format!("must be 1 to {MAX_TOKEN_ID} bytes without control characters"),
         ));
     }

@@ -1,13 +1,15 @@
 //! Identity-verification sessions: their own aggregate, separate from login sessions.
 //!
-//! - [`model`]: the aggregate, its pure state machine and its mapping to both Trinsic
-//!   generations.
+//! - [`model`]: the aggregate and its pure state machine.
+//! - [`negotiate`]: pure decisions: the capabilities an advanced session needs, which providers
+//!   suit a user.
 //! - [`identity`]: the identity data providers produce (plaintext only in memory).
 //! - [`provider`]: the provider trait and registry; [`testing`]: the built-in sandbox providers.
 //! - [`service`]: every operation, including the hosted pages' flow and result sealing.
 
 pub mod identity;
 pub mod model;
+pub mod negotiate;
 pub mod provider;
 pub mod service;
 pub mod testing;

@@ -255,116 +255,20 @@ pub fn transition(from: State, event: Event) -> Result<State, TransitionError> {
     })
 }
 
-/// Generation A (Trinsic Connect) view of a state: `state`, `failCode`, `verification.failCode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnectState {
-    pub state: &'static str,
-    pub fail_code: &'static str,
-    pub verification_fail_code: &'static str,
-}
-
-/// Generation B (Trinsic API) view of a state: `done`, `success`, `errorCode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ApiState {
-    pub done: bool,
-    pub success: bool,
-    pub error_code: Option<&'static str>,
-}
-
-impl State {
-    pub fn connect(self) -> ConnectState {
-        let (state, fail_code, vfail) = match self {
-            State::Created => ("IdvCreated", "SessionFailNone", "VerificationFailNone"),
-            State::Initiated => ("IdvInitiated", "SessionFailNone", "VerificationFailNone"),
-            State::Authenticating => (
-                "IdvAuthenticating",
-                "SessionFailNone",
-                "VerificationFailNone",
-            ),
-            State::InProgress => ("IdvInProgress", "SessionFailNone", "VerificationFailNone"),
-            State::Success => ("IdvSuccess", "SessionFailNone", "VerificationFailNone"),
-            State::Cancelled => ("IdvFailed", "SessionFailRpCanceled", "VerificationFailNone"),
-            State::Expired => ("IdvFailed", "SessionFailExpired", "VerificationFailNone"),
-            State::Failed(r) => {
-                let (f, v) = match r {
-                    FailReason::Internal => ("SessionFailInternal", "VerificationFailInternal"),
-                    FailReason::NoMatch | FailReason::Inauthentic => (
-                        "SessionFailVerificationFailed",
-                        "VerificationFailInauthentic",
-                    ),
-                    FailReason::InvalidImage => (
-                        "SessionFailVerificationFailed",
-                        "VerificationFailInvalidImage",
-                    ),
-                    FailReason::UnsupportedDocument => (
-                        "SessionFailVerificationFailed",
-                        "VerificationFailUnsupportedDocument",
-                    ),
-                    FailReason::AssuranceLevelNotMet => {
-                        ("SessionFailVerificationFailed", "VerificationFailNone")
-                    }
-                    FailReason::Authentication => {
-                        ("SessionFailAuthentication", "VerificationFailNone")
-                    }
-                    FailReason::UserCanceled => ("SessionFailUserCanceled", "VerificationFailNone"),
-                    FailReason::UserAbandoned => (
-                        "SessionFailVerificationFailed",
-                        "VerificationFailUserAbandoned",
-                    ),
-                    FailReason::UserTimedOut => ("SessionFailExpired", "VerificationFailNone"),
-                };
-                ("IdvFailed", f, v)
-            }
-        };
-        ConnectState {
-            state,
-            fail_code,
-            verification_fail_code: vfail,
-        }
-    }
-
-    pub fn api(self) -> ApiState {
-        let error_code = match self {
-            State::Created
-            | State::Initiated
-            | State::Authenticating
-            | State::InProgress
-            | State::Success => None,
-            State::Cancelled => Some("Canceled"),
-            State::Expired => Some("Expired"),
-            State::Failed(r) => Some(match r {
-                FailReason::Internal => "Internal",
-                FailReason::NoMatch | FailReason::Authentication => "Other",
-                FailReason::InvalidImage => "InvalidImage",
-                FailReason::Inauthentic => "Inauthentic",
-                FailReason::UnsupportedDocument => "UnsupportedDocument",
-                FailReason::AssuranceLevelNotMet => "AssuranceLevelNotMet",
-                FailReason::UserCanceled => "Canceled",
-                FailReason::UserAbandoned => "UserAbandoned",
-                FailReason::UserTimedOut => "UserTimedOut",
-            }),
-        };
-        ApiState {
-            done: self.is_terminal(),
-            success: self == State::Success,
-            error_code,
-        }
-    }
-}
-
-/// The twelve fields a generation A relying party may ask to be disclosed.
-pub const DISCLOSED_FIELDS: [&str; 12] = [
-    "idNumber",
-    "givenName",
-    "familyName",
+/// The twelve fields a relying party may ask to be disclosed (generation A), in the order of
+/// `Options::disclosed_fields`.
+pub const DISCLOSABLE_FIELDS: [&str; 12] = [
+    "id_number",
+    "given_name",
+    "family_name",
     "address",
-    "dateOfBirth",
+    "date_of_birth",
     "country",
-    "issueDate",
-    "expirationDate",
-    "documentFront",
-    "documentBack",
-    "documentPortrait",
+    "issue_date",
+    "expiration_date",
+    "document_front",
+    "document_back",
+    "document_portrait",
     "selfie",
 ];
 
@@ -377,15 +281,15 @@ pub struct Options {
     /// Where the hosted pages send the browser at the end (validated against the application's
     /// allowed redirect origins).
     pub redirect_url: Option<String>,
-    /// Generation A: which fields to disclose (all when `None`), in [`DISCLOSED_FIELDS`] order.
+    /// Generation A: which fields to disclose (all when `None`), in [`DISCLOSABLE_FIELDS`] order.
     pub disclosed_fields: Option<Vec<bool>>,
     /// Generation A: skip provider choice (exactly one provider).
     pub launch_directly: bool,
     /// Generation A: offer phone sign-in and credential reuse. Accepted and recorded; sessiond has
     /// no reusable-credential wallet, so it changes nothing in the flow.
     pub remember_me: bool,
-    /// Generation B advanced: the capabilities the relying party declared.
-    pub capabilities: Vec<String>,
+    /// Advanced sessions: what the relying party's integration can do.
+    pub capabilities: Vec<super::negotiate::Capability>,
     /// Generation B advanced: fall back to the hosted pages on a capability or input gap.
     pub fallback_to_hosted: bool,
     /// Generation B advanced: whether this session fell back to the hosted pages.

@@ -5,8 +5,9 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::store::StoredAttachment;
 use crate::verification::model::{
-    DISCLOSED_FIELDS, Event, Flow, Options, State, Step, Verification, VerificationId,
+    DISCLOSABLE_FIELDS, Event, Flow, Options, State, Step, Verification, VerificationId,
 };
+use crate::verification::negotiate::{Capability, Gap, Negotiated, negotiate};
 use crate::verification::provider::{
     Collection, Ctx, Deeplink, LaunchMethod, Next, Outcome, Provider,
 };
@@ -79,7 +80,7 @@ impl VerificationService {
             && !redirect_allowed(app, url)
         {
             return Err(Error::invalid(
-                "redirectUrl",
+                "redirect_url",
                 "must be an absolute http(s) URL whose origin is one of the application's allowed redirect origins",
             ));
         }
@@ -96,7 +97,7 @@ impl VerificationService {
             ));
         }
         if let Some(d) = &o.disclosed_fields
-            && d.len() != DISCLOSED_FIELDS.len()
+            && d.len() != DISCLOSABLE_FIELDS.len()
         {
             return Err(Error::Internal(
                 "disclosed fields must have 12 entries".into(),
@@ -116,7 +117,7 @@ impl VerificationService {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Object(m)) => Ok(Some(m)),
             Some(_) => Err(Error::invalid(
-                format!("providerInput.{key}"),
+                format!("provider_input.{key}"),
                 "must be an object",
             )),
         }
@@ -129,10 +130,12 @@ impl VerificationService {
         input: Option<&Map<String, Value>>,
     ) -> Result<Next> {
         let member = Self::provider_input(provider, input)?;
-        provider.begin(ctx, member).map_err(|e| {
-            let key = provider.info().input_key.unwrap_or("providerInput");
-            Error::invalid(format!("providerInput.{key}.{}", e.field), e.reason)
-        })
+        provider
+            .begin(ctx, member)
+            .map_err(|e| match provider.info().input_key {
+                Some(key) => Error::invalid(format!("provider_input.{key}.{}", e.field), e.reason),
+                None => Error::invalid(format!("provider_input.{}", e.field), e.reason),
+            })
     }
 
     /// Creates a session of any flow.
@@ -173,7 +176,7 @@ impl VerificationService {
                     .any(|p| p.info().input_key == Some(k.as_str()))
                 {
                     return Err(Error::invalid(
-                        format!("providerInput.{k}"),
+                        format!("provider_input.{k}"),
                         "is not the input of an available provider",
                     ));
                 }
@@ -226,87 +229,54 @@ impl VerificationService {
                         format!("`{}` does not support advanced sessions", info.id),
                     ));
                 }
-                let caps = |c: &str| options.capabilities.iter().any(|x| x == c);
                 let next = self.begin(p.as_ref(), &ctx, req.provider_input.as_ref())?;
-                let needs: Vec<&str> = match &next {
-                    Next::Done(_) => vec!["PollResult"],
-                    Next::Deeplink(_) if info.refreshable => {
-                        vec!["DeeplinkToMobile", "PollResult", "RefreshStepContent"]
-                    }
-                    Next::Deeplink(_) => vec!["DeeplinkToMobile", "PollResult"],
-                    Next::Redirect(_) => vec!["LaunchBrowser", "CaptureRedirect"],
-                    // Forms and choices need an interface: only the hosted pages have one.
-                    Next::Form { .. } | Next::Choose(_) => vec!["(hosted interface)"],
-                };
-                let missing: Vec<&str> = needs.iter().copied().filter(|c| !caps(c)).collect();
-                let redirect_needed = matches!(next, Next::Redirect(_));
-                if missing.is_empty() && !(redirect_needed && options.redirect_url.is_none()) {
-                    v.apply(Event::Launch, now).map_err(finished_error)?;
-                    match next {
-                        Next::Done(outcome) => {
-                            attachments = self.finish(&mut v, outcome, now)?;
-                            next_step = Some(IntegrationStep {
-                                method: LaunchMethod::None,
-                                content: String::new(),
-                                refresh: None,
-                            });
-                            collection = Some(Collection::PollResult);
-                        }
-                        Next::Deeplink(d) => {
-                            v.apply(Event::Begin, now).map_err(finished_error)?;
-                            let refresh = self.set_deeplink(&mut v, &d, now);
-                            next_step = Some(IntegrationStep {
-                                method: LaunchMethod::DeeplinkToMobile,
-                                content: d.content,
-                                refresh: info.refreshable.then_some(refresh),
-                            });
-                            collection = Some(Collection::PollResult);
-                        }
-                        Next::Redirect(url) => {
-                            v.apply(Event::Begin, now).map_err(finished_error)?;
-                            next_step = Some(IntegrationStep {
-                                method: LaunchMethod::LaunchBrowser,
-                                content: url,
-                                refresh: None,
-                            });
-                            collection = Some(Collection::CaptureRedirect);
-                        }
-                        Next::Form { .. } | Next::Choose(_) => {}
-                    }
-                } else if options.fallback_to_hosted {
-                    let mut gaps = Vec::new();
-                    for c in ["LaunchBrowser", "CaptureRedirect"] {
-                        if !caps(c) {
-                            gaps.push(c);
+                let decision = negotiate(
+                    &next,
+                    info.refreshable,
+                    &options.capabilities,
+                    options.redirect_url.is_some(),
+                    options.fallback_to_hosted,
+                );
+                match decision {
+                    Negotiated::Direct => {
+                        v.apply(Event::Launch, now).map_err(finished_error)?;
+                        match next {
+                            Next::Done(outcome) => {
+                                attachments = self.finish(&mut v, outcome, now)?;
+                                next_step = Some(IntegrationStep {
+                                    method: LaunchMethod::None,
+                                    content: String::new(),
+                                    refresh: None,
+                                });
+                                collection = Some(Collection::PollResult);
+                            }
+                            Next::Deeplink(d) => {
+                                v.apply(Event::Begin, now).map_err(finished_error)?;
+                                let refresh = self.set_deeplink(&mut v, &d, now);
+                                next_step = Some(IntegrationStep {
+                                    method: LaunchMethod::DeeplinkToMobile,
+                                    content: d.content,
+                                    refresh: info.refreshable.then_some(refresh),
+                                });
+                                collection = Some(Collection::PollResult);
+                            }
+                            Next::Redirect(url) => {
+                                v.apply(Event::Begin, now).map_err(finished_error)?;
+                                next_step = Some(IntegrationStep {
+                                    method: LaunchMethod::LaunchBrowser,
+                                    content: url,
+                                    refresh: None,
+                                });
+                                collection = Some(Collection::CaptureRedirect);
+                            }
+                            Next::Form { .. } | Next::Choose(_) => {}
                         }
                     }
-                    if !gaps.is_empty() || options.redirect_url.is_none() {
-                        return Err(Error::invalid(
-                            "fallbackToHostedUI",
-                            format!(
-                                "falling back to the hosted interface needs a redirectUrl and the capabilities LaunchBrowser and CaptureRedirect{}",
-                                if gaps.is_empty() {
-                                    String::new()
-                                } else {
-                                    format!(" (missing: {})", gaps.join(", "))
-                                }
-                            ),
-                        ));
+                    Negotiated::Hosted => {
+                        options.fell_back = true;
+                        collection = Some(Collection::CaptureRedirect);
                     }
-                    options.fell_back = true;
-                    collection = Some(Collection::CaptureRedirect);
-                } else {
-                    let what = if missing.contains(&"(hosted interface)") {
-                        "its input is missing or incomplete, which only the hosted interface can collect; set fallbackToHostedUI".to_owned()
-                    } else if missing.is_empty() {
-                        "a redirectUrl is required".to_owned()
-                    } else {
-                        format!("missing capabilities: {}", missing.join(", "))
-                    };
-                    return Err(Error::invalid(
-                        "capabilities",
-                        format!("provider `{}` cannot run here: {what}", info.id),
-                    ));
+                    Negotiated::Refused(gap) => return Err(refusal(info.id, gap)),
                 }
             }
             (_, Some(p)) => {
@@ -332,5 +302,44 @@ impl VerificationService {
             next_step,
             collection,
         })
+    }
+}
+
+fn names(caps: &[Capability]) -> String {
+    caps.iter()
+        .map(|c| format!("{c:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Why an advanced session cannot start, in terms of the fields the caller gave.
+fn refusal(provider: &str, gap: Gap) -> Error {
+    match gap {
+        Gap::CannotFallBack(missing) => Error::invalid(
+            "fallback_to_hosted",
+            format!(
+                "falling back to the hosted interface needs a redirect URL and the capabilities \
+                 LaunchBrowser and CaptureRedirect{}",
+                if missing.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (missing: {})", names(&missing))
+                }
+            ),
+        ),
+        other => {
+            let what = match other {
+                Gap::NeedsHostedPages => "its input is missing or incomplete, which only the \
+                                          hosted interface can collect; allow the fallback to it"
+                    .to_owned(),
+                Gap::NoRedirectUrl => "a redirect URL is required".to_owned(),
+                Gap::Missing(m) => format!("missing capabilities: {}", names(&m)),
+                Gap::CannotFallBack(_) => String::new(),
+            };
+            Error::invalid(
+                "capabilities",
+                format!("provider `{provider}` cannot run here: {what}"),
+            )
+        }
     }
 }

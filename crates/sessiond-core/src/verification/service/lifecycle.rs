@@ -173,13 +173,13 @@ impl VerificationService {
                 .cloned();
             let (Step::Deeplink { .. }, Some(provider)) = (&v.step, provider) else {
                 return Err(Error::invalid(
-                    "sessionId",
+                    "session_id",
                     "the session has no refreshable step",
                 ));
             };
             let Some(d) = provider.refresh(&self.ctx(&v, now)) else {
                 return Err(Error::invalid(
-                    "sessionId",
+                    "session_id",
                     "the session has no refreshable step",
                 ));
             };

@@ -61,11 +61,11 @@ fn attachment_context(id: &str) -> String {
 fn finished_error(e: TransitionError) -> Error {
     match e {
         TransitionError::Finished(s) => Error::invalid(
-            "sessionId",
+            "session_id",
             format!("the session already finished ({})", s.as_str()),
         ),
         TransitionError::Invalid { from, to } => Error::invalid(
-            "sessionId",
+            "session_id",
             format!("the session cannot go from {} to {to}", from.as_str()),
         ),
     }

@@ -279,7 +279,7 @@ impl VerificationService {
                 if let Some(url) = params.redirect_url.filter(|u| !u.is_empty()) {
                     if !redirect_allowed(&app, &url) {
                         return Err(Error::invalid(
-                            "redirectUrl",
+                            "redirect_url",
                             "is not an allowed redirect origin of this application",
                         ));
                     }

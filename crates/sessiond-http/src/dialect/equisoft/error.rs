@@ -48,7 +48,13 @@ impl EquisoftError {
     pub fn from_core(e: &Error) -> Self {
         match e {
             Error::NotFound { kind } => Self::not_found(format!("{kind} not found")),
-            Error::InvalidInput { field, reason } => Self::bad_request(format!("{field} {reason}")),
+            Error::InvalidInput { field, reason } => {
+                let field = match field.as_str() {
+                    "target_user" => "userUuid".to_owned(),
+                    f => crate::dialect::camel_case(f),
+                };
+                Self::bad_request(format!("{field} {reason}"))
+            }
             Error::LimitExceeded { .. } | Error::ReservedClaim(_) | Error::InvalidToken(_) => {
                 Self::bad_request(e.to_string())
             }

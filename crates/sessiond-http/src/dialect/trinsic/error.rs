@@ -35,6 +35,23 @@ pub struct TrinsicError {
     pub detail: String,
 }
 
+/// A core field name as both generations spell it: camelCase, the input of a provider under
+/// `providerInput` with the provider's own key left as it is.
+fn wire_field(core: &str) -> String {
+    let (head, rest) = match core.split_once('.') {
+        Some((h, r)) => (h, Some(r)),
+        None => (core, None),
+    };
+    let head = match head {
+        "fallback_to_hosted" => "fallbackToHostedUI".to_owned(),
+        h => crate::dialect::camel_case(h),
+    };
+    match rest {
+        Some(r) => format!("{head}.{r}"),
+        None => head,
+    }
+}
+
 fn title(status: StatusCode) -> &'static str {
     status.canonical_reason().unwrap_or("Error")
 }
@@ -87,7 +104,9 @@ impl TrinsicError {
     pub fn from_core(gen_: Gen, e: &Error) -> Self {
         match e {
             Error::NotFound { kind } => Self::not_found(gen_, kind),
-            Error::InvalidInput { field, reason } => Self::bad_request(gen_, field, reason.clone()),
+            Error::InvalidInput { field, reason } => {
+                Self::bad_request(gen_, &wire_field(field), reason.clone())
+            }
             Error::LimitExceeded { .. } | Error::InvalidToken(_) | Error::ReservedClaim(_) => {
                 Self::bad_request(gen_, "", e.to_string())
             }

@@ -9,6 +9,7 @@
 
 mod error;
 mod handlers;
+mod states;
 mod views;
 
 use axum::extract::Request;

@@ -2,11 +2,11 @@
 //! not nullable); generation B sends explicit `null`s (its schemas are, and Go 2.0.0 requires
 //! some keys such as `refresh` to be present).
 
+use super::states::{self, DISCLOSED_FIELDS};
 use serde_json::{Map, Value, json};
 use sessiond_core::Timestamp;
 use sessiond_core::verification::Verification;
 use sessiond_core::verification::identity::{Address, AttachmentSlot, IdentityData, Person};
-use sessiond_core::verification::model::DISCLOSED_FIELDS;
 use sessiond_core::verification::provider::Provider;
 use sessiond_core::verification::service::{IntegrationStep, StepRefresh};
 
@@ -35,7 +35,7 @@ fn disclosed(v: &Verification) -> Vec<bool> {
 }
 
 pub fn session_a(v: &Verification) -> Value {
-    let c = v.state.connect();
+    let c = states::connect(v.state);
     let mut verification = Map::new();
     if let Some(p) = &v.provider {
         verification.insert("provider".into(), Value::String(p.clone()));
@@ -173,7 +173,7 @@ pub fn identity_a(v: &Verification, d: &IdentityData, legacy: bool) -> Value {
 // ---- generation B ----
 
 pub fn session_b(v: &Verification) -> Value {
-    let s = v.state.api();
+    let s = states::api(v.state);
     json!({
         "id": v.id.as_str(),
         "done": s.done,

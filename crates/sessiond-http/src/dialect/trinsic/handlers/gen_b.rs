@@ -3,11 +3,13 @@
 use crate::AppState;
 use crate::auth::Caller;
 use crate::dialect::trinsic::error::{Gen, TrinsicError};
+use crate::dialect::trinsic::states;
 use crate::dialect::trinsic::views;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use serde_json::{Value, json};
+use sessiond_core::verification::negotiate::Capability;
 use sessiond_core::verification::service::NewVerification;
 use sessiond_core::verification::{Flow, Options};
 
@@ -97,21 +99,26 @@ pub async fn b_advanced(State(st): State<AppState>, Caller(app): Caller, body: B
         "fallbackToHostedUI",
         "providerInput",
     ])?;
-    let capabilities = b.strings("capabilities", 20)?;
-    if capabilities.is_empty() {
+    let names = b.strings("capabilities", 20)?;
+    if names.is_empty() {
         return Err(b.bad("capabilities", "must list at least one capability"));
     }
-    if let Some(c) = capabilities
-        .iter()
-        .find(|c| !CAPABILITIES.contains(&c.as_str()))
-    {
-        return Err(b.bad(
-            "capabilities",
-            &format!(
-                "has an unknown capability `{c}`; known: {}",
-                CAPABILITIES.join(", ")
-            ),
-        ));
+    let mut capabilities = Vec::with_capacity(names.len());
+    for name in &names {
+        let Some(c) = states::capability(name) else {
+            let known: Vec<&str> = Capability::ALL
+                .into_iter()
+                .map(states::capability_name)
+                .collect();
+            return Err(b.bad(
+                "capabilities",
+                &format!(
+                    "has an unknown capability `{name}`; known: {}",
+                    known.join(", ")
+                ),
+            ));
+        };
+        capabilities.push(c);
     }
     let req = NewVerification {
         flow: Some(Flow::Advanced),

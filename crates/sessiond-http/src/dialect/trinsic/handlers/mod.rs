@@ -9,13 +9,13 @@ pub use gen_a::*;
 pub use gen_b::*;
 pub use shared::*;
 
+use crate::dialect::trinsic::states::DISCLOSED_FIELDS;
 use axum::body::Bytes;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 use sessiond_core::application::{Application, TrinsicGeneration};
 use sessiond_core::verification::VerificationId;
-use sessiond_core::verification::model::DISCLOSED_FIELDS;
 
 use crate::dialect::trinsic::error::{Gen, TrinsicError};
 
@@ -28,16 +28,6 @@ type TResult = Result<Response, TrinsicError>;
 const MAX_PAGE_SIZE: u32 = 50;
 const DEFAULT_PAGE_SIZE: u32 = 10;
 const MAX_ID_LEN: usize = 100;
-/// Capabilities generation B clients may declare (2.1.0).
-const CAPABILITIES: [&str; 7] = [
-    "LaunchBrowser",
-    "DeeplinkToMobile",
-    "ShowContent",
-    "RefreshStepContent",
-    "CaptureRedirect",
-    "PollResult",
-    "PollAfterRedirect",
-];
 
 fn ok(v: Value) -> Response {
     (

@@ -12,6 +12,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 use sessiond_core::application::Application;
 use sessiond_core::store::VerificationOrder;
+use sessiond_core::verification::negotiate;
 
 use super::*;
 
@@ -301,21 +302,6 @@ pub async fn list_providers(
     Ok(ok(json!({ "providers": providers })))
 }
 
-/// ITU country calling codes of the countries our providers cover, longest first.
-pub(super) fn country_of_phone(phone: &str) -> Option<&'static str> {
-    let digits = phone.strip_prefix('+')?;
-    [
-        ("1", "US"),
-        ("44", "GB"),
-        ("52", "MX"),
-        ("55", "BR"),
-        ("62", "ID"),
-    ]
-    .into_iter()
-    .find(|(code, _)| digits.starts_with(code))
-    .map(|(_, c)| c)
-}
-
 #[utoipa::path(post, path = "/api/v1/network/recommend", tag = TAG, security(("secret_key" = [])),
     request_body(content = Object, description = "Generation A `{phoneNumber, countries?, states?}`; generation B `{recommendationInfo?, health?}`"),
     responses((status = 200, description = "`{recognized, relevant, remainder}`", body = Object)))]
@@ -348,10 +334,6 @@ pub async fn recommend(State(st): State<AppState>, Caller(app): Caller, body: By
             inner.strings("countries", 300)?,
         )
     };
-    let mut wanted: Vec<String> = countries.iter().map(|c| c.to_ascii_uppercase()).collect();
-    if let Some(c) = phone.as_deref().and_then(country_of_phone) {
-        wanted.push(c.to_owned());
-    }
     let url = st.verification.public_url();
     let render = |p: &std::sync::Arc<dyn sessiond_core::verification::provider::Provider>| {
         if g == Gen::A {
@@ -360,17 +342,18 @@ pub async fn recommend(State(st): State<AppState>, Caller(app): Caller, body: By
             views::recommendation_b(url, p.as_ref())
         }
     };
-    let (relevant, remainder): (Vec<_>, Vec<_>) =
-        st.verification.available_providers(&app).partition(|p| {
-            p.info()
-                .geography
-                .iter()
-                .any(|g| wanted.iter().any(|w| w == g))
-        });
+    let negotiate::Recommendation {
+        relevant,
+        remainder,
+    } = negotiate::recommend(
+        st.verification.available_providers(&app).cloned(),
+        phone.as_deref(),
+        &countries,
+    );
     // sessiond keeps no network of reusable identities, so nothing is ever "recognized".
     Ok(ok(json!({
         "recognized": [],
-        "relevant": relevant.iter().map(|p| render(p)).collect::<Vec<_>>(),
-        "remainder": remainder.iter().map(|p| render(p)).collect::<Vec<_>>(),
+        "relevant": relevant.iter().map(&render).collect::<Vec<_>>(),
+        "remainder": remainder.iter().map(&render).collect::<Vec<_>>(),
     })))
 }
