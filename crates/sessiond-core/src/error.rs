@@ -69,8 +69,11 @@ pub enum Error {
     LimitExceeded { what: &'static str, limit: usize },
     #[error("{0}")]
     Unauthenticated(AuthFailure),
-    #[error("storage is unavailable: {0}")]
-    Unavailable(String),
+    #[error("storage is unavailable")]
+    Unavailable(#[source] StoreError),
+    /// The database failed; the store's error, with its cause, is the source.
+    #[error("storage failed")]
+    Store(#[source] StoreError),
     #[error("too many requests; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
     #[error("internal error: {0}")]
@@ -94,9 +97,22 @@ impl Error {
             | Error::ConcurrentAccess { .. } => ErrorCode::InvalidState,
             Error::Unauthenticated(_) => ErrorCode::Unauthenticated,
             Error::Unavailable(_) => ErrorCode::Unavailable,
+            Error::Store(_) => ErrorCode::Internal,
             Error::RateLimited { .. } => ErrorCode::RateLimited,
             Error::Internal(_) => ErrorCode::Internal,
         }
+    }
+
+    /// This error and every cause under it, for logs: `storage failed: database error: …`.
+    pub fn report(&self) -> String {
+        let mut out = self.to_string();
+        let mut next = std::error::Error::source(self);
+        while let Some(cause) = next {
+            out.push_str(": ");
+            out.push_str(&cause.to_string());
+            next = cause.source();
+        }
+        out
     }
 
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
@@ -112,8 +128,8 @@ impl From<StoreError> for Error {
         match e {
             StoreError::NotFound => Error::NotFound { kind: "record" },
             StoreError::Conflict => Error::Conflict,
-            StoreError::Unavailable(m) => Error::Unavailable(m),
-            StoreError::Backend(m) => Error::Internal(m),
+            e @ StoreError::Unavailable(_) => Error::Unavailable(e),
+            e @ StoreError::Backend(_) => Error::Store(e),
         }
     }
 }
@@ -132,3 +148,36 @@ pub enum AuthFailure {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("connection refused")]
+    struct Refused;
+
+    /// A driver's error survives into the core error, as its source, for logs and inspection.
+    #[test]
+    fn a_store_failure_keeps_its_cause() {
+        let e: Error =
+            StoreError::unavailable_caused("PostgreSQL cannot be reached", Refused).into();
+        assert_eq!(e.code(), ErrorCode::Unavailable);
+        assert_eq!(
+            e.report(),
+            "storage is unavailable: database unavailable: PostgreSQL cannot be reached: \
+             connection refused"
+        );
+        let mut chain =
+            std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |c| {
+                c.source()
+            });
+        assert!(chain.any(|c| c.downcast_ref::<Refused>().is_some()));
+        let e: Error = StoreError::backend("write request never ran").into();
+        assert_eq!(e.code(), ErrorCode::Internal);
+        assert_eq!(
+            e.report(),
+            "storage failed: database error: write request never ran"
+        );
+    }
+}

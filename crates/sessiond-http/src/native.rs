@@ -182,7 +182,7 @@ pub fn render_error(e: &Error) -> Response {
     let code = e.code();
     let status = status_for(code);
     let message = if status.is_server_error() {
-        tracing::error!(error = %e, "request failed");
+        tracing::error!(error = %e.report(), "request failed");
         match code {
             ErrorCode::Unavailable => "the database is unavailable; retry later".to_owned(),
             _ => "internal server error".to_owned(),

@@ -137,13 +137,13 @@ impl SqlStore {
     /// Connects to PostgreSQL. Does not migrate.
     pub async fn connect(url: &str, opts: &PoolOptions) -> Result<Self, StoreError> {
         if Backend::from_url(url) != Some(Backend::Postgres) {
-            return Err(StoreError::Backend(
-                "database URL must start with postgres:// (SQLite is sessiond-store-sqlite)".into(),
+            return Err(StoreError::backend(
+                "database URL must start with postgres:// (SQLite is sessiond-store-sqlite)",
             ));
         }
         let url = url.to_owned();
         let connect = PgConnectOptions::from_str(&url)
-            .map_err(|e| StoreError::Backend(format!("invalid database URL: {e}")))?
+            .map_err(|e| StoreError::backend_caused("invalid database URL", e))?
             .application_name("sessiond")
             // Room for every statement the store issues, so none is re-prepared under load.
             .statement_cache_capacity(512)
@@ -162,7 +162,7 @@ impl SqlStore {
         migrator()
             .run(&mut *conn)
             .await
-            .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))
+            .map_err(|e| StoreError::backend_caused("migration failed", e))
     }
 
     /// (open connections, idle connections), for the pool gauges.
@@ -186,7 +186,7 @@ impl SqlStore {
 
 /// A stored value that does not decode: a backend error naming what (the text is for logs only).
 pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("stored {what} cannot be read: {e}"))
+    StoreError::backend(format!("stored {what} cannot be read: {e}"))
 }
 
 /// Column `col` of `row`, with driver errors mapped onto the store contract.
@@ -208,7 +208,10 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
             if ends_connection(db.code().as_deref()) {
                 pool::connection_failed();
             }
-            StoreError::Unavailable(db.to_string())
+            StoreError::unavailable_caused(
+                "PostgreSQL is busy or going away",
+                sqlx::Error::Database(db),
+            )
         }
         e @ (sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
@@ -218,10 +221,21 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
             if !matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed) {
                 pool::connection_failed();
             }
-            StoreError::Unavailable(e.to_string())
+            StoreError::unavailable_caused("PostgreSQL cannot be reached", e)
         }
-        other => StoreError::Backend(other.to_string()),
+        other => StoreError::backend_caused("PostgreSQL failed", other),
     }
+}
+
+/// Whether a store error is PostgreSQL refusing a row whose parent is gone (a foreign key).
+pub(crate) fn is_foreign_key(e: &StoreError) -> bool {
+    let StoreError::Backend(f) = e else {
+        return false;
+    };
+    f.cause()
+        .and_then(|c| c.downcast_ref::<sqlx::Error>())
+        .and_then(sqlx::Error::as_database_error)
+        .is_some_and(|db| db.is_foreign_key_violation())
 }
 
 /// PostgreSQL serialization failures and deadlocks, connection exceptions, operator

@@ -66,7 +66,8 @@ fn key_from_row(row: &PgRow) -> StoreResult<ApiKey> {
 }
 
 fn settings_json(app: &Application) -> StoreResult<String> {
-    serde_json::to_string(&app.settings).map_err(|e| StoreError::Backend(e.to_string()))
+    serde_json::to_string(&app.settings)
+        .map_err(|e| StoreError::backend_caused("cannot encode a stored value", e))
 }
 
 #[async_trait]
@@ -104,8 +105,8 @@ impl MetaStore for SqlStore {
 impl ApplicationStore for SqlStore {
     async fn insert_application(&self, app: &Application, first_key: &ApiKey) -> StoreResult<()> {
         if first_key.application_id != app.id {
-            return Err(StoreError::Backend(
-                "first key belongs to another application".into(),
+            return Err(StoreError::backend(
+                "first key belongs to another application",
             ));
         }
         let mut tx = self.pool().begin().await.map_err(map_err)?;
@@ -221,11 +222,7 @@ impl ApiKeyStore for SqlStore {
     async fn insert_api_key(&self, key: &ApiKey) -> StoreResult<()> {
         match insert_key(self.pool(), key).await {
             // The application vanished between the caller's check and this insert.
-            Err(StoreError::Backend(m))
-                if m.contains("FOREIGN KEY") || m.contains("foreign key") =>
-            {
-                Err(StoreError::NotFound)
-            }
+            Err(e) if crate::is_foreign_key(&e) => Err(StoreError::NotFound),
             other => other,
         }
     }

@@ -51,7 +51,8 @@ fn from_row(row: &PgRow) -> StoreResult<Verification> {
 }
 
 fn json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Backend(e.to_string()))
+    serde_json::to_string(v)
+        .map_err(|e| StoreError::backend_caused("cannot encode a stored value", e))
 }
 
 async fn insert_attachments(

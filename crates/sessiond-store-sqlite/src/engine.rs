@@ -77,8 +77,8 @@ where
         };
         // A panicking request must not take the writer (and every later write) down with it.
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(conn))).unwrap_or_else(|_| {
-            Err(StoreError::Backend(
-                "a write request panicked; it was rolled back".into(),
+            Err(StoreError::backend(
+                "a write request panicked; it was rolled back",
             ))
         });
         let ok = result.is_ok();
@@ -90,7 +90,7 @@ where
         let answer = match commit {
             Ok(()) => self
                 .result
-                .unwrap_or_else(|| Err(StoreError::Backend("write request never ran".into()))),
+                .unwrap_or_else(|| Err(StoreError::backend("write request never ran"))),
             Err(e) => Err(e),
         };
         // The caller may have gone away (request cancelled); the write stands either way.
@@ -157,7 +157,9 @@ impl Engine {
                 | OpenFlags::SQLITE_OPEN_CREATE
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        .map_err(|e| {
+            StoreError::unavailable_caused(format!("cannot open {}", path.display()), e)
+        })?;
         if !existed {
             restrict_permissions(path)?;
         }
@@ -176,16 +178,14 @@ impl Engine {
         std::thread::Builder::new()
             .name("sessiond-sqlite-checkpoint".into())
             .spawn(move || checkpoint_loop(&checkpointer, &checkpoints))
-            .map_err(|e| {
-                StoreError::Backend(format!("cannot start the SQLite checkpointer: {e}"))
-            })?;
+            .map_err(|e| StoreError::backend_caused("cannot start the SQLite checkpointer", e))?;
         let (tx, rx) = std::sync::mpsc::channel();
         let counters = Arc::new(WriteCounters::default());
         let for_writer = counters.clone();
         let thread = std::thread::Builder::new()
             .name("sessiond-sqlite-writer".into())
             .spawn(move || writer_loop(&conn, &rx, &for_writer, &want_checkpoint))
-            .map_err(|e| StoreError::Backend(format!("cannot start the SQLite writer: {e}")))?;
+            .map_err(|e| StoreError::backend_caused("cannot start the SQLite writer", e))?;
         Ok(Engine {
             path: path.to_path_buf(),
             counters,
@@ -230,8 +230,8 @@ impl Engine {
         match sender {
             Some(s) => s
                 .send(msg)
-                .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into())),
-            None => Err(StoreError::Unavailable("the store is closed".into())),
+                .map_err(|_| StoreError::unavailable("the SQLite writer has stopped")),
+            None => Err(StoreError::unavailable("the store is closed")),
         }
     }
 
@@ -249,7 +249,7 @@ impl Engine {
         })))?;
         answer
             .await
-            .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?
+            .map_err(|_| StoreError::unavailable("the SQLite writer has stopped"))?
     }
 
     /// Folds the WAL back into the database file and truncates it.
@@ -258,7 +258,7 @@ impl Engine {
         self.send(Msg::Checkpoint(reply))?;
         answer
             .await
-            .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?
+            .map_err(|_| StoreError::unavailable("the SQLite writer has stopped"))?
     }
 
     /// (transactions, write requests) since the store opened.
@@ -301,7 +301,7 @@ fn restrict_permissions(path: &Path) -> StoreResult<()> {
     use std::os::unix::fs::PermissionsExt;
     // Before WAL mode is set: SQLite gives the -wal and -shm files the main file's mode.
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| StoreError::Backend(format!("cannot restrict {}: {e}", path.display())))
+        .map_err(|e| StoreError::backend_caused(format!("cannot restrict {}", path.display()), e))
 }
 
 #[cfg(not(unix))]

@@ -59,7 +59,7 @@ impl SqliteStore {
     /// Opens the file a `sqlite:` URL names.
     pub fn open_url(url: &str) -> StoreResult<SqliteStore> {
         let path = path_from_url(url).ok_or_else(|| {
-            StoreError::Backend(format!(
+            StoreError::backend(format!(
                 "`{url}` does not name a database file (sqlite://PATH)"
             ))
         })?;
@@ -117,7 +117,7 @@ impl SqliteStore {
 
 /// A stored value that does not decode: a backend error naming what (the text is for logs only).
 pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("stored {what} cannot be read: {e}"))
+    StoreError::backend(format!("stored {what} cannot be read: {e}"))
 }
 
 /// Maps SQLite errors onto the store contract: unique violations are conflicts, a busy or
@@ -139,10 +139,10 @@ pub(crate) fn map_err(e: rusqlite::Error) -> StoreError {
             | ErrorCode::DatabaseLocked
             | ErrorCode::CannotOpen
             | ErrorCode::SystemIoFailure
-            | ErrorCode::DiskFull => StoreError::Unavailable(e.to_string()),
-            _ => StoreError::Backend(e.to_string()),
+            | ErrorCode::DiskFull => StoreError::unavailable_caused("SQLite cannot proceed", e),
+            _ => StoreError::backend_caused("cannot encode a stored value", e),
         },
-        _ => StoreError::Backend(e.to_string()),
+        _ => StoreError::backend_caused("cannot encode a stored value", e),
     }
 }
 

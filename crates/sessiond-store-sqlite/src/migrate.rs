@@ -81,18 +81,18 @@ pub(crate) fn run(conn: &Connection) -> StoreResult<()> {
     let done = applied(conn)?;
     for (version, checksum, success) in &done {
         let Some((_, name, sql)) = MIGRATIONS.iter().find(|m| m.0 == *version) else {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::backend(format!(
                 "the database has migration {version}, which this build does not know: \
                  it was used by a newer sessiond"
             )));
         };
         if !success {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::backend(format!(
                 "migration {name} failed earlier and left the database dirty"
             )));
         }
         if Sha384::digest(sql.as_bytes()).as_slice() != checksum.as_slice() {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::backend(format!(
                 "migration {name} was applied with different contents"
             )));
         }
@@ -102,7 +102,7 @@ pub(crate) fn run(conn: &Connection) -> StoreResult<()> {
             continue;
         }
         conn.execute_batch(sql)
-            .map_err(|e| StoreError::Backend(format!("migration {name} failed: {e}")))?;
+            .map_err(|e| StoreError::backend_caused(format!("migration {name} failed"), e))?;
         exec(
             conn,
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \

@@ -62,7 +62,8 @@ fn key_from_row(row: &Row<'_>) -> StoreResult<ApiKey> {
 }
 
 fn settings_json(app: &Application) -> StoreResult<String> {
-    serde_json::to_string(&app.settings).map_err(|e| StoreError::Backend(e.to_string()))
+    serde_json::to_string(&app.settings)
+        .map_err(|e| StoreError::backend_caused("cannot encode a stored value", e))
 }
 
 fn get_application(conn: &Connection, id: &str) -> StoreResult<Option<Application>> {
@@ -126,8 +127,8 @@ impl MetaStore for SqliteStore {
 impl ApplicationStore for SqliteStore {
     async fn insert_application(&self, app: &Application, first_key: &ApiKey) -> StoreResult<()> {
         if first_key.application_id != app.id {
-            return Err(StoreError::Backend(
-                "first key belongs to another application".into(),
+            return Err(StoreError::backend(
+                "first key belongs to another application",
             ));
         }
         let settings = settings_json(app)?;

@@ -169,7 +169,8 @@ fn session_from_row(row: &PgRow) -> StoreResult<Session> {
 }
 
 fn attributes_json(s: &Session) -> StoreResult<String> {
-    serde_json::to_string(&s.attributes).map_err(|e| StoreError::Backend(e.to_string()))
+    serde_json::to_string(&s.attributes)
+        .map_err(|e| StoreError::backend_caused("cannot encode a stored value", e))
 }
 
 mod sessions;

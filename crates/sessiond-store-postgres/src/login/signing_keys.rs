@@ -49,7 +49,7 @@ impl SigningKeyStore for SqlStore {
         .execute(self.pool())
         .await
         .map_err(|e| match map_err(e) {
-            StoreError::Backend(m) if m.to_lowercase().contains("foreign key") => StoreError::NotFound,
+            e if crate::is_foreign_key(&e) => StoreError::NotFound,
             other => other,
         })?;
         Ok(())

@@ -196,7 +196,7 @@ impl ClerkError {
                 format!("Too many requests; retry in {retry_after_secs} seconds."),
             ),
             Error::Unavailable(_) => {
-                tracing::error!(error = %e, "request failed");
+                tracing::error!(error = %e.report(), "request failed");
                 ClerkError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "service_unavailable",
@@ -204,8 +204,8 @@ impl ClerkError {
                     "The database is unavailable; retry later.",
                 )
             }
-            Error::Internal(_) => {
-                tracing::error!(error = %e, "request failed");
+            Error::Internal(_) | Error::Store(_) => {
+                tracing::error!(error = %e.report(), "request failed");
                 ClerkError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal_clerk_error",

@@ -90,15 +90,15 @@ impl EquisoftError {
                 e.to_string(),
             ),
             Error::Unavailable(_) => {
-                tracing::error!(error = %e, "request failed");
+                tracing::error!(error = %e.report(), "request failed");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "SERVER_ERROR",
                     "the database is unavailable; retry later",
                 )
             }
-            Error::Internal(_) => {
-                tracing::error!(error = %e, "request failed");
+            Error::Internal(_) | Error::Store(_) => {
+                tracing::error!(error = %e.report(), "request failed");
                 Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "SERVER_ERROR",

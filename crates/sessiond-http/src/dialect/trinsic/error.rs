@@ -125,15 +125,15 @@ impl TrinsicError {
                 Self::new(gen_, StatusCode::TOO_MANY_REQUESTS, e.to_string())
             }
             Error::Unavailable(_) => {
-                tracing::error!(error = %e, "request failed");
+                tracing::error!(error = %e.report(), "request failed");
                 Self::new(
                     gen_,
                     StatusCode::SERVICE_UNAVAILABLE,
                     "The service is temporarily unavailable; retry later.",
                 )
             }
-            Error::Internal(_) => {
-                tracing::error!(error = %e, "request failed");
+            Error::Internal(_) | Error::Store(_) => {
+                tracing::error!(error = %e.report(), "request failed");
                 Self::new(
                     gen_,
                     StatusCode::INTERNAL_SERVER_ERROR,

@@ -228,11 +228,22 @@ pub async fn refresh_session(
         .login
         .refresh_session_token(&app, &sid, &token, st.clock.now())
         .await
-        .map_err(|e| match e {
-            sessiond_core::Error::Unavailable(_) | sessiond_core::Error::Internal(_) => {
-                ClerkError::from_core(&e, &id)
+        .map_err(|e| {
+            use sessiond_core::error::ErrorCode;
+            match e.code() {
+                // The server's failures stay what they are; anything about the token or the
+                // session is Clerk's refusal to refresh.
+                ErrorCode::Unavailable | ErrorCode::Internal | ErrorCode::RateLimited => {
+                    ClerkError::from_core(&e, &id)
+                }
+                ErrorCode::NotFound
+                | ErrorCode::InvalidInput
+                | ErrorCode::Conflict
+                | ErrorCode::AlreadyExists
+                | ErrorCode::InvalidState
+                | ErrorCode::Unauthenticated
+                | ErrorCode::Forbidden => refused(&e.to_string()),
             }
-            other => refused(&other.to_string()),
         })?;
     if cookie {
         let secure = if origin.as_deref().is_some_and(|o| o.starts_with("https://")) {
