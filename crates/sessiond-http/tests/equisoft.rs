@@ -13,14 +13,11 @@ use sessiond_core::Timestamp;
 use sessiond_core::application::{Application, KeyEnvironment};
 use sessiond_core::clock::{Clock, ManualClock};
 use sessiond_core::login::LoginService;
-use sessiond_core::signing::Signer;
-use sessiond_core::store::Store;
 use sessiond_core::tenancy::Tenancy;
 use sessiond_core::user::{NewUser, UserPatch};
-use sessiond_core::vault::Vault;
-use sessiond_crypto::seal::{Keyring, MasterKey};
 use sessiond_http::{AppServices, AppState};
-use sessiond_store_conformance::{Kind, TestDb};
+use sessiond_store_conformance::TestDb;
+use sessiond_store_conformance::services::Services;
 use tower::ServiceExt;
 
 const T0: Timestamp = Timestamp(1_767_225_600_000);
@@ -36,45 +33,20 @@ struct Env {
 }
 
 async fn env() -> Env {
-    let db = TestDb::new(Kind::Sqlite)
-        .await
-        .unwrap_or_else(|| panic!("sqlite"));
-    let store: Arc<dyn Store> = db.store.clone();
-    let ring = Keyring::new(vec![MasterKey::generate()]).unwrap_or_else(|e| panic!("{e}"));
-    let vault = Arc::new(
-        Vault::open(&*db.store, ring, None)
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-    );
-    let tenancy = Arc::new(Tenancy::new(store.clone(), vault.clone()));
-    let created = tenancy
-        .create_application("equisoft", KeyEnvironment::Test, None, T0)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let app = tenancy
-        .update_application(&created.application.id, T0, |a| {
-            a.settings.inactivity_timeout_secs = Some(1800);
-            a.settings.session_max_lifetime_secs = 8 * 3600;
-            Ok(())
+    let services = Services::sqlite().await;
+    let (app, key) = services
+        .app("equisoft", T0, |s| {
+            s.inactivity_timeout_secs = Some(1800);
+            s.session_max_lifetime_secs = 8 * 3600;
         })
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let signer = Arc::new(Signer::new(store.clone(), vault.clone()));
-    let login = Arc::new(LoginService::new(store.clone(), vault.clone(), signer));
-    let verification = Arc::new(sessiond_core::verification::VerificationService::new(
-        store.clone(),
-        vault,
-        sessiond_core::verification::provider::Providers::builtin(),
-        "http://sessiond.test",
-    ));
+        .await;
     let clock = Arc::new(ManualClock::new(T0));
-    let health = db.store.clone();
     let state = AppState::new(AppServices {
-        tenancy: tenancy.clone(),
-        login: login.clone(),
-        verification,
+        tenancy: services.tenancy.clone(),
+        login: services.login.clone(),
+        verification: services.verification.clone(),
         clock: clock.clone(),
-        health,
+        health: services.db.store.clone(),
         metrics: None,
         pool_stats: Arc::new(sessiond_http::DbStats::default),
         options: sessiond_http::HttpOptions::default(),
@@ -82,12 +54,12 @@ async fn env() -> Env {
     });
     Env {
         router: sessiond_http::router(state),
-        key: created.secret_key.expose().to_owned(),
-        db: Arc::new(db),
+        key,
         clock,
-        login,
-        tenancy,
+        login: services.login.clone(),
+        tenancy: services.tenancy.clone(),
         app,
+        db: Arc::new(services.db),
     }
 }
 

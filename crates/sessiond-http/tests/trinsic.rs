@@ -9,19 +9,13 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use sessiond_core::Timestamp;
-use sessiond_core::application::{Application, KeyEnvironment, TrinsicGeneration};
+use sessiond_core::application::TrinsicGeneration;
 use sessiond_core::clock::{Clock, ManualClock};
 use sessiond_core::jobs::{Purger, VerificationRetention};
-use sessiond_core::login::LoginService;
-use sessiond_core::signing::Signer;
 use sessiond_core::store::Store;
-use sessiond_core::tenancy::Tenancy;
-use sessiond_core::vault::Vault;
-use sessiond_core::verification::VerificationService;
-use sessiond_core::verification::provider::Providers;
-use sessiond_crypto::seal::{Keyring, MasterKey};
 use sessiond_http::{AppServices, AppState};
-use sessiond_store_conformance::{Kind, TestDb};
+use sessiond_store_conformance::TestDb;
+use sessiond_store_conformance::services::Services;
 use tower::ServiceExt;
 
 const T0: Timestamp = Timestamp(1_767_225_600_000);
@@ -50,50 +44,26 @@ impl Resp {
 }
 
 async fn env() -> Env {
-    let db = TestDb::new(Kind::Sqlite)
-        .await
-        .unwrap_or_else(|| panic!("sqlite"));
-    let store: Arc<dyn Store> = db.store.clone();
-    let ring = Keyring::new(vec![MasterKey::generate()]).unwrap_or_else(|e| panic!("{e}"));
-    let vault = Arc::new(
-        Vault::open(&*db.store, ring, None)
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-    );
-    let tenancy = Arc::new(Tenancy::new(store.clone(), vault.clone()));
+    let services = Services::sqlite().await;
     let mut keys = Vec::new();
     for g in [TrinsicGeneration::Connect, TrinsicGeneration::Api] {
-        let c = tenancy
-            .create_application(g.as_str(), KeyEnvironment::Test, None, T0)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        tenancy
-            .update_application(&c.application.id, T0, |a: &mut Application| {
-                a.settings.trinsic_generation = g;
-                a.settings.allowed_redirect_origins = vec![RP.into()];
-                a.settings.verification_session_lifetime_secs = 600;
-                a.settings.verification_retention_secs = 3600;
-                Ok(())
+        let (_, key) = services
+            .app(g.as_str(), T0, |s| {
+                s.trinsic_generation = g;
+                s.allowed_redirect_origins = vec![RP.into()];
+                s.verification_session_lifetime_secs = 600;
+                s.verification_retention_secs = 3600;
             })
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        keys.push(c.secret_key.expose().to_owned());
+            .await;
+        keys.push(key);
     }
-    let signer = Arc::new(Signer::new(store.clone(), vault.clone()));
-    let login = Arc::new(LoginService::new(store.clone(), vault.clone(), signer));
-    let verification = Arc::new(VerificationService::new(
-        store.clone(),
-        vault,
-        Providers::builtin(),
-        "http://sessiond.test",
-    ));
     let clock = Arc::new(ManualClock::new(T0));
     let state = AppState::new(AppServices {
-        tenancy,
-        login,
-        verification,
+        tenancy: services.tenancy.clone(),
+        login: services.login.clone(),
+        verification: services.verification.clone(),
         clock: clock.clone(),
-        health: db.store.clone(),
+        health: services.db.store.clone(),
         metrics: None,
         pool_stats: Arc::new(sessiond_http::DbStats::default),
         options: sessiond_http::HttpOptions::default(),
@@ -102,10 +72,10 @@ async fn env() -> Env {
     Env {
         router: sessiond_http::router(state),
         clock,
-        store,
+        store: services.store.clone(),
         connect_key: keys[0].clone(),
         api_key: keys[1].clone(),
-        _db: db,
+        _db: services.db,
     }
 }
 

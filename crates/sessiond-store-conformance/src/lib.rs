@@ -6,6 +6,8 @@
 //! - [`cases`]: one `async fn` per rule of the contract, over `&dyn` store traits: tenancy,
 //!   sealing, jobs, the token vault; [`login_cases`]: users, sessions, signing keys, templates;
 //!   [`verification_cases`]: identity-verification sessions.
+//! - [`services`]: the core services over a fresh database, for service-level and in-process
+//!   HTTP tests.
 //! - `tests/conformance.rs` stamps every case out for both backends.
 //!
 //! PostgreSQL is mandatory when `CI=true`: a missing `SESSIOND_TEST_DATABASE_URL` fails the run
@@ -13,6 +15,7 @@
 
 pub mod cases;
 pub mod login_cases;
+pub mod services;
 pub mod verification_cases;
 
 use std::sync::Arc;

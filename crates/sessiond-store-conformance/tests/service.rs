@@ -11,55 +11,33 @@ use sessiond_core::clock::{Clock, ManualClock};
 use sessiond_core::login::LoginService;
 use sessiond_core::session::SessionStatus;
 use sessiond_core::signing::{NEXT_KEY_LEAD_SECS, Signer};
-use sessiond_core::store::Store;
 use sessiond_core::tenancy::Tenancy;
 use sessiond_core::user::NewUser;
 use sessiond_core::vault::Vault;
 use sessiond_crypto::jwt::{RsaPublicKey, decode_unverified, verify_rs256};
 use sessiond_crypto::seal::{Keyring, MasterKey};
+use sessiond_store_conformance::services::Services;
 use sessiond_store_conformance::{Kind, TestDb};
 
 const T0: Timestamp = Timestamp(1_767_225_600_000);
 
 struct Env {
-    _db: TestDb,
+    _services: Services,
     clock: ManualClock,
-    login: LoginService,
+    login: Arc<LoginService>,
     signer: Arc<Signer>,
     app: Application,
 }
 
 async fn env(settings: fn(&mut AppSettings)) -> Env {
-    let db = TestDb::new(Kind::Sqlite)
-        .await
-        .unwrap_or_else(|| panic!("sqlite"));
-    let store: Arc<dyn Store> = db.store.clone();
-    let ring = Keyring::new(vec![MasterKey::generate()]).unwrap_or_else(|e| panic!("{e}"));
-    let vault = Arc::new(
-        Vault::open(&*db.store, ring, None)
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-    );
-    let tenancy = Tenancy::new(store.clone(), vault.clone());
-    let created = tenancy
-        .create_application("svc", KeyEnvironment::Test, None, T0)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let app = tenancy
-        .update_application(&created.application.id, T0, |a| {
-            settings(&mut a.settings);
-            Ok(())
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let signer = Arc::new(Signer::new(store.clone(), vault.clone()));
-    let login = LoginService::new(store, vault, signer.clone());
+    let services = Services::sqlite().await;
+    let (app, _) = services.app("svc", T0, settings).await;
     Env {
-        _db: db,
         clock: ManualClock::new(T0),
-        login,
-        signer,
+        login: services.login.clone(),
+        signer: services.signer.clone(),
         app,
+        _services: services,
     }
 }
 
