@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //! - [`state`]: [`AppState`], what every handler can reach.
+//! - [`body`]: JSON request bodies for every dialect: parsed once, members checked by name and
+//!   type; each dialect words the problems.
 //! - [`auth`]: the bearer-key middleware, with a hook so each dialect renders 401s its own way.
 //! - [`middleware`]: request ids, per-request log spans, request metrics, limits.
 //! - [`limit`]: rate limits per application and per client address (failed authentications).
@@ -14,6 +16,7 @@
 //! - [`docs`]: the OpenAPI document at `/openapi.json` and the offline docs page at `/docs`.
 
 pub mod auth;
+pub mod body;
 pub mod dialect;
 pub mod docs;
 pub mod limit;

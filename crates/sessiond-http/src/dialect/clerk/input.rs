@@ -6,102 +6,73 @@ use axum::body::Bytes;
 use serde_json::{Map, Value};
 
 use super::error::ClerkError;
+use crate::body::{JsonObject, Problem};
 
 /// A JSON object body; empty and `null` bodies read as `{}`.
-pub struct Body(Map<String, Value>);
+pub struct Body(JsonObject);
+
+/// A body problem in Clerk's words.
+fn clerk(p: Problem) -> ClerkError {
+    match p {
+        Problem::NotUtf8 => ClerkError::body_invalid("The request body is not UTF-8."),
+        Problem::NotJson(_) => ClerkError::body_invalid("The request body is not valid JSON."),
+        Problem::NotAnObject => ClerkError::body_invalid("The request body must be a JSON object."),
+        Problem::Unknown(k) => ClerkError::unknown_param(&k),
+        Problem::Type { member, expected } => ClerkError::type_invalid(&member, expected),
+        Problem::Missing(k) => ClerkError::missing(&k),
+        Problem::TooLong { member, max } => {
+            ClerkError::value_invalid(&member, format!("{member} must be at most {max} bytes"))
+        }
+        Problem::TooManyItems { member, max_items } => ClerkError::value_invalid(
+            &member,
+            format!("{member} must have at most {max_items} items"),
+        ),
+        Problem::BadItem { member, max_item } => ClerkError::value_invalid(
+            &member,
+            format!("{member} must hold non-empty strings of at most {max_item} bytes"),
+        ),
+    }
+}
 
 impl Body {
     pub fn parse(bytes: &Bytes) -> Result<Body, ClerkError> {
-        let text = std::str::from_utf8(bytes)
-            .map_err(|_| ClerkError::body_invalid("The request body is not UTF-8."))?;
-        if text.trim().is_empty() {
-            return Ok(Body(Map::new()));
-        }
-        match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(m)) => Ok(Body(m)),
-            Ok(Value::Null) => Ok(Body(Map::new())),
-            Ok(_) => Err(ClerkError::body_invalid(
-                "The request body must be a JSON object.",
-            )),
-            Err(_) => Err(ClerkError::body_invalid(
-                "The request body is not valid JSON.",
-            )),
-        }
+        JsonObject::parse(bytes).map(Body).map_err(clerk)
     }
 
     /// Refuses any field not in `allowed`.
     pub fn only(&self, allowed: &[&str]) -> Result<(), ClerkError> {
-        match self.0.keys().find(|k| !allowed.contains(&k.as_str())) {
-            Some(k) => Err(ClerkError::unknown_param(k)),
-            None => Ok(()),
-        }
+        self.0.only(allowed).map_err(clerk)
     }
 
     pub fn has(&self, k: &str) -> bool {
-        self.0.contains_key(k)
+        self.0.has(k)
     }
 
     /// A string field: absent or null is `None`.
     pub fn str(&self, k: &str) -> Result<Option<String>, ClerkError> {
-        match self.0.get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(ClerkError::type_invalid(k, "string")),
-        }
+        self.0.str(k).map_err(clerk)
     }
 
     /// For updates: absent is `None`, null is `Some(None)`.
     pub fn str_patch(&self, k: &str) -> Result<Option<Option<String>>, ClerkError> {
-        match self.0.get(k) {
-            None => Ok(None),
-            Some(Value::Null) => Ok(Some(None)),
-            Some(Value::String(s)) => Ok(Some(Some(s.clone()))),
-            Some(_) => Err(ClerkError::type_invalid(k, "string")),
-        }
+        self.0.str_patch(k).map_err(clerk)
     }
 
     pub fn u64(&self, k: &str) -> Result<Option<u64>, ClerkError> {
-        match self.0.get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => n
-                .as_u64()
-                .map(Some)
-                .ok_or_else(|| ClerkError::type_invalid(k, "integer")),
-            Some(_) => Err(ClerkError::type_invalid(k, "integer")),
-        }
+        self.0.u64(k).map_err(clerk)
     }
 
     pub fn bool(&self, k: &str) -> Result<Option<bool>, ClerkError> {
-        match self.0.get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(ClerkError::type_invalid(k, "boolean")),
-        }
+        self.0.bool(k).map_err(clerk)
     }
 
     pub fn object(&self, k: &str) -> Result<Option<Map<String, Value>>, ClerkError> {
-        match self.0.get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Object(m)) => Ok(Some(m.clone())),
-            Some(_) => Err(ClerkError::type_invalid(k, "object")),
-        }
+        self.0.object(k).map_err(clerk)
     }
 
     /// A list of strings; a single string is accepted as a one-element list.
     pub fn strings(&self, k: &str) -> Result<Vec<String>, ClerkError> {
-        match self.0.get(k) {
-            None | Some(Value::Null) => Ok(Vec::new()),
-            Some(Value::String(s)) => Ok(vec![s.clone()]),
-            Some(Value::Array(a)) => a
-                .iter()
-                .map(|v| {
-                    v.as_str()
-                        .map(str::to_owned)
-                        .ok_or_else(|| ClerkError::type_invalid(k, "array of strings"))
-                })
-                .collect(),
-            Some(_) => Err(ClerkError::type_invalid(k, "array of strings")),
-        }
+        self.0.strings(k, true).map_err(clerk)
     }
 }
 

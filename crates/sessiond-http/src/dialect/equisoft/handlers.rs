@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use sessiond_core::application::Application;
 use sessiond_core::ids::SessionId;
 use sessiond_core::session::{Session, SessionAttributes, SsoDetails};
@@ -15,6 +15,7 @@ use super::error::EquisoftError;
 use super::views;
 use crate::AppState;
 use crate::auth::Caller;
+use crate::body::{JsonObject, Problem};
 
 const TAG: &str = "equisoft";
 type EResult = Result<Response, EquisoftError>;
@@ -37,19 +38,27 @@ fn session_id(id: &str) -> Result<SessionId, EquisoftError> {
     SessionId::parse(id).ok_or_else(|| EquisoftError::not_found("user session not found"))
 }
 
+/// A body problem in Equisoft's words.
+fn equisoft(p: Problem) -> EquisoftError {
+    EquisoftError::bad_request(match p {
+        Problem::NotUtf8 => "body is not UTF-8".to_owned(),
+        Problem::NotJson(_) => "body is not valid JSON".to_owned(),
+        Problem::NotAnObject => "body must be a JSON object".to_owned(),
+        Problem::Unknown(k) => format!("unknown field `{k}`"),
+        Problem::Type { member, expected } => format!("`{member}` must be a {expected}"),
+        Problem::Missing(k) => format!("`{k}` is required"),
+        Problem::TooLong { member, max } => format!("`{member}` must be at most {max} bytes"),
+        Problem::TooManyItems { member, max_items } => {
+            format!("`{member}` must have at most {max_items} items")
+        }
+        Problem::BadItem { member, .. } => format!("`{member}` holds an invalid item"),
+    })
+}
+
 /// A JSON object body, or `None` for an empty body or a literal `null`.
-fn json_body(bytes: &Bytes) -> Result<Option<Map<String, Value>>, EquisoftError> {
-    let text =
-        std::str::from_utf8(bytes).map_err(|_| EquisoftError::bad_request("body is not UTF-8"))?;
-    if text.trim().is_empty() {
-        return Ok(None);
-    }
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(m)) => Ok(Some(m)),
-        Ok(Value::Null) => Ok(None),
-        Ok(_) => Err(EquisoftError::bad_request("body must be a JSON object")),
-        Err(_) => Err(EquisoftError::bad_request("body is not valid JSON")),
-    }
+fn json_body(bytes: &Bytes) -> Result<Option<JsonObject>, EquisoftError> {
+    let body = JsonObject::parse(bytes).map_err(equisoft)?;
+    Ok(body.was_sent().then_some(body))
 }
 
 /// A text body: raw text/plain (PHP), a JSON string literal (Kotlin), or — the TypeScript
@@ -83,33 +92,16 @@ fn text_body(headers: &HeaderMap, bytes: &Bytes) -> Result<Option<String>, Equis
     }
 }
 
-fn only(m: &Map<String, Value>, allowed: &[&str]) -> Result<(), EquisoftError> {
-    match m.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(EquisoftError::bad_request(format!("unknown field `{k}`"))),
-        None => Ok(()),
-    }
+fn only(m: &JsonObject, allowed: &[&str]) -> Result<(), EquisoftError> {
+    m.only(allowed).map_err(equisoft)
 }
 
-fn opt_bool(m: &Map<String, Value>, k: &str) -> Result<Option<bool>, EquisoftError> {
-    match m.get(k) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(_) => Err(EquisoftError::bad_request(format!(
-            "`{k}` must be a boolean"
-        ))),
-    }
+fn opt_bool(m: &JsonObject, k: &str) -> Result<Option<bool>, EquisoftError> {
+    m.bool(k).map_err(equisoft)
 }
 
-fn req_str(m: &Map<String, Value>, k: &str) -> Result<String, EquisoftError> {
-    match m.get(k) {
-        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-        Some(Value::String(_)) | None | Some(Value::Null) => {
-            Err(EquisoftError::bad_request(format!("`{k}` is required")))
-        }
-        Some(_) => Err(EquisoftError::bad_request(format!(
-            "`{k}` must be a string"
-        ))),
-    }
+fn req_str(m: &JsonObject, k: &str) -> Result<String, EquisoftError> {
+    m.required_str(k).map_err(equisoft)
 }
 
 fn valid_cookie_domain(d: &str) -> bool {
@@ -204,10 +196,11 @@ pub async fn create_session(
     let sso = match m.get("sso") {
         None | Some(Value::Null) => None,
         Some(Value::Object(o)) => {
-            only(o, &["provider", "identifier"])?;
+            let o = JsonObject::from_map(o.clone());
+            only(&o, &["provider", "identifier"])?;
             Some(SsoDetails {
-                provider: req_str(o, "provider")?,
-                identifier: req_str(o, "identifier")?,
+                provider: req_str(&o, "provider")?,
+                identifier: req_str(&o, "identifier")?,
             })
         }
         Some(_) => return Err(EquisoftError::bad_request("`sso` must be an object")),

@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 use sessiond_core::application::{Application, TrinsicGeneration};
 use sessiond_core::verification::VerificationId;
 
+use crate::body::{JsonObject, Problem};
 use crate::dialect::trinsic::error::{Gen, TrinsicError};
 
 const TAG_A: &str = "trinsic-connect";
@@ -53,67 +54,71 @@ fn session_id(g: Gen, id: &str) -> Result<VerificationId, TrinsicError> {
     VerificationId::parse(id).ok_or_else(|| TrinsicError::not_found(g, "session"))
 }
 
-/// A JSON object body with case-insensitive member names (the real service binds them that way).
-/// An empty body or `null` is an empty object: the SDKs send nothing when no request is given.
+/// A request body, member names matched whatever their case (as Trinsic's servers do).
 struct Body {
     g: Gen,
-    members: Vec<(String, Value)>,
+    inner: JsonObject,
 }
 
 impl Body {
     fn parse(g: Gen, bytes: &Bytes) -> Result<Self, TrinsicError> {
-        let text = std::str::from_utf8(bytes)
-            .map_err(|_| TrinsicError::bad_request(g, "", "the body is not UTF-8"))?;
-        if text.trim().is_empty() {
-            return Ok(Body {
-                g,
-                members: Vec::new(),
-            });
+        let inner = JsonObject::parse(bytes).map_err(|p| Self::problem(g, p))?;
+        Ok(Body {
+            g,
+            inner: inner.any_case(),
+        })
+    }
+
+    /// A nested object, read with the same rules.
+    fn nested(g: Gen, members: Map<String, Value>) -> Self {
+        Body {
+            g,
+            inner: JsonObject::from_map(members).any_case(),
         }
-        match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(m)) => Ok(Body {
-                g,
-                members: m.into_iter().collect(),
-            }),
-            Ok(Value::Null) => Ok(Body {
-                g,
-                members: Vec::new(),
-            }),
-            Ok(_) => Err(TrinsicError::bad_request(
-                g,
-                "",
-                "the body must be a JSON object",
-            )),
-            Err(e) => Err(TrinsicError::bad_request(
-                g,
-                "",
-                format!("the body is not valid JSON: {e}"),
-            )),
+    }
+
+    /// A body problem in Trinsic's words.
+    fn problem(g: Gen, p: Problem) -> TrinsicError {
+        let bad =
+            |name: &str, why: String| TrinsicError::bad_request(g, name, format!("`{name}` {why}"));
+        match p {
+            Problem::NotUtf8 => TrinsicError::bad_request(g, "", "the body is not UTF-8"),
+            Problem::NotJson(e) => {
+                TrinsicError::bad_request(g, "", format!("the body is not valid JSON: {e}"))
+            }
+            Problem::NotAnObject => {
+                TrinsicError::bad_request(g, "", "the body must be a JSON object")
+            }
+            Problem::Unknown(k) => {
+                TrinsicError::bad_request(g, &k, format!("`{k}` is not a member of this request"))
+            }
+            Problem::Type { member, expected } => {
+                let why = match expected {
+                    "boolean" => "must be true or false".to_owned(),
+                    "object" => "must be an object".to_owned(),
+                    other => format!("must be a {other}"),
+                };
+                bad(&member, why)
+            }
+            Problem::Missing(k) => bad(&k, "is required".to_owned()),
+            Problem::TooLong { member, max } => bad(
+                &member,
+                format!("must be at most {max} bytes without control characters"),
+            ),
+            Problem::TooManyItems { member, max_items } => bad(
+                &member,
+                format!("must be an array of at most {max_items} strings"),
+            ),
+            Problem::BadItem { member, max_item } => bad(
+                &member,
+                format!("must hold non-empty strings of at most {max_item} bytes"),
+            ),
         }
     }
 
     /// Fails on a member that is not in `known` (compared case-insensitively).
     fn only(&self, known: &[&str]) -> Result<(), TrinsicError> {
-        match self
-            .members
-            .iter()
-            .find(|(k, _)| !known.iter().any(|n| n.eq_ignore_ascii_case(k)))
-        {
-            Some((k, _)) => Err(TrinsicError::bad_request(
-                self.g,
-                k,
-                format!("`{k}` is not a member of this request"),
-            )),
-            None => Ok(()),
-        }
-    }
-
-    fn get(&self, name: &str) -> Option<&Value> {
-        self.members
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-            .filter(|v| !v.is_null())
+        self.inner.only(known).map_err(|p| Self::problem(self.g, p))
     }
 
     fn bad(&self, name: &str, why: &str) -> TrinsicError {
@@ -121,17 +126,9 @@ impl Body {
     }
 
     fn string(&self, name: &str, max: usize) -> Result<Option<String>, TrinsicError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::String(s)) if s.len() <= max && !s.chars().any(char::is_control) => {
-                Ok(Some(s.clone()))
-            }
-            Some(Value::String(_)) => Err(self.bad(
-                name,
-                &format!("must be at most {max} bytes without control characters"),
-            )),
-            Some(_) => Err(self.bad(name, "must be a string")),
-        }
+        self.inner
+            .short_str(name, max)
+            .map_err(|p| Self::problem(self.g, p))
     }
 
     fn required_string(&self, name: &str, max: usize) -> Result<String, TrinsicError> {
@@ -142,39 +139,22 @@ impl Body {
     }
 
     fn bool(&self, name: &str) -> Result<bool, TrinsicError> {
-        match self.get(name) {
-            None => Ok(false),
-            Some(Value::Bool(b)) => Ok(*b),
-            Some(_) => Err(self.bad(name, "must be true or false")),
-        }
+        self.inner
+            .bool(name)
+            .map(Option::unwrap_or_default)
+            .map_err(|p| Self::problem(self.g, p))
     }
 
     fn strings(&self, name: &str, max_items: usize) -> Result<Vec<String>, TrinsicError> {
-        match self.get(name) {
-            None => Ok(Vec::new()),
-            Some(Value::Array(a)) if a.len() <= max_items => a
-                .iter()
-                .map(|v| match v {
-                    Value::String(s) if !s.is_empty() && s.len() <= MAX_ID_LEN => Ok(s.clone()),
-                    _ => Err(self.bad(
-                        name,
-                        &format!("must hold non-empty strings of at most {MAX_ID_LEN} bytes"),
-                    )),
-                })
-                .collect(),
-            Some(_) => Err(self.bad(
-                name,
-                &format!("must be an array of at most {max_items} strings"),
-            )),
-        }
+        self.inner
+            .bounded_strings(name, max_items, MAX_ID_LEN)
+            .map_err(|p| Self::problem(self.g, p))
     }
 
     fn object(&self, name: &str) -> Result<Option<Map<String, Value>>, TrinsicError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::Object(m)) => Ok(Some(m.clone())),
-            Some(_) => Err(self.bad(name, "must be an object")),
-        }
+        self.inner
+            .object(name)
+            .map_err(|p| Self::problem(self.g, p))
     }
 }
 

@@ -322,10 +322,7 @@ pub async fn recommend(State(st): State<AppState>, Caller(app): Caller, body: By
             return Err(b.bad("health", "must be online, offline or all"));
         }
         let info = b.object("recommendationInfo")?.unwrap_or_default();
-        let inner = Body {
-            g,
-            members: info.into_iter().collect(),
-        };
+        let inner = Body::nested(g, info);
         inner.only(&["phoneNumber", "countries", "subdivisions", "ipAddresses"])?;
         inner.strings("subdivisions", 100)?;
         inner.strings("ipAddresses", 100)?;
