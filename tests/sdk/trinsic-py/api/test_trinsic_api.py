@@ -269,7 +269,12 @@ def test_wallet_deeplink_refresh_and_poll(env, sessions, browser):
 
 
 def test_list_ordering_and_paging(env, sessions):
-    ids = [sessions.create_widget_session().session_id for _ in range(3)]
+    ids = []
+    for _ in range(3):
+        ids.append(sessions.create_widget_session().session_id)
+        # Creation times are milliseconds: sessions created within one tie, and ties are broken
+        # by id, which is random.
+        time.sleep(0.003)
     first = raw_json(sessions.list_sessions_without_preload_content(
         order_by=SessionOrdering.CREATED, order_direction=OrderDirection.DESCENDING, page_size=2, page=1))
     check("ListSessionsResponse", first)

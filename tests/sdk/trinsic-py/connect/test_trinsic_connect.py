@@ -2,6 +2,7 @@
 
 import base64
 import json
+import time
 
 import pytest
 import trinsic_api
@@ -138,7 +139,12 @@ def test_failure_codes_cancel_and_user_cancel(env, sessions, browser):
 
 
 def test_list_ordering_paging(env, sessions):
-    ids = [sessions.create_session().session.id for _ in range(3)]
+    ids = []
+    for _ in range(3):
+        ids.append(sessions.create_session().session.id)
+        # Creation times are milliseconds: sessions created within one tie, and ties are broken
+        # by id, which is random.
+        time.sleep(0.003)
     raw = raw_json(sessions.list_sessions_without_preload_content(
         order_by=SessionOrdering.CREATED, order_direction=OrderDirection.DESCENDING, page_size=2, page=1))
     check("ListSessionsResponse", raw)
