@@ -1,7 +1,6 @@
 //! The core error type. Every variant maps to one stable [`ErrorCode`]; each HTTP dialect turns
-//! codes into its own status codes and body shapes, and the CLI into messages.
-
-use crate::store::StoreError;
+//! codes into its own status codes and body shapes, and the CLI into messages. The storage
+//! contract's errors ([`StoreError`]) live here too, so neither module needs the other.
 
 /// Stable, machine-readable error codes. Adding one forces every dialect's exhaustive mapping to
 /// be updated before the code compiles.
@@ -148,6 +147,117 @@ pub enum AuthFailure {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What a store answers: the storage contract's own errors, which core maps onto [`Error`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    NotFound,
+    /// A version mismatch or a uniqueness violation: someone else wrote first.
+    Conflict,
+    /// The database cannot be reached right now (pool timeout, connection refused).
+    Unavailable(Failure),
+    Backend(Failure),
+}
+
+/// What went wrong in a backend, with the driver's error that caused it kept whole (so a log
+/// shows the chain and code can inspect it).
+#[derive(Debug, Clone)]
+pub struct Failure {
+    what: String,
+    cause: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl Failure {
+    /// A failure with no underlying error (a stopped writer thread, a closed store).
+    pub fn new(what: impl Into<String>) -> Self {
+        Failure {
+            what: what.into(),
+            cause: None,
+        }
+    }
+
+    /// `what` failed because of `cause`.
+    pub fn caused(
+        what: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Failure {
+            what: what.into(),
+            cause: Some(std::sync::Arc::new(cause)),
+        }
+    }
+
+    pub fn cause(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        self.cause.as_deref()
+    }
+}
+
+/// What failed; the cause is the error's source, so a report (`Error::report`, anyhow's `{:#}`)
+/// shows it once.
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.what)
+    }
+}
+
+/// Two failures are the same failure when they say the same thing (tests compare them).
+impl PartialEq for Failure {
+    fn eq(&self, other: &Self) -> bool {
+        self.what == other.what
+            && self.cause.as_ref().map(ToString::to_string)
+                == other.cause.as_ref().map(ToString::to_string)
+    }
+}
+
+impl Eq for Failure {}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::NotFound => f.write_str("not found"),
+            StoreError::Conflict => f.write_str("conflict"),
+            StoreError::Unavailable(x) => write!(f, "database unavailable: {x}"),
+            StoreError::Backend(x) => write!(f, "database error: {x}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::Unavailable(x) | StoreError::Backend(x) => {
+                x.cause().map(|c| c as &(dyn std::error::Error + 'static))
+            }
+            StoreError::NotFound | StoreError::Conflict => None,
+        }
+    }
+}
+
+impl StoreError {
+    pub fn backend(what: impl Into<String>) -> Self {
+        StoreError::Backend(Failure::new(what))
+    }
+
+    pub fn backend_caused(
+        what: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Backend(Failure::caused(what, cause))
+    }
+
+    pub fn unavailable(what: impl Into<String>) -> Self {
+        StoreError::Unavailable(Failure::new(what))
+    }
+
+    pub fn unavailable_caused(
+        what: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Unavailable(Failure::caused(what, cause))
+    }
+}
+
+pub type StoreResult<T> = std::result::Result<T, StoreError>;
 
 #[cfg(test)]
 mod tests {

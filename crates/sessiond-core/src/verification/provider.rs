@@ -200,14 +200,6 @@ impl Providers {
     pub fn new(list: Vec<Arc<dyn Provider>>) -> Self {
         Providers { list }
     }
-    /// The built-in providers: the sandbox test providers.
-    pub fn builtin() -> Self {
-        Providers::new(vec![
-            Arc::new(super::testing::DatabaseLookup::new()),
-            Arc::new(super::testing::SubProviders::new()),
-            Arc::new(super::testing::Wallet::new()),
-        ])
-    }
     pub fn get(&self, id: &str) -> Option<&Arc<dyn Provider>> {
         self.list.iter().find(|p| p.info().id == id)
     }

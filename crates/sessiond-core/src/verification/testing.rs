@@ -112,6 +112,19 @@ fn test_person(given: &str, family: &str) -> Person {
     }
 }
 
+/// The registry knows providers only through the trait; the built-in set is named here, beside
+/// the providers themselves.
+impl super::provider::Providers {
+    /// The built-in providers: the sandbox test providers.
+    pub fn builtin() -> Self {
+        super::provider::Providers::new(vec![
+            std::sync::Arc::new(DatabaseLookup::new()),
+            std::sync::Arc::new(SubProviders::new()),
+            std::sync::Arc::new(Wallet::new()),
+        ])
+    }
+}
+
 /// `trinsic-test-database-lookup`.
 pub struct DatabaseLookup {
     info: ProviderInfo,
