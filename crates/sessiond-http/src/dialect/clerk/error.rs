@@ -4,8 +4,8 @@ use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use sessiond_core::Error;
 use sessiond_core::error::AuthFailure;
+use sessiond_core::{Error, ErrorCode};
 
 /// One Clerk error, ready to render.
 #[derive(Debug)]
@@ -110,67 +110,78 @@ impl ClerkError {
     }
 
     /// Maps a core error; `what` names the object of the request (e.g. `session`, `id sess_…`).
+    /// The match is on [`ErrorCode`] and exhaustive, so a new code does not compile until this
+    /// dialect decides its answer; within a code, the variant adds Clerk's specifics.
     pub fn from_core(e: &Error, what: &str) -> Self {
-        match e {
-            Error::NotFound { kind } => ClerkError::not_found(kind, what),
-            Error::InvalidInput { field, reason } => {
-                ClerkError::value_invalid(field, format!("{field} {reason}"))
-            }
-            Error::AlreadyExists { field } => ClerkError::new(
+        match e.code() {
+            ErrorCode::NotFound => match e {
+                Error::NotFound { kind } => ClerkError::not_found(kind, what),
+                _ => ClerkError::not_found("resource", what),
+            },
+            ErrorCode::InvalidInput => match e {
+                Error::InvalidInput { field, reason } => {
+                    ClerkError::value_invalid(field, format!("{field} {reason}"))
+                }
+                Error::ReservedClaim(claim) => ClerkError::new(
+                    StatusCode::BAD_REQUEST,
+                    "jwt_template_reserved_claim",
+                    "Reserved claim used",
+                    format!("You can't use the reserved claim: '{claim}'"),
+                )
+                .param("claims"),
+                Error::InvalidToken(why) => ClerkError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_session_token",
+                    "Invalid session token",
+                    format!("The session token is invalid: {why}."),
+                ),
+                _ => ClerkError::new(
+                    StatusCode::BAD_REQUEST,
+                    "limit_exceeded",
+                    "Limit exceeded",
+                    e.to_string(),
+                ),
+            },
+            ErrorCode::AlreadyExists => ClerkError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "form_identifier_exists",
                 "That value is taken. Please try another.",
-                format!("{field} is already taken"),
+                e.to_string(),
             ),
-            Error::SessionNotUsable { status } => ClerkError::new(
-                StatusCode::BAD_REQUEST,
-                "session_not_active",
-                "Session is not active",
-                format!(
-                    "The session is {}; only active sessions can be used for this request.",
-                    status.as_str()
+            ErrorCode::InvalidState => match e {
+                Error::SessionNotUsable { status } => ClerkError::new(
+                    StatusCode::BAD_REQUEST,
+                    "session_not_active",
+                    "Session is not active",
+                    format!(
+                        "The session is {}; only active sessions can be used for this request.",
+                        status.as_str()
+                    ),
                 ),
-            ),
-            Error::ReservedClaim(claim) => ClerkError::new(
-                StatusCode::BAD_REQUEST,
-                "jwt_template_reserved_claim",
-                "Reserved claim used",
-                format!("You can't use the reserved claim: '{claim}'"),
-            )
-            .param("claims"),
-            Error::InvalidToken(why) => ClerkError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_session_token",
-                "Invalid session token",
-                format!("The session token is invalid: {why}."),
-            ),
-            Error::Forbidden(why) => ClerkError::new(
+                _ => ClerkError::new(
+                    StatusCode::BAD_REQUEST,
+                    "session_state_invalid",
+                    "Invalid session state",
+                    e.to_string(),
+                ),
+            },
+            ErrorCode::Forbidden => ClerkError::new(
                 StatusCode::FORBIDDEN,
                 "authorization_invalid",
                 "Unauthorized request",
-                why.clone(),
-            ),
-            Error::AlreadyImpersonated
-            | Error::NotImpersonated
-            | Error::ConcurrentAccess { .. } => ClerkError::new(
-                StatusCode::BAD_REQUEST,
-                "session_state_invalid",
-                "Invalid session state",
                 e.to_string(),
             ),
-            Error::LimitExceeded { .. } => ClerkError::new(
-                StatusCode::BAD_REQUEST,
-                "limit_exceeded",
-                "Limit exceeded",
-                e.to_string(),
-            ),
-            Error::Conflict => ClerkError::new(
+            ErrorCode::Conflict => ClerkError::new(
                 StatusCode::CONFLICT,
                 "conflict",
                 "Conflict",
                 "The resource was changed concurrently; retry the request.",
             ),
-            Error::Unauthenticated(why) => {
+            ErrorCode::Unauthenticated => {
+                let why = match e {
+                    Error::Unauthenticated(why) => *why,
+                    _ => AuthFailure::UnknownKey,
+                };
                 let code = match why {
                     AuthFailure::Missing => "authentication_invalid",
                     AuthFailure::Malformed => "authorization_header_format_invalid",
@@ -189,13 +200,18 @@ impl ClerkError {
                     long,
                 )
             }
-            Error::RateLimited { retry_after_secs } => ClerkError::new(
+            ErrorCode::RateLimited => ClerkError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_requests",
                 "Too many requests",
-                format!("Too many requests; retry in {retry_after_secs} seconds."),
+                match e {
+                    Error::RateLimited { retry_after_secs } => {
+                        format!("Too many requests; retry in {retry_after_secs} seconds.")
+                    }
+                    _ => "Too many requests; retry later.".to_owned(),
+                },
             ),
-            Error::Unavailable(_) => {
+            ErrorCode::Unavailable => {
                 tracing::error!(error = %e.report(), "request failed");
                 ClerkError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -204,7 +220,7 @@ impl ClerkError {
                     "The database is unavailable; retry later.",
                 )
             }
-            Error::Internal(_) | Error::Store(_) => {
+            ErrorCode::Internal => {
                 tracing::error!(error = %e.report(), "request failed");
                 ClerkError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,

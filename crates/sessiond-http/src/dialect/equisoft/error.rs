@@ -19,7 +19,7 @@
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use sessiond_core::Error;
+use sessiond_core::{Error, ErrorCode};
 
 #[derive(Debug)]
 pub struct EquisoftError {
@@ -45,51 +45,49 @@ impl EquisoftError {
         Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", description)
     }
 
+    /// A core error in Equisoft's shape. The match is on [`ErrorCode`] and exhaustive, so a new
+    /// code does not compile until this dialect decides its answer.
     pub fn from_core(e: &Error) -> Self {
-        match e {
-            Error::NotFound { kind } => Self::not_found(format!("{kind} not found")),
-            Error::InvalidInput { field, reason } => {
-                let field = match field.as_str() {
-                    "target_user" => "userUuid".to_owned(),
-                    f => crate::dialect::camel_case(f),
-                };
-                Self::bad_request(format!("{field} {reason}"))
-            }
-            Error::LimitExceeded { .. } | Error::ReservedClaim(_) | Error::InvalidToken(_) => {
-                Self::bad_request(e.to_string())
-            }
-            Error::AlreadyExists { .. } => {
+        match e.code() {
+            ErrorCode::NotFound => match e {
+                Error::NotFound { kind } => Self::not_found(format!("{kind} not found")),
+                _ => Self::not_found("not found"),
+            },
+            ErrorCode::InvalidInput => match e {
+                Error::InvalidInput { field, reason } => {
+                    let field = match field.as_str() {
+                        "target_user" => "userUuid".to_owned(),
+                        f => crate::dialect::camel_case(f),
+                    };
+                    Self::bad_request(format!("{field} {reason}"))
+                }
+                _ => Self::bad_request(e.to_string()),
+            },
+            ErrorCode::AlreadyExists | ErrorCode::Conflict => {
                 Self::new(StatusCode::CONFLICT, "CONFLICT", e.to_string())
             }
-            Error::Conflict => Self::new(StatusCode::CONFLICT, "CONFLICT", e.to_string()),
-            Error::SessionNotUsable { .. } => Self::new(
-                StatusCode::BAD_REQUEST,
-                "SESSION_NOT_ENABLED",
-                e.to_string(),
-            ),
-            Error::AlreadyImpersonated => Self::new(
-                StatusCode::BAD_REQUEST,
-                "SESSION_ALREADY_IMPERSONATED",
-                e.to_string(),
-            ),
-            Error::NotImpersonated => Self::new(
-                StatusCode::BAD_REQUEST,
-                "SESSION_NOT_IMPERSONATED",
-                e.to_string(),
-            ),
-            Error::ConcurrentAccess { .. } => {
-                Self::new(StatusCode::BAD_REQUEST, "CONCURRENT_ACCESS", e.to_string())
+            ErrorCode::InvalidState => {
+                let message = match e {
+                    Error::AlreadyImpersonated => "SESSION_ALREADY_IMPERSONATED",
+                    Error::NotImpersonated => "SESSION_NOT_IMPERSONATED",
+                    Error::ConcurrentAccess { .. } => "CONCURRENT_ACCESS",
+                    // A session that is not usable (lapsed, revoked…) is not enabled.
+                    _ => "SESSION_NOT_ENABLED",
+                };
+                Self::new(StatusCode::BAD_REQUEST, message, e.to_string())
             }
-            Error::Forbidden(why) => Self::new(StatusCode::FORBIDDEN, "ACCESS_DENIED", why.clone()),
-            Error::Unauthenticated(why) => {
-                Self::new(StatusCode::UNAUTHORIZED, "ACCESS_DENIED", why.to_string())
+            ErrorCode::Forbidden => {
+                Self::new(StatusCode::FORBIDDEN, "ACCESS_DENIED", e.to_string())
             }
-            Error::RateLimited { .. } => Self::new(
+            ErrorCode::Unauthenticated => {
+                Self::new(StatusCode::UNAUTHORIZED, "ACCESS_DENIED", e.to_string())
+            }
+            ErrorCode::RateLimited => Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "TOO_MANY_REQUESTS",
                 e.to_string(),
             ),
-            Error::Unavailable(_) => {
+            ErrorCode::Unavailable => {
                 tracing::error!(error = %e.report(), "request failed");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -97,7 +95,7 @@ impl EquisoftError {
                     "the database is unavailable; retry later",
                 )
             }
-            Error::Internal(_) | Error::Store(_) => {
+            ErrorCode::Internal => {
                 tracing::error!(error = %e.report(), "request failed");
                 Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,

@@ -16,7 +16,7 @@
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use sessiond_core::Error;
+use sessiond_core::{Error, ErrorCode};
 
 /// Which generation's shape an error takes. `Unknown` (before authentication, or a framework
 /// rejection) sends a ProblemDetails that also carries generation A's `message`.
@@ -101,30 +101,28 @@ impl TrinsicError {
         Self::new(gen_, StatusCode::NOT_FOUND, format!("{what} not found"))
     }
 
+    /// A core error in Trinsic's shape. The match is on [`ErrorCode`] and exhaustive, so a new
+    /// code does not compile until this dialect decides its answer.
     pub fn from_core(gen_: Gen, e: &Error) -> Self {
-        match e {
-            Error::NotFound { kind } => Self::not_found(gen_, kind),
-            Error::InvalidInput { field, reason } => {
-                Self::bad_request(gen_, &wire_field(field), reason.clone())
-            }
-            Error::LimitExceeded { .. } | Error::InvalidToken(_) | Error::ReservedClaim(_) => {
-                Self::bad_request(gen_, "", e.to_string())
-            }
-            Error::SessionNotUsable { .. }
-            | Error::AlreadyImpersonated
-            | Error::NotImpersonated
-            | Error::ConcurrentAccess { .. } => Self::bad_request(gen_, "", e.to_string()),
-            Error::AlreadyExists { .. } | Error::Conflict => {
+        match e.code() {
+            ErrorCode::NotFound => match e {
+                Error::NotFound { kind } => Self::not_found(gen_, kind),
+                _ => Self::not_found(gen_, "resource"),
+            },
+            ErrorCode::InvalidInput => match e {
+                Error::InvalidInput { field, reason } => {
+                    Self::bad_request(gen_, &wire_field(field), reason.clone())
+                }
+                _ => Self::bad_request(gen_, "", e.to_string()),
+            },
+            ErrorCode::InvalidState => Self::bad_request(gen_, "", e.to_string()),
+            ErrorCode::AlreadyExists | ErrorCode::Conflict => {
                 Self::new(gen_, StatusCode::CONFLICT, e.to_string())
             }
-            Error::Forbidden(why) => Self::new(gen_, StatusCode::FORBIDDEN, why.clone()),
-            Error::Unauthenticated(why) => {
-                Self::new(gen_, StatusCode::UNAUTHORIZED, why.to_string())
-            }
-            Error::RateLimited { .. } => {
-                Self::new(gen_, StatusCode::TOO_MANY_REQUESTS, e.to_string())
-            }
-            Error::Unavailable(_) => {
+            ErrorCode::Forbidden => Self::new(gen_, StatusCode::FORBIDDEN, e.to_string()),
+            ErrorCode::Unauthenticated => Self::new(gen_, StatusCode::UNAUTHORIZED, e.to_string()),
+            ErrorCode::RateLimited => Self::new(gen_, StatusCode::TOO_MANY_REQUESTS, e.to_string()),
+            ErrorCode::Unavailable => {
                 tracing::error!(error = %e.report(), "request failed");
                 Self::new(
                     gen_,
@@ -132,7 +130,7 @@ impl TrinsicError {
                     "The service is temporarily unavailable; retry later.",
                 )
             }
-            Error::Internal(_) | Error::Store(_) => {
+            ErrorCode::Internal => {
                 tracing::error!(error = %e.report(), "request failed");
                 Self::new(
                     gen_,
