@@ -23,7 +23,7 @@ mod verification;
 use std::path::{Path, PathBuf};
 
 use rusqlite::types::{ToSqlOutput, Value};
-use rusqlite::{Connection, ErrorCode, Row, ToSql};
+use rusqlite::{Connection, ErrorCode, Row};
 use sessiond_core::store::{StoreError, StoreResult};
 
 use crate::engine::Engine;
@@ -160,87 +160,73 @@ pub(crate) fn get<T: rusqlite::types::FromSql, I: rusqlite::RowIndex>(
     row.get::<_, T>(col).map_err(map_err)
 }
 
-/// A bound value of a dynamically assembled query.
-#[derive(Debug, Clone)]
-pub(crate) enum Arg {
-    Str(String),
-    I64(i64),
-    Bytes(Vec<u8>),
+pub(crate) use sessiond_store_sql::{Arg, Sql};
+
+/// A statement with SQLite's placeholders (`?1, ?2…`).
+pub(crate) fn sql(text: &str) -> Sql {
+    Sql::new(sessiond_store_sql::Placeholders::Question, text)
 }
 
-impl ToSql for Arg {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(match self {
-            Arg::Str(s) => ToSqlOutput::Borrowed(s.as_str().into()),
-            Arg::I64(v) => ToSqlOutput::Owned(Value::Integer(*v)),
-            Arg::Bytes(b) => ToSqlOutput::Borrowed(b.as_slice().into()),
-        })
+/// A bound value as SQLite takes it.
+fn value(a: &Arg) -> ToSqlOutput<'_> {
+    match a {
+        Arg::Str(s) => ToSqlOutput::Borrowed(s.as_str().into()),
+        Arg::I64(v) => ToSqlOutput::Owned(Value::Integer(*v)),
+        Arg::Bytes(b) => ToSqlOutput::Borrowed(b.as_slice().into()),
     }
 }
 
-/// A query whose text is assembled from fixed fragments and numbered placeholders only; every
-/// value travels as a bind parameter.
-pub(crate) struct Sql {
-    pub(crate) text: String,
-    pub(crate) args: Vec<Arg>,
-}
-
-impl Sql {
-    pub(crate) fn new(text: &str) -> Self {
-        Sql {
-            text: text.to_owned(),
-            args: Vec::new(),
-        }
-    }
-    pub(crate) fn push(&mut self, text: &str) -> &mut Self {
-        self.text.push_str(text);
-        self
-    }
-    pub(crate) fn bind(&mut self, a: Arg) -> &mut Self {
-        self.args.push(a);
-        self.text.push_str(&format!("?{}", self.args.len()));
-        self
-    }
-    pub(crate) fn bind_list(&mut self, items: impl IntoIterator<Item = Arg>) -> &mut Self {
-        self.text.push('(');
-        for (i, a) in items.into_iter().enumerate() {
-            if i > 0 {
-                self.text.push_str(", ");
-            }
-            self.bind(a);
-        }
-        self.text.push(')');
-        self
-    }
-
+/// Runs an assembled statement on a connection.
+pub(crate) trait Run {
     /// Every row, decoded by `f`.
-    pub(crate) fn all<T>(
+    fn all<T>(
+        &self,
+        conn: &Connection,
+        f: impl Fn(&Row<'_>) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>>;
+    /// The first row, if any, decoded by `f`.
+    fn first<T>(
+        &self,
+        conn: &Connection,
+        f: impl Fn(&Row<'_>) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>>;
+    /// Executes it; the number of rows changed.
+    fn execute(&self, conn: &Connection) -> StoreResult<u64>;
+}
+
+impl Run for Sql {
+    fn all<T>(
         &self,
         conn: &Connection,
         f: impl Fn(&Row<'_>) -> StoreResult<T>,
     ) -> StoreResult<Vec<T>> {
-        let mut stmt = conn.prepare_cached(&self.text).map_err(map_err)?;
-        let mut rows = stmt
-            .query(rusqlite::params_from_iter(self.args.iter()))
-            .map_err(map_err)?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(map_err)? {
-            out.push(f(row)?);
-        }
-        Ok(out)
+        all(
+            conn,
+            &self.text,
+            rusqlite::params_from_iter(self.args.iter().map(value)),
+            f,
+        )
     }
 
-    /// The first row, if any, decoded by `f`.
-    pub(crate) fn first<T>(
+    fn first<T>(
         &self,
         conn: &Connection,
         f: impl Fn(&Row<'_>) -> StoreResult<T>,
     ) -> StoreResult<Option<T>> {
-        let mut stmt = conn.prepare_cached(&self.text).map_err(map_err)?;
-        let mut rows = stmt
-            .query(rusqlite::params_from_iter(self.args.iter()))
-            .map_err(map_err)?;
-        rows.next().map_err(map_err)?.map(f).transpose()
+        first(
+            conn,
+            &self.text,
+            rusqlite::params_from_iter(self.args.iter().map(value)),
+            f,
+        )
+    }
+
+    fn execute(&self, conn: &Connection) -> StoreResult<u64> {
+        exec(
+            conn,
+            &self.text,
+            rusqlite::params_from_iter(self.args.iter().map(value)),
+        )
     }
 }
 

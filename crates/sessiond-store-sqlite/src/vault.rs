@@ -10,7 +10,7 @@ use sessiond_core::store::{
     VaultEntry, VaultStore,
 };
 
-use crate::{Arg, Sql, SqliteStore, all, count, exec, first, get};
+use crate::{Arg, Run, SqliteStore, all, count, exec, first, get};
 
 #[async_trait]
 impl SessionDeleteStore for SqliteStore {
@@ -26,7 +26,7 @@ impl SessionDeleteStore for SqliteStore {
     async fn delete_sessions(&self, app: &AppId, which: &SessionDeletion) -> StoreResult<u64> {
         // Only the filters that are set become predicates, so each form uses its index
         // (a `(?n = '' OR user_id = ?m)` guard would force a full scan).
-        let mut sql = Sql::new("DELETE FROM sessions WHERE application_id = ");
+        let mut sql = crate::sql("DELETE FROM sessions WHERE application_id = ");
         sql.bind(Arg::Str(app.0.clone()));
         if let Some(u) = &which.user_id {
             sql.push(" AND user_id = ").bind(Arg::Str(u.0.clone()));
@@ -36,14 +36,7 @@ impl SessionDeleteStore for SqliteStore {
             sql.push(" AND min(expire_at, abandon_at, coalesce(idle_deadline, expire_at)) <= ")
                 .bind(Arg::I64(t.0));
         }
-        self.write(move |c| {
-            let mut stmt = c.prepare_cached(&sql.text).map_err(crate::map_err)?;
-            let n = stmt
-                .execute(rusqlite::params_from_iter(sql.args.iter()))
-                .map_err(crate::map_err)?;
-            Ok(n as u64)
-        })
-        .await
+        self.write(move |c| sql.execute(c)).await
     }
 }
 

@@ -11,47 +11,19 @@ use sqlx::postgres::PgRow;
 
 use crate::{corrupt, get, map_err};
 
-/// A bound value of a dynamically assembled query.
-enum Arg {
-    Str(String),
-    I64(i64),
-    Bytes(Vec<u8>),
+use sessiond_store_sql::{Arg, Sql};
+
+/// A statement with PostgreSQL's placeholders (`$1, $2…`).
+fn sql(text: &str) -> Sql {
+    Sql::new(sessiond_store_sql::Placeholders::Dollar, text)
 }
 
-/// A query whose text is assembled from fixed fragments and numbered placeholders only; every
-/// value travels as a bind parameter.
-struct Sql {
-    text: String,
-    args: Vec<Arg>,
+/// An assembled statement as a sqlx query, every value bound as its native type.
+trait Bind {
+    fn query(&self) -> sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>;
 }
 
-impl Sql {
-    fn new(text: &str) -> Self {
-        Sql {
-            text: text.to_owned(),
-            args: Vec::new(),
-        }
-    }
-    fn push(&mut self, text: &str) -> &mut Self {
-        self.text.push_str(text);
-        self
-    }
-    fn bind(&mut self, a: Arg) -> &mut Self {
-        self.args.push(a);
-        self.text.push_str(&format!("${}", self.args.len()));
-        self
-    }
-    fn bind_list(&mut self, items: impl IntoIterator<Item = Arg>) -> &mut Self {
-        self.text.push('(');
-        for (i, a) in items.into_iter().enumerate() {
-            if i > 0 {
-                self.text.push_str(", ");
-            }
-            self.bind(a);
-        }
-        self.text.push(')');
-        self
-    }
+impl Bind for Sql {
     fn query(&self) -> sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments> {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(self.text.as_str()));
         for a in &self.args {

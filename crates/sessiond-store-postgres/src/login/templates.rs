@@ -78,7 +78,7 @@ impl TemplateStore for SqlStore {
     }
 
     async fn get_template(&self, app: &AppId, id: &TemplateId) -> StoreResult<Option<JwtTemplate>> {
-        let mut sql = Sql::new(&format!(
+        let mut sql = sql(&format!(
             "SELECT {TEMPLATE_COLS} FROM jwt_templates t WHERE t.application_id = "
         ));
         sql.bind(Arg::Str(app.0.clone()))
@@ -92,7 +92,7 @@ impl TemplateStore for SqlStore {
         app: &AppId,
         name: &str,
     ) -> StoreResult<Option<JwtTemplate>> {
-        let mut sql = Sql::new(&format!(
+        let mut sql = sql(&format!(
             "SELECT {TEMPLATE_COLS} FROM jwt_templates t WHERE t.application_id = "
         ));
         sql.bind(Arg::Str(app.0.clone()))
@@ -113,7 +113,7 @@ impl TemplateStore for SqlStore {
             .await
             .map_err(map_err)?;
         let total: i64 = get(&row, "n")?;
-        let mut sql = Sql::new(&format!(
+        let mut sql = sql(&format!(
             "SELECT {TEMPLATE_COLS} FROM jwt_templates t WHERE t.application_id = "
         ));
         sql.bind(Arg::Str(app.0.clone()))

@@ -5,43 +5,10 @@ use async_trait::async_trait;
 use sessiond_core::application::AppId;
 use sessiond_core::ids::UserId;
 use sessiond_core::store::{StoreError, StoreResult, StoredUser, UserStore};
-use sessiond_core::user::{StoredOrder, UserFilter};
+use sessiond_core::user::UserFilter;
 
 use super::*;
-
-pub(super) fn user_where(app: &AppId, f: &UserFilter, sql: &mut Sql) {
-    sql.push(" WHERE u.application_id = ")
-        .bind(Arg::Str(app.0.clone()));
-    if !f.user_ids.is_empty() {
-        sql.push(" AND u.id IN ")
-            .bind_list(f.user_ids.iter().map(|i| Arg::Str(i.0.clone())));
-    }
-    for (kind, hashes) in [
-        ("external_id", &f.external_id_hashes),
-        ("email", &f.email_hashes),
-    ] {
-        if hashes.is_empty() {
-            continue;
-        }
-        sql.push(" AND EXISTS (SELECT 1 FROM user_identifiers i WHERE i.user_id = u.id AND i.application_id = ")
-            .bind(Arg::Str(app.0.clone()))
-            // `kind` is one of the two literals above, never input.
-            .push(" AND i.kind = '")
-            .push(kind)
-            .push("' AND i.hash IN ")
-            .bind_list(hashes.iter().map(|h| Arg::Bytes(h.to_vec())))
-            .push(")");
-    }
-}
-
-pub(super) fn order_by(o: StoredOrder) -> &'static str {
-    match o {
-        StoredOrder::CreatedDesc => " ORDER BY u.created_at DESC, u.id DESC",
-        StoredOrder::CreatedAsc => " ORDER BY u.created_at ASC, u.id ASC",
-        StoredOrder::UpdatedDesc => " ORDER BY u.updated_at DESC, u.id DESC",
-        StoredOrder::UpdatedAsc => " ORDER BY u.updated_at ASC, u.id ASC",
-    }
-}
+use sessiond_store_sql::filters::*;
 
 #[async_trait]
 impl UserStore for SqlStore {
@@ -86,7 +53,7 @@ impl UserStore for SqlStore {
         limit: u32,
         offset: u64,
     ) -> StoreResult<(Vec<StoredUser>, u64)> {
-        let mut count = Sql::new("SELECT COUNT(*) AS n FROM users u");
+        let mut count = sql("SELECT COUNT(*) AS n FROM users u");
         user_where(app, filter, &mut count);
         let total: i64 = get(
             &count
@@ -96,9 +63,9 @@ impl UserStore for SqlStore {
                 .map_err(map_err)?,
             "n",
         )?;
-        let mut page = Sql::new(&format!("SELECT {USER_COLS} FROM users u"));
+        let mut page = sql(&format!("SELECT {USER_COLS} FROM users u"));
         user_where(app, filter, &mut page);
-        page.push(order_by(filter.order))
+        page.push(user_order_by(filter.order))
             .push(" LIMIT ")
             .bind(Arg::I64(i64::from(limit)))
             .push(" OFFSET ")

@@ -11,6 +11,8 @@ use sessiond_core::session::Session;
 use sessiond_core::store::{SessionFilter, SessionStore, StoreError, StoreResult, StoredUser};
 
 use super::*;
+use crate::{Run, sql};
+use sessiond_store_sql::filters::*;
 
 pub(super) fn get_session(conn: &Connection, app: &str, id: &str) -> StoreResult<Option<Session>> {
     first(
@@ -25,34 +27,6 @@ pub(super) fn get_session(conn: &Connection, app: &str, id: &str) -> StoreResult
     )
 }
 
-/// The effective status of a row as of `now` (mirrors `Session::effective_status`).
-pub(super) fn push_effective_status(sql: &mut Sql, now: Timestamp) {
-    sql.push("(CASE WHEN s.status IN ('active', 'pending') AND s.expire_at <= ")
-        .bind(Arg::I64(now.0))
-        .push(" THEN 'expired' WHEN s.status IN ('active', 'pending') AND s.idle_deadline IS NOT NULL AND s.idle_deadline <= ")
-        .bind(Arg::I64(now.0))
-        .push(" THEN 'suspended' WHEN s.status IN ('active', 'pending') AND s.abandon_at <= ")
-        .bind(Arg::I64(now.0))
-        .push(" THEN 'abandoned' ELSE s.status END)");
-}
-
-pub(super) fn session_where(app: &AppId, f: &SessionFilter, now: Timestamp, sql: &mut Sql) {
-    sql.push(" WHERE s.application_id = ")
-        .bind(Arg::Str(app.0.clone()));
-    if let Some(u) = &f.user_id {
-        sql.push(" AND s.user_id = ").bind(Arg::Str(u.0.clone()));
-    }
-    if let Some(c) = &f.client_id {
-        sql.push(" AND s.client_id = ").bind(Arg::Str(c.0.clone()));
-    }
-    if !f.statuses.is_empty() {
-        sql.push(" AND ");
-        push_effective_status(sql, now);
-        sql.push(" IN ")
-            .bind_list(f.statuses.iter().map(|s| Arg::Str(s.as_str().to_owned())));
-    }
-}
-
 pub(super) fn session_page(
     app: &AppId,
     filter: &SessionFilter,
@@ -60,7 +34,7 @@ pub(super) fn session_page(
     offset: u64,
     now: Timestamp,
 ) -> Sql {
-    let mut page = Sql::new(&format!("SELECT {SESSION_COLS} FROM sessions s"));
+    let mut page = sql(&format!("SELECT {SESSION_COLS} FROM sessions s"));
     session_where(app, filter, now, &mut page);
     page.push(" ORDER BY s.created_at DESC, s.id DESC LIMIT ")
         .bind(Arg::I64(i64::from(limit)))
@@ -145,7 +119,7 @@ impl SessionStore for SqliteStore {
         offset: u64,
         now: Timestamp,
     ) -> StoreResult<(Vec<Session>, u64)> {
-        let mut total = Sql::new("SELECT COUNT(*) AS n FROM sessions s");
+        let mut total = sql("SELECT COUNT(*) AS n FROM sessions s");
         session_where(app, filter, now, &mut total);
         let page = session_page(app, filter, limit, offset, now);
         self.read(|c| {

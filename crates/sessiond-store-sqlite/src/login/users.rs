@@ -1,14 +1,16 @@
 //! Users and their blind-indexed identifiers.
 
-use crate::{Arg, Sql, SqliteStore, count, exec, first, get, i64_of};
+use crate::{Arg, SqliteStore, count, exec, first, get, i64_of};
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
 use sessiond_core::application::AppId;
 use sessiond_core::ids::UserId;
 use sessiond_core::store::{StoreError, StoreResult, StoredUser, UserStore};
-use sessiond_core::user::{StoredOrder, UserFilter};
+use sessiond_core::user::UserFilter;
 
 use super::*;
+use crate::{Run, sql};
+use sessiond_store_sql::filters::*;
 
 pub(super) fn insert_identifiers(conn: &Connection, u: &StoredUser) -> StoreResult<()> {
     for (kind, hash) in &u.identifiers {
@@ -24,40 +26,6 @@ pub(super) fn insert_identifiers(conn: &Connection, u: &StoredUser) -> StoreResu
         )?;
     }
     Ok(())
-}
-
-pub(super) fn user_where(app: &AppId, f: &UserFilter, sql: &mut Sql) {
-    sql.push(" WHERE u.application_id = ")
-        .bind(Arg::Str(app.0.clone()));
-    if !f.user_ids.is_empty() {
-        sql.push(" AND u.id IN ")
-            .bind_list(f.user_ids.iter().map(|i| Arg::Str(i.0.clone())));
-    }
-    for (kind, hashes) in [
-        ("external_id", &f.external_id_hashes),
-        ("email", &f.email_hashes),
-    ] {
-        if hashes.is_empty() {
-            continue;
-        }
-        sql.push(" AND EXISTS (SELECT 1 FROM user_identifiers i WHERE i.user_id = u.id AND i.application_id = ")
-            .bind(Arg::Str(app.0.clone()))
-            // `kind` is one of the two literals above, never input.
-            .push(" AND i.kind = '")
-            .push(kind)
-            .push("' AND i.hash IN ")
-            .bind_list(hashes.iter().map(|h| Arg::Bytes(h.to_vec())))
-            .push(")");
-    }
-}
-
-pub(super) fn order_by(o: StoredOrder) -> &'static str {
-    match o {
-        StoredOrder::CreatedDesc => " ORDER BY u.created_at DESC, u.id DESC",
-        StoredOrder::CreatedAsc => " ORDER BY u.created_at ASC, u.id ASC",
-        StoredOrder::UpdatedDesc => " ORDER BY u.updated_at DESC, u.id DESC",
-        StoredOrder::UpdatedAsc => " ORDER BY u.updated_at ASC, u.id ASC",
-    }
 }
 
 #[async_trait]
@@ -106,11 +74,11 @@ impl UserStore for SqliteStore {
         limit: u32,
         offset: u64,
     ) -> StoreResult<(Vec<StoredUser>, u64)> {
-        let mut total = Sql::new("SELECT COUNT(*) AS n FROM users u");
+        let mut total = sql("SELECT COUNT(*) AS n FROM users u");
         user_where(app, filter, &mut total);
-        let mut page = Sql::new(&format!("SELECT {USER_COLS} FROM users u"));
+        let mut page = sql(&format!("SELECT {USER_COLS} FROM users u"));
         user_where(app, filter, &mut page);
-        page.push(order_by(filter.order))
+        page.push(user_order_by(filter.order))
             .push(" LIMIT ")
             .bind(Arg::I64(i64::from(limit)))
             .push(" OFFSET ")

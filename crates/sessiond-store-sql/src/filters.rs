@@ -1,0 +1,75 @@
+//! The filters of the user and session listings, written once for both backends.
+
+use sessiond_core::Timestamp;
+use sessiond_core::application::AppId;
+use sessiond_core::store::SessionFilter;
+use sessiond_core::user::{StoredOrder, UserFilter};
+
+use crate::{Arg, Sql};
+
+/// `WHERE …` for users (alias `u`) of `app` matching `f`. Exact identifiers match through their
+/// blind-index hashes in `user_identifiers`.
+pub fn user_where(app: &AppId, f: &UserFilter, sql: &mut Sql) {
+    sql.push(" WHERE u.application_id = ")
+        .bind(Arg::Str(app.0.clone()));
+    if !f.user_ids.is_empty() {
+        sql.push(" AND u.id IN ")
+            .bind_list(f.user_ids.iter().map(|i| Arg::Str(i.0.clone())));
+    }
+    for (kind, hashes) in [
+        ("external_id", &f.external_id_hashes),
+        ("email", &f.email_hashes),
+    ] {
+        if hashes.is_empty() {
+            continue;
+        }
+        sql.push(" AND EXISTS (SELECT 1 FROM user_identifiers i WHERE i.user_id = u.id AND i.application_id = ")
+            .bind(Arg::Str(app.0.clone()))
+            // `kind` is one of the two literals above, never input.
+            .push(" AND i.kind = '")
+            .push(kind)
+            .push("' AND i.hash IN ")
+            .bind_list(hashes.iter().map(|h| Arg::Bytes(h.to_vec())))
+            .push(")");
+    }
+}
+
+/// `ORDER BY …` for a user listing, ties broken by id so pages never overlap.
+pub fn user_order_by(o: StoredOrder) -> &'static str {
+    match o {
+        StoredOrder::CreatedDesc => " ORDER BY u.created_at DESC, u.id DESC",
+        StoredOrder::CreatedAsc => " ORDER BY u.created_at ASC, u.id ASC",
+        StoredOrder::UpdatedDesc => " ORDER BY u.updated_at DESC, u.id DESC",
+        StoredOrder::UpdatedAsc => " ORDER BY u.updated_at ASC, u.id ASC",
+    }
+}
+
+/// The effective status of a session row (alias `s`) as of `now`, mirroring
+/// `Session::effective_status`.
+pub fn push_effective_status(sql: &mut Sql, now: Timestamp) {
+    sql.push("(CASE WHEN s.status IN ('active', 'pending') AND s.expire_at <= ")
+        .bind(Arg::I64(now.0))
+        .push(" THEN 'expired' WHEN s.status IN ('active', 'pending') AND s.idle_deadline IS NOT NULL AND s.idle_deadline <= ")
+        .bind(Arg::I64(now.0))
+        .push(" THEN 'suspended' WHEN s.status IN ('active', 'pending') AND s.abandon_at <= ")
+        .bind(Arg::I64(now.0))
+        .push(" THEN 'abandoned' ELSE s.status END)");
+}
+
+/// `WHERE …` for sessions (alias `s`) of `app` matching `f` as of `now`.
+pub fn session_where(app: &AppId, f: &SessionFilter, now: Timestamp, sql: &mut Sql) {
+    sql.push(" WHERE s.application_id = ")
+        .bind(Arg::Str(app.0.clone()));
+    if let Some(u) = &f.user_id {
+        sql.push(" AND s.user_id = ").bind(Arg::Str(u.0.clone()));
+    }
+    if let Some(c) = &f.client_id {
+        sql.push(" AND s.client_id = ").bind(Arg::Str(c.0.clone()));
+    }
+    if !f.statuses.is_empty() {
+        sql.push(" AND ");
+        push_effective_status(sql, now);
+        sql.push(" IN ")
+            .bind_list(f.statuses.iter().map(|s| Arg::Str(s.as_str().to_owned())));
+    }
+}
