@@ -224,15 +224,10 @@ impl VerificationStore for SqlStore {
         limit: u32,
         offset: u64,
     ) -> StoreResult<(Vec<Verification>, u64)> {
-        let col = match order {
-            VerificationOrder::Created => "created_at",
-            VerificationOrder::Updated => "updated_at",
-            VerificationOrder::State => "state_rank",
-        };
-        let dir = if descending { "DESC" } else { "ASC" };
+        let order_by = sessiond_store_sql::filters::verification_order_by(order, descending);
         let sql = format!(
-            "SELECT {COLS} FROM verification_sessions WHERE application_id = $1 \
-             ORDER BY {col} {dir}, id {dir} LIMIT $2 OFFSET $3"
+            "SELECT {COLS} FROM verification_sessions WHERE application_id = $1\
+             {order_by} LIMIT $2 OFFSET $3"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(app.as_str())

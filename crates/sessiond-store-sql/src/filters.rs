@@ -2,7 +2,7 @@
 
 use sessiond_core::Timestamp;
 use sessiond_core::application::AppId;
-use sessiond_core::store::SessionFilter;
+use sessiond_core::store::{SessionFilter, VerificationOrder};
 use sessiond_core::user::{StoredOrder, UserFilter};
 
 use crate::{Arg, Sql};
@@ -71,5 +71,17 @@ pub fn session_where(app: &AppId, f: &SessionFilter, now: Timestamp, sql: &mut S
         push_effective_status(sql, now);
         sql.push(" IN ")
             .bind_list(f.statuses.iter().map(|s| Arg::Str(s.as_str().to_owned())));
+    }
+}
+
+/// `ORDER BY …` for a verification listing, ties broken by id so pages never overlap.
+pub fn verification_order_by(order: VerificationOrder, descending: bool) -> &'static str {
+    match (order, descending) {
+        (VerificationOrder::Created, true) => " ORDER BY created_at DESC, id DESC",
+        (VerificationOrder::Created, false) => " ORDER BY created_at ASC, id ASC",
+        (VerificationOrder::Updated, true) => " ORDER BY updated_at DESC, id DESC",
+        (VerificationOrder::Updated, false) => " ORDER BY updated_at ASC, id ASC",
+        (VerificationOrder::State, true) => " ORDER BY state_rank DESC, id DESC",
+        (VerificationOrder::State, false) => " ORDER BY state_rank ASC, id ASC",
     }
 }
