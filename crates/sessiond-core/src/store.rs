@@ -159,6 +159,7 @@ pub trait Store:
     + VaultStore
     + AuditStore
     + VerificationStore
+    + UpgradeStore
 {
 }
 
@@ -178,6 +179,7 @@ impl<T> Store for T where
         + VaultStore
         + AuditStore
         + VerificationStore
+        + UpgradeStore
 {
 }
 
@@ -516,4 +518,25 @@ pub trait VerificationStore: Send + Sync {
         cutoff: Timestamp,
         now: Timestamp,
     ) -> StoreResult<u64>;
+}
+
+/// Values that versions before sealing stored in clear, found so that the service can move them
+/// under seal when a node starts. Each finder returns at most `limit` rows.
+#[async_trait]
+pub trait UpgradeStore: Send + Sync {
+    /// Users whose external id is still in the clear `external_id` column.
+    async fn users_with_clear_external_id(&self, limit: u32) -> StoreResult<Vec<StoredUser>>;
+    /// Sessions with no sealed SSO whose attributes still hold one in clear.
+    async fn sessions_with_clear_sso(
+        &self,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::session::Session>>;
+    /// Writes `s.sso` and `s.attributes` if the row is still at `s.version` and has no sealed
+    /// SSO; returns whether it wrote. The version does not change: the session is the same.
+    async fn seal_session_sso(&self, s: &crate::session::Session) -> StoreResult<bool>;
+    /// Templates whose claims are still in clear.
+    async fn templates_with_clear_claims(
+        &self,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::template::JwtTemplate>>;
 }

@@ -19,22 +19,29 @@ use crate::{Kind, TestDb};
 /// Where the hosted pages of test services say they are.
 pub const TEST_PUBLIC_URL: &str = "http://sessiond.test";
 
+/// Fields drop in order, the database last: its pool must outlive every service using it.
 pub struct Services {
-    pub db: TestDb,
     pub store: Arc<dyn Store>,
     pub vault: Arc<Vault>,
     pub tenancy: Arc<Tenancy>,
     pub signer: Arc<Signer>,
     pub login: Arc<LoginService>,
     pub verification: Arc<VerificationService>,
+    pub db: TestDb,
 }
 
 impl Services {
     /// Every service over a fresh SQLite database, under a fresh master key.
     pub async fn sqlite() -> Services {
-        let db = TestDb::new(Kind::Sqlite)
+        Services::new(Kind::Sqlite)
             .await
-            .unwrap_or_else(|| panic!("a temporary SQLite database"));
+            .unwrap_or_else(|| panic!("a temporary SQLite database"))
+    }
+
+    /// Every service over a fresh database of `kind`; `None` where PostgreSQL is not configured
+    /// (and `CI` is not set, see [`TestDb`]).
+    pub async fn new(kind: Kind) -> Option<Services> {
+        let db = TestDb::new(kind).await?;
         let store: Arc<dyn Store> = db.store.clone();
         let ring = Keyring::new(vec![MasterKey::generate()]).unwrap_or_else(|e| panic!("{e}"));
         let vault = Arc::new(
@@ -55,15 +62,15 @@ impl Services {
             Providers::builtin(),
             TEST_PUBLIC_URL,
         ));
-        Services {
-            db,
+        Some(Services {
             store,
             vault,
             tenancy,
             signer,
             login,
             verification,
-        }
+            db,
+        })
     }
 
     /// A test application created at `now` with `settings` applied, and its secret key.

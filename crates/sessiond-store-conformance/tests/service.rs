@@ -634,3 +634,157 @@ async fn user_search_opens_sealed_profiles_and_orders_them() {
     assert_eq!(total, 6, "u100 and u1000..u1004 match the partial query");
     assert!(page.iter().all(|u| ids.contains(&u.id)));
 }
+
+/// Rows written the way versions before sealing wrote them (external id in its clear column and
+/// not indexed, SSO in the session's attributes, template claims in clear) are sealed by
+/// `seal_legacy_values`, and read the same afterwards.
+async fn legacy_clear_values_are_sealed_at_start(kind: Kind) {
+    use sessiond_core::ids::{ClientId, TemplateId};
+    use sessiond_core::session::{Session, SessionAttributes, SsoDetails};
+    use sessiond_core::template::JwtTemplate;
+    use sessiond_core::user::UserSearch;
+
+    let Some(services) = Services::new(kind).await else {
+        return;
+    };
+    let (app, _) = services.app("legacy", T0, |_| {}).await;
+    let login = &services.login;
+    // A user whose external id sits in the clear column, not in the blind index.
+    let fresh = login
+        .create_user(&app, NewUser::default(), T0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut row = services
+        .store
+        .get_user(&app.id, &fresh.id)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("user stored"));
+    row.external_id = Some("legacy-ext-1".into());
+    row.version += 1;
+    services
+        .store
+        .update_user(&row)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // A session whose SSO sits in its attributes.
+    let mut session = Session::new(
+        &app.id,
+        &app.settings,
+        fresh.id.clone(),
+        ClientId::new(),
+        false,
+        T0,
+    );
+    session.attributes = SessionAttributes {
+        sso: Some(SsoDetails {
+            provider: "okta".into(),
+            identifier: "legacy@example.org".into(),
+        }),
+        ..SessionAttributes::default()
+    };
+    services
+        .store
+        .insert_session(&session)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // A template whose claims are in clear.
+    let template = JwtTemplate {
+        id: TemplateId::new(),
+        application_id: app.id.clone(),
+        name: "legacy".into(),
+        claims: serde_json::from_str(r#"{"secret": "legacy-claim"}"#).unwrap_or_default(),
+        claims_sealed: None,
+        lifetime_secs: 60,
+        allowed_clock_skew_secs: 5,
+        custom_signing_key: false,
+        signing_algorithm: sessiond_crypto::jwt::Algorithm::RS256,
+        signing_key_sealed: None,
+        created_at: T0,
+        updated_at: T0,
+        version: 1,
+    };
+    services
+        .store
+        .insert_template(&template)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let sealed = login
+        .seal_legacy_values()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (
+            sealed.users,
+            sealed.sessions,
+            sealed.templates,
+            sealed.users_left
+        ),
+        (1, 1, 1, 0)
+    );
+    assert_eq!(
+        login.seal_legacy_values().await.ok(),
+        Some(sessiond_core::login::Sealed::default()),
+        "a second start finds nothing"
+    );
+
+    let row = services
+        .store
+        .get_user(&app.id, &fresh.id)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("user stored"));
+    assert_eq!(row.external_id, None, "no external id left in clear");
+    let (found, _) = login
+        .list_users(
+            &app,
+            &UserSearch {
+                external_ids: vec!["legacy-ext-1".into()],
+                ..UserSearch::default()
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        found.iter().map(|u| u.id.clone()).collect::<Vec<_>>(),
+        vec![fresh.id.clone()]
+    );
+
+    let s = login
+        .get_session(&app, &session.id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(s.sso.is_some() && s.attributes.sso.is_none());
+    assert_eq!(
+        login.session_sso(&s).ok().flatten().map(|x| x.identifier),
+        Some("legacy@example.org".into())
+    );
+
+    let raw = services
+        .store
+        .get_template(&app.id, &template.id)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("template stored"));
+    assert!(raw.claims.is_empty() && raw.claims_sealed.is_some());
+    let opened = login
+        .get_template(&app, &template.id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(opened.claims["secret"], "legacy-claim");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_clear_values_are_sealed_at_start_sqlite() {
+    legacy_clear_values_are_sealed_at_start(Kind::Sqlite).await;
+}
+
+// Multi-threaded: dropping a PostgreSQL test database closes its pool, which needs the runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_clear_values_are_sealed_at_start_postgres() {
+    legacy_clear_values_are_sealed_at_start(Kind::Postgres).await;
+}

@@ -62,6 +62,27 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         backend = rt.db.backend_name(),
         "database ready (migrations applied)"
     );
+    // Values that versions before sealing kept in clear are sealed before anything is served.
+    let sealed = rt
+        .login
+        .seal_legacy_values()
+        .await
+        .context("cannot seal values older versions stored in clear")?;
+    if sealed != sessiond_core::login::Sealed::default() {
+        tracing::info!(
+            users = sealed.users,
+            sessions = sealed.sessions,
+            templates = sealed.templates,
+            "sealed values an older version stored in clear"
+        );
+    }
+    if sealed.users_left > 0 {
+        tracing::warn!(
+            users = sealed.users_left,
+            "users share an external id with another user of their application; their external \
+             ids stay in clear, and are not found by it, until one of them is changed"
+        );
+    }
 
     if let Some(created) = rt
         .tenancy

@@ -9,7 +9,10 @@ mod sessions;
 mod templates;
 mod token_vault;
 mod tokens;
+mod upgrade;
 mod users;
+
+pub use upgrade::Sealed;
 
 use std::sync::Arc;
 

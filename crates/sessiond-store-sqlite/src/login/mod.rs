@@ -90,4 +90,5 @@ fn attributes_json(s: &Session) -> StoreResult<String> {
 mod sessions;
 mod signing_keys;
 mod templates;
+mod upgrade;
 mod users;

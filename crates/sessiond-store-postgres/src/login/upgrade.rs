@@ -1,0 +1,68 @@
+//! Finding values older versions stored in clear, so the service can seal them.
+
+use async_trait::async_trait;
+use sessiond_core::session::Session;
+use sessiond_core::store::{StoreResult, StoredUser, UpgradeStore};
+use sessiond_core::template::JwtTemplate;
+
+use super::templates::{TEMPLATE_COLS, template_from_row};
+use super::*;
+use crate::SqlStore;
+
+#[async_trait]
+impl UpgradeStore for SqlStore {
+    async fn users_with_clear_external_id(&self, limit: u32) -> StoreResult<Vec<StoredUser>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            user_cols!(),
+            " FROM users u WHERE u.external_id IS NOT NULL LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn sessions_with_clear_sso(&self, limit: u32) -> StoreResult<Vec<Session>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            session_cols!(),
+            " FROM sessions s WHERE s.sso IS NULL AND s.attributes LIKE '%\"sso\":{%' LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    async fn seal_session_sso(&self, s: &Session) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE sessions SET sso = $1, attributes = $2 \
+             WHERE application_id = $3 AND id = $4 AND version = $5 AND sso IS NULL",
+        )
+        .bind(s.sso.clone())
+        .bind(attributes_json(s)?)
+        .bind(s.application_id.as_str())
+        .bind(s.id.as_str())
+        .bind(s.version)
+        .execute(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn templates_with_clear_claims(&self, limit: u32) -> StoreResult<Vec<JwtTemplate>> {
+        let sql = format!(
+            "SELECT {TEMPLATE_COLS} FROM jwt_templates t \
+             WHERE t.claims_sealed IS NULL AND t.claims <> '{{}}' LIMIT $1"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(template_from_row).collect()
+    }
+}

@@ -1,0 +1,73 @@
+//! Finding values older versions stored in clear, so the service can seal them.
+
+use async_trait::async_trait;
+use rusqlite::params;
+use sessiond_core::session::Session;
+use sessiond_core::store::{StoreResult, StoredUser, UpgradeStore};
+use sessiond_core::template::JwtTemplate;
+
+use super::templates::{TEMPLATE_COLS, template_from_row};
+use super::*;
+use crate::{SqliteStore, all, exec};
+
+#[async_trait]
+impl UpgradeStore for SqliteStore {
+    async fn users_with_clear_external_id(&self, limit: u32) -> StoreResult<Vec<StoredUser>> {
+        self.read(|c| {
+            all(
+                c,
+                concat!(
+                    "SELECT ",
+                    user_cols!(),
+                    " FROM users u WHERE u.external_id IS NOT NULL LIMIT ?1"
+                ),
+                [limit],
+                user_from_row,
+            )
+        })
+    }
+
+    async fn sessions_with_clear_sso(&self, limit: u32) -> StoreResult<Vec<Session>> {
+        self.read(|c| {
+            all(
+                c,
+                concat!(
+                    "SELECT ",
+                    session_cols!(),
+                    " FROM sessions s WHERE s.sso IS NULL AND s.attributes LIKE '%\"sso\":{%' LIMIT ?1"
+                ),
+                [limit],
+                session_from_row,
+            )
+        })
+    }
+
+    async fn seal_session_sso(&self, s: &Session) -> StoreResult<bool> {
+        let attributes = attributes_json(s)?;
+        let s = s.clone();
+        self.write(move |c| {
+            let n = exec(
+                c,
+                "UPDATE sessions SET sso = ?1, attributes = ?2 \
+                 WHERE application_id = ?3 AND id = ?4 AND version = ?5 AND sso IS NULL",
+                params![
+                    s.sso,
+                    attributes,
+                    s.application_id.as_str(),
+                    s.id.as_str(),
+                    s.version
+                ],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn templates_with_clear_claims(&self, limit: u32) -> StoreResult<Vec<JwtTemplate>> {
+        let sql = format!(
+            "SELECT {TEMPLATE_COLS} FROM jwt_templates t \
+             WHERE t.claims_sealed IS NULL AND t.claims <> '{{}}' LIMIT ?1"
+        );
+        self.read(|c| all(c, &sql, [limit], template_from_row))
+    }
+}
