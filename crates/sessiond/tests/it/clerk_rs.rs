@@ -170,3 +170,108 @@ async fn clerk_rs_users_sessions_and_refresh() {
     .await;
     assert_eq!(refused.as_ref().err().and_then(status), Some(401));
 }
+
+/// clerk-rs's axum `ClerkLayer`, the way a Rust service protects its routes with Clerk, accepts
+/// sessiond's session tokens by header and by `__session` cookie with the JWKS it fetches from
+/// sessiond, and refuses a missing, tampered or foreign token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clerk_rs_axum_layer_accepts_sessiond_session_tokens() {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use clerk_rs::clerk::Clerk;
+    use clerk_rs::validators::authorizer::ClerkJwt;
+    use clerk_rs::validators::axum::ClerkLayer;
+    use clerk_rs::validators::jwks::MemoryCacheJwksProvider;
+    use tower::ServiceExt;
+
+    let env = Env::sqlite();
+    let (_, key, _) = env.create_app("clerk-rs layer");
+    let (_, other_key, _) = env.create_app("another app");
+    let server = env.spawn();
+    let cfg = Configuration::new(key).with_base_path(server.url("/v1"));
+    let other = Configuration::new(other_key).with_base_path(server.url("/v1"));
+
+    let token_of = |cfg: Configuration| async move {
+        let mut new = models::CreateUserRequest::new();
+        new.first_name = Some(Some("Layer".into()));
+        let user = ok(users_api::create_user(&cfg, new).await, "create_user");
+        let session = ok(
+            sessions_api::create_session(
+                &cfg,
+                Some(models::CreateSessionRequest::new(user.id.clone())),
+            )
+            .await,
+            "create_session",
+        );
+        let token = ok(
+            sessions_api::create_session_token(&cfg, &session.id, None).await,
+            "create_session_token",
+        );
+        (user.id, session.id, token.jwt.unwrap_or_default())
+    };
+    let (user_id, session_id, token) = token_of(cfg.clone()).await;
+    let (_, _, foreign) = token_of(other).await;
+
+    let app = axum::Router::new()
+        .route(
+            "/me",
+            axum::routing::get(
+                |axum::Extension(jwt): axum::Extension<ClerkJwt>| async move {
+                    format!("{} {}", jwt.sub, jwt.sid.unwrap_or_default())
+                },
+            ),
+        )
+        .layer(ClerkLayer::new(
+            MemoryCacheJwksProvider::new(Clerk::new(cfg)),
+            None,
+            true,
+        ));
+    let call = |header: Option<(&'static str, String)>| {
+        let app = app.clone();
+        async move {
+            let mut req = Request::get("/me");
+            if let Some((name, value)) = header {
+                req = req.header(name, value);
+            }
+            let resp = app
+                .oneshot(req.body(Body::empty()).unwrap_or_default())
+                .await
+                .unwrap_or_else(|e| match e {});
+            let status = resp.status();
+            let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+                .await
+                .unwrap_or_default();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+
+    let want = format!("{user_id} {session_id}");
+    assert_eq!(
+        call(Some(("authorization", format!("Bearer {token}")))).await,
+        (StatusCode::OK, want.clone()),
+        "by header"
+    );
+    assert_eq!(
+        call(Some(("cookie", format!("__session={token}")))).await,
+        (StatusCode::OK, want),
+        "by cookie"
+    );
+    assert_eq!(call(None).await.0, StatusCode::UNAUTHORIZED, "no token");
+    let mut tampered = token.clone();
+    tampered.pop();
+    tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
+    assert_eq!(
+        call(Some(("authorization", format!("Bearer {tampered}"))))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED,
+        "tampered signature"
+    );
+    assert_ne!(
+        call(Some(("authorization", format!("Bearer {foreign}"))))
+            .await
+            .0,
+        StatusCode::OK,
+        "another application's token: its key is not in this application's JWKS"
+    );
+}
