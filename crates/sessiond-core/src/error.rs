@@ -62,7 +62,7 @@ pub enum Error {
     AlreadyImpersonated,
     #[error("the session is not impersonated")]
     NotImpersonated,
-    #[error("the user already has {limit} concurrent sessions enabled for Equisoft/Connect")]
+    #[error("the user already has {limit} concurrent sessions enabled")]
     ConcurrentAccess { limit: u32 },
     #[error("{what} limit of {limit} reached")]
     LimitExceeded { what: &'static str, limit: usize },

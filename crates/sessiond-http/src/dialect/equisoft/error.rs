@@ -74,7 +74,14 @@ impl EquisoftError {
                     // A session that is not usable (lapsed, revoked…) is not enabled.
                     _ => "SESSION_NOT_ENABLED",
                 };
-                Self::new(StatusCode::BAD_REQUEST, message, e.to_string())
+                let description = match e {
+                    Error::ConcurrentAccess { limit } => format!(
+                        "the user already has {limit} concurrent sessions enabled for \
+                         Equisoft/Connect"
+                    ),
+                    _ => e.to_string(),
+                };
+                Self::new(StatusCode::BAD_REQUEST, message, description)
             }
             ErrorCode::Forbidden => {
                 Self::new(StatusCode::FORBIDDEN, "ACCESS_DENIED", e.to_string())
