@@ -3,7 +3,9 @@
 use std::fmt::Write as _;
 
 use sessiond_core::verification::provider::FormField;
-use sessiond_core::verification::service::{Delivery, Page, View};
+use sessiond_core::verification::service::{Page, View};
+
+use super::handoff::{Delivery, delivery};
 use sessiond_core::verification::{FailReason, State};
 
 pub fn esc(s: &str) -> String {
@@ -263,7 +265,7 @@ pub fn render(page: &Page) -> String {
         View::Finished {
             success,
             reason,
-            delivery,
+            handoff,
         } => {
             title = if *success {
                 "Verification complete"
@@ -281,7 +283,7 @@ pub fn render(page: &Page) -> String {
                     esc(reason_text(*reason))
                 );
             }
-            match delivery {
+            match &delivery(handoff) {
                 Delivery::Redirect(url) => {
                     let _ = write!(
                         body,

@@ -16,6 +16,7 @@
 //! `resultsAccessKey` and `success`), or by `postMessage` to the opener (popup) or parent
 //! (iframe), addressed only to the application's allowed redirect origins.
 
+mod handoff;
 mod html;
 
 use std::collections::BTreeMap;
@@ -29,7 +30,9 @@ use axum::routing::get;
 use sessiond_core::Error;
 use sessiond_core::application::AppId;
 use sessiond_core::verification::VerificationId;
-use sessiond_core::verification::service::{Delivery, LaunchParams, Page, View};
+use sessiond_core::verification::service::{LaunchParams, Page, View};
+
+use handoff::{Delivery, delivery};
 
 use crate::AppState;
 
@@ -146,19 +149,23 @@ fn error_response(e: &Error) -> Response {
 }
 
 fn page_response(st: &AppState, page: Page) -> Response {
-    let mut resp = match &page.view {
-        View::Finished {
-            delivery: Delivery::Redirect(url),
-            ..
-        }
-        | View::External(url) => {
+    let location = match &page.view {
+        View::Finished { handoff, .. } => match delivery(handoff) {
+            Delivery::Redirect(url) => Some(url),
+            Delivery::PostMessage { .. } => None,
+        },
+        View::External(url) => Some(url.clone()),
+        _ => None,
+    };
+    let mut resp = match location {
+        Some(url) => {
             let mut r = html(StatusCode::SEE_OTHER, html::render(&page));
-            if let Ok(v) = HeaderValue::from_str(url) {
+            if let Ok(v) = HeaderValue::from_str(&url) {
                 r.headers_mut().insert(header::LOCATION, v);
             }
             r
         }
-        _ => html(StatusCode::OK, html::render(&page)),
+        None => html(StatusCode::OK, html::render(&page)),
     };
     if let Some(binding) = &page.set_binding {
         let secure_cookie = st.verification.public_url().starts_with("https://");

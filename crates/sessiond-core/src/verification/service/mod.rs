@@ -21,7 +21,6 @@ mod pages;
 mod secrets;
 mod urls;
 
-use urls::append_query;
 pub use urls::{origin_of, redirect_allowed};
 
 use std::collections::BTreeMap;
@@ -119,15 +118,36 @@ pub struct ProviderCard {
     pub logo: String,
 }
 
-/// How the finished result reaches the relying party's frontend.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Delivery {
-    /// Navigate to this URL (the redirect URL with `sessionId`, `resultsAccessKey`, `success`).
+/// What the relying party learns when the hosted pages end, and how it reaches it. How that is
+/// spelled on the wire (query parameters, a `postMessage` payload) is the pages' business.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handoff {
+    pub session_id: VerificationId,
+    pub success: bool,
+    /// The results access key; on success only.
+    pub results_key: Option<String>,
+    pub ending: Ending,
+    pub channel: Channel,
+}
+
+/// How the session ended, as the relying party is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    Complete,
+    /// The user closed the flow.
+    UserClosed,
+    Failed,
+}
+
+/// How the outcome reaches the relying party.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Channel {
+    /// The browser goes back to the relying party's redirect URL.
     Redirect(String),
-    /// `postMessage(message)` to the opener (popup) or parent (iframe), for each allowed origin.
+    /// The page posts to the window that opened it (popup) or embeds it (iframe), for each of the
+    /// application's allowed origins.
     PostMessage {
-        target: &'static str,
-        message: Value,
+        to_parent: bool,
         origins: Vec<String>,
     },
 }
@@ -158,7 +178,7 @@ pub enum View {
     Finished {
         success: bool,
         reason: Option<State>,
-        delivery: Delivery,
+        handoff: Handoff,
     },
 }
 

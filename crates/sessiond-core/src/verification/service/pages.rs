@@ -10,7 +10,6 @@ use crate::verification::model::{
 use crate::verification::provider::Next;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 use super::*;
@@ -18,43 +17,26 @@ use super::*;
 impl VerificationService {
     // ---- hosted pages ----
 
-    pub(super) fn delivery(&self, app: &Application, v: &Verification, key: &str) -> Delivery {
+    pub(super) fn handoff(&self, app: &Application, v: &Verification, key: &str) -> Handoff {
         let success = v.state == State::Success;
         let mode = v.options.launch_mode.as_deref();
-        match (&v.options.redirect_url, mode) {
-            (Some(url), None | Some("redirect")) => {
-                let id = v.id.to_string();
-                let mut params = vec![("sessionId", id.as_str())];
-                if success {
-                    params.push(("resultsAccessKey", key));
-                }
-                params.push(("success", if success { "true" } else { "false" }));
-                Delivery::Redirect(append_query(url, &params))
-            }
-            _ => {
-                let msg = match v.state {
-                    State::Success => "complete",
-                    State::Failed(FailReason::UserCanceled) => "user-closed",
-                    _ => "failed",
-                };
-                let mut message = json!({
-                    "success": success,
-                    "msg": msg,
-                    "sessionId": v.id.as_str(),
-                });
-                if success {
-                    message["resultsAccessKey"] = Value::String(key.to_owned());
-                }
-                Delivery::PostMessage {
-                    target: if mode == Some("iframe") {
-                        "parent"
-                    } else {
-                        "opener"
-                    },
-                    message,
-                    origins: app.settings.allowed_redirect_origins.clone(),
-                }
-            }
+        let channel = match (&v.options.redirect_url, mode) {
+            (Some(url), None | Some("redirect")) => Channel::Redirect(url.clone()),
+            _ => Channel::PostMessage {
+                to_parent: mode == Some("iframe"),
+                origins: app.settings.allowed_redirect_origins.clone(),
+            },
+        };
+        Handoff {
+            session_id: v.id.clone(),
+            success,
+            results_key: success.then(|| key.to_owned()),
+            ending: match v.state {
+                State::Success => Ending::Complete,
+                State::Failed(FailReason::UserCanceled) => Ending::UserClosed,
+                _ => Ending::Failed,
+            },
+            channel,
         }
     }
 
@@ -146,7 +128,7 @@ impl VerificationService {
         View::Finished {
             success: v.state == State::Success,
             reason: (v.state != State::Success).then_some(v.state),
-            delivery: self.delivery(app, v, key),
+            handoff: self.handoff(app, v, key),
         }
     }
 

@@ -1,4 +1,4 @@
-//! Redirect URLs: which ones an application allows, and adding parameters to them.
+//! Redirect URLs: which ones an application allows.
 
 use crate::application::Application;
 
@@ -32,33 +32,4 @@ pub fn origin_of(url: &str) -> Option<String> {
         scheme.to_ascii_lowercase(),
         authority.to_ascii_lowercase()
     ))
-}
-
-pub(super) fn append_query(url: &str, params: &[(&str, &str)]) -> String {
-    let (base, fragment) = url
-        .split_once('#')
-        .map_or((url, None), |(b, f)| (b, Some(f)));
-    let mut out = base.to_owned();
-    for (k, v) in params {
-        out.push(if out.contains('?') { '&' } else { '?' });
-        out.push_str(k);
-        out.push('=');
-        out.push_str(&percent(v));
-    }
-    if let Some(f) = fragment {
-        out.push('#');
-        out.push_str(f);
-    }
-    out
-}
-
-pub(super) fn percent(v: &str) -> String {
-    v.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
