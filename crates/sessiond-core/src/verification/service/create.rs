@@ -206,7 +206,7 @@ impl VerificationService {
         if req.provider_input.is_some() || req.known_identity.is_some() {
             let plain = Zeroizing::new(
                 serde_json::to_vec(&json!({
-                    "providerInput": req.provider_input,
+                    "provider_input": req.provider_input,
                     "known": req.known_identity,
                 }))
                 .map_err(|e| Error::Internal(e.to_string()))?,

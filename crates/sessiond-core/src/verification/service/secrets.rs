@@ -148,8 +148,10 @@ impl VerificationService {
             .map_err(|e| Error::Internal(format!("input of {}: {e}", v.id)))?;
         let value: Value =
             serde_json::from_slice(&plain).map_err(|e| Error::Internal(e.to_string()))?;
+        // Earlier versions sealed it as `providerInput`; their sessions still open.
         Ok(value
-            .get("providerInput")
+            .get("provider_input")
+            .or_else(|| value.get("providerInput"))
             .and_then(Value::as_object)
             .cloned())
     }
