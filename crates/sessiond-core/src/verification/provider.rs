@@ -38,31 +38,11 @@ pub enum LaunchMethod {
     ShowContent,
 }
 
-impl LaunchMethod {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LaunchMethod::LaunchBrowser => "LaunchBrowser",
-            LaunchMethod::None => "None",
-            LaunchMethod::DeeplinkToMobile => "DeeplinkToMobile",
-            LaunchMethod::ShowContent => "ShowContent",
-        }
-    }
-}
-
 /// How the relying party learns the result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Collection {
     PollResult,
     CaptureRedirect,
-}
-
-impl Collection {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Collection::PollResult => "PollResult",
-            Collection::CaptureRedirect => "CaptureRedirect",
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,6 +4,7 @@
 
 use sessiond_core::verification::model::{FailReason, State};
 use sessiond_core::verification::negotiate::Capability;
+use sessiond_core::verification::provider::{Collection, LaunchMethod};
 
 /// Generation A's names of the disclosable fields, in core's order
 /// ([`sessiond_core::verification::model::DISCLOSABLE_FIELDS`]).
@@ -135,6 +136,24 @@ pub fn capability(name: &str) -> Option<Capability> {
     Capability::ALL
         .into_iter()
         .find(|c| capability_name(*c) == name)
+}
+
+/// Generation B's name of how a step is launched (`IntegrationLaunchMethod`).
+pub fn launch_method_name(m: LaunchMethod) -> &'static str {
+    match m {
+        LaunchMethod::LaunchBrowser => "LaunchBrowser",
+        LaunchMethod::None => "None",
+        LaunchMethod::DeeplinkToMobile => "DeeplinkToMobile",
+        LaunchMethod::ShowContent => "ShowContent",
+    }
+}
+
+/// Generation B's name of how results are collected (`ResultCollectionMethod`).
+pub fn collection_name(c: Collection) -> &'static str {
+    match c {
+        Collection::PollResult => "PollResult",
+        Collection::CaptureRedirect => "CaptureRedirect",
+    }
 }
 
 #[cfg(test)]

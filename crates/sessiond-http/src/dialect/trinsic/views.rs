@@ -235,7 +235,7 @@ fn refresh(r: &StepRefresh) -> Value {
 
 pub fn step(s: &IntegrationStep) -> Value {
     json!({
-        "method": s.method.as_str(),
+        "method": states::launch_method_name(s.method),
         "content": s.content,
         "refresh": s.refresh.as_ref().map(refresh),
     })
@@ -304,8 +304,8 @@ pub fn contract(public_url: &str, p: &dyn Provider) -> Value {
         "logoUrl": logo_url(public_url, p), "available": true,
         "geography": i.geography,
         "regions": i.geography.iter().map(|g| match *g { "US" => "United States", other => other }).collect::<Vec<_>>(),
-        "launchMethod": i.launch_method.as_str(),
-        "collectionMethod": i.collection.as_str(),
+        "launchMethod": states::launch_method_name(i.launch_method),
+        "collectionMethod": states::collection_name(i.collection),
         "resultsMayBeDelayedAfterRedirect": i.results_delayed_after_redirect,
         "hasRefreshableContent": i.refreshable,
         "requiresInput": i.requires_input,

@@ -146,7 +146,7 @@ pub async fn b_advanced(State(st): State<AppState>, Caller(app): Caller, body: B
     Ok(ok(json!({
         "sessionId": c.verification.id.as_str(),
         "resultCollection": {
-            "method": collection.as_str(),
+            "method": states::collection_name(collection),
             "resultsAccessKey": c.results_access_key.as_str(),
         },
         "nextStep": views::step(step),
