@@ -18,46 +18,40 @@ fn is_module_name(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-/// Whether `name` is a module file or folder anywhere under `dir`.
-fn has_module(dir: &Path, name: &str) -> bool {
+/// Whether any file or folder under `dir`, at any depth, satisfies `hit`.
+fn any_below(dir: &Path, hit: &dyn Fn(&Path) -> bool) -> bool {
     std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
         .any(|e| {
             let p = e.path();
-            let file = p.file_name().and_then(|f| f.to_str()).unwrap_or("");
-            (p.is_dir() && (file == name || has_module(&p, name))) || file == format!("{name}.rs")
+            hit(&p) || (p.is_dir() && any_below(&p, hit))
         })
+}
+
+fn file_name(p: &Path) -> &str {
+    p.file_name().and_then(|f| f.to_str()).unwrap_or("")
+}
+
+/// Whether `name` is a module file or folder anywhere under `dir`.
+fn has_module(dir: &Path, name: &str) -> bool {
+    any_below(dir, &|p| {
+        file_name(p) == format!("{name}.rs") || (p.is_dir() && file_name(p) == name)
+    })
 }
 
 /// Whether a function `name` is defined anywhere under `dir`.
 fn has_function(dir: &Path, name: &str) -> bool {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|e| {
-            let p = e.path();
-            if p.is_dir() {
-                return has_function(&p, name);
-            }
-            let text = std::fs::read_to_string(&p).unwrap_or_default();
-            text.contains(&format!("fn {name}(")) || text.contains(&format!("fn {name}<"))
-        })
+    any_below(dir, &|p| {
+        let text = std::fs::read_to_string(p).unwrap_or_default();
+        text.contains(&format!("fn {name}(")) || text.contains(&format!("fn {name}<"))
+    })
 }
 
 /// Whether a folder `name` exists anywhere under `dir`.
 fn has_folder(dir: &Path, name: &str) -> bool {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|e| {
-            let p = e.path();
-            p.is_dir()
-                && (p.file_name().and_then(|f| f.to_str()) == Some(name) || has_folder(&p, name))
-        })
+    any_below(dir, &|p| p.is_dir() && file_name(p) == name)
 }
 
 /// Words in backticks the maps use for things other than modules: commands, arguments, a
