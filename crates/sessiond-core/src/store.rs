@@ -521,14 +521,20 @@ pub trait VerificationStore: Send + Sync {
 }
 
 /// Values that versions before sealing stored in clear, found so that the service can move them
-/// under seal when a node starts. Each finder returns at most `limit` rows.
+/// under seal when a node starts. Each finder returns at most `limit` rows with an id after
+/// `after` (`""` to start), in id order.
 #[async_trait]
 pub trait UpgradeStore: Send + Sync {
     /// Users whose external id is still in the clear `external_id` column.
-    async fn users_with_clear_external_id(&self, limit: u32) -> StoreResult<Vec<StoredUser>>;
+    async fn users_with_clear_external_id(
+        &self,
+        after: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredUser>>;
     /// Sessions with no sealed SSO whose attributes still hold one in clear.
     async fn sessions_with_clear_sso(
         &self,
+        after: &str,
         limit: u32,
     ) -> StoreResult<Vec<crate::session::Session>>;
     /// Writes `s.sso` and `s.attributes` if the row is still at `s.version` and has no sealed
@@ -537,6 +543,7 @@ pub trait UpgradeStore: Send + Sync {
     /// Templates whose claims are still in clear.
     async fn templates_with_clear_claims(
         &self,
+        after: &str,
         limit: u32,
     ) -> StoreResult<Vec<crate::template::JwtTemplate>>;
 }

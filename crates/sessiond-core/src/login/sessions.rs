@@ -255,16 +255,22 @@ impl LoginService {
             now,
         );
         s.attributes = attributes;
-        if let Some(sso) = s.attributes.sso.take() {
-            let json = serde_json::to_vec(&sso).map_err(|e| Error::Internal(e.to_string()))?;
-            s.sso = Some(self.vault.seal(&session_sso_context(&s.id), &json));
-        }
+        self.seal_sso(&mut s)?;
         // One statement: the insert itself refuses a user that is not the application's.
         self.store.insert_session(&s).await.map_err(|e| match e {
             StoreError::NotFound => not_found("user"),
             other => other.into(),
         })?;
         Ok(s)
+    }
+
+    /// Moves a single sign-on given in the attributes into [`Session::sso`], sealed.
+    pub(super) fn seal_sso(&self, s: &mut Session) -> Result<()> {
+        if let Some(sso) = s.attributes.sso.take() {
+            let json = serde_json::to_vec(&sso).map_err(|e| Error::Internal(e.to_string()))?;
+            s.sso = Some(self.vault.seal(&session_sso_context(&s.id), &json));
+        }
+        Ok(())
     }
 
     /// The single sign-on a session started with, opened.

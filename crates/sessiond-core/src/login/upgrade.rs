@@ -6,7 +6,7 @@ use crate::store::StoreError;
 
 use super::*;
 
-/// Rows read per pass.
+/// Rows read per page.
 const BATCH: u32 = 500;
 
 /// What [`LoginService::seal_legacy_values`] moved under seal.
@@ -16,70 +16,75 @@ pub struct Sealed {
     pub sessions: u64,
     pub templates: u64,
     /// Users left in clear because their external id is taken by another user of the
-    /// application (external ids are unique now; two users shared one before).
+    /// application (external ids are unique now; two users shared one before), or because a
+    /// concurrent update got there first (and sealed it).
     pub users_left: u64,
 }
 
+/// Recorded once a pass has looked at every row: nothing written since is in clear, so later
+/// starts skip the scans.
+const DONE_META: &str = "legacy_values_sealed";
+
 impl LoginService {
-    /// Seals every value an older version left in clear. Safe to run on several nodes at once:
-    /// each write is conditional on the row being as read.
+    /// Seals every value an older version left in clear, once per database. Safe to run on
+    /// several nodes at once: each write is conditional on the row being as read.
     pub async fn seal_legacy_values(&self) -> Result<Sealed> {
         let mut done = Sealed::default();
+        if self.store.get_meta(DONE_META).await?.is_some() {
+            return Ok(done);
+        }
+        let mut after = String::new();
         loop {
-            let users = self.store.users_with_clear_external_id(BATCH).await?;
-            let found = users.len() as u64;
-            let mut progress = 0;
+            let users = self
+                .store
+                .users_with_clear_external_id(&after, BATCH)
+                .await?;
+            let Some(last) = users.last() else { break };
+            after = last.id.to_string();
             for stored in users {
                 let mut u = self.open_user(stored)?;
                 u.version += 1;
                 match self.store.update_user(&self.seal_user(&u)?).await {
-                    Ok(()) => progress += 1,
+                    Ok(()) => done.users += 1,
                     Err(StoreError::NotFound) => {}
-                    // A concurrent update (it sealed the id) or a taken external id.
-                    Err(StoreError::Conflict) => {}
+                    // A concurrent update (which sealed the id) or a taken external id.
+                    Err(StoreError::Conflict) => done.users_left += 1,
                     Err(e) => return Err(e.into()),
                 }
             }
-            done.users += progress;
-            if progress == 0 {
-                done.users_left = found;
-                break;
-            }
         }
+        after.clear();
         loop {
-            let sessions = self.store.sessions_with_clear_sso(BATCH).await?;
-            let mut progress = 0;
+            let sessions = self.store.sessions_with_clear_sso(&after, BATCH).await?;
+            let Some(last) = sessions.last() else { break };
+            after = last.id.to_string();
             for mut s in sessions {
-                let Some(sso) = s.attributes.sso.take() else {
-                    continue;
-                };
-                let json = serde_json::to_vec(&sso).map_err(|e| Error::Internal(e.to_string()))?;
-                s.sso = Some(self.vault.seal(&session_sso_context(&s.id), &json));
-                if self.store.seal_session_sso(&s).await? {
-                    progress += 1;
+                self.seal_sso(&mut s)?;
+                if s.sso.is_some() && self.store.seal_session_sso(&s).await? {
+                    done.sessions += 1;
                 }
             }
-            done.sessions += progress;
-            if progress == 0 {
-                break;
-            }
         }
+        after.clear();
         loop {
-            let templates = self.store.templates_with_clear_claims(BATCH).await?;
-            let mut progress = 0;
+            let templates = self
+                .store
+                .templates_with_clear_claims(&after, BATCH)
+                .await?;
+            let Some(last) = templates.last() else { break };
+            after = last.id.to_string();
             for mut t in templates {
                 t.version += 1;
                 match self.store.update_template(&self.seal_template(&t)?).await {
-                    Ok(()) => progress += 1,
+                    Ok(()) => done.templates += 1,
                     Err(StoreError::NotFound | StoreError::Conflict) => {}
                     Err(e) => return Err(e.into()),
                 }
             }
-            done.templates += progress;
-            if progress == 0 {
-                break;
-            }
         }
+        self.store
+            .insert_meta_if_absent(DONE_META, b"1", false)
+            .await?;
         Ok(done)
     }
 }

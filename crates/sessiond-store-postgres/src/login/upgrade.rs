@@ -11,12 +11,17 @@ use crate::SqlStore;
 
 #[async_trait]
 impl UpgradeStore for SqlStore {
-    async fn users_with_clear_external_id(&self, limit: u32) -> StoreResult<Vec<StoredUser>> {
+    async fn users_with_clear_external_id(
+        &self,
+        after: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredUser>> {
         let rows = sqlx::query(concat!(
             "SELECT ",
             user_cols!(),
-            " FROM users u WHERE u.external_id IS NOT NULL LIMIT $1"
+            " FROM users u WHERE u.external_id IS NOT NULL AND u.id > $1 ORDER BY u.id LIMIT $2"
         ))
+        .bind(after)
         .bind(i64::from(limit))
         .fetch_all(self.pool())
         .await
@@ -24,12 +29,14 @@ impl UpgradeStore for SqlStore {
         rows.iter().map(user_from_row).collect()
     }
 
-    async fn sessions_with_clear_sso(&self, limit: u32) -> StoreResult<Vec<Session>> {
+    async fn sessions_with_clear_sso(&self, after: &str, limit: u32) -> StoreResult<Vec<Session>> {
         let rows = sqlx::query(concat!(
             "SELECT ",
             session_cols!(),
-            " FROM sessions s WHERE s.sso IS NULL AND s.attributes LIKE '%\"sso\":{%' LIMIT $1"
+            " FROM sessions s WHERE s.sso IS NULL AND s.attributes LIKE '%\"sso\":{%' \
+             AND s.id > $1 ORDER BY s.id LIMIT $2"
         ))
+        .bind(after)
         .bind(i64::from(limit))
         .fetch_all(self.pool())
         .await
@@ -53,12 +60,17 @@ impl UpgradeStore for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn templates_with_clear_claims(&self, limit: u32) -> StoreResult<Vec<JwtTemplate>> {
+    async fn templates_with_clear_claims(
+        &self,
+        after: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<JwtTemplate>> {
         let sql = format!(
             "SELECT {TEMPLATE_COLS} FROM jwt_templates t \
-             WHERE t.claims_sealed IS NULL AND t.claims <> '{{}}' LIMIT $1"
+             WHERE t.claims_sealed IS NULL AND t.claims <> '{{}}' AND t.id > $1 ORDER BY t.id LIMIT $2"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(after)
             .bind(i64::from(limit))
             .fetch_all(self.pool())
             .await

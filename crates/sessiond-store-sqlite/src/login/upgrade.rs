@@ -12,31 +12,36 @@ use crate::{SqliteStore, all, exec};
 
 #[async_trait]
 impl UpgradeStore for SqliteStore {
-    async fn users_with_clear_external_id(&self, limit: u32) -> StoreResult<Vec<StoredUser>> {
+    async fn users_with_clear_external_id(
+        &self,
+        after: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredUser>> {
         self.read(|c| {
             all(
                 c,
                 concat!(
                     "SELECT ",
                     user_cols!(),
-                    " FROM users u WHERE u.external_id IS NOT NULL LIMIT ?1"
+                    " FROM users u WHERE u.external_id IS NOT NULL AND u.id > ?1 ORDER BY u.id LIMIT ?2"
                 ),
-                [limit],
+                rusqlite::params![after, limit],
                 user_from_row,
             )
         })
     }
 
-    async fn sessions_with_clear_sso(&self, limit: u32) -> StoreResult<Vec<Session>> {
+    async fn sessions_with_clear_sso(&self, after: &str, limit: u32) -> StoreResult<Vec<Session>> {
         self.read(|c| {
             all(
                 c,
                 concat!(
                     "SELECT ",
                     session_cols!(),
-                    " FROM sessions s WHERE s.sso IS NULL AND s.attributes LIKE '%\"sso\":{%' LIMIT ?1"
+                    " FROM sessions s WHERE s.sso IS NULL AND s.attributes LIKE '%\"sso\":{%' \
+                     AND s.id > ?1 ORDER BY s.id LIMIT ?2"
                 ),
-                [limit],
+                rusqlite::params![after, limit],
                 session_from_row,
             )
         })
@@ -63,11 +68,15 @@ impl UpgradeStore for SqliteStore {
         .await
     }
 
-    async fn templates_with_clear_claims(&self, limit: u32) -> StoreResult<Vec<JwtTemplate>> {
+    async fn templates_with_clear_claims(
+        &self,
+        after: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<JwtTemplate>> {
         let sql = format!(
             "SELECT {TEMPLATE_COLS} FROM jwt_templates t \
-             WHERE t.claims_sealed IS NULL AND t.claims <> '{{}}' LIMIT ?1"
+             WHERE t.claims_sealed IS NULL AND t.claims <> '{{}}' AND t.id > ?1 ORDER BY t.id LIMIT ?2"
         );
-        self.read(|c| all(c, &sql, [limit], template_from_row))
+        self.read(|c| all(c, &sql, rusqlite::params![after, limit], template_from_row))
     }
 }
