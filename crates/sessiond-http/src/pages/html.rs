@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use sessiond_core::verification::provider::FormField;
 use sessiond_core::verification::service::{Page, View};
 
-use super::handoff::{Delivery, delivery};
+use super::handoff::Delivery;
 use sessiond_core::verification::{FailReason, State};
 
 pub fn esc(s: &str) -> String {
@@ -126,7 +126,8 @@ pub fn reason_text(s: Option<State>) -> &'static str {
 }
 
 /// The page for a view (the finished redirect case is answered with a 303 by the caller).
-pub fn render(page: &Page) -> String {
+/// The page; `delivery` is the hand-off of a finished session (see `handoff::delivery`).
+pub fn render(page: &Page, delivery: Option<&Delivery>) -> String {
     let app = page.application_name.as_str();
     let mut body = String::new();
     let mut head = String::new();
@@ -262,11 +263,8 @@ pub fn render(page: &Page) -> String {
                 esc(url)
             );
         }
-        View::Finished {
-            success,
-            reason,
-            handoff,
-        } => {
+        View::Finished { reason, handoff } => {
+            let success = &handoff.success;
             title = if *success {
                 "Verification complete"
             } else {
@@ -283,19 +281,20 @@ pub fn render(page: &Page) -> String {
                     esc(reason_text(*reason))
                 );
             }
-            match &delivery(handoff) {
-                Delivery::Redirect(url) => {
+            match delivery {
+                None => {}
+                Some(Delivery::Redirect(url)) => {
                     let _ = write!(
                         body,
                         "<p><a class=\"button\" href=\"{}\">Continue</a></p>",
                         esc(url)
                     );
                 }
-                Delivery::PostMessage {
+                Some(Delivery::PostMessage {
                     target,
                     message,
                     origins,
-                } => {
+                }) => {
                     let origins = serde_json::to_string(origins).unwrap_or_else(|_| "[]".into());
                     let _ = write!(
                         body,

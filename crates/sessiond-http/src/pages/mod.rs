@@ -149,23 +149,24 @@ fn error_response(e: &Error) -> Response {
 }
 
 fn page_response(st: &AppState, page: Page) -> Response {
-    let location = match &page.view {
-        View::Finished { handoff, .. } => match delivery(handoff) {
-            Delivery::Redirect(url) => Some(url),
-            Delivery::PostMessage { .. } => None,
-        },
-        View::External(url) => Some(url.clone()),
+    let handed_off = match &page.view {
+        View::Finished { handoff, .. } => Some(delivery(handoff)),
         _ => None,
     };
+    let location = match (&page.view, &handed_off) {
+        (_, Some(Delivery::Redirect(url))) | (View::External(url), _) => Some(url.as_str()),
+        _ => None,
+    };
+    let body = html::render(&page, handed_off.as_ref());
     let mut resp = match location {
         Some(url) => {
-            let mut r = html(StatusCode::SEE_OTHER, html::render(&page));
-            if let Ok(v) = HeaderValue::from_str(&url) {
+            let mut r = html(StatusCode::SEE_OTHER, body);
+            if let Ok(v) = HeaderValue::from_str(url) {
                 r.headers_mut().insert(header::LOCATION, v);
             }
             r
         }
-        None => html(StatusCode::OK, html::render(&page)),
+        None => html(StatusCode::OK, body),
     };
     if let Some(binding) = &page.set_binding {
         let secure_cookie = st.verification.public_url().starts_with("https://");

@@ -176,7 +176,7 @@ pub enum View {
     /// Leave for an external provider.
     External(String),
     Finished {
-        success: bool,
+        /// Why it did not succeed (`handoff.success` says whether it did).
         reason: Option<State>,
         handoff: Handoff,
     },

@@ -126,7 +126,6 @@ impl VerificationService {
 
     pub(super) fn finished_view(&self, app: &Application, v: &Verification, key: &str) -> View {
         View::Finished {
-            success: v.state == State::Success,
             reason: (v.state != State::Success).then_some(v.state),
             handoff: self.handoff(app, v, key),
         }
