@@ -91,10 +91,9 @@ pub fn negotiate(
             .filter(|c| !declared.contains(c))
             .collect()
     };
-    let needed = needs(next, refreshable);
-    let direct_gap = match &needed {
+    let direct_gap = match needs(next, refreshable).map(|want| lacking(&want)) {
         None => Some(Gap::NeedsHostedPages),
-        Some(want) if !lacking(want).is_empty() => Some(Gap::Missing(lacking(want))),
+        Some(missing) if !missing.is_empty() => Some(Gap::Missing(missing)),
         Some(_) if matches!(next, Next::Redirect(_)) && !has_redirect_url => {
             Some(Gap::NoRedirectUrl)
         }

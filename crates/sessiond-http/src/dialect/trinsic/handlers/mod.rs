@@ -77,10 +77,14 @@ impl Body {
         }
     }
 
+    /// `` `name` why ``, attributed to the member.
+    fn member_error(g: Gen, name: &str, why: &str) -> TrinsicError {
+        TrinsicError::bad_request(g, name, format!("`{name}` {why}"))
+    }
+
     /// A body problem in Trinsic's words.
     fn problem(g: Gen, p: Problem) -> TrinsicError {
-        let bad =
-            |name: &str, why: String| TrinsicError::bad_request(g, name, format!("`{name}` {why}"));
+        let bad = |name: &str, why: String| Self::member_error(g, name, &why);
         match p {
             Problem::NotUtf8 => TrinsicError::bad_request(g, "", "the body is not UTF-8"),
             Problem::NotJson(e) => {
@@ -122,7 +126,7 @@ impl Body {
     }
 
     fn bad(&self, name: &str, why: &str) -> TrinsicError {
-        TrinsicError::bad_request(self.g, name, format!("`{name}` {why}"))
+        Self::member_error(self.g, name, why)
     }
 
     fn string(&self, name: &str, max: usize) -> Result<Option<String>, TrinsicError> {
