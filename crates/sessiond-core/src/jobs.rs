@@ -179,6 +179,45 @@ impl<S: crate::store::SessionStore + ?Sized + 'static> Purger for OldSessions<S>
     }
 }
 
+/// Removes the rows of sessions deleted all at once for their user
+/// ([`crate::store::SessionDeleteStore::delete_user_sessions`]). Reads stopped seeing them when
+/// they were deleted; this takes their bytes (and vaults) off the disk soon after, in batches
+/// small enough not to hold up request writes.
+pub struct SessionSweeper<S: ?Sized>(pub Arc<S>);
+
+impl<S: ?Sized> SessionSweeper<S> {
+    pub const NAME: &'static str = "session_sweep";
+    /// Rows per transaction.
+    pub const BATCH: u32 = 250;
+    /// Rows per run at most; a larger backlog continues at the next run.
+    pub const PER_RUN: u64 = 10_000;
+    pub const INTERVAL_SECS: u64 = 5;
+}
+
+#[async_trait]
+impl<S: crate::store::SessionDeleteStore + ?Sized + 'static> Job for SessionSweeper<S> {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+    fn interval_secs(&self) -> u64 {
+        Self::INTERVAL_SECS
+    }
+    async fn run_once(&self, _now: Timestamp) -> Result<JobOutcome> {
+        let mut items = 0;
+        while items < Self::PER_RUN {
+            let n = self.0.sweep_deleted_sessions(Self::BATCH).await?;
+            items += n;
+            if n < u64::from(Self::BATCH) {
+                break;
+            }
+        }
+        Ok(JobOutcome {
+            items,
+            summary: format!("removed {items} deleted session rows"),
+        })
+    }
+}
+
 /// Destroys the token vaults of sessions that can no longer be used (expired, suspended,
 /// abandoned, ended). Reads already refuse them; this removes the sealed bytes.
 pub struct LapsedVaults<S: ?Sized>(pub Arc<S>);

@@ -381,8 +381,20 @@ pub struct SessionDeletion {
 pub trait SessionDeleteStore: Send + Sync {
     /// Deletes one session (and its vault). Returns whether it existed.
     async fn delete_session(&self, app: &AppId, id: &crate::ids::SessionId) -> StoreResult<bool>;
-    /// Deletes the application's sessions matching `which`; returns how many.
+    /// Deletes the application's sessions matching `which`; returns how many rows went.
     async fn delete_sessions(&self, app: &AppId, which: &SessionDeletion) -> StoreResult<u64>;
+    /// Deletes every session of `user` (with their vaults) in one row write, however many there
+    /// are: from the moment this returns, no read sees them, and sessions created afterwards
+    /// are unaffected. Their rows are removed later by [`Self::sweep_deleted_sessions`].
+    /// Returns whether the user exists.
+    async fn delete_user_sessions(
+        &self,
+        app: &AppId,
+        user: &crate::ids::UserId,
+    ) -> StoreResult<bool>;
+    /// Removes up to `limit` rows of sessions deleted by [`Self::delete_user_sessions`] (with
+    /// their vaults), in one transaction; returns how many. Zero means none are left.
+    async fn sweep_deleted_sessions(&self, limit: u32) -> StoreResult<u64>;
 }
 
 /// A sealed value of a session's token vault.

@@ -340,6 +340,18 @@ async fn every_operation_in_kotlin_encoding() {
     assert_eq!(st, StatusCode::NO_CONTENT);
     let (st, _) = e.kt("GET", &format!("/sessions/{asid}"), "").await;
     assert_eq!(st, StatusCode::NOT_FOUND);
+    // A session created after the deletion is the user's as usual.
+    let (st, again) = e
+        .kt(
+            "POST",
+            "/sessions",
+            &json!({"userUuid": admin.id}).to_string(),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let again = again["sessionId"].as_str().unwrap_or_default().to_owned();
+    let (st, _) = e.kt("GET", &format!("/sessions/{again}"), "").await;
+    assert_eq!(st, StatusCode::OK);
     let (st, _) = e
         .kt("DELETE", "/users/user_0000000000000000000000/sessions", "")
         .await;

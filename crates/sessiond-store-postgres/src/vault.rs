@@ -8,6 +8,7 @@ use sessiond_core::store::{
     AuditStore, ImpersonationEvent, SessionDeleteStore, SessionDeletion, StoreError, StoreResult,
     VaultEntry, VaultStore,
 };
+use sessiond_store_sql::session_is_live;
 use sqlx::Row;
 
 use crate::{SqlStore, map_err};
@@ -19,12 +20,15 @@ const UNUSABLE: &str = "(status NOT IN ('active', 'pending') OR expire_at <= $1 
 #[async_trait]
 impl SessionDeleteStore for SqlStore {
     async fn delete_session(&self, app: &AppId, id: &SessionId) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM sessions WHERE application_id = $1 AND id = $2")
-            .bind(app.as_str())
-            .bind(id.as_str())
-            .execute(self.pool())
-            .await
-            .map_err(map_err)?;
+        let done = sqlx::query(concat!(
+            "DELETE FROM sessions AS s WHERE application_id = $1 AND id = $2 AND ",
+            session_is_live!()
+        ))
+        .bind(app.as_str())
+        .bind(id.as_str())
+        .execute(self.pool())
+        .await
+        .map_err(map_err)?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -53,6 +57,74 @@ impl SessionDeleteStore for SqlStore {
         let done = q.execute(self.pool()).await.map_err(map_err)?;
         Ok(done.rows_affected())
     }
+
+    async fn delete_user_sessions(&self, app: &AppId, user: &UserId) -> StoreResult<bool> {
+        // One statement: the generation moves on and the sweep is recorded together.
+        let row = sqlx::query(
+            "WITH bumped AS (UPDATE users SET session_generation = session_generation + 1 \
+             WHERE application_id = $1 AND id = $2 RETURNING application_id, id, session_generation), \
+             swept AS (INSERT INTO session_sweeps (application_id, user_id, below) \
+             SELECT application_id, id, session_generation FROM bumped \
+             ON CONFLICT (application_id, user_id) DO UPDATE SET below = EXCLUDED.below) \
+             SELECT count(*) AS n FROM bumped",
+        )
+        .bind(app.as_str())
+        .bind(user.as_str())
+        .fetch_one(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(row.try_get::<i64, _>("n").map_err(map_err)? == 1)
+    }
+
+    async fn sweep_deleted_sessions(&self, limit: u32) -> StoreResult<u64> {
+        // One user's earlier generations at a time; SKIP LOCKED lets several nodes sweep
+        // different users at once.
+        let mut left = i64::from(limit);
+        let mut removed = 0_u64;
+        while left > 0 {
+            let mut tx = self.pool().begin().await.map_err(map_err)?;
+            let next = sqlx::query(
+                "SELECT application_id, user_id, below FROM session_sweeps LIMIT 1 FOR UPDATE SKIP LOCKED",
+            )
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let Some(next) = next else { break };
+            let (app, user, below): (String, String, i64) = (
+                next.try_get("application_id").map_err(map_err)?,
+                next.try_get("user_id").map_err(map_err)?,
+                next.try_get("below").map_err(map_err)?,
+            );
+            let done = sqlx::query(
+                "DELETE FROM sessions WHERE ctid = ANY (ARRAY(SELECT ctid FROM sessions \
+                 WHERE application_id = $1 AND user_id = $2 AND user_generation < $3 LIMIT $4))",
+            )
+            .bind(&app)
+            .bind(&user)
+            .bind(below)
+            .bind(left)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let n = done.rows_affected();
+            removed += n;
+            left -= i64::try_from(n).unwrap_or(i64::MAX);
+            if left > 0 {
+                // Fewer than asked: this user's earlier generations are gone.
+                sqlx::query(
+                    "DELETE FROM session_sweeps WHERE application_id = $1 AND user_id = $2 AND below = $3",
+                )
+                .bind(&app)
+                .bind(&user)
+                .bind(below)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            }
+            tx.commit().await.map_err(map_err)?;
+        }
+        Ok(removed)
+    }
 }
 
 #[async_trait]
@@ -67,13 +139,15 @@ impl VaultStore for SqlStore {
         now: Timestamp,
     ) -> StoreResult<bool> {
         let mut tx = self.pool().begin().await.map_err(map_err)?;
-        let exists =
-            sqlx::query("SELECT 1 AS x FROM sessions WHERE application_id = $1 AND id = $2")
-                .bind(app.as_str())
-                .bind(session.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_err)?;
+        let exists = sqlx::query(concat!(
+            "SELECT 1 AS x FROM sessions AS s WHERE application_id = $1 AND id = $2 AND ",
+            session_is_live!()
+        ))
+        .bind(app.as_str())
+        .bind(session.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
         if exists.is_none() {
             return Err(StoreError::NotFound);
         }
@@ -120,9 +194,11 @@ impl VaultStore for SqlStore {
         session: &SessionId,
         token_id: &str,
     ) -> StoreResult<Option<VaultEntry>> {
-        let row = sqlx::query(
-            "SELECT id, value FROM session_tokens WHERE application_id = $1 AND session_id = $2 AND token_id = $3",
-        )
+        let row = sqlx::query(concat!(
+            "SELECT t.id, t.value FROM session_tokens t JOIN sessions s ON s.id = t.session_id \
+             WHERE t.application_id = $1 AND t.session_id = $2 AND t.token_id = $3 AND ",
+            session_is_live!()
+        ))
         .bind(app.as_str())
         .bind(session.as_str())
         .bind(token_id)

@@ -56,12 +56,41 @@ pub fn push_effective_status(sql: &mut Sql, now: Timestamp) {
         .push(" THEN 'abandoned' ELSE s.status END)");
 }
 
-/// `WHERE …` for sessions (alias `s`) of `app` matching `f` as of `now`.
+/// `FROM …` of every session read: a session (alias `s`) exists only in its user's current
+/// session generation (alias `g` for the user row); deleting all of a user's sessions moves the
+/// generation on. A macro so that fixed statements can `concat!` it.
+#[macro_export]
+macro_rules! live_sessions {
+    () => {
+        " FROM sessions s JOIN users g ON g.application_id = s.application_id \
+         AND g.id = s.user_id AND g.session_generation = s.user_generation"
+    };
+}
+
+/// A condition true of a session row (alias `s`) that exists in its user's current generation,
+/// for statements that cannot join (deletes, updates).
+#[macro_export]
+macro_rules! session_is_live {
+    () => {
+        "EXISTS (SELECT 1 FROM users g WHERE g.application_id = s.application_id \
+         AND g.id = s.user_id AND g.session_generation = s.user_generation)"
+    };
+}
+
+/// [`live_sessions!`] as a constant.
+pub const LIVE_SESSIONS: &str = live_sessions!();
+
+/// `WHERE …` for sessions (alias `s`, read through [`LIVE_SESSIONS`]) of `app` matching `f` as
+/// of `now`.
 pub fn session_where(app: &AppId, f: &SessionFilter, now: Timestamp, sql: &mut Sql) {
     sql.push(" WHERE s.application_id = ")
         .bind(Arg::Str(app.0.clone()));
     if let Some(u) = &f.user_id {
-        sql.push(" AND s.user_id = ").bind(Arg::Str(u.0.clone()));
+        // Said of both sides, so the user row is found once and the sessions through their index.
+        sql.push(" AND s.user_id = ")
+            .bind(Arg::Str(u.0.clone()))
+            .push(" AND g.id = ")
+            .bind(Arg::Str(u.0.clone()));
     }
     if let Some(c) = &f.client_id {
         sql.push(" AND s.client_id = ").bind(Arg::Str(c.0.clone()));

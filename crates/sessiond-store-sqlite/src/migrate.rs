@@ -48,6 +48,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0007_sealed_pii",
         include_str!("../migrations/0007_sealed_pii.sql"),
     ),
+    (
+        8,
+        "0008_session_generations",
+        include_str!("../migrations/0008_session_generations.sql"),
+    ),
 ];
 
 const HISTORY: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (

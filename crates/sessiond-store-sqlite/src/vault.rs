@@ -11,12 +11,16 @@ use sessiond_core::store::{
 };
 
 use crate::{Arg, Run, SqliteStore, all, count, exec, first, get};
+use sessiond_store_sql::session_is_live;
 
 #[async_trait]
 impl SessionDeleteStore for SqliteStore {
     async fn delete_session(&self, app: &AppId, id: &SessionId) -> StoreResult<bool> {
         self.write_one(
-            "DELETE FROM sessions WHERE application_id = ?1 AND id = ?2",
+            concat!(
+                "DELETE FROM sessions AS s WHERE application_id = ?1 AND id = ?2 AND ",
+                session_is_live!()
+            ),
             app.as_str(),
             id.as_str(),
         )
@@ -37,6 +41,64 @@ impl SessionDeleteStore for SqliteStore {
                 .bind(Arg::I64(t.0));
         }
         self.write(move |c| sql.execute(c)).await
+    }
+
+    async fn delete_user_sessions(&self, app: &AppId, user: &UserId) -> StoreResult<bool> {
+        let (app, user) = (app.0.clone(), user.0.clone());
+        self.write(move |c| {
+            let generation: Option<i64> = first(
+                c,
+                "UPDATE users SET session_generation = session_generation + 1 \
+                 WHERE application_id = ?1 AND id = ?2 RETURNING session_generation",
+                [&app, &user],
+                |r| get(r, 0),
+            )?;
+            let Some(below) = generation else {
+                return Ok(false);
+            };
+            exec(
+                c,
+                "INSERT INTO session_sweeps (application_id, user_id, below) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (application_id, user_id) DO UPDATE SET below = excluded.below",
+                params![app, user, below],
+            )?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn sweep_deleted_sessions(&self, limit: u32) -> StoreResult<u64> {
+        self.write(move |c| {
+            let mut left = i64::from(limit);
+            let mut removed = 0_u64;
+            while left > 0 {
+                let next: Option<(String, String, i64)> = first(
+                    c,
+                    "SELECT application_id, user_id, below FROM session_sweeps LIMIT 1",
+                    [],
+                    |r| Ok((get(r, "application_id")?, get(r, "user_id")?, get(r, "below")?)),
+                )?;
+                let Some((app, user, below)) = next else { break };
+                let n = exec(
+                    c,
+                    "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions \
+                     WHERE application_id = ?1 AND user_id = ?2 AND user_generation < ?3 LIMIT ?4)",
+                    params![app, user, below, left],
+                )?;
+                removed += n;
+                left -= i64::try_from(n).unwrap_or(i64::MAX);
+                if left > 0 {
+                    // Fewer than asked: this user's earlier generations are gone.
+                    exec(
+                        c,
+                        "DELETE FROM session_sweeps WHERE application_id = ?1 AND user_id = ?2 AND below = ?3",
+                        params![app, user, below],
+                    )?;
+                }
+            }
+            Ok(removed)
+        })
+        .await
     }
 }
 
@@ -60,7 +122,10 @@ impl VaultStore for SqliteStore {
         self.write(move |c| {
             let exists = count(
                 c,
-                "SELECT COUNT(*) FROM sessions WHERE application_id = ?1 AND id = ?2",
+                concat!(
+                    "SELECT COUNT(*) FROM sessions AS s WHERE application_id = ?1 AND id = ?2 AND ",
+                    session_is_live!()
+                ),
                 [&app, &session],
             )?;
             if exists == 0 {
@@ -106,7 +171,11 @@ impl VaultStore for SqliteStore {
         self.read(|c| {
             first(
                 c,
-                "SELECT id, value FROM session_tokens WHERE application_id = ?1 AND session_id = ?2 AND token_id = ?3",
+                concat!(
+                    "SELECT t.id, t.value FROM session_tokens t JOIN sessions s ON s.id = t.session_id \
+                     WHERE t.application_id = ?1 AND t.session_id = ?2 AND t.token_id = ?3 AND ",
+                    session_is_live!()
+                ),
                 [app.as_str(), session.as_str(), token_id],
                 |r| {
                     Ok(VaultEntry {

@@ -7,7 +7,8 @@ use anyhow::Context;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sessiond_core::clock::Clock;
 use sessiond_core::jobs::{
-    Job, LapsedVaults, OldJobRuns, OldSessions, PurgeJob, RevokedKeys, VerificationRetention,
+    Job, LapsedVaults, OldJobRuns, OldSessions, PurgeJob, RevokedKeys, SessionSweeper,
+    VerificationRetention,
 };
 use sessiond_core::signing::MaintainKeys;
 use sessiond_core::verification::VerificationService;
@@ -164,9 +165,10 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         signer: rt.signer.clone(),
         store: store.clone(),
     });
+    let sweeper: Arc<dyn Job> = Arc::new(SessionSweeper(store.clone()));
     let holder = sessiond_crypto::ids::new_id("node");
     tasks.extend(crate::scheduler::spawn(
-        vec![purge, keys],
+        vec![purge, keys, sweeper],
         store.clone(),
         holder,
         clock.clone(),

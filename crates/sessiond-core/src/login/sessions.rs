@@ -411,6 +411,21 @@ impl LoginService {
         }
     }
 
+    /// Deletes every session of the user `reference` (a user id or an external id) in one
+    /// write, however many there are. Returns whether the user exists.
+    pub async fn delete_user_sessions(&self, app: &Application, reference: &str) -> Result<bool> {
+        // A user id needs no read first: the write itself finds the user or not.
+        let id = match UserId::parse(reference) {
+            Some(id) => id,
+            None => match self.resolve_user(app, reference).await {
+                Ok(u) => u.id,
+                Err(Error::NotFound { .. }) => return Ok(false),
+                Err(e) => return Err(e),
+            },
+        };
+        Ok(self.store.delete_user_sessions(&app.id, &id).await?)
+    }
+
     /// Deletes the application's sessions: all, one user's, or only lapsed ones.
     pub async fn delete_sessions(&self, app: &Application, which: &SessionDeletion) -> Result<u64> {
         Ok(self.store.delete_sessions(&app.id, which).await?)

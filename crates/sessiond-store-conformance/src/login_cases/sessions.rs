@@ -5,6 +5,7 @@ use crate::cases::{T0, insert_app};
 use sessiond_core::Timestamp;
 use sessiond_core::application::AppId;
 use sessiond_core::ids::{SessionId, UserId};
+use sessiond_core::jobs::{Job, SessionSweeper};
 use sessiond_core::session::{Session, SessionStatus};
 use sessiond_core::store::{SessionFilter, StoreError, StoredUser, VaultEntry};
 
@@ -315,4 +316,150 @@ pub async fn session_deletions_by_user_and_lapse(db: &TestDb) {
     };
     assert_eq!(db.store.delete_sessions(&a.id, &all_of_u2).await, Ok(1));
     assert!(!exists(&idle_later).await && exists(&live).await);
+}
+
+pub async fn deleting_all_of_a_users_sessions_is_one_write(db: &TestDb) {
+    let (a, _) = insert_app(db, "a", T0).await;
+    let (b, _) = insert_app(db, "b", T0).await;
+    let (u1, u2, ub) = (
+        user(&a.id, T0, &[], None),
+        user(&a.id, T0, &[], None),
+        user(&b.id, T0, &[], None),
+    );
+    for u in [&u1, &u2, &ub] {
+        put_user(db, u).await;
+    }
+    let gone: Vec<Session> = (0..5).map(|_| session(&a.id, &u1.id, T0)).collect();
+    let kept = session(&a.id, &u2.id, T0);
+    let foreign = session(&b.id, &ub.id, T0);
+    for s in gone.iter().chain([&kept, &foreign]) {
+        assert_eq!(db.store.insert_session(s).await, Ok(()));
+    }
+    let entry = VaultEntry {
+        row_id: "vt_generations".into(),
+        value_sealed: vec![7],
+    };
+    let vault = |s: &Session| {
+        let (app, id) = (s.application_id.clone(), s.id.clone());
+        async move { db.store.get_session_token(&app, &id, "t").await }
+    };
+    assert_eq!(
+        db.store
+            .put_session_token(&a.id, &gone[0].id, "t", &entry, 5, T0)
+            .await,
+        Ok(true)
+    );
+    let of_u1 = SessionFilter {
+        user_id: Some(u1.id.clone()),
+        ..SessionFilter::default()
+    };
+    let listed = |f: SessionFilter| {
+        let app = a.id.clone();
+        async move {
+            let (page, total) = db
+                .store
+                .list_sessions(&app, &f, 50, 0, T0)
+                .await
+                .unwrap_or_else(|e| panic!("list: {e}"));
+            (page.len(), total)
+        }
+    };
+    assert_eq!(listed(of_u1.clone()).await, (5, 5));
+
+    // Another application cannot reach the user; an unknown user is reported as such.
+    assert_eq!(
+        db.store.delete_user_sessions(&b.id, &u1.id).await,
+        Ok(false)
+    );
+    assert_eq!(listed(of_u1.clone()).await, (5, 5));
+    assert_eq!(
+        db.store.delete_user_sessions(&a.id, &UserId::new()).await,
+        Ok(false)
+    );
+
+    assert_eq!(db.store.delete_user_sessions(&a.id, &u1.id).await, Ok(true));
+    // Every read path stops seeing them at once.
+    for s in &gone {
+        assert_eq!(db.store.get_session(&a.id, &s.id).await, Ok(None));
+        assert_eq!(db.store.get_session_with_user(&a.id, &s.id).await, Ok(None));
+    }
+    assert_eq!(listed(of_u1.clone()).await, (0, 0));
+    assert_eq!(
+        listed(SessionFilter::default()).await,
+        (1, 1),
+        "only u2's is left"
+    );
+    assert_eq!(vault(&gone[0]).await, Ok(None), "the vault went with it");
+    assert_eq!(
+        db.store
+            .put_session_token(&a.id, &gone[1].id, "t", &entry, 5, T0)
+            .await,
+        Err(StoreError::NotFound)
+    );
+    let mut late = gone[2].clone();
+    late.version += 1;
+    late.updated_at = Timestamp(T0.0 + 1);
+    assert_eq!(
+        db.store.update_session(&late).await,
+        Err(StoreError::NotFound),
+        "a write prepared before the deletion does not bring it back"
+    );
+    // Moving a deleted session to a live user does not bring it back either.
+    late.user_id = u2.id.clone();
+    assert_eq!(
+        db.store.update_session(&late).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(db.store.delete_session(&a.id, &gone[3].id).await, Ok(false));
+    // Others are untouched.
+    assert!(matches!(
+        db.store.get_session(&a.id, &kept.id).await,
+        Ok(Some(_))
+    ));
+    assert!(matches!(
+        db.store.get_session(&b.id, &foreign.id).await,
+        Ok(Some(_))
+    ));
+
+    // Sessions created afterwards belong to the new generation and are seen.
+    let fresh = session(&a.id, &u1.id, Timestamp(T0.0 + 2));
+    assert_eq!(db.store.insert_session(&fresh).await, Ok(()));
+    assert_eq!(listed(of_u1.clone()).await, (1, 1));
+    let mut touched = fresh.clone();
+    touched.version += 1;
+    touched.last_active_at = Timestamp(T0.0 + 3);
+    assert_eq!(db.store.update_session(&touched).await, Ok(()));
+
+    // The sweeper removes exactly the deleted rows, in batches, and then finds nothing.
+    assert_eq!(db.store.sweep_deleted_sessions(2).await, Ok(2));
+    assert_eq!(db.store.sweep_deleted_sessions(100).await, Ok(3));
+    assert_eq!(db.store.sweep_deleted_sessions(100).await, Ok(0));
+    assert!(matches!(
+        db.store.get_session(&a.id, &fresh.id).await,
+        Ok(Some(_))
+    ));
+    assert_eq!(listed(SessionFilter::default()).await, (2, 2));
+
+    // A second deletion sweeps only what it deleted; the sweeper job takes a backlog larger
+    // than one batch.
+    for _ in 0..(SessionSweeper::<dyn crate::Store>::BATCH + 10) {
+        let s = session(&a.id, &u1.id, Timestamp(T0.0 + 4));
+        assert_eq!(db.store.insert_session(&s).await, Ok(()));
+    }
+    assert_eq!(db.store.delete_user_sessions(&a.id, &u1.id).await, Ok(true));
+    assert_eq!(db.store.delete_user_sessions(&a.id, &u1.id).await, Ok(true));
+    assert_eq!(listed(of_u1).await, (0, 0));
+    let ran = SessionSweeper(db.store.clone())
+        .run_once(Timestamp(T0.0 + 5))
+        .await
+        .unwrap_or_else(|e| panic!("sweep: {e}"));
+    assert_eq!(
+        ran.items,
+        u64::from(SessionSweeper::<dyn crate::Store>::BATCH) + 11
+    );
+    assert_eq!(db.store.sweep_deleted_sessions(100).await, Ok(0));
+    assert!(matches!(
+        db.store.get_session(&a.id, &kept.id).await,
+        Ok(Some(_))
+    ));
 }

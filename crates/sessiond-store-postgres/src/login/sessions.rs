@@ -19,9 +19,9 @@ impl SessionStore for SqlStore {
         let done = sqlx::query(
             "INSERT INTO sessions (id, application_id, user_id, client_id, status, actor, activity, \
              last_active_organization_id, created_at, updated_at, last_active_at, expire_at, abandon_at, \
-             idle_deadline, version, attributes, sso) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $18, $19 \
-             WHERE EXISTS (SELECT 1 FROM users WHERE application_id = $16 AND id = $17)",
+             idle_deadline, version, attributes, sso, user_generation) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $18, $19, \
+             u.session_generation FROM users u WHERE u.application_id = $16 AND u.id = $17",
         )
         .bind(s.id.as_str())
         .bind(s.application_id.as_str())
@@ -57,7 +57,8 @@ impl SessionStore for SqlStore {
         let row = sqlx::query(concat!(
             "SELECT ",
             session_cols!(),
-            " FROM sessions s WHERE s.application_id = $1 AND s.id = $2"
+            sessiond_store_sql::live_sessions!(),
+            " WHERE s.application_id = $1 AND s.id = $2"
         ))
         .bind(app.as_str())
         .bind(id.as_str())
@@ -79,7 +80,8 @@ impl SessionStore for SqlStore {
             ", ",
             user_cols_aliased!(),
             " FROM sessions s JOIN users u ON u.application_id = s.application_id \
-             AND u.id = s.user_id WHERE s.application_id = $1 AND s.id = $2"
+             AND u.id = s.user_id AND u.session_generation = s.user_generation \
+             WHERE s.application_id = $1 AND s.id = $2"
         );
         let row = sqlx::query(SQL)
             .bind(app.as_str())
@@ -99,7 +101,7 @@ impl SessionStore for SqlStore {
         offset: u64,
         now: Timestamp,
     ) -> StoreResult<(Vec<Session>, u64)> {
-        let mut count = sql("SELECT COUNT(*) AS n FROM sessions s");
+        let mut count = sql(&format!("SELECT COUNT(*) AS n{LIVE_SESSIONS}"));
         session_where(app, filter, now, &mut count);
         let total: i64 = get(
             &count
@@ -123,7 +125,7 @@ impl SessionStore for SqlStore {
         offset: u64,
         now: Timestamp,
     ) -> StoreResult<Vec<Session>> {
-        let mut page = sql(&format!("SELECT {SESSION_COLS} FROM sessions s"));
+        let mut page = sql(&format!("SELECT {SESSION_COLS}{LIVE_SESSIONS}"));
         session_where(app, filter, now, &mut page);
         page.push(" ORDER BY s.created_at DESC, s.id DESC LIMIT ")
             .bind(Arg::I64(i64::from(limit)))
@@ -139,9 +141,12 @@ impl SessionStore for SqlStore {
         let row = sqlx::query(
             "WITH upd AS (UPDATE sessions SET status = $1, actor = $2, activity = $3, \
              last_active_organization_id = $4, updated_at = $5, last_active_at = $6, abandon_at = $7, \
-             idle_deadline = $8, version = $9, user_id = $13, attributes = $14 \
+             idle_deadline = $8, version = $9, user_id = $13, attributes = $14, user_generation = \
+             (SELECT session_generation FROM users WHERE application_id = $15 AND id = $16) \
              WHERE application_id = $10 AND id = $11 AND version = $12 \
-             AND EXISTS (SELECT 1 FROM users WHERE application_id = $15 AND id = $16) RETURNING id), \
+             AND EXISTS (SELECT 1 FROM users WHERE application_id = $15 AND id = $16) \
+             AND user_generation = (SELECT g.session_generation FROM users g \
+             WHERE g.application_id = sessions.application_id AND g.id = sessions.user_id) RETURNING id), \
              del AS (DELETE FROM session_tokens WHERE $17 AND application_id = $15 \
              AND session_id IN (SELECT id FROM upd)) \
              SELECT count(*) AS n FROM upd",

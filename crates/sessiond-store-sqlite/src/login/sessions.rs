@@ -20,7 +20,8 @@ pub(super) fn get_session(conn: &Connection, app: &str, id: &str) -> StoreResult
         concat!(
             "SELECT ",
             session_cols!(),
-            " FROM sessions s WHERE s.application_id = ?1 AND s.id = ?2"
+            sessiond_store_sql::live_sessions!(),
+            " WHERE s.application_id = ?1 AND s.id = ?2"
         ),
         [app, id],
         session_from_row,
@@ -34,7 +35,7 @@ pub(super) fn session_page(
     offset: u64,
     now: Timestamp,
 ) -> Sql {
-    let mut page = sql(&format!("SELECT {SESSION_COLS} FROM sessions s"));
+    let mut page = sql(&format!("SELECT {SESSION_COLS}{LIVE_SESSIONS}"));
     session_where(app, filter, now, &mut page);
     page.push(" ORDER BY s.created_at DESC, s.id DESC LIMIT ")
         .bind(Arg::I64(i64::from(limit)))
@@ -53,9 +54,9 @@ impl SessionStore for SqliteStore {
                 c,
                 "INSERT INTO sessions (id, application_id, user_id, client_id, status, actor, activity, \
                  last_active_organization_id, created_at, updated_at, last_active_at, expire_at, abandon_at, \
-                 idle_deadline, version, attributes, sso) \
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17 \
-                 WHERE EXISTS (SELECT 1 FROM users WHERE application_id = ?2 AND id = ?3)",
+                 idle_deadline, version, attributes, sso, user_generation) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+                 u.session_generation FROM users u WHERE u.application_id = ?2 AND u.id = ?3",
                 params![
                     s.id.as_str(),
                     s.application_id.as_str(),
@@ -102,7 +103,8 @@ impl SessionStore for SqliteStore {
             ", ",
             user_cols!(),
             " FROM sessions s JOIN users u ON u.application_id = s.application_id \
-             AND u.id = s.user_id WHERE s.application_id = ?1 AND s.id = ?2"
+             AND u.id = s.user_id AND u.session_generation = s.user_generation \
+             WHERE s.application_id = ?1 AND s.id = ?2"
         );
         self.read(|c| {
             first(c, SQL, [app.as_str(), id.as_str()], |r| {
@@ -119,7 +121,7 @@ impl SessionStore for SqliteStore {
         offset: u64,
         now: Timestamp,
     ) -> StoreResult<(Vec<Session>, u64)> {
-        let mut total = sql("SELECT COUNT(*) AS n FROM sessions s");
+        let mut total = sql(&format!("SELECT COUNT(*) AS n{LIVE_SESSIONS}"));
         session_where(app, filter, now, &mut total);
         let page = session_page(app, filter, limit, offset, now);
         self.read(|c| {
@@ -151,9 +153,12 @@ impl SessionStore for SqliteStore {
                 c,
                 "UPDATE sessions SET status = ?1, actor = ?2, activity = ?3, last_active_organization_id = ?4, \
                  updated_at = ?5, last_active_at = ?6, abandon_at = ?7, idle_deadline = ?8, version = ?9, \
-                 user_id = ?13, attributes = ?14 \
+                 user_id = ?13, attributes = ?14, user_generation = \
+                 (SELECT session_generation FROM users WHERE application_id = ?10 AND id = ?13) \
                  WHERE application_id = ?10 AND id = ?11 AND version = ?12 \
-                 AND EXISTS (SELECT 1 FROM users WHERE application_id = ?10 AND id = ?13)",
+                 AND EXISTS (SELECT 1 FROM users WHERE application_id = ?10 AND id = ?13) \
+                 AND user_generation = (SELECT g.session_generation FROM users g \
+                 WHERE g.application_id = sessions.application_id AND g.id = sessions.user_id)",
                 params![
                     s.status.as_str(),
                     s.actor.as_ref().map(Value::to_string),

@@ -336,17 +336,11 @@ pub async fn delete_user_sessions(
     Caller(app): Caller,
     Path(uuid): Path<String>,
 ) -> EResult {
-    match st.login.resolve_user(&app, &uuid).await {
-        Ok(user) => {
-            let which = SessionDeletion {
-                user_id: Some(user.id),
-                lapsed_at: None,
-            };
-            st.login.delete_sessions(&app, &which).await.map_err(core)?;
-        }
-        Err(sessiond_core::Error::NotFound { .. }) => {}
-        Err(e) => return Err(core(e)),
-    }
+    // 204 whether or not the user exists, as Equisoft answers.
+    st.login
+        .delete_user_sessions(&app, &uuid)
+        .await
+        .map_err(core)?;
     Ok(no_content(StatusCode::NO_CONTENT))
 }
 
