@@ -392,8 +392,14 @@ pub trait SessionDeleteStore: Send + Sync {
         app: &AppId,
         user: &crate::ids::UserId,
     ) -> StoreResult<bool>;
-    /// Removes up to `limit` rows of sessions deleted by [`Self::delete_user_sessions`] (with
-    /// their vaults), in one transaction; returns how many. Zero means none are left.
+    /// Deletes every session of the application that lapsed (expiry, abandonment or idle
+    /// deadline) at or before `through`, in one row write, however many there are: from the
+    /// moment this returns, no read sees them. Their rows are removed later by
+    /// [`Self::sweep_deleted_sessions`]. A `through` earlier than a previous one changes nothing.
+    async fn delete_lapsed_sessions(&self, app: &AppId, through: Timestamp) -> StoreResult<()>;
+    /// Removes up to `limit` rows of sessions deleted by [`Self::delete_user_sessions`] or
+    /// [`Self::delete_lapsed_sessions`] (with their vaults); returns how many. Zero means none
+    /// are left.
     async fn sweep_deleted_sessions(&self, limit: u32) -> StoreResult<u64>;
 }
 

@@ -57,6 +57,7 @@ conformance_suite!(
     session_with_user_in_one_read,
     session_deletions_by_user_and_lapse,
     deleting_all_of_a_users_sessions_is_one_write,
+    deleting_lapsed_sessions_is_one_write,
 );
 
 conformance_suite!(

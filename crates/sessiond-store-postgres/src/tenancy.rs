@@ -124,6 +124,15 @@ impl ApplicationStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
+        // Its sessions are read through this row (see `session_purges`).
+        sqlx::query(
+            "INSERT INTO session_purges (application_id, lapsed_through, swept_through) \
+             VALUES ($1, -9223372036854775807, -9223372036854775807)",
+        )
+        .bind(app.id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
         insert_key(&mut *tx, first_key).await?;
         tx.commit().await.map_err(map_err)
     }

@@ -76,6 +76,19 @@ impl SessionDeleteStore for SqlStore {
         Ok(row.try_get::<i64, _>("n").map_err(map_err)? == 1)
     }
 
+    async fn delete_lapsed_sessions(&self, app: &AppId, through: Timestamp) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE session_purges SET lapsed_through = GREATEST(lapsed_through, $2) \
+             WHERE application_id = $1",
+        )
+        .bind(app.as_str())
+        .bind(through.0)
+        .execute(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
     async fn sweep_deleted_sessions(&self, limit: u32) -> StoreResult<u64> {
         // One user's earlier generations at a time; SKIP LOCKED lets several nodes sweep
         // different users at once.
@@ -117,6 +130,48 @@ impl SessionDeleteStore for SqlStore {
                 .bind(&app)
                 .bind(&user)
                 .bind(below)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            }
+            tx.commit().await.map_err(map_err)?;
+        }
+        while left > 0 {
+            let mut tx = self.pool().begin().await.map_err(map_err)?;
+            let next = sqlx::query(
+                "SELECT application_id, lapsed_through FROM session_purges \
+                 WHERE swept_through < lapsed_through LIMIT 1 FOR UPDATE SKIP LOCKED",
+            )
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let Some(next) = next else { break };
+            let (app, through): (String, i64) = (
+                next.try_get("application_id").map_err(map_err)?,
+                next.try_get("lapsed_through").map_err(map_err)?,
+            );
+            // The expression of the sessions_by_lapse index, so the search uses it.
+            let done = sqlx::query(
+                "DELETE FROM sessions WHERE ctid = ANY (ARRAY(SELECT ctid FROM sessions \
+                 WHERE application_id = $1 \
+                 AND LEAST(expire_at, abandon_at, COALESCE(idle_deadline, expire_at)) <= $2 LIMIT $3))",
+            )
+            .bind(&app)
+            .bind(through)
+            .bind(left)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let n = done.rows_affected();
+            removed += n;
+            left -= i64::try_from(n).unwrap_or(i64::MAX);
+            if left > 0 {
+                sqlx::query(
+                    "UPDATE session_purges SET swept_through = $2 \
+                     WHERE application_id = $1 AND lapsed_through = $2",
+                )
+                .bind(&app)
+                .bind(through)
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;

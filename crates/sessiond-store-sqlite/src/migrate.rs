@@ -53,6 +53,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0008_session_generations",
         include_str!("../migrations/0008_session_generations.sql"),
     ),
+    (
+        9,
+        "0009_session_purges",
+        include_str!("../migrations/0009_session_purges.sql"),
+    ),
 ];
 
 const HISTORY: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (

@@ -148,6 +148,13 @@ impl ApplicationStore for SqliteStore {
                     app.version
                 ],
             )?;
+            // Its sessions are read through this row (see `session_purges`).
+            exec(
+                c,
+                "INSERT INTO session_purges (application_id, lapsed_through, swept_through) \
+                 VALUES (?1, -9223372036854775807, -9223372036854775807)",
+                [app.id.as_str()],
+            )?;
             insert_key(c, &key).map_err(map_err)?;
             Ok(())
         })

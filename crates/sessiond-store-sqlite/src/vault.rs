@@ -67,6 +67,20 @@ impl SessionDeleteStore for SqliteStore {
         .await
     }
 
+    async fn delete_lapsed_sessions(&self, app: &AppId, through: Timestamp) -> StoreResult<()> {
+        let app = app.0.clone();
+        self.write(move |c| {
+            exec(
+                c,
+                "UPDATE session_purges SET lapsed_through = max(lapsed_through, ?2) \
+                 WHERE application_id = ?1",
+                params![app, through.0],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
     async fn sweep_deleted_sessions(&self, limit: u32) -> StoreResult<u64> {
         self.write(move |c| {
             let mut left = i64::from(limit);
@@ -93,6 +107,34 @@ impl SessionDeleteStore for SqliteStore {
                         c,
                         "DELETE FROM session_sweeps WHERE application_id = ?1 AND user_id = ?2 AND below = ?3",
                         params![app, user, below],
+                    )?;
+                }
+            }
+            while left > 0 {
+                let next: Option<(String, i64)> = first(
+                    c,
+                    "SELECT application_id, lapsed_through FROM session_purges \
+                     WHERE swept_through < lapsed_through LIMIT 1",
+                    [],
+                    |r| Ok((get(r, "application_id")?, get(r, "lapsed_through")?)),
+                )?;
+                let Some((app, through)) = next else { break };
+                // The expression of the sessions_by_lapse index, so the search uses it.
+                let n = exec(
+                    c,
+                    "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions \
+                     WHERE application_id = ?1 \
+                     AND min(expire_at, abandon_at, coalesce(idle_deadline, expire_at)) <= ?2 LIMIT ?3)",
+                    params![app, through, left],
+                )?;
+                removed += n;
+                left -= i64::try_from(n).unwrap_or(i64::MAX);
+                if left > 0 {
+                    exec(
+                        c,
+                        "UPDATE session_purges SET swept_through = ?2 \
+                         WHERE application_id = ?1 AND lapsed_through = ?2",
+                        params![app, through],
                     )?;
                 }
             }

@@ -426,6 +426,12 @@ impl LoginService {
         Ok(self.store.delete_user_sessions(&app.id, &id).await?)
     }
 
+    /// Deletes every session of the application that has lapsed (expired, suspended by its idle
+    /// deadline or abandoned) by `now`, in one write however many there are.
+    pub async fn delete_lapsed_sessions(&self, app: &Application, now: Timestamp) -> Result<()> {
+        Ok(self.store.delete_lapsed_sessions(&app.id, now).await?)
+    }
+
     /// Deletes the application's sessions: all, one user's, or only lapsed ones.
     pub async fn delete_sessions(&self, app: &Application, which: &SessionDeletion) -> Result<u64> {
         Ok(self.store.delete_sessions(&app.id, which).await?)

@@ -463,3 +463,113 @@ pub async fn deleting_all_of_a_users_sessions_is_one_write(db: &TestDb) {
         Ok(Some(_))
     ));
 }
+
+pub async fn deleting_lapsed_sessions_is_one_write(db: &TestDb) {
+    let (a, _) = insert_app(db, "a", T0).await;
+    let (b, _) = insert_app(db, "b", T0).await;
+    let (ua, ub) = (user(&a.id, T0, &[], None), user(&b.id, T0, &[], None));
+    put_user(db, &ua).await;
+    put_user(db, &ub).await;
+    let t = Timestamp(T0.0 + 10_000);
+    let with = |u: &StoredUser, app: &AppId, f: fn(&mut Session)| {
+        let mut s = session(app, &u.id, T0);
+        s.expire_at = Timestamp(T0.0 + 1_000_000);
+        s.abandon_at = Timestamp(T0.0 + 2_000_000);
+        f(&mut s);
+        s
+    };
+    let live = with(&ua, &a.id, |_| {});
+    let expired = with(&ua, &a.id, |s| s.expire_at = Timestamp(T0.0 + 10_000));
+    let abandoned = with(&ua, &a.id, |s| s.abandon_at = Timestamp(T0.0 + 9_999));
+    let idle = with(&ua, &a.id, |s| s.idle_deadline = Some(Timestamp(T0.0 + 5)));
+    let idle_later = with(&ua, &a.id, |s| {
+        s.idle_deadline = Some(Timestamp(T0.0 + 10_001));
+    });
+    let foreign = with(&ub, &b.id, |s| s.expire_at = Timestamp(T0.0 + 1));
+    for s in [&live, &expired, &abandoned, &idle, &idle_later, &foreign] {
+        assert_eq!(db.store.insert_session(s).await, Ok(()));
+    }
+    assert_eq!(
+        db.store
+            .put_session_token(
+                &a.id,
+                &idle.id,
+                "t",
+                &VaultEntry {
+                    row_id: "vt_purges".into(),
+                    value_sealed: vec![9],
+                },
+                5,
+                T0,
+            )
+            .await,
+        Ok(true)
+    );
+    let exists = |s: &Session| {
+        let (app, id) = (s.application_id.clone(), s.id.clone());
+        async move {
+            let one = matches!(db.store.get_session(&app, &id).await, Ok(Some(_)));
+            let joined = matches!(db.store.get_session_with_user(&app, &id).await, Ok(Some(_)));
+            assert_eq!(one, joined, "both reads agree");
+            one
+        }
+    };
+    let total = || async {
+        db.store
+            .list_sessions(&a.id, &SessionFilter::default(), 50, 0, t)
+            .await
+            .map(|(page, n)| (page.len(), n))
+    };
+    assert_eq!(total().await, Ok((5, 5)));
+
+    assert_eq!(db.store.delete_lapsed_sessions(&a.id, t).await, Ok(()));
+    for s in [&expired, &abandoned, &idle] {
+        assert!(!exists(s).await, "lapsed at or before T: gone");
+    }
+    assert!(
+        exists(&live).await && exists(&idle_later).await,
+        "not lapsed by T"
+    );
+    assert!(
+        exists(&foreign).await,
+        "B's lapsed session is B's to delete"
+    );
+    assert_eq!(total().await, Ok((2, 2)));
+    assert_eq!(
+        db.store.get_session_token(&a.id, &idle.id, "t").await,
+        Ok(None)
+    );
+    assert_eq!(db.store.delete_session(&a.id, &expired.id).await, Ok(false));
+    let mut revived = idle.clone();
+    revived.version += 1;
+    revived.idle_deadline = Some(Timestamp(T0.0 + 50_000));
+    assert_eq!(
+        db.store.update_session(&revived).await,
+        Err(StoreError::NotFound),
+        "a write prepared before the purge does not bring it back"
+    );
+    // An earlier cut-off moves nothing back.
+    assert_eq!(
+        db.store
+            .delete_lapsed_sessions(&a.id, Timestamp(T0.0))
+            .await,
+        Ok(())
+    );
+    assert!(!exists(&expired).await);
+    // Updates of the survivors and new sessions go on as usual.
+    let mut kept = idle_later.clone();
+    kept.version += 1;
+    kept.idle_deadline = Some(Timestamp(T0.0 + 20_000));
+    assert_eq!(db.store.update_session(&kept).await, Ok(()));
+    let fresh = with(&ua, &a.id, |_| {});
+    assert_eq!(db.store.insert_session(&fresh).await, Ok(()));
+    assert!(exists(&fresh).await);
+
+    // The sweeper removes exactly the purged rows (with their vaults).
+    assert_eq!(db.store.sweep_deleted_sessions(2).await, Ok(2));
+    assert_eq!(db.store.sweep_deleted_sessions(100).await, Ok(1));
+    assert_eq!(db.store.sweep_deleted_sessions(100).await, Ok(0));
+    assert!(exists(&live).await && exists(&idle_later).await && exists(&fresh).await);
+    assert!(exists(&foreign).await);
+    assert_eq!(total().await, Ok((3, 3)));
+}

@@ -58,7 +58,8 @@ impl SessionStore for SqlStore {
             "SELECT ",
             session_cols!(),
             sessiond_store_sql::live_sessions!(),
-            " WHERE s.application_id = $1 AND s.id = $2"
+            " WHERE s.application_id = $1 AND s.id = $2 AND ",
+            sessiond_store_sql::not_purged!("$1")
         ))
         .bind(app.as_str())
         .bind(id.as_str())
@@ -81,7 +82,8 @@ impl SessionStore for SqlStore {
             user_cols_aliased!(),
             " FROM sessions s JOIN users u ON u.application_id = s.application_id \
              AND u.id = s.user_id AND u.session_generation = s.user_generation \
-             WHERE s.application_id = $1 AND s.id = $2"
+ WHERE s.application_id = $1 AND s.id = $2 AND ",
+            sessiond_store_sql::not_purged!("$1")
         );
         let row = sqlx::query(SQL)
             .bind(app.as_str())
@@ -138,19 +140,19 @@ impl SessionStore for SqlStore {
     async fn update_session(&self, s: &Session) -> StoreResult<()> {
         // One statement, one round trip: the conditional update and, for a terminal status, the
         // vault deletion (a data-modifying CTE that only sees the row if the update matched).
-        let row = sqlx::query(
-            "WITH upd AS (UPDATE sessions SET status = $1, actor = $2, activity = $3, \
+        let row = sqlx::query(concat!(
+            "WITH upd AS (UPDATE sessions AS s SET status = $1, actor = $2, activity = $3, \
              last_active_organization_id = $4, updated_at = $5, last_active_at = $6, abandon_at = $7, \
              idle_deadline = $8, version = $9, user_id = $13, attributes = $14, user_generation = \
              (SELECT session_generation FROM users WHERE application_id = $15 AND id = $16) \
-             WHERE application_id = $10 AND id = $11 AND version = $12 \
-             AND EXISTS (SELECT 1 FROM users WHERE application_id = $15 AND id = $16) \
-             AND user_generation = (SELECT g.session_generation FROM users g \
-             WHERE g.application_id = sessions.application_id AND g.id = sessions.user_id) RETURNING id), \
+             WHERE s.application_id = $10 AND s.id = $11 AND s.version = $12 \
+             AND EXISTS (SELECT 1 FROM users WHERE application_id = $15 AND id = $16) AND ",
+            sessiond_store_sql::session_is_live!(),
+            " RETURNING s.id), \
              del AS (DELETE FROM session_tokens WHERE $17 AND application_id = $15 \
              AND session_id IN (SELECT id FROM upd)) \
-             SELECT count(*) AS n FROM upd",
-        )
+             SELECT count(*) AS n FROM upd"
+        ))
         .bind(s.status.as_str())
         .bind(s.actor.as_ref().map(Value::to_string))
         .bind(s.activity.clone())

@@ -21,7 +21,8 @@ pub(super) fn get_session(conn: &Connection, app: &str, id: &str) -> StoreResult
             "SELECT ",
             session_cols!(),
             sessiond_store_sql::live_sessions!(),
-            " WHERE s.application_id = ?1 AND s.id = ?2"
+            " WHERE s.application_id = ?1 AND s.id = ?2 AND ",
+            sessiond_store_sql::not_purged!("?1")
         ),
         [app, id],
         session_from_row,
@@ -104,7 +105,8 @@ impl SessionStore for SqliteStore {
             user_cols!(),
             " FROM sessions s JOIN users u ON u.application_id = s.application_id \
              AND u.id = s.user_id AND u.session_generation = s.user_generation \
-             WHERE s.application_id = ?1 AND s.id = ?2"
+ WHERE s.application_id = ?1 AND s.id = ?2 AND ",
+            sessiond_store_sql::not_purged!("?1")
         );
         self.read(|c| {
             first(c, SQL, [app.as_str(), id.as_str()], |r| {
@@ -151,14 +153,15 @@ impl SessionStore for SqliteStore {
         self.write(move |c| {
             let n = exec(
                 c,
-                "UPDATE sessions SET status = ?1, actor = ?2, activity = ?3, last_active_organization_id = ?4, \
-                 updated_at = ?5, last_active_at = ?6, abandon_at = ?7, idle_deadline = ?8, version = ?9, \
-                 user_id = ?13, attributes = ?14, user_generation = \
-                 (SELECT session_generation FROM users WHERE application_id = ?10 AND id = ?13) \
-                 WHERE application_id = ?10 AND id = ?11 AND version = ?12 \
-                 AND EXISTS (SELECT 1 FROM users WHERE application_id = ?10 AND id = ?13) \
-                 AND user_generation = (SELECT g.session_generation FROM users g \
-                 WHERE g.application_id = sessions.application_id AND g.id = sessions.user_id)",
+                concat!(
+                    "UPDATE sessions AS s SET status = ?1, actor = ?2, activity = ?3, last_active_organization_id = ?4, \
+                     updated_at = ?5, last_active_at = ?6, abandon_at = ?7, idle_deadline = ?8, version = ?9, \
+                     user_id = ?13, attributes = ?14, user_generation = \
+                     (SELECT session_generation FROM users WHERE application_id = ?10 AND id = ?13) \
+                     WHERE s.application_id = ?10 AND s.id = ?11 AND s.version = ?12 \
+                     AND EXISTS (SELECT 1 FROM users WHERE application_id = ?10 AND id = ?13) AND ",
+                    sessiond_store_sql::session_is_live!()
+                ),
                 params![
                     s.status.as_str(),
                     s.actor.as_ref().map(Value::to_string),

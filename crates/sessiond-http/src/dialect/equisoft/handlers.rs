@@ -319,11 +319,10 @@ pub async fn delete_all_sessions(State(st): State<AppState>, Caller(app): Caller
 #[utoipa::path(delete, path = "/sessions/expired", tag = TAG, security(("secret_key" = [])),
     responses((status = 204, description = "Expired sessions deleted")))]
 pub async fn delete_expired_sessions(State(st): State<AppState>, Caller(app): Caller) -> EResult {
-    let which = SessionDeletion {
-        user_id: None,
-        lapsed_at: Some(st.clock.now()),
-    };
-    st.login.delete_sessions(&app, &which).await.map_err(core)?;
+    st.login
+        .delete_lapsed_sessions(&app, st.clock.now())
+        .await
+        .map_err(core)?;
     Ok(no_content(StatusCode::NO_CONTENT))
 }
 
