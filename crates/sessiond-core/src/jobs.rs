@@ -3,6 +3,7 @@
 //! sharing a database run each scheduled run once.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use async_trait::async_trait;
 
@@ -24,6 +25,11 @@ pub trait Job: Send + Sync {
     fn name(&self) -> &'static str;
     /// How often the job runs; runs are aligned to multiples of this interval since the epoch.
     fn interval_secs(&self) -> u64;
+    /// Whether this slot's run is worth claiming; a job with nothing to do says no and the
+    /// slot passes without touching the database.
+    fn due(&self, _now: Timestamp) -> bool {
+        true
+    }
     async fn run_once(&self, now: Timestamp) -> Result<JobOutcome>;
 }
 
@@ -55,6 +61,9 @@ pub async fn run_claimed<L>(
 where
     L: JobLeaseStore + ?Sized,
 {
+    if !job.due(now) {
+        return Ok(Scheduled::Skipped);
+    }
     let slot = slot_of(now, job.interval_secs());
     if !leases.claim_job_run(job.name(), slot, holder, now).await? {
         return Ok(Scheduled::Skipped);
@@ -179,11 +188,36 @@ impl<S: crate::store::SessionStore + ?Sized + 'static> Purger for OldSessions<S>
     }
 }
 
-/// Removes the rows of sessions deleted all at once for their user
-/// ([`crate::store::SessionDeleteStore::delete_user_sessions`]). Reads stopped seeing them when
-/// they were deleted; this takes their bytes (and vaults) off the disk soon after, in batches
-/// small enough not to hold up request writes.
-pub struct SessionSweeper<S: ?Sized>(pub Arc<S>);
+/// Says that this node has just deleted sessions in bulk
+/// ([`crate::store::SessionDeleteStore::delete_user_sessions`],
+/// [`crate::store::SessionDeleteStore::delete_lapsed_sessions`]), so their rows wait for the
+/// sweeper.
+#[derive(Debug, Default)]
+pub struct SweepSignal(AtomicBool);
+
+impl SweepSignal {
+    pub fn mark(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+    fn is_marked(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+    fn take(&self) -> bool {
+        self.0.swap(false, Ordering::AcqRel)
+    }
+}
+
+/// Removes the rows of sessions deleted in bulk. Reads stopped seeing them when they were
+/// deleted; this takes their bytes (and vaults) off the disk soon after, in batches small enough
+/// not to hold up request writes. It runs within a slot ([`Self::INTERVAL_SECS`]) of a bulk
+/// deletion on this node, and otherwise every [`Self::FALLBACK_SECS`] for deletions another
+/// node made and did not sweep (it stopped, say); between those it does not touch the database.
+pub struct SessionSweeper<S: ?Sized> {
+    store: Arc<S>,
+    signal: Arc<SweepSignal>,
+    /// When a run last started, in milliseconds (`i64::MIN`: never).
+    last_run: AtomicI64,
+}
 
 impl<S: ?Sized> SessionSweeper<S> {
     pub const NAME: &'static str = "session_sweep";
@@ -192,6 +226,15 @@ impl<S: ?Sized> SessionSweeper<S> {
     /// Rows per run at most; a larger backlog continues at the next run.
     pub const PER_RUN: u64 = 10_000;
     pub const INTERVAL_SECS: u64 = 5;
+    pub const FALLBACK_SECS: u64 = 60;
+
+    pub fn new(store: Arc<S>, signal: Arc<SweepSignal>) -> Self {
+        SessionSweeper {
+            store,
+            signal,
+            last_run: AtomicI64::new(i64::MIN),
+        }
+    }
 }
 
 #[async_trait]
@@ -202,14 +245,30 @@ impl<S: crate::store::SessionDeleteStore + ?Sized + 'static> Job for SessionSwee
     fn interval_secs(&self) -> u64 {
         Self::INTERVAL_SECS
     }
-    async fn run_once(&self, _now: Timestamp) -> Result<JobOutcome> {
+    fn due(&self, now: Timestamp) -> bool {
+        let last = self.last_run.load(Ordering::Acquire);
+        self.signal.is_marked()
+            || last == i64::MIN
+            || now.as_millis().saturating_sub(last)
+                >= i64::try_from(Self::FALLBACK_SECS * 1000).unwrap_or(i64::MAX)
+    }
+    async fn run_once(&self, now: Timestamp) -> Result<JobOutcome> {
+        self.last_run.store(now.as_millis(), Ordering::Release);
+        // Taken before sweeping: a deletion made while this run sweeps marks it again.
+        self.signal.take();
         let mut items = 0;
+        let mut backlog = false;
         while items < Self::PER_RUN {
-            let n = self.0.sweep_deleted_sessions(Self::BATCH).await?;
+            let n = self.store.sweep_deleted_sessions(Self::BATCH).await?;
             items += n;
             if n < u64::from(Self::BATCH) {
                 break;
             }
+            backlog = items >= Self::PER_RUN;
+        }
+        if backlog {
+            // More than one run's worth: the next slot continues.
+            self.signal.mark();
         }
         Ok(JobOutcome {
             items,
@@ -260,6 +319,106 @@ impl<S: crate::store::VerificationStore + crate::store::ApplicationStore + ?Size
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::application::AppId;
+
+    use crate::ids::{SessionId, UserId};
+    use crate::store::{SessionDeleteStore, SessionDeletion, StoreResult};
+    use std::sync::Mutex;
+
+    /// Counts what the sweeper and the scheduler ask of the database.
+    #[derive(Default)]
+    struct Db {
+        backlog: Mutex<u64>,
+        sweeps: Mutex<u32>,
+        claims: Mutex<u32>,
+    }
+
+    #[async_trait]
+    impl SessionDeleteStore for Db {
+        async fn delete_session(&self, _: &AppId, _: &SessionId) -> StoreResult<bool> {
+            Ok(false)
+        }
+        async fn delete_sessions(&self, _: &AppId, _: &SessionDeletion) -> StoreResult<u64> {
+            Ok(0)
+        }
+        async fn delete_user_sessions(&self, _: &AppId, _: &UserId) -> StoreResult<bool> {
+            Ok(true)
+        }
+        async fn delete_lapsed_sessions(&self, _: &AppId, _: Timestamp) -> StoreResult<()> {
+            Ok(())
+        }
+        async fn sweep_deleted_sessions(&self, limit: u32) -> StoreResult<u64> {
+            *self.sweeps.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+            let mut left = self.backlog.lock().unwrap_or_else(|e| e.into_inner());
+            let n = (*left).min(u64::from(limit));
+            *left -= n;
+            Ok(n)
+        }
+    }
+
+    #[async_trait]
+    impl JobLeaseStore for Db {
+        async fn claim_job_run(&self, _: &str, _: i64, _: &str, _: Timestamp) -> StoreResult<bool> {
+            *self.claims.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+            Ok(true)
+        }
+        async fn finish_job_run(&self, _: &str, _: i64, _: &str, _: Timestamp) -> StoreResult<()> {
+            Ok(())
+        }
+        async fn purge_job_runs(&self, _: Timestamp) -> StoreResult<u64> {
+            Ok(0)
+        }
+    }
+
+    #[tokio::test]
+    async fn the_sweeper_runs_after_a_bulk_deletion_and_otherwise_rarely() {
+        let db = Arc::new(Db::default());
+        let signal = Arc::new(SweepSignal::default());
+        let sweeper = SessionSweeper::new(db.clone(), signal.clone());
+        let counts = || {
+            (
+                *db.sweeps.lock().unwrap_or_else(|e| e.into_inner()),
+                *db.claims.lock().unwrap_or_else(|e| e.into_inner()),
+            )
+        };
+        let tick = |secs: i64| {
+            let (sweeper, db) = (&sweeper, db.clone());
+            async move {
+                run_claimed(sweeper, db.as_ref(), "node", Timestamp(secs * 1000))
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"))
+            }
+        };
+        assert!(
+            matches!(tick(0).await, Scheduled::Ran(_)),
+            "a new node sweeps once"
+        );
+        assert_eq!(counts(), (1, 1));
+        // Nothing deleted: later slots touch nothing, not even the run claim.
+        for t in [5, 10, 55] {
+            assert_eq!(tick(t).await, Scheduled::Skipped);
+        }
+        assert_eq!(counts(), (1, 1));
+        // A deletion on this node: the next slot sweeps, in batches, then goes quiet again.
+        *db.backlog.lock().unwrap_or_else(|e| e.into_inner()) = 600;
+        signal.mark();
+        match tick(56).await {
+            Scheduled::Ran(o) => assert_eq!(o.items, 600),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(counts(), (4, 2), "250 + 250 + 100");
+        assert_eq!(tick(57).await, Scheduled::Skipped);
+        // A backlog larger than one run continues at the next slot without a new signal.
+        *db.backlog.lock().unwrap_or_else(|e| e.into_inner()) = SessionSweeper::<Db>::PER_RUN + 10;
+        signal.mark();
+        assert!(
+            matches!(tick(60).await, Scheduled::Ran(o) if o.items == SessionSweeper::<Db>::PER_RUN)
+        );
+        assert!(matches!(tick(65).await, Scheduled::Ran(o) if o.items == 10));
+        assert_eq!(tick(70).await, Scheduled::Skipped);
+        // Deletions other nodes left behind are found within the fallback period.
+        assert!(matches!(tick(65 + 60).await, Scheduled::Ran(_)));
+    }
 
     #[test]
     fn slots_align_to_intervals() {

@@ -165,7 +165,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         signer: rt.signer.clone(),
         store: store.clone(),
     });
-    let sweeper: Arc<dyn Job> = Arc::new(SessionSweeper(store.clone()));
+    let sweeper: Arc<dyn Job> =
+        Arc::new(SessionSweeper::new(store.clone(), rt.login.sweep_signal()));
     let holder = sessiond_crypto::ids::new_id("node");
     tasks.extend(crate::scheduler::spawn(
         vec![purge, keys, sweeper],

@@ -55,6 +55,7 @@ pub struct LoginService {
     store: Arc<dyn Store>,
     vault: Arc<Vault>,
     signer: Arc<Signer>,
+    sweeps: Arc<crate::jobs::SweepSignal>,
 }
 
 fn user_context(id: &UserId) -> String {
@@ -89,10 +90,16 @@ impl LoginService {
             store,
             vault,
             signer,
+            sweeps: Arc::default(),
         }
     }
 
     pub fn signer(&self) -> &Arc<Signer> {
         &self.signer
+    }
+
+    /// Marked whenever this service deletes sessions in bulk; the session sweeper watches it.
+    pub fn sweep_signal(&self) -> Arc<crate::jobs::SweepSignal> {
+        self.sweeps.clone()
     }
 }

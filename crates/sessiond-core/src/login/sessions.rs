@@ -423,13 +423,19 @@ impl LoginService {
                 Err(e) => return Err(e),
             },
         };
-        Ok(self.store.delete_user_sessions(&app.id, &id).await?)
+        let found = self.store.delete_user_sessions(&app.id, &id).await?;
+        if found {
+            self.sweeps.mark();
+        }
+        Ok(found)
     }
 
     /// Deletes every session of the application that has lapsed (expired, suspended by its idle
     /// deadline or abandoned) by `now`, in one write however many there are.
     pub async fn delete_lapsed_sessions(&self, app: &Application, now: Timestamp) -> Result<()> {
-        Ok(self.store.delete_lapsed_sessions(&app.id, now).await?)
+        self.store.delete_lapsed_sessions(&app.id, now).await?;
+        self.sweeps.mark();
+        Ok(())
     }
 
     /// Deletes the application's sessions: all, one user's, or only lapsed ones.

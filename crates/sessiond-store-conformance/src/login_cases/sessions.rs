@@ -449,7 +449,7 @@ pub async fn deleting_all_of_a_users_sessions_is_one_write(db: &TestDb) {
     assert_eq!(db.store.delete_user_sessions(&a.id, &u1.id).await, Ok(true));
     assert_eq!(db.store.delete_user_sessions(&a.id, &u1.id).await, Ok(true));
     assert_eq!(listed(of_u1).await, (0, 0));
-    let ran = SessionSweeper(db.store.clone())
+    let ran = SessionSweeper::new(db.store.clone(), Default::default())
         .run_once(Timestamp(T0.0 + 5))
         .await
         .unwrap_or_else(|e| panic!("sweep: {e}"));
