@@ -15,7 +15,7 @@
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread::JoinHandle;
@@ -45,6 +45,9 @@ const CHECKPOINT_PAGES: i32 = 4096;
 /// WAL size (pages) at which the writer itself restarts the log (see `restart_log`): past two
 /// thresholds, the checkpointer's passes have not let it restart on its own.
 const RESTART_PAGES: i32 = 2 * CHECKPOINT_PAGES;
+
+/// Pages a log restart may copy itself while reads wait; more, and the checkpointer copies first.
+const RESTART_TAIL: i32 = 256;
 
 /// How long a log restart waits for the checkpointer's lock; reads are paused meanwhile.
 const RESTART_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
@@ -193,9 +196,9 @@ impl Engine {
             .busy_timeout(std::time::Duration::from_secs(5))
             .map_err(map_err)?;
         let (want_checkpoint, checkpoints) = std::sync::mpsc::sync_channel::<()>(1);
-        // Set while the checkpointer copies; the writer does not try to restart the log then.
-        let checkpointing = Arc::new(AtomicBool::new(false));
-        let busy = checkpointing.clone();
+        // Shared with the writer, which restarts the log only between the checkpointer's passes.
+        let ckpt_state = Arc::new(CheckpointState::default());
+        let busy = ckpt_state.clone();
         let gate = Arc::new(RwLock::new(()));
         let log_gate = gate.clone();
         std::thread::Builder::new()
@@ -213,7 +216,7 @@ impl Engine {
                     &rx,
                     &for_writer,
                     &want_checkpoint,
-                    &checkpointing,
+                    &ckpt_state,
                     &log_gate,
                 )
             })
@@ -347,14 +350,31 @@ fn restrict_permissions(_: &Path) -> StoreResult<()> {
 
 /// Copies the WAL into the database when the writer asks, without blocking it (PASSIVE: frames
 /// still needed by a reader or not yet committed stay for the next round). Ends with the writer.
-fn checkpoint_loop(conn: &Connection, asked: &Receiver<()>, busy: &AtomicBool) {
+fn checkpoint_loop(conn: &Connection, asked: &Receiver<()>, state: &CheckpointState) {
     while asked.recv().is_ok() {
-        busy.store(true, Ordering::Release);
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "SQLite checkpoint failed; retried at the next threshold");
+        state.busy.store(true, Ordering::Release);
+        // The third column: frames of the log now copied into the database.
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+            row.get::<_, i64>(2)
+        }) {
+            Ok(copied) => state
+                .copied
+                .store(i32::try_from(copied).unwrap_or(0), Ordering::Release),
+            Err(e) => {
+                tracing::warn!(error = %e, "SQLite checkpoint failed; retried at the next threshold");
+            }
         }
-        busy.store(false, Ordering::Release);
+        state.busy.store(false, Ordering::Release);
     }
+}
+
+/// What the checkpointer thread tells the writer.
+#[derive(Default)]
+struct CheckpointState {
+    /// A pass is running.
+    busy: AtomicBool,
+    /// Frames of the log its last pass had copied.
+    copied: AtomicI32,
 }
 
 /// Brings the log back to its start when the checkpointer's passes could not. A log only
@@ -363,9 +383,10 @@ fn checkpoint_loop(conn: &Connection, asked: &Receiver<()>, busy: &AtomicBool) {
 /// measured growing to 690 MB over a 13 MB database in five seconds, every commit extending the
 /// file, which the kernel pays for by zeroing pages (a fifth of the server's time). RESTART,
 /// run by the writer between batches while reads pause (the caller holds the read gate
-/// exclusively; reads are short), copies what the checkpointer has not (little: it has copied
-/// the bulk); the next commit then writes the log from its start, into blocks the file already
-/// has. Readers present all the time (any real load) would otherwise starve it.
+/// exclusively; reads are short), copies what the checkpointer has not (at most
+/// `RESTART_TAIL` pages: the writer asks for another pass first when more remain, so the pause
+/// stays short); the next commit then writes the log from its start, into blocks the file
+/// already has. Readers present all the time (any real load) would otherwise starve it.
 fn restart_log(conn: &Connection) -> bool {
     let _ = conn.busy_timeout(RESTART_WAIT);
     let r = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| {
@@ -387,7 +408,7 @@ fn writer_loop(
     rx: &Receiver<Msg>,
     counters: &WriteCounters,
     want_checkpoint: &std::sync::mpsc::SyncSender<()>,
-    checkpointing: &AtomicBool,
+    checkpoints: &CheckpointState,
     gate: &RwLock<()>,
 ) {
     let mut batch: Vec<Box<dyn WriteJob>> = Vec::with_capacity(MAX_BATCH);
@@ -415,13 +436,18 @@ fn writer_loop(
         // Ask once per threshold crossed (the log restarts from zero after a complete checkpoint);
         // a request already pending covers this one.
         let pages = WAL_PAGES.with(std::cell::Cell::get);
-        if pages >= RESTART_PAGES && !checkpointing.load(Ordering::Acquire) {
-            let restarted = {
-                let _alone = gate.write().unwrap_or_else(PoisonError::into_inner);
-                restart_log(conn)
-            };
-            if restarted {
-                WAL_PAGES.with(|p| p.set(0));
+        if pages >= RESTART_PAGES && !checkpoints.busy.load(Ordering::Acquire) {
+            if pages - checkpoints.copied.load(Ordering::Acquire) > RESTART_TAIL {
+                let _ = want_checkpoint.try_send(());
+            } else {
+                let restarted = {
+                    let _alone = gate.write().unwrap_or_else(PoisonError::into_inner);
+                    restart_log(conn)
+                };
+                if restarted {
+                    WAL_PAGES.with(|p| p.set(0));
+                    checkpoints.copied.store(0, Ordering::Release);
+                }
             }
         } else if pages / CHECKPOINT_PAGES > last_pages / CHECKPOINT_PAGES {
             let _ = want_checkpoint.try_send(());
