@@ -5,8 +5,9 @@
 //! # Layout
 //! - [`Sql`], [`Arg`], [`Placeholders`]: a statement assembled from fixed fragments, every value
 //!   a bound parameter.
-//! - [`filters`]: the WHERE and ORDER BY clauses of the user and session listings, and a
-//!   session's effective status as SQL.
+//! - [`filters`]: the WHERE and ORDER BY clauses of the user and session listings, a session's
+//!   effective status as SQL, and what every session read must say so that sessions deleted in
+//!   bulk stay deleted (`live_sessions!`, `not_purged!`, `session_is_live!`).
 
 pub mod filters;
 
