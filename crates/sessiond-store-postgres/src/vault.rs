@@ -17,6 +17,35 @@ use crate::{SqlStore, map_err};
 const UNUSABLE: &str = "(status NOT IN ('active', 'pending') OR expire_at <= $1 OR abandon_at <= $2 \
      OR (idle_deadline IS NOT NULL AND idle_deadline <= $3))";
 
+/// A kind of bulk deletion the sweeper finishes: `pick` finds one (columns `app`, `scope`,
+/// `bound`), `delete` removes up to `$4` of its rows, `done` records that none are left.
+struct Sweep {
+    pick: &'static str,
+    delete: &'static str,
+    done: &'static str,
+}
+
+/// All of a user's sessions (`scope`: the user) below a generation.
+const USER_SWEEP: Sweep = Sweep {
+    pick: "SELECT application_id AS app, user_id AS scope, below AS bound FROM session_sweeps \
+           LIMIT 1 FOR UPDATE SKIP LOCKED",
+    delete: "DELETE FROM sessions WHERE ctid = ANY (ARRAY(SELECT ctid FROM sessions \
+             WHERE application_id = $1 AND user_id = $2 AND user_generation < $3 LIMIT $4))",
+    done: "DELETE FROM session_sweeps WHERE application_id = $1 AND user_id = $2 AND below = $3",
+};
+
+/// An application's sessions (`scope`: the application again) lapsed by a time; the search is
+/// the expression of the sessions_by_lapse index, so it uses it.
+const PURGE_SWEEP: Sweep = Sweep {
+    pick: "SELECT application_id AS app, application_id AS scope, lapsed_through AS bound \
+           FROM session_purges WHERE swept_through < lapsed_through LIMIT 1 FOR UPDATE SKIP LOCKED",
+    delete: "DELETE FROM sessions WHERE ctid = ANY (ARRAY(SELECT ctid FROM sessions \
+             WHERE application_id = $1 AND application_id = $2 \
+             AND LEAST(expire_at, abandon_at, COALESCE(idle_deadline, expire_at)) <= $3 LIMIT $4))",
+    done: "UPDATE session_purges SET swept_through = $3 \
+           WHERE application_id = $1 AND application_id = $2 AND lapsed_through = $3",
+};
+
 #[async_trait]
 impl SessionDeleteStore for SqlStore {
     async fn delete_session(&self, app: &AppId, id: &SessionId) -> StoreResult<bool> {
@@ -90,95 +119,47 @@ impl SessionDeleteStore for SqlStore {
     }
 
     async fn sweep_deleted_sessions(&self, limit: u32) -> StoreResult<u64> {
-        // One user's earlier generations at a time; SKIP LOCKED lets several nodes sweep
-        // different users at once.
         let mut left = i64::from(limit);
-        let mut removed = 0_u64;
-        while left > 0 {
-            let mut tx = self.pool().begin().await.map_err(map_err)?;
-            let next = sqlx::query(
-                "SELECT application_id, user_id, below FROM session_sweeps LIMIT 1 FOR UPDATE SKIP LOCKED",
-            )
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            let Some(next) = next else { break };
-            let (app, user, below): (String, String, i64) = (
-                next.try_get("application_id").map_err(map_err)?,
-                next.try_get("user_id").map_err(map_err)?,
-                next.try_get("below").map_err(map_err)?,
-            );
-            let done = sqlx::query(
-                "DELETE FROM sessions WHERE ctid = ANY (ARRAY(SELECT ctid FROM sessions \
-                 WHERE application_id = $1 AND user_id = $2 AND user_generation < $3 LIMIT $4))",
-            )
-            .bind(&app)
-            .bind(&user)
-            .bind(below)
-            .bind(left)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            let n = done.rows_affected();
-            removed += n;
-            left -= i64::try_from(n).unwrap_or(i64::MAX);
-            if left > 0 {
-                // Fewer than asked: this user's earlier generations are gone.
-                sqlx::query(
-                    "DELETE FROM session_sweeps WHERE application_id = $1 AND user_id = $2 AND below = $3",
-                )
-                .bind(&app)
-                .bind(&user)
-                .bind(below)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
+        for sweep in [&USER_SWEEP, &PURGE_SWEEP] {
+            // One deletion at a time; SKIP LOCKED lets several nodes sweep different ones.
+            while left > 0 {
+                let mut tx = self.pool().begin().await.map_err(map_err)?;
+                let Some(next) = sqlx::query(sweep.pick)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                else {
+                    break;
+                };
+                let (app, scope, bound): (String, String, i64) = (
+                    next.try_get("app").map_err(map_err)?,
+                    next.try_get("scope").map_err(map_err)?,
+                    next.try_get("bound").map_err(map_err)?,
+                );
+                let n = sqlx::query(sweep.delete)
+                    .bind(&app)
+                    .bind(&scope)
+                    .bind(bound)
+                    .bind(left)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .rows_affected();
+                left -= i64::try_from(n).unwrap_or(i64::MAX);
+                if left > 0 {
+                    // Fewer than asked: this deletion's rows are all gone.
+                    sqlx::query(sweep.done)
+                        .bind(&app)
+                        .bind(&scope)
+                        .bind(bound)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                tx.commit().await.map_err(map_err)?;
             }
-            tx.commit().await.map_err(map_err)?;
         }
-        while left > 0 {
-            let mut tx = self.pool().begin().await.map_err(map_err)?;
-            let next = sqlx::query(
-                "SELECT application_id, lapsed_through FROM session_purges \
-                 WHERE swept_through < lapsed_through LIMIT 1 FOR UPDATE SKIP LOCKED",
-            )
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            let Some(next) = next else { break };
-            let (app, through): (String, i64) = (
-                next.try_get("application_id").map_err(map_err)?,
-                next.try_get("lapsed_through").map_err(map_err)?,
-            );
-            // The expression of the sessions_by_lapse index, so the search uses it.
-            let done = sqlx::query(
-                "DELETE FROM sessions WHERE ctid = ANY (ARRAY(SELECT ctid FROM sessions \
-                 WHERE application_id = $1 \
-                 AND LEAST(expire_at, abandon_at, COALESCE(idle_deadline, expire_at)) <= $2 LIMIT $3))",
-            )
-            .bind(&app)
-            .bind(through)
-            .bind(left)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            let n = done.rows_affected();
-            removed += n;
-            left -= i64::try_from(n).unwrap_or(i64::MAX);
-            if left > 0 {
-                sqlx::query(
-                    "UPDATE session_purges SET swept_through = $2 \
-                     WHERE application_id = $1 AND lapsed_through = $2",
-                )
-                .bind(&app)
-                .bind(through)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            }
-            tx.commit().await.map_err(map_err)?;
-        }
-        Ok(removed)
+        Ok(u64::try_from(i64::from(limit) - left).unwrap_or(0))
     }
 }
 

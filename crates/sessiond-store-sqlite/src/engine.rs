@@ -697,16 +697,20 @@ mod tests {
 
     /// The writer never checkpoints in its commit path; past the threshold the checkpointer
     /// copies the log into the database file on its own thread.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_log_is_checkpointed_off_the_writer_past_the_threshold() {
-        let (dir, e) = engine();
-        let db = dir.path().join("t.db");
+    async fn blobs_table(e: &Engine) {
         e.write(|c| {
             c.execute_batch("CREATE TABLE blobs (id INTEGER PRIMARY KEY, b BLOB)")
                 .map_err(crate::map_err)
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_is_checkpointed_off_the_writer_past_the_threshold() {
+        let (dir, e) = engine();
+        let db = dir.path().join("t.db");
+        blobs_table(&e).await;
         let size = || std::fs::metadata(&db).map_or(0, |m| m.len());
         let before = size();
         // About 1.5 × the threshold in 4 KiB pages, in 64 KiB rows.
@@ -737,12 +741,7 @@ mod tests {
     async fn the_log_restarts_under_constant_writes_and_reads() {
         let (dir, e) = engine();
         let wal = dir.path().join("t.db-wal");
-        e.write(|c| {
-            c.execute_batch("CREATE TABLE blobs (id INTEGER PRIMARY KEY, b BLOB)")
-                .map_err(crate::map_err)
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        blobs_table(&e).await;
         let reading = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let reader = {
             let (e, reading) = (e.clone(), reading.clone());

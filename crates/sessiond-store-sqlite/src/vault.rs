@@ -13,6 +13,34 @@ use sessiond_core::store::{
 use crate::{Arg, Run, SqliteStore, all, count, exec, first, get};
 use sessiond_store_sql::session_is_live;
 
+/// A kind of bulk deletion the sweeper finishes: `pick` finds one (columns `app`, `scope`,
+/// `bound`), `delete` removes up to `?4` of its rows, `done` records that none are left.
+struct Sweep {
+    pick: &'static str,
+    delete: &'static str,
+    done: &'static str,
+}
+
+/// All of a user's sessions (`scope`: the user) below a generation.
+const USER_SWEEP: Sweep = Sweep {
+    pick: "SELECT application_id AS app, user_id AS scope, below AS bound FROM session_sweeps LIMIT 1",
+    delete: "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions \
+             WHERE application_id = ?1 AND user_id = ?2 AND user_generation < ?3 LIMIT ?4)",
+    done: "DELETE FROM session_sweeps WHERE application_id = ?1 AND user_id = ?2 AND below = ?3",
+};
+
+/// An application's sessions (`scope`: the application again) lapsed by a time; the search is
+/// the expression of the sessions_by_lapse index, so it uses it.
+const PURGE_SWEEP: Sweep = Sweep {
+    pick: "SELECT application_id AS app, application_id AS scope, lapsed_through AS bound \
+           FROM session_purges WHERE swept_through < lapsed_through LIMIT 1",
+    delete: "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions \
+             WHERE application_id = ?1 AND application_id = ?2 \
+             AND min(expire_at, abandon_at, coalesce(idle_deadline, expire_at)) <= ?3 LIMIT ?4)",
+    done: "UPDATE session_purges SET swept_through = ?3 \
+           WHERE application_id = ?1 AND application_id = ?2 AND lapsed_through = ?3",
+};
+
 #[async_trait]
 impl SessionDeleteStore for SqliteStore {
     async fn delete_session(&self, app: &AppId, id: &SessionId) -> StoreResult<bool> {
@@ -84,61 +112,23 @@ impl SessionDeleteStore for SqliteStore {
     async fn sweep_deleted_sessions(&self, limit: u32) -> StoreResult<u64> {
         self.write(move |c| {
             let mut left = i64::from(limit);
-            let mut removed = 0_u64;
-            while left > 0 {
-                let next: Option<(String, String, i64)> = first(
-                    c,
-                    "SELECT application_id, user_id, below FROM session_sweeps LIMIT 1",
-                    [],
-                    |r| Ok((get(r, "application_id")?, get(r, "user_id")?, get(r, "below")?)),
-                )?;
-                let Some((app, user, below)) = next else { break };
-                let n = exec(
-                    c,
-                    "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions \
-                     WHERE application_id = ?1 AND user_id = ?2 AND user_generation < ?3 LIMIT ?4)",
-                    params![app, user, below, left],
-                )?;
-                removed += n;
-                left -= i64::try_from(n).unwrap_or(i64::MAX);
-                if left > 0 {
-                    // Fewer than asked: this user's earlier generations are gone.
-                    exec(
-                        c,
-                        "DELETE FROM session_sweeps WHERE application_id = ?1 AND user_id = ?2 AND below = ?3",
-                        params![app, user, below],
-                    )?;
+            for sweep in [&USER_SWEEP, &PURGE_SWEEP] {
+                while left > 0 {
+                    let next: Option<(String, String, i64)> = first(c, sweep.pick, [], |r| {
+                        Ok((get(r, "app")?, get(r, "scope")?, get(r, "bound")?))
+                    })?;
+                    let Some((app, scope, bound)) = next else {
+                        break;
+                    };
+                    let n = exec(c, sweep.delete, params![app, scope, bound, left])?;
+                    left -= i64::try_from(n).unwrap_or(i64::MAX);
+                    if left > 0 {
+                        // Fewer than asked: this deletion's rows are all gone.
+                        exec(c, sweep.done, params![app, scope, bound])?;
+                    }
                 }
             }
-            while left > 0 {
-                let next: Option<(String, i64)> = first(
-                    c,
-                    "SELECT application_id, lapsed_through FROM session_purges \
-                     WHERE swept_through < lapsed_through LIMIT 1",
-                    [],
-                    |r| Ok((get(r, "application_id")?, get(r, "lapsed_through")?)),
-                )?;
-                let Some((app, through)) = next else { break };
-                // The expression of the sessions_by_lapse index, so the search uses it.
-                let n = exec(
-                    c,
-                    "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions \
-                     WHERE application_id = ?1 \
-                     AND min(expire_at, abandon_at, coalesce(idle_deadline, expire_at)) <= ?2 LIMIT ?3)",
-                    params![app, through, left],
-                )?;
-                removed += n;
-                left -= i64::try_from(n).unwrap_or(i64::MAX);
-                if left > 0 {
-                    exec(
-                        c,
-                        "UPDATE session_purges SET swept_through = ?2 \
-                         WHERE application_id = ?1 AND lapsed_through = ?2",
-                        params![app, through],
-                    )?;
-                }
-            }
-            Ok(removed)
+            Ok(u64::try_from(i64::from(limit) - left).unwrap_or(0))
         })
         .await
     }
