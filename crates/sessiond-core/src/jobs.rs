@@ -335,7 +335,12 @@ mod tests {
 
     #[async_trait]
     impl SessionDeleteStore for Db {
-        async fn delete_session(&self, _: &AppId, _: &SessionId) -> StoreResult<bool> {
+        async fn delete_session(
+            &self,
+            _: &AppId,
+            _: &SessionId,
+            _: Option<&crate::events::NewEvent>,
+        ) -> StoreResult<bool> {
             Ok(false)
         }
         async fn delete_sessions(&self, _: &AppId, _: &SessionDeletion) -> StoreResult<u64> {

@@ -21,12 +21,15 @@
 //! - [`rotation`]: re-sealing everything under a new master key.
 //! - [`retry`]: optimistic read-modify-write, the one retry loop every service uses.
 //! - [`jobs`]: background job logic as `run_once(now)`.
+//! - [`events`]: what changed, as the outbox records it: event kinds, session snapshots, feed
+//!   positions.
 //! - [`error`]: the core error type and its stable codes.
 
 pub mod apikey;
 pub mod application;
 pub mod clock;
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod jobs;
 pub mod login;

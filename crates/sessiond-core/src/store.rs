@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use crate::apikey::{ApiKey, ApiKeyId};
 use crate::application::{AppId, Application};
 use crate::clock::Timestamp;
+use crate::events::NewEvent;
 
 pub use crate::error::{Failure, StoreError, StoreResult};
 
@@ -160,6 +161,7 @@ pub trait Store:
     + AuditStore
     + VerificationStore
     + UpgradeStore
+    + EventStore
 {
 }
 
@@ -180,6 +182,7 @@ impl<T> Store for T where
         + AuditStore
         + VerificationStore
         + UpgradeStore
+        + EventStore
 {
 }
 
@@ -201,7 +204,7 @@ pub struct StoredUser {
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// Inserts a user; [`StoreError::Conflict`] if an identifier is taken in the application.
-    async fn insert_user(&self, user: &StoredUser) -> StoreResult<()>;
+    async fn insert_user(&self, user: &StoredUser, event: Option<&NewEvent>) -> StoreResult<()>;
     async fn get_user(
         &self,
         app: &AppId,
@@ -216,9 +219,14 @@ pub trait UserStore: Send + Sync {
         offset: u64,
     ) -> StoreResult<(Vec<StoredUser>, u64)>;
     /// Writes the user (and replaces its identifiers) if the stored version is `version - 1`.
-    async fn update_user(&self, user: &StoredUser) -> StoreResult<()>;
+    async fn update_user(&self, user: &StoredUser, event: Option<&NewEvent>) -> StoreResult<()>;
     /// Deletes the user and their sessions. Returns whether it existed.
-    async fn delete_user(&self, app: &AppId, id: &crate::ids::UserId) -> StoreResult<bool>;
+    async fn delete_user(
+        &self,
+        app: &AppId,
+        id: &crate::ids::UserId,
+        event: Option<&NewEvent>,
+    ) -> StoreResult<bool>;
 }
 
 /// Filters of a session listing.
@@ -234,7 +242,11 @@ pub struct SessionFilter {
 pub trait SessionStore: Send + Sync {
     /// Inserts a new session; [`StoreError::NotFound`] (nothing written) when its user is not one
     /// of its application's users.
-    async fn insert_session(&self, s: &crate::session::Session) -> StoreResult<()>;
+    async fn insert_session(
+        &self,
+        s: &crate::session::Session,
+        event: Option<&NewEvent>,
+    ) -> StoreResult<()>;
     async fn get_session(
         &self,
         app: &AppId,
@@ -268,7 +280,11 @@ pub trait SessionStore: Send + Sync {
     /// Writes the session if the stored version is `version - 1`. When `s` is in a terminal
     /// status its token vault is deleted by the same statement or transaction: a session that can
     /// no longer be used keeps no secrets, and revoking one is a single store operation.
-    async fn update_session(&self, s: &crate::session::Session) -> StoreResult<()>;
+    async fn update_session(
+        &self,
+        s: &crate::session::Session,
+        event: Option<&NewEvent>,
+    ) -> StoreResult<()>;
     /// Deletes sessions that ended, or passed a deadline, before `cutoff`; returns how many.
     async fn purge_sessions(&self, cutoff: Timestamp) -> StoreResult<u64>;
 }
@@ -380,7 +396,12 @@ pub struct SessionDeletion {
 #[async_trait]
 pub trait SessionDeleteStore: Send + Sync {
     /// Deletes one session (and its vault). Returns whether it existed.
-    async fn delete_session(&self, app: &AppId, id: &crate::ids::SessionId) -> StoreResult<bool>;
+    async fn delete_session(
+        &self,
+        app: &AppId,
+        id: &crate::ids::SessionId,
+        event: Option<&NewEvent>,
+    ) -> StoreResult<bool>;
     /// Deletes the application's sessions matching `which`; returns how many rows went.
     async fn delete_sessions(&self, app: &AppId, which: &SessionDeletion) -> StoreResult<u64>;
     /// Deletes every session of `user` (with their vaults) in one row write, however many there
@@ -564,4 +585,22 @@ pub trait UpgradeStore: Send + Sync {
         after: &str,
         limit: u32,
     ) -> StoreResult<Vec<crate::template::JwtTemplate>>;
+}
+
+/// The outbox. Writers never call it: every operation above that takes an `event` writes it in
+/// the same transaction as its change, and only if the change is written.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// The application's events after `after`, oldest first, of the given kinds (all kinds when
+    /// empty), at most `limit`. On PostgreSQL an event appears only once every transaction that
+    /// began before its own has ended, so a reader never moves past an event still committing.
+    async fn events_after(
+        &self,
+        app: &AppId,
+        after: crate::events::Position,
+        kinds: &[crate::events::EventType],
+        limit: u32,
+    ) -> StoreResult<Vec<crate::events::Event>>;
+    /// Deletes events that occurred before `cutoff`; returns how many.
+    async fn purge_events(&self, cutoff: Timestamp) -> StoreResult<u64>;
 }

@@ -14,6 +14,7 @@
 //! instead of silently testing SQLite alone.
 
 pub mod cases;
+pub mod event_cases;
 pub mod login_cases;
 pub mod services;
 pub mod verification_cases;

@@ -61,6 +61,12 @@ conformance_suite!(
 );
 
 conformance_suite!(
+    event_cases:
+    events_are_written_with_their_change_only,
+    events_purge_by_age_and_cursors_survive,
+);
+
+conformance_suite!(
     verification_cases:
     verification_round_trip_and_isolation,
     verification_listing_orders_and_pages,

@@ -665,7 +665,7 @@ async fn legacy_clear_values_are_sealed_at_start(kind: Kind) {
     row.version += 1;
     services
         .store
-        .update_user(&row)
+        .update_user(&row, None)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     // A session whose SSO sits in its attributes.
@@ -686,7 +686,7 @@ async fn legacy_clear_values_are_sealed_at_start(kind: Kind) {
     };
     services
         .store
-        .insert_session(&session)
+        .insert_session(&session, None)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     // A template whose claims are in clear.

@@ -48,17 +48,26 @@ const PURGE_SWEEP: Sweep = Sweep {
 
 #[async_trait]
 impl SessionDeleteStore for SqlStore {
-    async fn delete_session(&self, app: &AppId, id: &SessionId) -> StoreResult<bool> {
-        let done = sqlx::query(concat!(
-            "DELETE FROM sessions AS s WHERE application_id = $1 AND id = $2 AND ",
-            session_is_live!()
+    async fn delete_session(
+        &self,
+        app: &AppId,
+        id: &SessionId,
+        event: Option<&sessiond_core::events::NewEvent>,
+    ) -> StoreResult<bool> {
+        let q = sqlx::query(concat!(
+            "WITH d AS (DELETE FROM sessions AS s WHERE application_id = $1 AND id = $2 AND ",
+            session_is_live!(),
+            " RETURNING 1), ",
+            crate::events::event_cte!("d", 3, 4, 5, 6, 7, 8),
+            " SELECT count(*) AS n FROM d"
         ))
         .bind(app.as_str())
-        .bind(id.as_str())
-        .execute(self.pool())
-        .await
-        .map_err(map_err)?;
-        Ok(done.rows_affected() == 1)
+        .bind(id.as_str());
+        let row = crate::events::bind(q, event)
+            .fetch_one(self.pool())
+            .await
+            .map_err(map_err)?;
+        Ok(crate::get::<i64>(&row, "n")? == 1)
     }
 
     async fn delete_sessions(&self, app: &AppId, which: &SessionDeletion) -> StoreResult<u64> {

@@ -13,6 +13,7 @@
 //! `synchronous = FULL` (see docs/design/storage-contract.md).
 
 mod engine;
+mod events;
 mod login;
 mod migrate;
 mod ops;
@@ -96,9 +97,24 @@ impl SqliteStore {
 
     /// Runs `sql`, a write keyed by `?1` = application id and `?2` = row id, in the writer;
     /// whether it changed exactly one row.
-    async fn write_one(&self, sql: &'static str, app: &str, id: &str) -> StoreResult<bool> {
-        let (app, id) = (app.to_owned(), id.to_owned());
-        self.write(move |c| Ok(exec(c, sql, [app, id])? == 1)).await
+    /// Runs a statement on one row (`?1` the application, `?2` the id); returns whether it
+    /// matched, and writes `event` with it if so.
+    async fn write_one(
+        &self,
+        sql: &'static str,
+        app: &str,
+        id: &str,
+        event: Option<&sessiond_core::events::NewEvent>,
+    ) -> StoreResult<bool> {
+        let (app, id, event) = (app.to_owned(), id.to_owned(), event.cloned());
+        self.write(move |c| {
+            let hit = exec(c, sql, [app, id])? == 1;
+            if hit {
+                events::append(c, event.as_ref())?;
+            }
+            Ok(hit)
+        })
+        .await
     }
 
     fn read<R>(&self, f: impl FnOnce(&Connection) -> StoreResult<R>) -> StoreResult<R> {

@@ -58,6 +58,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0009_session_purges",
         include_str!("../migrations/0009_session_purges.sql"),
     ),
+    (
+        10,
+        "0010_events",
+        include_str!("../migrations/0010_events.sql"),
+    ),
 ];
 
 const HISTORY: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (

@@ -43,7 +43,12 @@ const PURGE_SWEEP: Sweep = Sweep {
 
 #[async_trait]
 impl SessionDeleteStore for SqliteStore {
-    async fn delete_session(&self, app: &AppId, id: &SessionId) -> StoreResult<bool> {
+    async fn delete_session(
+        &self,
+        app: &AppId,
+        id: &SessionId,
+        event: Option<&sessiond_core::events::NewEvent>,
+    ) -> StoreResult<bool> {
         self.write_one(
             concat!(
                 "DELETE FROM sessions AS s WHERE application_id = ?1 AND id = ?2 AND ",
@@ -51,6 +56,7 @@ impl SessionDeleteStore for SqliteStore {
             ),
             app.as_str(),
             id.as_str(),
+            event,
         )
         .await
     }

@@ -131,7 +131,8 @@ impl LoginService {
                     return Ok(Attempt::Done((s.clone(), s)));
                 }
                 next.version = s.version + 1;
-                match self.store.update_session(&next).await {
+                let event = crate::events::session_changed(&s, &next);
+                match self.store.update_session(&next, event.as_ref()).await {
                     Err(StoreError::NotFound) => Err(not_found("session")),
                     written => Attempt::of_write(written, (s, next)),
                 }
@@ -257,10 +258,14 @@ impl LoginService {
         s.attributes = attributes;
         self.seal_sso(&mut s)?;
         // One statement: the insert itself refuses a user that is not the application's.
-        self.store.insert_session(&s).await.map_err(|e| match e {
-            StoreError::NotFound => not_found("user"),
-            other => other.into(),
-        })?;
+        let event = crate::events::session_created(&s);
+        self.store
+            .insert_session(&s, Some(&event))
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => not_found("user"),
+                other => other.into(),
+            })?;
         Ok(s)
     }
 
@@ -403,8 +408,20 @@ impl LoginService {
         .await
     }
 
-    pub async fn delete_session(&self, app: &Application, id: &SessionId) -> Result<()> {
-        if self.store.delete_session(&app.id, id).await? {
+    /// Deletes `s`, which the caller has just read: the event says what the session was. A
+    /// session deleted meanwhile is not found.
+    pub async fn delete_session(
+        &self,
+        app: &Application,
+        s: &Session,
+        now: Timestamp,
+    ) -> Result<()> {
+        let event = crate::events::session_deleted(s, now);
+        if self
+            .store
+            .delete_session(&app.id, &s.id, Some(&event))
+            .await?
+        {
             Ok(())
         } else {
             Err(not_found("session"))

@@ -44,7 +44,7 @@ impl LoginService {
             for stored in users {
                 let mut u = self.open_user(stored)?;
                 u.version += 1;
-                match self.store.update_user(&self.seal_user(&u)?).await {
+                match self.store.update_user(&self.seal_user(&u)?, None).await {
                     Ok(()) => done.users += 1,
                     Err(StoreError::NotFound) => {}
                     // A concurrent update (which sealed the id) or a taken external id.

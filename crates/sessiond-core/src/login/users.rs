@@ -4,6 +4,7 @@
 use crate::application::Application;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::events::EventType;
 use crate::ids::UserId;
 use crate::retry::{Attempt, retry_optimistic};
 use crate::store::{StoreError, StoredUser};
@@ -78,8 +79,9 @@ impl LoginService {
         if let Some(p) = password {
             u.profile.password = Some(Self::digest_password(p).await?);
         }
+        let event = crate::events::user_event(&app.id, EventType::UserCreated, &u.id, now);
         self.store
-            .insert_user(&self.seal_user(&u)?)
+            .insert_user(&self.seal_user(&u)?, Some(&event))
             .await
             .map_err(Self::identifier_taken)?;
         Ok(u)
@@ -265,7 +267,12 @@ impl LoginService {
             }
             u.version += 1;
             u.updated_at = now.max(u.updated_at);
-            match self.store.update_user(&self.seal_user(&u)?).await {
+            let event = crate::events::user_event(&app.id, EventType::UserUpdated, &u.id, now);
+            match self
+                .store
+                .update_user(&self.seal_user(&u)?, Some(&event))
+                .await
+            {
                 Err(StoreError::Conflict) => {
                     // Either a concurrent update or a taken identifier; a re-read tells which.
                     let fresh = self.get_user(app, id).await?;
@@ -281,8 +288,9 @@ impl LoginService {
         .await
     }
 
-    pub async fn delete_user(&self, app: &Application, id: &UserId) -> Result<()> {
-        if self.store.delete_user(&app.id, id).await? {
+    pub async fn delete_user(&self, app: &Application, id: &UserId, now: Timestamp) -> Result<()> {
+        let event = crate::events::user_event(&app.id, EventType::UserDeleted, id, now);
+        if self.store.delete_user(&app.id, id, Some(&event)).await? {
             Ok(())
         } else {
             Err(not_found("user"))

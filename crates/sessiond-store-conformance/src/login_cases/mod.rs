@@ -16,7 +16,10 @@ use sessiond_core::store::StoredUser;
 
 use crate::TestDb;
 
-fn user(app: &AppId, at: Timestamp, ids: &[(&str, u8)], ext: Option<&str>) -> StoredUser {
+use test_session as session;
+use test_user as user;
+
+pub fn test_user(app: &AppId, at: Timestamp, ids: &[(&str, u8)], ext: Option<&str>) -> StoredUser {
     StoredUser {
         id: UserId::new(),
         application_id: app.clone(),
@@ -32,14 +35,14 @@ fn user(app: &AppId, at: Timestamp, ids: &[(&str, u8)], ext: Option<&str>) -> St
     }
 }
 
-fn session(app: &AppId, user: &UserId, at: Timestamp) -> Session {
+pub fn test_session(app: &AppId, user: &UserId, at: Timestamp) -> Session {
     let settings = sessiond_core::application::AppSettings::defaults_for(app);
     Session::new(app, &settings, user.clone(), ClientId::new(), false, at)
 }
 
 async fn put_user(db: &TestDb, u: &StoredUser) {
     db.store
-        .insert_user(u)
+        .insert_user(u, None)
         .await
         .unwrap_or_else(|e| panic!("insert_user: {e}"));
 }

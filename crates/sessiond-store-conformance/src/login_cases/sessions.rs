@@ -21,14 +21,14 @@ pub async fn sessions_lifecycle_listing_and_isolation(db: &TestDb) {
 
     let cross = session(&a.id, &ub.id, T0);
     assert_eq!(
-        db.store.insert_session(&cross).await,
+        db.store.insert_session(&cross, None).await,
         Err(StoreError::NotFound),
         "a session needs a user of its own application"
     );
     let mut ghost = session(&a.id, &ua.id, T0);
     ghost.user_id = UserId::new();
     assert_eq!(
-        db.store.insert_session(&ghost).await,
+        db.store.insert_session(&ghost, None).await,
         Err(StoreError::NotFound),
         "a session needs an existing user"
     );
@@ -40,7 +40,7 @@ pub async fn sessions_lifecycle_listing_and_isolation(db: &TestDb) {
     s3.status = SessionStatus::Revoked;
     for s in [&s1, &s2, &s3] {
         db.store
-            .insert_session(s)
+            .insert_session(s, None)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
     }
@@ -129,7 +129,7 @@ pub async fn sessions_lifecycle_listing_and_isolation(db: &TestDb) {
     let mut touched = s1.clone();
     touched.last_active_at = Timestamp(T0.0 + 1);
     touched.version = 2;
-    assert_eq!(db.store.update_session(&touched).await, Ok(()));
+    assert_eq!(db.store.update_session(&touched, None).await, Ok(()));
     assert_eq!(
         db.store.get_session_token(&a.id, &s1.id, "tok").await,
         Ok(Some(entry.clone())),
@@ -141,14 +141,14 @@ pub async fn sessions_lifecycle_listing_and_isolation(db: &TestDb) {
     let mut stale = touched.clone();
     stale.last_active_at = Timestamp(T0.0 + 5);
     stale.version = 3;
-    assert_eq!(db.store.update_session(&upd).await, Ok(()));
+    assert_eq!(db.store.update_session(&upd, None).await, Ok(()));
     assert_eq!(
         db.store.get_session_token(&a.id, &s1.id, "tok").await,
         Ok(None),
         "ending a session empties its vault"
     );
     assert_eq!(
-        db.store.update_session(&stale).await,
+        db.store.update_session(&stale, None).await,
         Err(StoreError::Conflict),
         "lost update refused"
     );
@@ -156,12 +156,15 @@ pub async fn sessions_lifecycle_listing_and_isolation(db: &TestDb) {
     foreign.application_id = b.id.clone();
     foreign.version = 4;
     assert_eq!(
-        db.store.update_session(&foreign).await,
+        db.store.update_session(&foreign, None).await,
         Err(StoreError::NotFound),
         "B cannot update A's session"
     );
 
-    assert_eq!(db.store.delete_user(&a.id, &ua.id).await.ok(), Some(true));
+    assert_eq!(
+        db.store.delete_user(&a.id, &ua.id, None).await.ok(),
+        Some(true)
+    );
     assert_eq!(
         db.store.get_session(&a.id, &s2.id).await.ok(),
         Some(None),
@@ -178,7 +181,7 @@ pub async fn sessions_purge_after_retention(db: &TestDb) {
     ended.status = SessionStatus::Ended;
     for s in [&live, &ended] {
         db.store
-            .insert_session(s)
+            .insert_session(s, None)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
     }
@@ -216,7 +219,7 @@ pub async fn session_with_user_in_one_read(db: &TestDb) {
     put_user(db, &u).await;
     let s = session(&a.id, &u.id, T0);
     db.store
-        .insert_session(&s)
+        .insert_session(&s, None)
         .await
         .unwrap_or_else(|e| panic!("insert_session: {e}"));
     let (got_s, got_u) = db
@@ -280,7 +283,7 @@ pub async fn session_deletions_by_user_and_lapse(db: &TestDb) {
     });
     let foreign = with(&ub, &b.id, |s| s.expire_at = Timestamp(T0.0 + 1));
     for s in [&live, &expired, &abandoned, &idle, &idle_later, &foreign] {
-        assert_eq!(db.store.insert_session(s).await, Ok(()));
+        assert_eq!(db.store.insert_session(s, None).await, Ok(()));
     }
     let exists = |s: &Session| {
         let (app, id) = (s.application_id.clone(), s.id.clone());
@@ -333,7 +336,7 @@ pub async fn deleting_all_of_a_users_sessions_is_one_write(db: &TestDb) {
     let kept = session(&a.id, &u2.id, T0);
     let foreign = session(&b.id, &ub.id, T0);
     for s in gone.iter().chain([&kept, &foreign]) {
-        assert_eq!(db.store.insert_session(s).await, Ok(()));
+        assert_eq!(db.store.insert_session(s, None).await, Ok(()));
     }
     let entry = VaultEntry {
         row_id: "vt_generations".into(),
@@ -400,17 +403,20 @@ pub async fn deleting_all_of_a_users_sessions_is_one_write(db: &TestDb) {
     late.version += 1;
     late.updated_at = Timestamp(T0.0 + 1);
     assert_eq!(
-        db.store.update_session(&late).await,
+        db.store.update_session(&late, None).await,
         Err(StoreError::NotFound),
         "a write prepared before the deletion does not bring it back"
     );
     // Moving a deleted session to a live user does not bring it back either.
     late.user_id = u2.id.clone();
     assert_eq!(
-        db.store.update_session(&late).await,
+        db.store.update_session(&late, None).await,
         Err(StoreError::NotFound)
     );
-    assert_eq!(db.store.delete_session(&a.id, &gone[3].id).await, Ok(false));
+    assert_eq!(
+        db.store.delete_session(&a.id, &gone[3].id, None).await,
+        Ok(false)
+    );
     // Others are untouched.
     assert!(matches!(
         db.store.get_session(&a.id, &kept.id).await,
@@ -423,12 +429,12 @@ pub async fn deleting_all_of_a_users_sessions_is_one_write(db: &TestDb) {
 
     // Sessions created afterwards belong to the new generation and are seen.
     let fresh = session(&a.id, &u1.id, Timestamp(T0.0 + 2));
-    assert_eq!(db.store.insert_session(&fresh).await, Ok(()));
+    assert_eq!(db.store.insert_session(&fresh, None).await, Ok(()));
     assert_eq!(listed(of_u1.clone()).await, (1, 1));
     let mut touched = fresh.clone();
     touched.version += 1;
     touched.last_active_at = Timestamp(T0.0 + 3);
-    assert_eq!(db.store.update_session(&touched).await, Ok(()));
+    assert_eq!(db.store.update_session(&touched, None).await, Ok(()));
 
     // The sweeper removes exactly the deleted rows, in batches, and then finds nothing.
     assert_eq!(db.store.sweep_deleted_sessions(2).await, Ok(2));
@@ -444,7 +450,7 @@ pub async fn deleting_all_of_a_users_sessions_is_one_write(db: &TestDb) {
     // than one batch.
     for _ in 0..(SessionSweeper::<dyn crate::Store>::BATCH + 10) {
         let s = session(&a.id, &u1.id, Timestamp(T0.0 + 4));
-        assert_eq!(db.store.insert_session(&s).await, Ok(()));
+        assert_eq!(db.store.insert_session(&s, None).await, Ok(()));
     }
     assert_eq!(db.store.delete_user_sessions(&a.id, &u1.id).await, Ok(true));
     assert_eq!(db.store.delete_user_sessions(&a.id, &u1.id).await, Ok(true));
@@ -487,7 +493,7 @@ pub async fn deleting_lapsed_sessions_is_one_write(db: &TestDb) {
     });
     let foreign = with(&ub, &b.id, |s| s.expire_at = Timestamp(T0.0 + 1));
     for s in [&live, &expired, &abandoned, &idle, &idle_later, &foreign] {
-        assert_eq!(db.store.insert_session(s).await, Ok(()));
+        assert_eq!(db.store.insert_session(s, None).await, Ok(()));
     }
     assert_eq!(
         db.store
@@ -539,12 +545,15 @@ pub async fn deleting_lapsed_sessions_is_one_write(db: &TestDb) {
         db.store.get_session_token(&a.id, &idle.id, "t").await,
         Ok(None)
     );
-    assert_eq!(db.store.delete_session(&a.id, &expired.id).await, Ok(false));
+    assert_eq!(
+        db.store.delete_session(&a.id, &expired.id, None).await,
+        Ok(false)
+    );
     let mut revived = idle.clone();
     revived.version += 1;
     revived.idle_deadline = Some(Timestamp(T0.0 + 50_000));
     assert_eq!(
-        db.store.update_session(&revived).await,
+        db.store.update_session(&revived, None).await,
         Err(StoreError::NotFound),
         "a write prepared before the purge does not bring it back"
     );
@@ -560,9 +569,9 @@ pub async fn deleting_lapsed_sessions_is_one_write(db: &TestDb) {
     let mut kept = idle_later.clone();
     kept.version += 1;
     kept.idle_deadline = Some(Timestamp(T0.0 + 20_000));
-    assert_eq!(db.store.update_session(&kept).await, Ok(()));
+    assert_eq!(db.store.update_session(&kept, None).await, Ok(()));
     let fresh = with(&ua, &a.id, |_| {});
-    assert_eq!(db.store.insert_session(&fresh).await, Ok(()));
+    assert_eq!(db.store.insert_session(&fresh, None).await, Ok(()));
     assert!(exists(&fresh).await);
 
     // The sweeper removes exactly the purged rows (with their vaults).

@@ -38,7 +38,7 @@ pub async fn users_round_trip_filters_and_uniqueness(db: &TestDb) {
 
     let dup = user(&a.id, T0, &[("email", 1)], None);
     assert_eq!(
-        db.store.insert_user(&dup).await,
+        db.store.insert_user(&dup, None).await,
         Err(StoreError::Conflict),
         "identifiers are unique per application"
     );
@@ -113,14 +113,14 @@ pub async fn users_round_trip_filters_and_uniqueness(db: &TestDb) {
     changed.version = 2;
     changed.identifiers = vec![("email".into(), [1; 32])];
     assert_eq!(
-        db.store.update_user(&changed).await,
+        db.store.update_user(&changed, None).await,
         Err(StoreError::Conflict),
         "an update cannot take another user's email"
     );
     changed.identifiers = vec![("email".into(), [9; 32])];
-    assert_eq!(db.store.update_user(&changed).await, Ok(()));
+    assert_eq!(db.store.update_user(&changed, None).await, Ok(()));
     assert_eq!(
-        db.store.update_user(&changed).await,
+        db.store.update_user(&changed, None).await,
         Err(StoreError::Conflict),
         "stale version"
     );
@@ -141,7 +141,7 @@ pub async fn users_round_trip_filters_and_uniqueness(db: &TestDb) {
     let mut touched = u1.clone();
     touched.version = 2;
     touched.updated_at = Timestamp(T0.0 + 50);
-    assert_eq!(db.store.update_user(&touched).await, Ok(()));
+    assert_eq!(db.store.update_user(&touched, None).await, Ok(()));
     let order = |o: StoredOrder| {
         let app = a.id.clone();
         async move {
@@ -179,10 +179,13 @@ pub async fn users_round_trip_filters_and_uniqueness(db: &TestDb) {
     assert_eq!(order(StoredOrder::UpdatedAsc).await, vec![new, old]);
 
     assert_eq!(
-        db.store.delete_user(&b.id, &u1.id).await.ok(),
+        db.store.delete_user(&b.id, &u1.id, None).await.ok(),
         Some(false),
         "B cannot delete A's user"
     );
-    assert_eq!(db.store.delete_user(&a.id, &u1.id).await.ok(), Some(true));
+    assert_eq!(
+        db.store.delete_user(&a.id, &u1.id, None).await.ok(),
+        Some(true)
+    );
     put_user(db, &user(&a.id, T0, &[("email", 1)], None)).await; // the identifier is free again
 }

@@ -14,12 +14,12 @@ use crate::{corrupt, get, map_err};
 use sessiond_store_sql::{Arg, Sql};
 
 /// A statement with PostgreSQL's placeholders (`$1, $2…`).
-fn sql(text: &str) -> Sql {
+pub(crate) fn sql(text: &str) -> Sql {
     Sql::new(sessiond_store_sql::Placeholders::Dollar, text)
 }
 
 /// An assembled statement as a sqlx query, every value bound as its native type.
-trait Bind {
+pub(crate) trait Bind {
     fn query(&self) -> sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>;
 }
 

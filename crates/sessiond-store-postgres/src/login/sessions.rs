@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use sessiond_core::Timestamp;
 use sessiond_core::application::AppId;
+use sessiond_core::events::NewEvent;
 use sessiond_core::ids::SessionId;
 use sessiond_core::session::Session;
 use sessiond_core::store::{SessionFilter, SessionStore, StoreError, StoreResult, StoredUser};
@@ -14,15 +15,18 @@ use sessiond_store_sql::filters::*;
 
 #[async_trait]
 impl SessionStore for SqlStore {
-    async fn insert_session(&self, s: &Session) -> StoreResult<()> {
+    async fn insert_session(&self, s: &Session, event: Option<&NewEvent>) -> StoreResult<()> {
         let actor = s.actor.as_ref().map(Value::to_string);
-        let done = sqlx::query(
-            "INSERT INTO sessions (id, application_id, user_id, client_id, status, actor, activity, \
+        // One statement: the session and its event, or neither.
+        let q = sqlx::query(concat!(
+            "WITH ins AS (INSERT INTO sessions (id, application_id, user_id, client_id, status, actor, activity, \
              last_active_organization_id, created_at, updated_at, last_active_at, expire_at, abandon_at, \
              idle_deadline, version, attributes, sso, user_generation) \
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $18, $19, \
-             u.session_generation FROM users u WHERE u.application_id = $16 AND u.id = $17",
-        )
+             u.session_generation FROM users u WHERE u.application_id = $16 AND u.id = $17 RETURNING 1), ",
+            crate::events::event_cte!("ins", 20, 21, 22, 23, 24, 25),
+            " SELECT count(*) AS n FROM ins"
+        ))
         .bind(s.id.as_str())
         .bind(s.application_id.as_str())
         .bind(s.user_id.as_str())
@@ -41,12 +45,13 @@ impl SessionStore for SqlStore {
         .bind(s.application_id.as_str())
         .bind(s.user_id.as_str())
         .bind(attributes_json(s)?)
-        .bind(s.sso.clone())
-        .execute(self.pool())
-        .await
-        .map_err(map_err)?;
+        .bind(s.sso.clone());
+        let row = crate::events::bind(q, event)
+            .fetch_one(self.pool())
+            .await
+            .map_err(map_err)?;
         // The user must belong to the same application; otherwise nothing is inserted.
-        if done.rows_affected() == 1 {
+        if get::<i64>(&row, "n")? == 1 {
             Ok(())
         } else {
             Err(StoreError::NotFound)
@@ -137,10 +142,10 @@ impl SessionStore for SqlStore {
         rows.iter().map(session_from_row).collect()
     }
 
-    async fn update_session(&self, s: &Session) -> StoreResult<()> {
+    async fn update_session(&self, s: &Session, event: Option<&NewEvent>) -> StoreResult<()> {
         // One statement, one round trip: the conditional update and, for a terminal status, the
         // vault deletion (a data-modifying CTE that only sees the row if the update matched).
-        let row = sqlx::query(concat!(
+        let q = sqlx::query(concat!(
             "WITH upd AS (UPDATE sessions AS s SET status = $1, actor = $2, activity = $3, \
              last_active_organization_id = $4, updated_at = $5, last_active_at = $6, abandon_at = $7, \
              idle_deadline = $8, version = $9, user_id = $13, attributes = $14, user_generation = \
@@ -150,26 +155,30 @@ impl SessionStore for SqlStore {
             sessiond_store_sql::session_is_live!(),
             " RETURNING s.id), \
              del AS (DELETE FROM session_tokens WHERE $17 AND application_id = $15 \
-             AND session_id IN (SELECT id FROM upd)) \
-             SELECT count(*) AS n FROM upd"
-        ))
-        .bind(s.status.as_str())
-        .bind(s.actor.as_ref().map(Value::to_string))
-        .bind(s.activity.clone())
-        .bind(s.last_active_organization_id.clone())
-        .bind(s.updated_at.0)
-        .bind(s.last_active_at.0)
-        .bind(s.abandon_at.0)
-        .bind(s.idle_deadline.map(|t| t.0))
-        .bind(s.version)
-        .bind(s.application_id.as_str())
-        .bind(s.id.as_str())
-        .bind(s.version - 1)
-        .bind(s.user_id.as_str())
-        .bind(attributes_json(s)?)
-        .bind(s.application_id.as_str())
-        .bind(s.user_id.as_str())
-        .bind(s.status.is_terminal())
+             AND session_id IN (SELECT id FROM upd)), ",
+            crate::events::event_cte!("upd", 18, 19, 20, 21, 22, 23),
+            " SELECT count(*) AS n FROM upd"
+        ));
+        let row = crate::events::bind(
+            q.bind(s.status.as_str())
+                .bind(s.actor.as_ref().map(Value::to_string))
+                .bind(s.activity.clone())
+                .bind(s.last_active_organization_id.clone())
+                .bind(s.updated_at.0)
+                .bind(s.last_active_at.0)
+                .bind(s.abandon_at.0)
+                .bind(s.idle_deadline.map(|t| t.0))
+                .bind(s.version)
+                .bind(s.application_id.as_str())
+                .bind(s.id.as_str())
+                .bind(s.version - 1)
+                .bind(s.user_id.as_str())
+                .bind(attributes_json(s)?)
+                .bind(s.application_id.as_str())
+                .bind(s.user_id.as_str())
+                .bind(s.status.is_terminal()),
+            event,
+        )
         .fetch_one(self.pool())
         .await
         .map_err(map_err)?;

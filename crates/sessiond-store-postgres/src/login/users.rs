@@ -3,6 +3,7 @@
 use crate::{SqlStore, get, map_err};
 use async_trait::async_trait;
 use sessiond_core::application::AppId;
+use sessiond_core::events::NewEvent;
 use sessiond_core::ids::UserId;
 use sessiond_core::store::{StoreError, StoreResult, StoredUser, UserStore};
 use sessiond_core::user::UserFilter;
@@ -12,7 +13,7 @@ use sessiond_store_sql::filters::*;
 
 #[async_trait]
 impl UserStore for SqlStore {
-    async fn insert_user(&self, u: &StoredUser) -> StoreResult<()> {
+    async fn insert_user(&self, u: &StoredUser, event: Option<&NewEvent>) -> StoreResult<()> {
         let mut tx = self.pool().begin().await.map_err(map_err)?;
         sqlx::query(
             "INSERT INTO users (id, application_id, external_id, profile, created_at, updated_at, version) \
@@ -29,6 +30,7 @@ impl UserStore for SqlStore {
         .await
         .map_err(map_err)?;
         insert_identifiers(&mut tx, u).await?;
+        crate::events::append(&mut tx, event).await?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -78,7 +80,7 @@ impl UserStore for SqlStore {
         Ok((users, u64::try_from(total).unwrap_or(0)))
     }
 
-    async fn update_user(&self, u: &StoredUser) -> StoreResult<()> {
+    async fn update_user(&self, u: &StoredUser, event: Option<&NewEvent>) -> StoreResult<()> {
         let mut tx = self.pool().begin().await.map_err(map_err)?;
         let done = sqlx::query(
             "UPDATE users SET external_id = $1, profile = $2, updated_at = $3, version = $4 \
@@ -114,16 +116,27 @@ impl UserStore for SqlStore {
             .await
             .map_err(map_err)?;
         insert_identifiers(&mut tx, u).await?;
+        crate::events::append(&mut tx, event).await?;
         tx.commit().await.map_err(map_err)
     }
 
-    async fn delete_user(&self, app: &AppId, id: &UserId) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM users WHERE application_id = $1 AND id = $2")
-            .bind(app.as_str())
-            .bind(id.as_str())
-            .execute(self.pool())
+    async fn delete_user(
+        &self,
+        app: &AppId,
+        id: &UserId,
+        event: Option<&NewEvent>,
+    ) -> StoreResult<bool> {
+        let q = sqlx::query(concat!(
+            "WITH d AS (DELETE FROM users WHERE application_id = $1 AND id = $2 RETURNING 1), ",
+            crate::events::event_cte!("d", 3, 4, 5, 6, 7, 8),
+            " SELECT count(*) AS n FROM d"
+        ))
+        .bind(app.as_str())
+        .bind(id.as_str());
+        let row = crate::events::bind(q, event)
+            .fetch_one(self.pool())
             .await
             .map_err(map_err)?;
-        Ok(done.rows_affected() == 1)
+        Ok(get::<i64>(&row, "n")? == 1)
     }
 }

@@ -6,6 +6,7 @@ use rusqlite::{Connection, params};
 use serde_json::Value;
 use sessiond_core::Timestamp;
 use sessiond_core::application::AppId;
+use sessiond_core::events::NewEvent;
 use sessiond_core::ids::SessionId;
 use sessiond_core::session::Session;
 use sessiond_core::store::{SessionFilter, SessionStore, StoreError, StoreResult, StoredUser};
@@ -47,9 +48,10 @@ pub(super) fn session_page(
 
 #[async_trait]
 impl SessionStore for SqliteStore {
-    async fn insert_session(&self, s: &Session) -> StoreResult<()> {
+    async fn insert_session(&self, s: &Session, event: Option<&NewEvent>) -> StoreResult<()> {
         let attributes = attributes_json(s)?;
         let s = s.clone();
+        let event = event.cloned();
         self.write(move |c| {
             let n = exec(
                 c,
@@ -80,7 +82,7 @@ impl SessionStore for SqliteStore {
             )?;
             // The user must belong to the same application; otherwise nothing is inserted.
             if n == 1 {
-                Ok(())
+                crate::events::append(c, event.as_ref())
             } else {
                 Err(StoreError::NotFound)
             }
@@ -147,9 +149,10 @@ impl SessionStore for SqliteStore {
         self.read(|c| page.all(c, session_from_row))
     }
 
-    async fn update_session(&self, s: &Session) -> StoreResult<()> {
+    async fn update_session(&self, s: &Session, event: Option<&NewEvent>) -> StoreResult<()> {
         let attributes = attributes_json(s)?;
         let s = s.clone();
+        let event = event.cloned();
         self.write(move |c| {
             let n = exec(
                 c,
@@ -187,7 +190,7 @@ impl SessionStore for SqliteStore {
                         [s.application_id.as_str(), s.id.as_str()],
                     )?;
                 }
-                return Ok(());
+                return crate::events::append(c, event.as_ref());
             }
             match get_session(c, s.application_id.as_str(), s.id.as_str())? {
                 Some(_) => Err(StoreError::Conflict),

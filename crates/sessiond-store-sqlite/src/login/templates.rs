@@ -172,6 +172,7 @@ impl TemplateStore for SqliteStore {
             "DELETE FROM jwt_templates WHERE application_id = ?1 AND id = ?2",
             app.as_str(),
             id.as_str(),
+            None,
         )
         .await
     }

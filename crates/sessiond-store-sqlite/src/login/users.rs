@@ -4,6 +4,7 @@ use crate::{Arg, SqliteStore, count, exec, first, get, i64_of};
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
 use sessiond_core::application::AppId;
+use sessiond_core::events::NewEvent;
 use sessiond_core::ids::UserId;
 use sessiond_core::store::{StoreError, StoreResult, StoredUser, UserStore};
 use sessiond_core::user::UserFilter;
@@ -30,8 +31,9 @@ pub(super) fn insert_identifiers(conn: &Connection, u: &StoredUser) -> StoreResu
 
 #[async_trait]
 impl UserStore for SqliteStore {
-    async fn insert_user(&self, u: &StoredUser) -> StoreResult<()> {
+    async fn insert_user(&self, u: &StoredUser, event: Option<&NewEvent>) -> StoreResult<()> {
         let u = u.clone();
+        let event = event.cloned();
         self.write(move |c| {
             exec(
                 c,
@@ -47,7 +49,8 @@ impl UserStore for SqliteStore {
                     u.version
                 ],
             )?;
-            insert_identifiers(c, &u)
+            insert_identifiers(c, &u)?;
+            crate::events::append(c, event.as_ref())
         })
         .await
     }
@@ -90,8 +93,9 @@ impl UserStore for SqliteStore {
         })
     }
 
-    async fn update_user(&self, u: &StoredUser) -> StoreResult<()> {
+    async fn update_user(&self, u: &StoredUser, event: Option<&NewEvent>) -> StoreResult<()> {
         let u = u.clone();
+        let event = event.cloned();
         self.write(move |c| {
             let n = exec(
                 c,
@@ -124,16 +128,23 @@ impl UserStore for SqliteStore {
                 "DELETE FROM user_identifiers WHERE user_id = ?1",
                 [u.id.as_str()],
             )?;
-            insert_identifiers(c, &u)
+            insert_identifiers(c, &u)?;
+            crate::events::append(c, event.as_ref())
         })
         .await
     }
 
-    async fn delete_user(&self, app: &AppId, id: &UserId) -> StoreResult<bool> {
+    async fn delete_user(
+        &self,
+        app: &AppId,
+        id: &UserId,
+        event: Option<&NewEvent>,
+    ) -> StoreResult<bool> {
         self.write_one(
             "DELETE FROM users WHERE application_id = ?1 AND id = ?2",
             app.as_str(),
             id.as_str(),
+            event,
         )
         .await
     }

@@ -300,7 +300,10 @@ pub async fn delete_session(
     Path(id): Path<String>,
 ) -> EResult {
     let s = visible(&st, &app, &id).await?;
-    st.login.delete_session(&app, &s.id).await.map_err(core)?;
+    st.login
+        .delete_session(&app, &s, st.clock.now())
+        .await
+        .map_err(core)?;
     Ok(no_content(StatusCode::NO_CONTENT))
 }
 

@@ -429,6 +429,9 @@ pub async fn delete_user(
     Path(id): Path<String>,
 ) -> ClerkResult {
     let uid = user_id(&id)?;
-    st.login.delete_user(&app, &uid).await.map_err(core(&id))?;
+    st.login
+        .delete_user(&app, &uid, st.clock.now())
+        .await
+        .map_err(core(&id))?;
     Ok(ClerkJson::from(views::deleted("user", &id)))
 }

@@ -1,0 +1,189 @@
+//! Contract cases: the outbox. An event is written by the operation that makes its change, in
+//! the same transaction, and only when the change is written.
+
+use sessiond_core::Timestamp;
+use sessiond_core::events::{self, EventType, Position};
+use sessiond_core::ids::UserId;
+use sessiond_core::session::SessionStatus;
+use sessiond_core::store::{StoreError, StoredUser};
+
+use crate::TestDb;
+use crate::cases::{T0, insert_app};
+use crate::login_cases::{test_session as session, test_user as user};
+
+async fn kinds_after(
+    db: &TestDb,
+    app: &sessiond_core::application::AppId,
+    after: Position,
+) -> Vec<(EventType, String)> {
+    db.store
+        .events_after(app, after, &[], 100)
+        .await
+        .unwrap_or_else(|e| panic!("events_after: {e}"))
+        .into_iter()
+        .map(|e| (e.event.kind, e.event.subject))
+        .collect()
+}
+
+pub async fn events_are_written_with_their_change_only(db: &TestDb) {
+    let (a, _) = insert_app(db, "a", T0).await;
+    let (b, _) = insert_app(db, "b", T0).await;
+    let u = user(&a.id, T0, &[("email", 1)], None);
+    let created = events::user_event(&a.id, EventType::UserCreated, &u.id, T0);
+    assert_eq!(db.store.insert_user(&u, Some(&created)).await, Ok(()));
+    // A refused write (identifier taken) leaves no event behind.
+    let twin = user(&a.id, T0, &[("email", 1)], None);
+    let refused = events::user_event(&a.id, EventType::UserCreated, &twin.id, T0);
+    assert_eq!(
+        db.store.insert_user(&twin, Some(&refused)).await,
+        Err(StoreError::Conflict)
+    );
+
+    let s = session(&a.id, &u.id, T0);
+    assert_eq!(
+        db.store
+            .insert_session(&s, Some(&events::session_created(&s)))
+            .await,
+        Ok(())
+    );
+    // A session for a user of another application is not inserted, and emits nothing.
+    let stray = session(&a.id, &UserId::new(), T0);
+    assert_eq!(
+        db.store
+            .insert_session(&stray, Some(&events::session_created(&stray)))
+            .await,
+        Err(StoreError::NotFound)
+    );
+
+    // A stale version is a conflict and writes no event; the fresh one writes it.
+    let mut revoked = s.clone();
+    revoked.status = SessionStatus::Revoked;
+    revoked.version = s.version + 1;
+    revoked.updated_at = Timestamp(T0.0 + 5);
+    let event = events::session_changed(&s, &revoked);
+    let mut stale = revoked.clone();
+    stale.version = s.version + 5;
+    assert_eq!(
+        db.store.update_session(&stale, event.as_ref()).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        db.store.update_session(&revoked, event.as_ref()).await,
+        Ok(())
+    );
+
+    // Deleting a missing session or user emits nothing; deleting a present one does.
+    let gone = events::session_deleted(&stray, T0);
+    assert_eq!(
+        db.store.delete_session(&a.id, &stray.id, Some(&gone)).await,
+        Ok(false)
+    );
+    let removed = events::session_deleted(&revoked, Timestamp(T0.0 + 6));
+    assert_eq!(
+        db.store.delete_session(&a.id, &s.id, Some(&removed)).await,
+        Ok(true)
+    );
+    let mut u2 = u.clone();
+    u2.version += 1;
+    let updated = events::user_event(&a.id, EventType::UserUpdated, &u.id, T0);
+    let mut stale_user = u2.clone();
+    stale_user.version += 3;
+    assert_eq!(
+        db.store.update_user(&stale_user, Some(&updated)).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(db.store.update_user(&u2, Some(&updated)).await, Ok(()));
+    let deleted = events::user_event(&a.id, EventType::UserDeleted, &u.id, T0);
+    assert_eq!(
+        db.store.delete_user(&a.id, &u.id, Some(&deleted)).await,
+        Ok(true)
+    );
+    assert_eq!(
+        db.store.delete_user(&a.id, &u.id, Some(&deleted)).await,
+        Ok(false)
+    );
+
+    let uid = u.id.as_str().to_owned();
+    let sid = s.id.as_str().to_owned();
+    assert_eq!(
+        kinds_after(db, &a.id, Position::START).await,
+        vec![
+            (EventType::UserCreated, uid.clone()),
+            (EventType::SessionCreated, sid.clone()),
+            (EventType::SessionRevoked, sid.clone()),
+            (EventType::SessionRemoved, sid.clone()),
+            (EventType::UserUpdated, uid.clone()),
+            (EventType::UserDeleted, uid),
+        ]
+    );
+    // Another application sees none of them.
+    assert_eq!(kinds_after(db, &b.id, Position::START).await, vec![]);
+
+    // The stored event is the event written, snapshot included.
+    let all = db
+        .store
+        .events_after(&a.id, Position::START, &[], 100)
+        .await
+        .unwrap_or_else(|e| panic!("events_after: {e}"));
+    assert_eq!(all.get(2).map(|e| &e.event), event.as_ref());
+    let snapshot: events::SessionSnapshot = serde_json::from_value(all[2].event.data.clone())
+        .unwrap_or_else(|e| panic!("snapshot: {e}"));
+    assert_eq!(snapshot.status, SessionStatus::Revoked);
+
+    // Positions only grow; a cursor returns what came after it, kinds filter, limit pages.
+    for w in all.windows(2) {
+        assert!(
+            w[0].position < w[1].position,
+            "{:?}",
+            (w[0].position, w[1].position)
+        );
+    }
+    let rest = kinds_after(db, &a.id, all[3].position).await;
+    assert_eq!(rest.len(), 2);
+    let revocations = db
+        .store
+        .events_after(&a.id, Position::START, &EventType::REVOCATIONS, 100)
+        .await
+        .unwrap_or_else(|e| panic!("events_after: {e}"));
+    assert_eq!(
+        revocations.iter().map(|e| e.event.kind).collect::<Vec<_>>(),
+        vec![EventType::SessionRevoked, EventType::SessionRemoved]
+    );
+    let page = db
+        .store
+        .events_after(&a.id, all[0].position, &[], 2)
+        .await
+        .unwrap_or_else(|e| panic!("events_after: {e}"));
+    assert_eq!(page, all[1..3].to_vec());
+}
+
+pub async fn events_purge_by_age_and_cursors_survive(db: &TestDb) {
+    let (a, _) = insert_app(db, "a", T0).await;
+    let mut users: Vec<StoredUser> = Vec::new();
+    for (i, at) in [T0.0, T0.0 + 10, T0.0 + 20].into_iter().enumerate() {
+        let u = user(&a.id, Timestamp(at), &[], Some(&format!("ext{i}")));
+        let e = events::user_event(&a.id, EventType::UserCreated, &u.id, Timestamp(at));
+        assert_eq!(db.store.insert_user(&u, Some(&e)).await, Ok(()));
+        users.push(u);
+    }
+    let before = db
+        .store
+        .events_after(&a.id, Position::START, &[], 10)
+        .await
+        .unwrap_or_else(|e| panic!("events_after: {e}"));
+    assert_eq!(db.store.purge_events(Timestamp(T0.0 + 20)).await, Ok(2));
+    let left = kinds_after(db, &a.id, Position::START).await;
+    assert_eq!(
+        left,
+        vec![(EventType::UserCreated, users[2].id.as_str().to_owned())]
+    );
+    // A new event after a purge still sorts after every cursor handed out before it.
+    let u = user(&a.id, T0, &[], Some("ext3"));
+    let e = events::user_event(&a.id, EventType::UserCreated, &u.id, T0);
+    assert_eq!(db.store.insert_user(&u, Some(&e)).await, Ok(()));
+    let after_last = kinds_after(db, &a.id, before[2].position).await;
+    assert_eq!(
+        after_last,
+        vec![(EventType::UserCreated, u.id.as_str().to_owned())]
+    );
+}

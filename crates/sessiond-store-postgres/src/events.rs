@@ -1,0 +1,142 @@
+//! The outbox: events written inside the writes that cause them, and read back in commit order.
+
+use async_trait::async_trait;
+use sessiond_core::Timestamp;
+use sessiond_core::application::AppId;
+use sessiond_core::events::{Event, EventType, NewEvent, Position};
+use sessiond_core::store::{EventStore, StoreResult};
+use sqlx::Postgres;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
+
+use crate::login::{Bind, sql};
+use crate::{SqlStore, corrupt, get, map_err};
+use sessiond_store_sql::Arg;
+
+/// The CTE that writes an event when the statement named `main` matched a row. Its six
+/// parameters start at `$first`; [`bind`] binds them (all NULL, and nothing written, without an
+/// event).
+macro_rules! event_cte {
+    ($main:literal, $a:literal, $b:literal, $c:literal, $d:literal, $e:literal, $f:literal) => {
+        concat!(
+            "ev AS (INSERT INTO events (id, application_id, type, subject, occurred_at, data) \
+             SELECT $",
+            $a,
+            ", $",
+            $b,
+            ", $",
+            $c,
+            ", $",
+            $d,
+            ", $",
+            $e,
+            ", $",
+            $f,
+            " FROM ",
+            $main,
+            " WHERE $",
+            $a,
+            "::text IS NOT NULL)"
+        )
+    };
+}
+pub(crate) use event_cte;
+
+/// Binds an [`event_cte!`]'s six parameters, in order.
+pub(crate) fn bind<'q>(
+    q: Query<'q, Postgres, PgArguments>,
+    event: Option<&'q NewEvent>,
+) -> Query<'q, Postgres, PgArguments> {
+    q.bind(event.map(|e| e.id.as_str()))
+        .bind(event.map(|e| e.application_id.as_str()))
+        .bind(event.map(|e| e.kind.as_str()))
+        .bind(event.map(|e| e.subject.as_str()))
+        .bind(event.map(|e| e.occurred_at.0))
+        .bind(event.map(|e| e.data.to_string()))
+}
+
+/// Appends `event` inside an open transaction.
+pub(crate) async fn append(tx: &mut crate::pool::Tx, event: Option<&NewEvent>) -> StoreResult<()> {
+    let Some(e) = event else { return Ok(()) };
+    sqlx::query(
+        "INSERT INTO events (id, application_id, type, subject, occurred_at, data) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(e.id.as_str())
+    .bind(e.application_id.as_str())
+    .bind(e.kind.as_str())
+    .bind(e.subject.as_str())
+    .bind(e.occurred_at.0)
+    .bind(e.data.to_string())
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+fn event_from_row(r: &PgRow) -> StoreResult<Event> {
+    let kind: String = get(r, "type")?;
+    let data: String = get(r, "data")?;
+    Ok(Event {
+        position: Position {
+            txid: get(r, "txid")?,
+            seq: get(r, "seq")?,
+        },
+        event: NewEvent {
+            id: get(r, "id")?,
+            application_id: AppId(get(r, "application_id")?),
+            kind: EventType::parse(&kind).ok_or_else(|| corrupt("event type", &kind))?,
+            subject: get(r, "subject")?,
+            occurred_at: Timestamp(get(r, "occurred_at")?),
+            data: serde_json::from_str(&data).map_err(|e| corrupt("event data", e))?,
+        },
+    })
+}
+
+#[async_trait]
+impl EventStore for SqlStore {
+    async fn events_after(
+        &self,
+        app: &AppId,
+        after: Position,
+        kinds: &[EventType],
+        limit: u32,
+    ) -> StoreResult<Vec<Event>> {
+        // Only transactions older than every running one: none of them can still commit an
+        // event that sorts before what this read returns.
+        let mut q = sql(
+            "SELECT seq, txid, id, application_id, type, subject, occurred_at, data FROM events \
+             WHERE txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+             AND application_id = ",
+        );
+        q.bind(Arg::Str(app.0.clone()))
+            .push(" AND (txid, seq) > (")
+            .bind(Arg::I64(after.txid))
+            .push(", ")
+            .bind(Arg::I64(after.seq))
+            .push(")");
+        if !kinds.is_empty() {
+            q.push(" AND type IN (");
+            for (i, k) in kinds.iter().enumerate() {
+                if i > 0 {
+                    q.push(", ");
+                }
+                q.bind(Arg::Str(k.as_str().to_owned()));
+            }
+            q.push(")");
+        }
+        q.push(" ORDER BY txid, seq LIMIT ")
+            .bind(Arg::I64(i64::from(limit)));
+        let rows = q.query().fetch_all(self.pool()).await.map_err(map_err)?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn purge_events(&self, cutoff: Timestamp) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM events WHERE occurred_at < $1")
+            .bind(cutoff.0)
+            .execute(self.pool())
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+}

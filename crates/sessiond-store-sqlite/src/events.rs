@@ -1,0 +1,86 @@
+//! The outbox: events written inside the writes that cause them, and read back in order.
+
+use async_trait::async_trait;
+use rusqlite::{Connection, params};
+use sessiond_core::Timestamp;
+use sessiond_core::application::AppId;
+use sessiond_core::events::{Event, EventType, NewEvent, Position};
+use sessiond_core::store::{EventStore, StoreResult};
+
+use crate::{Arg, Run, SqliteStore, corrupt, exec, get, sql};
+
+/// Appends `event` on the writer's connection, inside the caller's transaction.
+pub(crate) fn append(c: &Connection, event: Option<&NewEvent>) -> StoreResult<()> {
+    if let Some(e) = event {
+        exec(
+            c,
+            "INSERT INTO events (id, application_id, type, subject, occurred_at, data) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                e.id,
+                e.application_id.as_str(),
+                e.kind.as_str(),
+                e.subject,
+                e.occurred_at.0,
+                e.data.to_string()
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+fn event_from_row(r: &rusqlite::Row<'_>) -> StoreResult<Event> {
+    let kind: String = get(r, "type")?;
+    let data: String = get(r, "data")?;
+    Ok(Event {
+        position: Position {
+            txid: 0,
+            seq: get(r, "seq")?,
+        },
+        event: NewEvent {
+            id: get(r, "id")?,
+            application_id: AppId(get(r, "application_id")?),
+            kind: EventType::parse(&kind).ok_or_else(|| corrupt("event type", &kind))?,
+            subject: get(r, "subject")?,
+            occurred_at: Timestamp(get(r, "occurred_at")?),
+            data: serde_json::from_str(&data).map_err(|e| corrupt("event data", e))?,
+        },
+    })
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn events_after(
+        &self,
+        app: &AppId,
+        after: Position,
+        kinds: &[EventType],
+        limit: u32,
+    ) -> StoreResult<Vec<Event>> {
+        let mut q = sql(
+            "SELECT seq, id, application_id, type, subject, occurred_at, data FROM events \
+             WHERE application_id = ",
+        );
+        q.bind(Arg::Str(app.0.clone()))
+            .push(" AND seq > ")
+            .bind(Arg::I64(after.seq));
+        if !kinds.is_empty() {
+            q.push(" AND type IN (");
+            for (i, k) in kinds.iter().enumerate() {
+                if i > 0 {
+                    q.push(", ");
+                }
+                q.bind(Arg::Str(k.as_str().to_owned()));
+            }
+            q.push(")");
+        }
+        q.push(" ORDER BY seq LIMIT ")
+            .bind(Arg::I64(i64::from(limit)));
+        self.read(|c| q.all(c, event_from_row))
+    }
+
+    async fn purge_events(&self, cutoff: Timestamp) -> StoreResult<u64> {
+        self.write(move |c| exec(c, "DELETE FROM events WHERE occurred_at < ?1", [cutoff.0]))
+            .await
+    }
+}
