@@ -188,6 +188,27 @@ impl<S: crate::store::SessionStore + ?Sized + 'static> Purger for OldSessions<S>
     }
 }
 
+/// How long the outbox keeps an event: webhook retries end within two days, and the revocation
+/// feed must list a revocation for as long as a token of the session can still be presented
+/// (session tokens live minutes; the feed keeps far longer, for readers that were down).
+pub const EVENT_RETENTION_SECS: u64 = 30 * DAY_SECS;
+
+/// Purges events older than [`EVENT_RETENTION_SECS`].
+pub struct OldEvents<S: ?Sized>(pub Arc<S>);
+
+#[async_trait]
+impl<S: crate::store::EventStore + ?Sized + 'static> Purger for OldEvents<S> {
+    fn name(&self) -> &'static str {
+        "events"
+    }
+    async fn purge(&self, now: Timestamp) -> Result<u64> {
+        Ok(self
+            .0
+            .purge_events(now.minus_secs(EVENT_RETENTION_SECS))
+            .await?)
+    }
+}
+
 /// Says that this node has just deleted sessions in bulk
 /// ([`crate::store::SessionDeleteStore::delete_user_sessions`],
 /// [`crate::store::SessionDeleteStore::delete_lapsed_sessions`]), so their rows wait for the

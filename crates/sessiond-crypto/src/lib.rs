@@ -8,6 +8,7 @@
 //! - [`ct`]: constant-time comparison.
 //! - [`password`]: Argon2id password digests and checks of imported bcrypt/Argon2 digests.
 //! - [`recipient`]: sealing to a key the server does not keep (verification results).
+//! - [`webhook`]: Standard Webhooks secrets and signatures.
 
 pub mod apikey;
 pub mod ct;
@@ -16,6 +17,7 @@ pub mod jwt;
 pub mod password;
 pub mod recipient;
 pub mod seal;
+pub mod webhook;
 
 /// Fills `buf` from the operating system's CSPRNG.
 ///

@@ -47,6 +47,8 @@ pub struct AppServices {
     pub tenancy: Arc<Tenancy>,
     pub login: Arc<LoginService>,
     pub verification: Arc<VerificationService>,
+    /// The outbox's readers: the revocation feed.
+    pub events: Arc<sessiond_core::events::EventService>,
     /// The only source of `now` for handlers.
     pub clock: Arc<dyn Clock>,
     pub health: Arc<dyn HealthStore>,

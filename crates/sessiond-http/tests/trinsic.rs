@@ -62,6 +62,10 @@ async fn env() -> Env {
         tenancy: services.tenancy.clone(),
         login: services.login.clone(),
         verification: services.verification.clone(),
+        events: Arc::new(sessiond_core::events::EventService::new(
+            services.db.store.clone(),
+            services.login.event_signal(),
+        )),
         clock: clock.clone(),
         health: services.db.store.clone(),
         metrics: None,

@@ -11,15 +11,38 @@ use crate::TestDb;
 use crate::cases::{T0, insert_app};
 use crate::login_cases::{test_session as session, test_user as user};
 
+/// The application's events after `after`, once `expected` of them are visible. PostgreSQL shows
+/// an event only when every older writing transaction on the server has ended, and other tests
+/// write concurrently, so a read right after a commit may briefly see fewer.
+async fn settled(
+    db: &TestDb,
+    app: &sessiond_core::application::AppId,
+    after: Position,
+    kinds: &[EventType],
+    expected: usize,
+) -> Vec<sessiond_core::events::Event> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let got = db
+            .store
+            .events_after(app, after, kinds, 100)
+            .await
+            .unwrap_or_else(|e| panic!("events_after: {e}"));
+        if got.len() >= expected || std::time::Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 async fn kinds_after(
     db: &TestDb,
     app: &sessiond_core::application::AppId,
     after: Position,
+    expected: usize,
 ) -> Vec<(EventType, String)> {
-    db.store
-        .events_after(app, after, &[], 100)
+    settled(db, app, after, &[], expected)
         .await
-        .unwrap_or_else(|e| panic!("events_after: {e}"))
         .into_iter()
         .map(|e| (e.event.kind, e.event.subject))
         .collect()
@@ -106,7 +129,7 @@ pub async fn events_are_written_with_their_change_only(db: &TestDb) {
     let uid = u.id.as_str().to_owned();
     let sid = s.id.as_str().to_owned();
     assert_eq!(
-        kinds_after(db, &a.id, Position::START).await,
+        kinds_after(db, &a.id, Position::START, 6).await,
         vec![
             (EventType::UserCreated, uid.clone()),
             (EventType::SessionCreated, sid.clone()),
@@ -117,14 +140,10 @@ pub async fn events_are_written_with_their_change_only(db: &TestDb) {
         ]
     );
     // Another application sees none of them.
-    assert_eq!(kinds_after(db, &b.id, Position::START).await, vec![]);
+    assert_eq!(kinds_after(db, &b.id, Position::START, 0).await, vec![]);
 
     // The stored event is the event written, snapshot included.
-    let all = db
-        .store
-        .events_after(&a.id, Position::START, &[], 100)
-        .await
-        .unwrap_or_else(|e| panic!("events_after: {e}"));
+    let all = settled(db, &a.id, Position::START, &[], 6).await;
     assert_eq!(all.get(2).map(|e| &e.event), event.as_ref());
     let snapshot: events::SessionSnapshot = serde_json::from_value(all[2].event.data.clone())
         .unwrap_or_else(|e| panic!("snapshot: {e}"));
@@ -138,13 +157,9 @@ pub async fn events_are_written_with_their_change_only(db: &TestDb) {
             (w[0].position, w[1].position)
         );
     }
-    let rest = kinds_after(db, &a.id, all[3].position).await;
+    let rest = kinds_after(db, &a.id, all[3].position, 2).await;
     assert_eq!(rest.len(), 2);
-    let revocations = db
-        .store
-        .events_after(&a.id, Position::START, &EventType::REVOCATIONS, 100)
-        .await
-        .unwrap_or_else(|e| panic!("events_after: {e}"));
+    let revocations = settled(db, &a.id, Position::START, &EventType::REVOCATIONS, 2).await;
     assert_eq!(
         revocations.iter().map(|e| e.event.kind).collect::<Vec<_>>(),
         vec![EventType::SessionRevoked, EventType::SessionRemoved]
@@ -166,13 +181,9 @@ pub async fn events_purge_by_age_and_cursors_survive(db: &TestDb) {
         assert_eq!(db.store.insert_user(&u, Some(&e)).await, Ok(()));
         users.push(u);
     }
-    let before = db
-        .store
-        .events_after(&a.id, Position::START, &[], 10)
-        .await
-        .unwrap_or_else(|e| panic!("events_after: {e}"));
+    let before = settled(db, &a.id, Position::START, &[], 3).await;
     assert_eq!(db.store.purge_events(Timestamp(T0.0 + 20)).await, Ok(2));
-    let left = kinds_after(db, &a.id, Position::START).await;
+    let left = kinds_after(db, &a.id, Position::START, 1).await;
     assert_eq!(
         left,
         vec![(EventType::UserCreated, users[2].id.as_str().to_owned())]
@@ -181,7 +192,7 @@ pub async fn events_purge_by_age_and_cursors_survive(db: &TestDb) {
     let u = user(&a.id, T0, &[], Some("ext3"));
     let e = events::user_event(&a.id, EventType::UserCreated, &u.id, T0);
     assert_eq!(db.store.insert_user(&u, Some(&e)).await, Ok(()));
-    let after_last = kinds_after(db, &a.id, before[2].position).await;
+    let after_last = kinds_after(db, &a.id, before[2].position, 1).await;
     assert_eq!(
         after_last,
         vec![(EventType::UserCreated, u.id.as_str().to_owned())]

@@ -5,7 +5,7 @@
 //!   PostgreSQL database created under `SESSIOND_TEST_DATABASE_URL` and dropped afterwards.
 //! - [`cases`]: one `async fn` per rule of the contract, over `&dyn` store traits: tenancy,
 //!   sealing, jobs, the token vault; [`login_cases`]: users, sessions, signing keys, templates;
-//!   [`verification_cases`]: identity-verification sessions.
+//!   [`verification_cases`]: identity-verification sessions; [`event_cases`]: the outbox.
 //! - [`services`]: the core services over a fresh database, for service-level and in-process
 //!   HTTP tests.
 //! - `tests/conformance.rs` stamps every case out for both backends.

@@ -10,6 +10,8 @@
 //! - `ops`: sealed-value enumeration, job-run claims and health.
 //! - `login`, `vault`, `verification`: users, sessions, keys, templates, the token vault, the
 //!   impersonation audit trail and identity-verification sessions.
+//! - `events`: the outbox: events written inside the writes that cause them (`event_cte!` makes
+//!   the event part of a single statement), read in commit order by transaction id.
 //!
 //! Queries go through sqlx's native PostgreSQL driver: binary protocol, every statement prepared
 //! once per connection and cached (a warm read is one round trip: Bind/Execute/Sync), values bound

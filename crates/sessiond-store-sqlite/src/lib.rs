@@ -8,6 +8,7 @@
 //! - `tenancy` (meta, applications, keys), `login` (users, sessions, signing keys, templates),
 //!   `vault` (session deletion, token vault, impersonation audit), `verification`, `ops`
 //!   (sealed-value enumeration, job claims, health).
+//! - `events`: the outbox: events appended inside the writes that cause them, read in sequence order.
 //!
 //! Durability: a write is acknowledged only after the COMMIT of its batch returned with
 //! `synchronous = FULL` (see docs/design/storage-contract.md).

@@ -7,7 +7,7 @@ use anyhow::Context;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sessiond_core::clock::Clock;
 use sessiond_core::jobs::{
-    Job, LapsedVaults, OldJobRuns, OldSessions, PurgeJob, RevokedKeys, SessionSweeper,
+    Job, LapsedVaults, OldEvents, OldJobRuns, OldSessions, PurgeJob, RevokedKeys, SessionSweeper,
     VerificationRetention,
 };
 use sessiond_core::signing::MaintainKeys;
@@ -159,6 +159,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             .register(Arc::new(OldJobRuns(store.clone())))
             .register(Arc::new(LapsedVaults(store.clone())))
             .register(Arc::new(OldSessions(store.clone())))
+            .register(Arc::new(OldEvents(store.clone())))
             .register(Arc::new(VerificationRetention(store.clone()))),
     );
     let keys: Arc<dyn Job> = Arc::new(MaintainKeys {
@@ -200,6 +201,10 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         tenancy: rt.tenancy.clone(),
         login: rt.login.clone(),
         verification,
+        events: Arc::new(sessiond_core::events::EventService::new(
+            store.clone(),
+            rt.login.event_signal(),
+        )),
         clock: clock.clone(),
         health: store.clone(),
         metrics: Some(handle),

@@ -7,8 +7,10 @@
 //! user's profile (sealed at rest), which delivery reads when it renders the payload.
 
 mod feed;
+mod service;
 
 pub use feed::{EventSignal, Position};
+pub use service::{EventService, MAX_FEED_PAGE, Revocation};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -56,6 +56,7 @@ pub struct LoginService {
     vault: Arc<Vault>,
     signer: Arc<Signer>,
     sweeps: Arc<crate::jobs::SweepSignal>,
+    events: Arc<crate::events::EventSignal>,
 }
 
 fn user_context(id: &UserId) -> String {
@@ -91,7 +92,13 @@ impl LoginService {
             vault,
             signer,
             sweeps: Arc::default(),
+            events: Arc::default(),
         }
+    }
+
+    /// Raised whenever this service has written an event; long-polling readers wait on it.
+    pub fn event_signal(&self) -> Arc<crate::events::EventSignal> {
+        self.events.clone()
     }
 
     pub fn signer(&self) -> &Arc<Signer> {

@@ -134,6 +134,10 @@ impl LoginService {
                 let event = crate::events::session_changed(&s, &next);
                 match self.store.update_session(&next, event.as_ref()).await {
                     Err(StoreError::NotFound) => Err(not_found("session")),
+                    Ok(()) if event.is_some() => {
+                        self.events.raise();
+                        Ok(Attempt::Done((s, next)))
+                    }
                     written => Attempt::of_write(written, (s, next)),
                 }
             }
@@ -266,6 +270,7 @@ impl LoginService {
                 StoreError::NotFound => not_found("user"),
                 other => other.into(),
             })?;
+        self.events.raise();
         Ok(s)
     }
 
@@ -422,6 +427,7 @@ impl LoginService {
             .delete_session(&app.id, &s.id, Some(&event))
             .await?
         {
+            self.events.raise();
             Ok(())
         } else {
             Err(not_found("session"))

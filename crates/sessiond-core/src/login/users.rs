@@ -84,6 +84,7 @@ impl LoginService {
             .insert_user(&self.seal_user(&u)?, Some(&event))
             .await
             .map_err(Self::identifier_taken)?;
+        self.events.raise();
         Ok(u)
     }
 
@@ -282,6 +283,10 @@ impl LoginService {
                     Ok(Attempt::Raced)
                 }
                 Err(StoreError::NotFound) => Err(not_found("user")),
+                Ok(()) => {
+                    self.events.raise();
+                    Ok(Attempt::Done(u))
+                }
                 written => Attempt::of_write(written, u),
             }
         })
@@ -291,6 +296,7 @@ impl LoginService {
     pub async fn delete_user(&self, app: &Application, id: &UserId, now: Timestamp) -> Result<()> {
         let event = crate::events::user_event(&app.id, EventType::UserDeleted, id, now);
         if self.store.delete_user(&app.id, id, Some(&event)).await? {
+            self.events.raise();
             Ok(())
         } else {
             Err(not_found("user"))

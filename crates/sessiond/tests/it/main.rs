@@ -10,6 +10,7 @@ mod connections;
 mod crash;
 mod dialects;
 mod equisoft;
+mod events;
 mod harness;
 mod isolation;
 mod lifecycle;

@@ -1,5 +1,8 @@
 //! sessiond's own API under `/sessiond/v1`: what an operator's automation needs that no vendor
-//! dialect offers. Today: who am I (the calling application) and its settings.
+//! dialect offers: who am I (the calling application) and its settings, and the revocation
+//! feed (`revocations`).
+
+mod revocations;
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -57,6 +60,7 @@ pub fn router(state: AppState) -> OpenApiRouter<AppState> {
     let authed = OpenApiRouter::new()
         .routes(routes!(current_application))
         .routes(routes!(get_application))
+        .routes(routes!(revocations::revocations))
         .route_layer(axum::middleware::from_fn_with_state(
             auth,
             require_application,
