@@ -59,3 +59,7 @@ typed_id!(
     /// A signing key; also its JWK `kid` (`ins_…`, the shape Clerk uses for instance keys).
     SigningKeyId, "ins"
 );
+typed_id!(
+    /// A webhook endpoint (`ep_…`).
+    EndpointId, "ep"
+);

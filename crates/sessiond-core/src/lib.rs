@@ -23,6 +23,7 @@
 //! - [`jobs`]: background job logic as `run_once(now)`.
 //! - [`events`]: what changed, as the outbox records it: event kinds, session snapshots, feed
 //!   positions.
+//! - [`webhooks`]: webhook endpoints and the at-least-once delivery of events to them.
 //! - [`error`]: the core error type and its stable codes.
 
 pub mod apikey;
@@ -43,6 +44,7 @@ pub mod tenancy;
 pub mod user;
 pub mod vault;
 pub mod verification;
+pub mod webhooks;
 
 pub use clock::{Clock, Timestamp};
 pub use error::{Error, ErrorCode};

@@ -162,6 +162,7 @@ pub trait Store:
     + VerificationStore
     + UpgradeStore
     + EventStore
+    + WebhookStore
 {
 }
 
@@ -183,6 +184,7 @@ impl<T> Store for T where
         + VerificationStore
         + UpgradeStore
         + EventStore
+        + WebhookStore
 {
 }
 
@@ -603,4 +605,72 @@ pub trait EventStore: Send + Sync {
     ) -> StoreResult<Vec<crate::events::Event>>;
     /// Deletes events that occurred before `cutoff`; returns how many.
     async fn purge_events(&self, cutoff: Timestamp) -> StoreResult<u64>;
+}
+
+/// Webhook endpoints and the deliveries of events to them.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Inserts an endpoint; it receives the events written after this call.
+    async fn insert_endpoint(&self, e: &crate::webhooks::Endpoint) -> StoreResult<()>;
+    async fn get_endpoint(
+        &self,
+        app: &AppId,
+        id: &crate::ids::EndpointId,
+    ) -> StoreResult<Option<crate::webhooks::Endpoint>>;
+    /// The application's endpoints, oldest first.
+    async fn list_endpoints(&self, app: &AppId) -> StoreResult<Vec<crate::webhooks::Endpoint>>;
+    /// Writes `e` if the stored version is `e.version - 1` ([`StoreError::Conflict`] otherwise).
+    async fn update_endpoint(&self, e: &crate::webhooks::Endpoint) -> StoreResult<()>;
+    /// Deletes an endpoint with its deliveries and attempts; returns whether it existed.
+    async fn delete_endpoint(&self, app: &AppId, id: &crate::ids::EndpointId) -> StoreResult<bool>;
+    /// For every enabled endpoint, queues a pending delivery (due at `now`) for each event
+    /// written since the endpoint last looked that it wants, at most `limit` events per
+    /// endpoint; returns how many deliveries were queued. Idempotent: two nodes queueing at
+    /// once queue each delivery once.
+    async fn queue_deliveries(&self, now: Timestamp, limit: u32) -> StoreResult<u64>;
+    /// Claims up to `limit` pending deliveries due at `now` whose lease (if any) has ended,
+    /// for `holder` until `lease_until`, with their endpoint and event. Deliveries of disabled
+    /// endpoints are not claimed.
+    async fn claim_deliveries(
+        &self,
+        holder: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::webhooks::Claimed>>;
+    /// Records `attempt` and moves its delivery on (`next`), releasing `holder`'s lease.
+    /// Returns false (and changes nothing but the attempt record) when the lease was lost.
+    async fn finish_delivery(
+        &self,
+        holder: &str,
+        attempt: &crate::webhooks::Attempt,
+        next: crate::webhooks::NextStep,
+    ) -> StoreResult<bool>;
+    /// An endpoint's deliveries, newest event first, optionally in one state.
+    async fn list_deliveries(
+        &self,
+        app: &AppId,
+        endpoint: &crate::ids::EndpointId,
+        state: Option<crate::webhooks::DeliveryState>,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::webhooks::Delivery>>;
+    /// An endpoint's attempts, newest first, optionally of one event.
+    async fn list_attempts(
+        &self,
+        app: &AppId,
+        endpoint: &crate::ids::EndpointId,
+        event_id: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::webhooks::Attempt>>;
+    /// Makes the chosen events pending again for the endpoint, due at `now`, with a fresh
+    /// attempt count (events it does not want are skipped); returns how many.
+    async fn replay_deliveries(
+        &self,
+        app: &AppId,
+        endpoint: &crate::ids::EndpointId,
+        which: &crate::webhooks::Replay,
+        now: Timestamp,
+    ) -> StoreResult<u64>;
+    /// How many deliveries are pending (the outbox depth the metrics show).
+    async fn pending_deliveries(&self) -> StoreResult<u64>;
 }

@@ -5,7 +5,8 @@
 //!   PostgreSQL database created under `SESSIOND_TEST_DATABASE_URL` and dropped afterwards.
 //! - [`cases`]: one `async fn` per rule of the contract, over `&dyn` store traits: tenancy,
 //!   sealing, jobs, the token vault; [`login_cases`]: users, sessions, signing keys, templates;
-//!   [`verification_cases`]: identity-verification sessions; [`event_cases`]: the outbox.
+//!   [`verification_cases`]: identity-verification sessions; [`event_cases`]: the outbox;
+//!   [`webhook_cases`]: webhook endpoints and deliveries.
 //! - [`services`]: the core services over a fresh database, for service-level and in-process
 //!   HTTP tests.
 //! - `tests/conformance.rs` stamps every case out for both backends.
@@ -18,6 +19,7 @@ pub mod event_cases;
 pub mod login_cases;
 pub mod services;
 pub mod verification_cases;
+pub mod webhook_cases;
 
 use std::sync::Arc;
 

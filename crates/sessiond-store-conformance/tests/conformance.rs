@@ -67,6 +67,12 @@ conformance_suite!(
 );
 
 conformance_suite!(
+    webhook_cases:
+    webhook_endpoints_round_trip_and_isolation,
+    deliveries_are_queued_claimed_leased_and_retried,
+);
+
+conformance_suite!(
     verification_cases:
     verification_round_trip_and_isolation,
     verification_listing_orders_and_pages,

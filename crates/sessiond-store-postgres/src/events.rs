@@ -74,7 +74,7 @@ pub(crate) async fn append(tx: &mut crate::pool::Tx, event: Option<&NewEvent>) -
     Ok(())
 }
 
-fn event_from_row(r: &PgRow) -> StoreResult<Event> {
+pub(crate) fn event_from_row(r: &PgRow) -> StoreResult<Event> {
     let kind: String = get(r, "type")?;
     let data: String = get(r, "data")?;
     Ok(Event {

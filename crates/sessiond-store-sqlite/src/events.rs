@@ -29,7 +29,7 @@ pub(crate) fn append(c: &Connection, event: Option<&NewEvent>) -> StoreResult<()
     Ok(())
 }
 
-fn event_from_row(r: &rusqlite::Row<'_>) -> StoreResult<Event> {
+pub(crate) fn event_from_row(r: &rusqlite::Row<'_>) -> StoreResult<Event> {
     let kind: String = get(r, "type")?;
     let data: String = get(r, "data")?;
     Ok(Event {

@@ -21,6 +21,7 @@ mod ops;
 mod tenancy;
 mod vault;
 mod verification;
+mod webhooks;
 
 use std::path::{Path, PathBuf};
 

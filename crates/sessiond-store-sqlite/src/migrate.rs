@@ -63,6 +63,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0010_events",
         include_str!("../migrations/0010_events.sql"),
     ),
+    (
+        11,
+        "0011_webhooks",
+        include_str!("../migrations/0011_webhooks.sql"),
+    ),
 ];
 
 const HISTORY: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (

@@ -1,0 +1,268 @@
+//! The delivery loop's logic, one pass at a time: queue new events per endpoint, claim due
+//! deliveries under a lease, send them (signed), record each attempt, schedule retries.
+//!
+//! At least once: a delivery is marked done only after its receiver answered 2xx; a node that
+//! dies mid-send leaves the lease to run out and another node (or itself, restarted) sends
+//! again. The lease also makes each send exclusive, so several nodes deliver an event once per
+//! endpoint unless one stalls past its lease. No order is kept between events: receivers
+//! order by the payload's `timestamp` or re-read the object.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sessiond_crypto::webhook::signature_header;
+
+use super::model::*;
+use super::service::WebhookService;
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::events::Event;
+use crate::store::Store;
+
+/// Turns an event into the bytes a receiver gets (the dialect's JSON shape).
+#[async_trait]
+pub trait PayloadRenderer: Send + Sync {
+    async fn render(&self, event: &Event) -> Result<Vec<u8>>;
+}
+
+/// What came of one POST.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TransportOutcome {
+    /// The receiver's HTTP status, if it answered.
+    pub status: Option<u16>,
+    pub latency_ms: u32,
+    /// The start of the answer's body.
+    pub excerpt: String,
+    /// Why there was no answer (refused address, timeout, connection error).
+    pub error: Option<String>,
+}
+
+/// Sends one delivery: the HTTP client, with its timeouts and address rules.
+#[async_trait]
+pub trait Transport: Send + Sync {
+    async fn post(
+        &self,
+        url: &str,
+        headers: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+    ) -> TransportOutcome;
+}
+
+/// How the loop behaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DispatchSettings {
+    /// Waits before each retry, in seconds: after the first failed attempt the first entry,
+    /// and so on; when they are used up the delivery is failed.
+    pub retry_schedule_secs: Vec<u64>,
+    /// How long a claim lasts; longer than the transport's timeout.
+    pub lease_secs: u64,
+    /// Deliveries claimed per pass.
+    pub batch: u32,
+    /// Events queued per endpoint per pass.
+    pub queue_batch: u32,
+}
+
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        DispatchSettings {
+            // The Standard Webhooks schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+            retry_schedule_secs: vec![5, 300, 1800, 7200, 18_000, 36_000, 36_000],
+            lease_secs: 60,
+            batch: 64,
+            queue_batch: 500,
+        }
+    }
+}
+
+impl DispatchSettings {
+    /// What follows a failed attempt number `n` (1-based) made at `now`.
+    pub fn after_failure(&self, n: u32, now: Timestamp) -> NextStep {
+        match self.retry_schedule_secs.get(n.saturating_sub(1) as usize) {
+            Some(wait) => NextStep::RetryAt(now.plus_secs(*wait)),
+            None => NextStep::Failed,
+        }
+    }
+}
+
+/// What one pass did: for metrics and logs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DispatchReport {
+    pub queued: u64,
+    /// (succeeded, latency in ms) of each attempt made.
+    pub attempts: Vec<(bool, u32)>,
+    /// Deliveries that used up their schedule in this pass.
+    pub failed: u64,
+}
+
+pub struct Dispatcher {
+    store: Arc<dyn Store>,
+    webhooks: Arc<WebhookService>,
+    renderer: Arc<dyn PayloadRenderer>,
+    transport: Arc<dyn Transport>,
+    settings: DispatchSettings,
+    /// This node's name on its leases.
+    holder: String,
+}
+
+impl Dispatcher {
+    pub fn new(
+        store: Arc<dyn Store>,
+        webhooks: Arc<WebhookService>,
+        renderer: Arc<dyn PayloadRenderer>,
+        transport: Arc<dyn Transport>,
+        settings: DispatchSettings,
+        holder: String,
+    ) -> Self {
+        Dispatcher {
+            store,
+            webhooks,
+            renderer,
+            transport,
+            settings,
+            holder,
+        }
+    }
+
+    /// One pass at `now`. Sends run concurrently; the pass returns when all have been recorded.
+    pub async fn run_once(self: &Arc<Self>, now: Timestamp) -> Result<DispatchReport> {
+        let mut report = DispatchReport {
+            queued: self
+                .store
+                .queue_deliveries(now, self.settings.queue_batch)
+                .await?,
+            ..DispatchReport::default()
+        };
+        let claimed = self
+            .store
+            .claim_deliveries(
+                &self.holder,
+                now,
+                now.plus_secs(self.settings.lease_secs),
+                self.settings.batch,
+            )
+            .await?;
+        let mut sends = tokio::task::JoinSet::new();
+        for c in claimed {
+            let me = Arc::clone(self);
+            sends.spawn(async move { me.deliver(c, now).await });
+        }
+        while let Some(done) = sends.join_next().await {
+            match done {
+                Ok(Ok((ok, latency, failed))) => {
+                    report.attempts.push((ok, latency));
+                    report.failed += u64::from(failed);
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e.report(), "webhook delivery not recorded"),
+                Err(e) => tracing::error!(error = %e, "webhook delivery task failed"),
+            }
+        }
+        Ok(report)
+    }
+
+    /// Sends one claimed delivery and records the attempt. Returns (succeeded, latency, whether
+    /// the delivery is now failed).
+    async fn deliver(&self, c: Claimed, now: Timestamp) -> Result<(bool, u32, bool)> {
+        let number = c.attempts + 1;
+        let outcome = match self.prepare(&c, now).await {
+            Ok((headers, body)) => self.transport.post(&c.endpoint.url, headers, body).await,
+            Err(e) => TransportOutcome {
+                error: Some(format!("not sent: {e}")),
+                ..TransportOutcome::default()
+            },
+        };
+        let ok = outcome.status.is_some_and(|s| (200..300).contains(&s));
+        let next = if ok {
+            NextStep::Succeeded
+        } else {
+            self.settings.after_failure(number, now)
+        };
+        let mut excerpt = outcome.excerpt;
+        truncate(&mut excerpt, MAX_RESPONSE_EXCERPT);
+        let attempt = Attempt {
+            id: sessiond_crypto::ids::new_id("att"),
+            endpoint_id: c.endpoint.id.clone(),
+            event_id: c.event.event.id.clone(),
+            number,
+            at: now,
+            succeeded: ok,
+            response_code: outcome.status,
+            latency_ms: outcome.latency_ms,
+            response_excerpt: excerpt,
+            error: outcome.error,
+        };
+        if !ok {
+            tracing::info!(
+                endpoint = %c.endpoint.id, event = %attempt.event_id, attempt = number,
+                status = ?attempt.response_code, error = ?attempt.error, "webhook attempt failed"
+            );
+        }
+        self.store
+            .finish_delivery(&self.holder, &attempt, next)
+            .await?;
+        Ok((ok, attempt.latency_ms, next == NextStep::Failed))
+    }
+
+    async fn prepare(
+        &self,
+        c: &Claimed,
+        now: Timestamp,
+    ) -> Result<(Vec<(&'static str, String)>, Vec<u8>)> {
+        let body = self.renderer.render(&c.event).await?;
+        let secrets = self.webhooks.signing_secrets(&c.endpoint, now)?;
+        let refs: Vec<_> = secrets.iter().collect();
+        let id = c.event.event.id.clone();
+        let ts = now.as_secs();
+        let signature = signature_header(&refs, &id, ts, &body);
+        // Standard Webhooks' names, and Svix's, which Clerk's receivers (and `svix`) read.
+        let headers = vec![
+            ("content-type", "application/json".to_owned()),
+            ("webhook-id", id.clone()),
+            ("webhook-timestamp", ts.to_string()),
+            ("webhook-signature", signature.clone()),
+            ("svix-id", id),
+            ("svix-timestamp", ts.to_string()),
+            ("svix-signature", signature),
+        ];
+        Ok((headers, body))
+    }
+}
+
+fn truncate(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_schedule_is_standard_webhooks_and_then_fails() {
+        let s = DispatchSettings::default();
+        let t = Timestamp(0);
+        let waits: Vec<NextStep> = (1..=8).map(|n| s.after_failure(n, t)).collect();
+        let secs = [5, 300, 1800, 7200, 18_000, 36_000, 36_000];
+        for (n, wait) in secs.iter().enumerate() {
+            assert_eq!(
+                waits[n],
+                NextStep::RetryAt(t.plus_secs(*wait)),
+                "attempt {}",
+                n + 1
+            );
+        }
+        assert_eq!(waits[7], NextStep::Failed);
+    }
+
+    #[test]
+    fn excerpts_are_cut_on_a_character_boundary() {
+        let mut s = "é".repeat(600);
+        truncate(&mut s, MAX_RESPONSE_EXCERPT);
+        assert!(s.len() <= MAX_RESPONSE_EXCERPT && s.len() >= MAX_RESPONSE_EXCERPT - 1);
+        assert!(s.chars().all(|c| c == 'é'));
+    }
+}

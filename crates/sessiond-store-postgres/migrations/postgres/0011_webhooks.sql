@@ -1,0 +1,51 @@
+-- Webhook endpoints and the delivery of events to them. An endpoint's cursor is the last event
+-- it has queued deliveries for; a delivery row exists per (endpoint, event) it wants, and is
+-- claimed under a lease while being sent. Attempts are history. Deleting an endpoint or
+-- purging an event takes its deliveries and attempts along.
+CREATE TABLE webhook_endpoints (
+    id              TEXT PRIMARY KEY,
+    application_id  TEXT NOT NULL REFERENCES applications (id) ON DELETE CASCADE,
+    url             TEXT NOT NULL,
+    description     TEXT NOT NULL,
+    event_types     TEXT NOT NULL,
+    enabled         BOOLEAN NOT NULL,
+    secret          BYTEA NOT NULL,
+    previous_secret BYTEA,
+    previous_until  BIGINT,
+    cursor_txid     BIGINT NOT NULL,
+    cursor_seq      BIGINT NOT NULL,
+    created_at      BIGINT NOT NULL,
+    updated_at      BIGINT NOT NULL,
+    version         BIGINT NOT NULL
+);
+CREATE INDEX webhook_endpoints_by_application ON webhook_endpoints (application_id, created_at);
+
+CREATE TABLE webhook_deliveries (
+    endpoint_id  TEXT NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+    event_id     TEXT NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+    state        TEXT NOT NULL,
+    attempts     INTEGER NOT NULL,
+    next_at      BIGINT,
+    lease_holder TEXT,
+    lease_until  BIGINT NOT NULL,
+    last_status  INTEGER,
+    updated_at   BIGINT NOT NULL,
+    PRIMARY KEY (endpoint_id, event_id)
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_at) WHERE state = 'pending';
+CREATE INDEX webhook_deliveries_by_event ON webhook_deliveries (event_id);
+
+CREATE TABLE webhook_attempts (
+    id               TEXT PRIMARY KEY,
+    endpoint_id      TEXT NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+    event_id         TEXT NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+    number           INTEGER NOT NULL,
+    at               BIGINT NOT NULL,
+    succeeded        BOOLEAN NOT NULL,
+    response_code    INTEGER,
+    latency_ms       INTEGER NOT NULL,
+    response_excerpt TEXT NOT NULL,
+    error            TEXT
+);
+CREATE INDEX webhook_attempts_by_endpoint ON webhook_attempts (endpoint_id, at);
+CREATE INDEX webhook_attempts_by_event ON webhook_attempts (event_id);

@@ -1,0 +1,504 @@
+//! Webhook endpoints, deliveries and attempts.
+
+use async_trait::async_trait;
+use sessiond_core::Timestamp;
+use sessiond_core::application::AppId;
+use sessiond_core::events::EventType;
+use sessiond_core::ids::EndpointId;
+use sessiond_core::store::{StoreError, StoreResult, WebhookStore};
+use sessiond_core::webhooks::{
+    Attempt, Claimed, Delivery, DeliveryState, Endpoint, NextStep, Replay,
+};
+use sqlx::postgres::PgRow;
+
+use crate::{SqlStore, corrupt, get, map_err};
+
+const ENDPOINT_COLS: &str = "id, application_id, url, description, event_types, enabled, secret, \
+     previous_secret, previous_until, created_at, updated_at, version";
+
+/// Only events of transactions older than every running one (see `events.rs`).
+const SETTLED: &str = "txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
+
+fn types_text(types: &[EventType]) -> String {
+    types
+        .iter()
+        .map(|t| t.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn types_of(text: &str) -> StoreResult<Vec<EventType>> {
+    text.split_whitespace()
+        .map(|t| EventType::parse(t).ok_or_else(|| corrupt("endpoint event type", t)))
+        .collect()
+}
+
+fn wants(wanted: &[EventType], kind: &str) -> bool {
+    wanted.is_empty() || EventType::parse(kind).is_some_and(|k| wanted.contains(&k))
+}
+
+fn i32_of(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+fn u32_of(v: i32) -> u32 {
+    u32::try_from(v).unwrap_or(0)
+}
+
+fn endpoint_from_row(r: &PgRow) -> StoreResult<Endpoint> {
+    let types: String = get(r, "event_types")?;
+    Ok(Endpoint {
+        id: EndpointId(get(r, "id")?),
+        application_id: AppId(get(r, "application_id")?),
+        url: get(r, "url")?,
+        description: get(r, "description")?,
+        event_types: types_of(&types)?,
+        enabled: get(r, "enabled")?,
+        secret_sealed: get(r, "secret")?,
+        previous_secret_sealed: get(r, "previous_secret")?,
+        previous_until: get::<Option<i64>>(r, "previous_until")?.map(Timestamp),
+        created_at: Timestamp(get(r, "created_at")?),
+        updated_at: Timestamp(get(r, "updated_at")?),
+        version: get(r, "version")?,
+    })
+}
+
+fn delivery_from_row(r: &PgRow) -> StoreResult<Delivery> {
+    let state: String = get(r, "state")?;
+    let kind: String = get(r, "type")?;
+    Ok(Delivery {
+        endpoint_id: EndpointId(get(r, "endpoint_id")?),
+        event_id: get(r, "event_id")?,
+        event_type: EventType::parse(&kind).ok_or_else(|| corrupt("event type", &kind))?,
+        occurred_at: Timestamp(get(r, "occurred_at")?),
+        state: DeliveryState::parse(&state).ok_or_else(|| corrupt("delivery state", &state))?,
+        attempts: u32_of(get(r, "attempts")?),
+        next_at: get::<Option<i64>>(r, "next_at")?.map(Timestamp),
+        last_status: get::<Option<i32>>(r, "last_status")?.and_then(|s| u16::try_from(s).ok()),
+        updated_at: Timestamp(get(r, "updated_at")?),
+    })
+}
+
+fn attempt_from_row(r: &PgRow) -> StoreResult<Attempt> {
+    Ok(Attempt {
+        id: get(r, "id")?,
+        endpoint_id: EndpointId(get(r, "endpoint_id")?),
+        event_id: get(r, "event_id")?,
+        number: u32_of(get(r, "number")?),
+        at: Timestamp(get(r, "at")?),
+        succeeded: get(r, "succeeded")?,
+        response_code: get::<Option<i32>>(r, "response_code")?.and_then(|s| u16::try_from(s).ok()),
+        latency_ms: u32_of(get(r, "latency_ms")?),
+        response_excerpt: get(r, "response_excerpt")?,
+        error: get(r, "error")?,
+    })
+}
+
+/// Inserts pending deliveries for `events` (ids) not already there; returns how many.
+async fn insert_pending(
+    tx: &mut crate::pool::Tx,
+    endpoint: &str,
+    events: &[String],
+    now: Timestamp,
+) -> StoreResult<u64> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let done = sqlx::query(
+        "INSERT INTO webhook_deliveries (endpoint_id, event_id, state, attempts, next_at, \
+         lease_holder, lease_until, last_status, updated_at) \
+         SELECT $1, ev, 'pending', 0, $2, NULL, 0, NULL, $2 FROM UNNEST($3::text[]) AS ev \
+         ON CONFLICT (endpoint_id, event_id) DO NOTHING",
+    )
+    .bind(endpoint)
+    .bind(now.0)
+    .bind(events)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok(done.rows_affected())
+}
+
+#[async_trait]
+impl WebhookStore for SqlStore {
+    async fn insert_endpoint(&self, e: &Endpoint) -> StoreResult<()> {
+        // The cursor starts at the application's latest event: only later events are sent.
+        sqlx::query(
+            "INSERT INTO webhook_endpoints (id, application_id, url, description, event_types, \
+             enabled, secret, previous_secret, previous_until, cursor_txid, cursor_seq, \
+             created_at, updated_at, version) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, coalesce(l.txid, 0), coalesce(l.seq, 0), \
+             $10, $11, $12 FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT txid, seq FROM events \
+             WHERE application_id = $2 ORDER BY txid DESC, seq DESC LIMIT 1) l ON true",
+        )
+        .bind(e.id.as_str())
+        .bind(e.application_id.as_str())
+        .bind(&e.url)
+        .bind(&e.description)
+        .bind(types_text(&e.event_types))
+        .bind(e.enabled)
+        .bind(&e.secret_sealed)
+        .bind(&e.previous_secret_sealed)
+        .bind(e.previous_until.map(|t| t.0))
+        .bind(e.created_at.0)
+        .bind(e.updated_at.0)
+        .bind(e.version)
+        .execute(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_endpoint(&self, app: &AppId, id: &EndpointId) -> StoreResult<Option<Endpoint>> {
+        let sql = format!(
+            "SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE application_id = $1 AND id = $2"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(app.as_str())
+            .bind(id.as_str())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(endpoint_from_row).transpose()
+    }
+
+    async fn list_endpoints(&self, app: &AppId) -> StoreResult<Vec<Endpoint>> {
+        let sql = format!(
+            "SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE application_id = $1 \
+             ORDER BY created_at, id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(app.as_str())
+            .fetch_all(self.pool())
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(endpoint_from_row).collect()
+    }
+
+    async fn update_endpoint(&self, e: &Endpoint) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE webhook_endpoints SET url = $1, description = $2, event_types = $3, \
+             enabled = $4, secret = $5, previous_secret = $6, previous_until = $7, \
+             updated_at = $8, version = $9 \
+             WHERE application_id = $10 AND id = $11 AND version = $12",
+        )
+        .bind(&e.url)
+        .bind(&e.description)
+        .bind(types_text(&e.event_types))
+        .bind(e.enabled)
+        .bind(&e.secret_sealed)
+        .bind(&e.previous_secret_sealed)
+        .bind(e.previous_until.map(|t| t.0))
+        .bind(e.updated_at.0)
+        .bind(e.version)
+        .bind(e.application_id.as_str())
+        .bind(e.id.as_str())
+        .bind(e.version - 1)
+        .execute(self.pool())
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 1 {
+            return Ok(());
+        }
+        Err(match self.get_endpoint(&e.application_id, &e.id).await? {
+            Some(_) => StoreError::Conflict,
+            None => StoreError::NotFound,
+        })
+    }
+
+    async fn delete_endpoint(&self, app: &AppId, id: &EndpointId) -> StoreResult<bool> {
+        let done =
+            sqlx::query("DELETE FROM webhook_endpoints WHERE application_id = $1 AND id = $2")
+                .bind(app.as_str())
+                .bind(id.as_str())
+                .execute(self.pool())
+                .await
+                .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn queue_deliveries(&self, now: Timestamp, limit: u32) -> StoreResult<u64> {
+        const BEHIND: &str = "SELECT w.id, w.application_id, w.event_types, w.cursor_txid, \
+             w.cursor_seq FROM webhook_endpoints w WHERE w.enabled AND EXISTS \
+             (SELECT 1 FROM events e WHERE e.application_id = w.application_id \
+             AND (e.txid, e.seq) > (w.cursor_txid, w.cursor_seq) \
+             AND e.txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint)";
+        // A read first: an idle server (no endpoint behind) opens no transaction.
+        let any = sqlx::query(sqlx::AssertSqlSafe(format!("{BEHIND} LIMIT 1")))
+            .fetch_optional(self.pool())
+            .await
+            .map_err(map_err)?;
+        if any.is_none() {
+            return Ok(0);
+        }
+        let mut tx = self.pool().begin().await.map_err(map_err)?;
+        // Another node queueing the same endpoint skips it rather than waiting.
+        let endpoints = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{BEHIND} FOR UPDATE OF w SKIP LOCKED"
+        )))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let mut queued = 0;
+        for w in &endpoints {
+            let (id, app, types): (String, String, String) = (
+                get(w, "id")?,
+                get(w, "application_id")?,
+                get(w, "event_types")?,
+            );
+            let wanted = types_of(&types)?;
+            let batch = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT txid, seq, id, type FROM events WHERE application_id = $1 \
+                 AND (txid, seq) > ($2, $3) AND {SETTLED} ORDER BY txid, seq LIMIT $4"
+            )))
+            .bind(&app)
+            .bind(get::<i64>(w, "cursor_txid")?)
+            .bind(get::<i64>(w, "cursor_seq")?)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let Some(last) = batch.last() else { continue };
+            let (last_txid, last_seq): (i64, i64) = (get(last, "txid")?, get(last, "seq")?);
+            let mut ids = Vec::with_capacity(batch.len());
+            for e in &batch {
+                if wants(&wanted, &get::<String>(e, "type")?) {
+                    ids.push(get::<String>(e, "id")?);
+                }
+            }
+            queued += insert_pending(&mut tx, &id, &ids, now).await?;
+            sqlx::query(
+                "UPDATE webhook_endpoints SET cursor_txid = $1, cursor_seq = $2 WHERE id = $3",
+            )
+            .bind(last_txid)
+            .bind(last_seq)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(queued)
+    }
+
+    async fn claim_deliveries(
+        &self,
+        holder: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<Claimed>> {
+        let picked = sqlx::query(
+            "UPDATE webhook_deliveries d SET lease_holder = $1, lease_until = $2 \
+             FROM (SELECT d2.endpoint_id, d2.event_id FROM webhook_deliveries d2 \
+             JOIN webhook_endpoints w ON w.id = d2.endpoint_id \
+             WHERE d2.state = 'pending' AND d2.next_at <= $3 AND d2.lease_until <= $3 AND w.enabled \
+             ORDER BY d2.next_at LIMIT $4 FOR UPDATE OF d2 SKIP LOCKED) pick \
+             WHERE d.endpoint_id = pick.endpoint_id AND d.event_id = pick.event_id \
+             RETURNING d.endpoint_id, d.event_id, d.attempts",
+        )
+        .bind(holder)
+        .bind(lease_until.0)
+        .bind(now.0)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err)?;
+        if picked.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut endpoint_ids: Vec<String> = Vec::new();
+        let mut event_ids: Vec<String> = Vec::new();
+        for p in &picked {
+            endpoint_ids.push(get(p, "endpoint_id")?);
+            event_ids.push(get(p, "event_id")?);
+        }
+        let endpoints = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE id = ANY($1)"
+        )))
+        .bind(&endpoint_ids)
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(endpoint_from_row)
+        .collect::<StoreResult<Vec<_>>>()?;
+        let events = sqlx::query(
+            "SELECT seq, txid, id, application_id, type, subject, occurred_at, data FROM events \
+             WHERE id = ANY($1)",
+        )
+        .bind(&event_ids)
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(crate::events::event_from_row)
+        .collect::<StoreResult<Vec<_>>>()?;
+        let mut out = Vec::with_capacity(picked.len());
+        for p in &picked {
+            let (ep, ev): (String, String) = (get(p, "endpoint_id")?, get(p, "event_id")?);
+            let endpoint = endpoints.iter().find(|e| e.id.as_str() == ep);
+            let event = events.iter().find(|e| e.event.id == ev);
+            if let (Some(endpoint), Some(event)) = (endpoint, event) {
+                out.push(Claimed {
+                    endpoint: endpoint.clone(),
+                    event: event.clone(),
+                    attempts: u32_of(get(p, "attempts")?),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn finish_delivery(
+        &self,
+        holder: &str,
+        a: &Attempt,
+        next: NextStep,
+    ) -> StoreResult<bool> {
+        let (state, next_at) = match next {
+            NextStep::Succeeded => (DeliveryState::Succeeded, None),
+            NextStep::RetryAt(t) => (DeliveryState::Pending, Some(t.0)),
+            NextStep::Failed => (DeliveryState::Failed, None),
+        };
+        // One statement: the attempt's record and the delivery's next state.
+        let row = sqlx::query(
+            "WITH rec AS (INSERT INTO webhook_attempts (id, endpoint_id, event_id, number, at, \
+             succeeded, response_code, latency_ms, response_excerpt, error) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 WHERE EXISTS \
+             (SELECT 1 FROM webhook_deliveries WHERE endpoint_id = $2 AND event_id = $3)), \
+             upd AS (UPDATE webhook_deliveries SET state = $11, attempts = $4, next_at = $12, \
+             lease_holder = NULL, lease_until = 0, last_status = $7, updated_at = $5 \
+             WHERE endpoint_id = $2 AND event_id = $3 AND lease_holder = $13 RETURNING 1) \
+             SELECT count(*) AS n FROM upd",
+        )
+        .bind(&a.id)
+        .bind(a.endpoint_id.as_str())
+        .bind(&a.event_id)
+        .bind(i32_of(a.number))
+        .bind(a.at.0)
+        .bind(a.succeeded)
+        .bind(a.response_code.map(i32::from))
+        .bind(i32_of(a.latency_ms))
+        .bind(&a.response_excerpt)
+        .bind(&a.error)
+        .bind(state.as_str())
+        .bind(next_at)
+        .bind(holder)
+        .fetch_one(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(get::<i64>(&row, "n")? == 1)
+    }
+
+    async fn list_deliveries(
+        &self,
+        app: &AppId,
+        endpoint: &EndpointId,
+        state: Option<DeliveryState>,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>> {
+        let rows = sqlx::query(
+            "SELECT d.endpoint_id, d.event_id, d.state, d.attempts, d.next_at, d.last_status, \
+             d.updated_at, e.type, e.occurred_at FROM webhook_deliveries d \
+             JOIN webhook_endpoints w ON w.id = d.endpoint_id \
+             JOIN events e ON e.id = d.event_id \
+             WHERE w.application_id = $1 AND d.endpoint_id = $2 \
+             AND ($3::text IS NULL OR d.state = $3) \
+             ORDER BY e.occurred_at DESC, e.id DESC LIMIT $4",
+        )
+        .bind(app.as_str())
+        .bind(endpoint.as_str())
+        .bind(state.map(DeliveryState::as_str))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    async fn list_attempts(
+        &self,
+        app: &AppId,
+        endpoint: &EndpointId,
+        event_id: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Attempt>> {
+        let rows = sqlx::query(
+            "SELECT a.id, a.endpoint_id, a.event_id, a.number, a.at, a.succeeded, a.response_code, \
+             a.latency_ms, a.response_excerpt, a.error FROM webhook_attempts a \
+             JOIN webhook_endpoints w ON w.id = a.endpoint_id \
+             WHERE w.application_id = $1 AND a.endpoint_id = $2 \
+             AND ($3::text IS NULL OR a.event_id = $3) \
+             ORDER BY a.at DESC, a.number DESC, a.id DESC LIMIT $4",
+        )
+        .bind(app.as_str())
+        .bind(endpoint.as_str())
+        .bind(event_id)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(attempt_from_row).collect()
+    }
+
+    async fn replay_deliveries(
+        &self,
+        app: &AppId,
+        endpoint: &EndpointId,
+        which: &Replay,
+        now: Timestamp,
+    ) -> StoreResult<u64> {
+        let Some(e) = self.get_endpoint(app, endpoint).await? else {
+            return Ok(0);
+        };
+        let q = match which {
+            Replay::Event(id) => {
+                sqlx::query("SELECT id, type FROM events WHERE application_id = $1 AND id = $2")
+                    .bind(app.as_str())
+                    .bind(id.as_str())
+            }
+            Replay::Range { since, until } => sqlx::query(
+                "SELECT id, type FROM events WHERE application_id = $1 AND occurred_at >= $2 \
+                 AND occurred_at < $3 ORDER BY txid, seq LIMIT 10000",
+            )
+            .bind(app.as_str())
+            .bind(since.0)
+            .bind(until.0),
+        };
+        let rows = q.fetch_all(self.pool()).await.map_err(map_err)?;
+        let mut ids = Vec::new();
+        for r in &rows {
+            if wants(&e.event_types, &get::<String>(r, "type")?) {
+                ids.push(get::<String>(r, "id")?);
+            }
+        }
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let done = sqlx::query(
+            "INSERT INTO webhook_deliveries (endpoint_id, event_id, state, attempts, next_at, \
+             lease_holder, lease_until, last_status, updated_at) \
+             SELECT $1, ev, 'pending', 0, $2, NULL, 0, NULL, $2 FROM UNNEST($3::text[]) AS ev \
+             ON CONFLICT (endpoint_id, event_id) DO UPDATE SET state = 'pending', attempts = 0, \
+             next_at = EXCLUDED.next_at, lease_holder = NULL, lease_until = 0, \
+             updated_at = EXCLUDED.updated_at",
+        )
+        .bind(endpoint.as_str())
+        .bind(now.0)
+        .bind(&ids)
+        .execute(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn pending_deliveries(&self) -> StoreResult<u64> {
+        let row =
+            sqlx::query("SELECT count(*) AS n FROM webhook_deliveries WHERE state = 'pending'")
+                .fetch_one(self.pool())
+                .await
+                .map_err(map_err)?;
+        Ok(u64::try_from(get::<i64>(&row, "n")?).unwrap_or(0))
+    }
+}

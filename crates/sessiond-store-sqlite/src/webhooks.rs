@@ -1,0 +1,497 @@
+//! Webhook endpoints, deliveries and attempts.
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use sessiond_core::Timestamp;
+use sessiond_core::application::AppId;
+use sessiond_core::events::{Event, EventType};
+use sessiond_core::ids::EndpointId;
+use sessiond_core::store::{StoreError, StoreResult, WebhookStore};
+use sessiond_core::webhooks::{
+    Attempt, Claimed, Delivery, DeliveryState, Endpoint, NextStep, Replay,
+};
+
+use crate::{SqliteStore, all, corrupt, exec, first, get, map_err};
+
+const ENDPOINT_COLS: &str = "id, application_id, url, description, event_types, enabled, secret, \
+     previous_secret, previous_until, created_at, updated_at, version";
+
+/// Event types are stored space-separated (empty: every type).
+pub(crate) fn types_text(types: &[EventType]) -> String {
+    types
+        .iter()
+        .map(|t| t.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub(crate) fn types_of(text: &str) -> StoreResult<Vec<EventType>> {
+    text.split_whitespace()
+        .map(|t| EventType::parse(t).ok_or_else(|| corrupt("endpoint event type", t)))
+        .collect()
+}
+
+fn endpoint_from_row(r: &Row<'_>) -> StoreResult<Endpoint> {
+    let types: String = get(r, "event_types")?;
+    Ok(Endpoint {
+        id: EndpointId(get(r, "id")?),
+        application_id: AppId(get(r, "application_id")?),
+        url: get(r, "url")?,
+        description: get(r, "description")?,
+        event_types: types_of(&types)?,
+        enabled: get::<i64, _>(r, "enabled")? != 0,
+        secret_sealed: get(r, "secret")?,
+        previous_secret_sealed: get(r, "previous_secret")?,
+        previous_until: get::<Option<i64>, _>(r, "previous_until")?.map(Timestamp),
+        created_at: Timestamp(get(r, "created_at")?),
+        updated_at: Timestamp(get(r, "updated_at")?),
+        version: get(r, "version")?,
+    })
+}
+
+fn event_by_id(c: &Connection, id: &str) -> StoreResult<Option<Event>> {
+    first(
+        c,
+        "SELECT seq, id, application_id, type, subject, occurred_at, data FROM events WHERE id = ?1",
+        [id],
+        crate::events::event_from_row,
+    )
+}
+
+fn delivery_from_row(r: &Row<'_>) -> StoreResult<Delivery> {
+    let state: String = get(r, "state")?;
+    let kind: String = get(r, "type")?;
+    Ok(Delivery {
+        endpoint_id: EndpointId(get(r, "endpoint_id")?),
+        event_id: get(r, "event_id")?,
+        event_type: EventType::parse(&kind).ok_or_else(|| corrupt("event type", &kind))?,
+        occurred_at: Timestamp(get(r, "occurred_at")?),
+        state: DeliveryState::parse(&state).ok_or_else(|| corrupt("delivery state", &state))?,
+        attempts: get(r, "attempts")?,
+        next_at: get::<Option<i64>, _>(r, "next_at")?.map(Timestamp),
+        last_status: get(r, "last_status")?,
+        updated_at: Timestamp(get(r, "updated_at")?),
+    })
+}
+
+fn attempt_from_row(r: &Row<'_>) -> StoreResult<Attempt> {
+    Ok(Attempt {
+        id: get(r, "id")?,
+        endpoint_id: EndpointId(get(r, "endpoint_id")?),
+        event_id: get(r, "event_id")?,
+        number: get(r, "number")?,
+        at: Timestamp(get(r, "at")?),
+        succeeded: get::<i64, _>(r, "succeeded")? != 0,
+        response_code: get(r, "response_code")?,
+        latency_ms: get(r, "latency_ms")?,
+        response_excerpt: get(r, "response_excerpt")?,
+        error: get(r, "error")?,
+    })
+}
+
+/// Queues one endpoint's deliveries for the events after its cursor; returns how many.
+fn queue_endpoint(c: &Connection, endpoint: &str, now: Timestamp, limit: u32) -> StoreResult<u64> {
+    let Some((app, types, cursor)) = first(
+        c,
+        "SELECT application_id, event_types, cursor_seq FROM webhook_endpoints \
+         WHERE id = ?1 AND enabled = 1",
+        [endpoint],
+        |r| {
+            Ok((
+                get::<String, _>(r, "application_id")?,
+                get::<String, _>(r, "event_types")?,
+                get::<i64, _>(r, "cursor_seq")?,
+            ))
+        },
+    )?
+    else {
+        return Ok(0);
+    };
+    let wanted = types_of(&types)?;
+    let batch = all(
+        c,
+        "SELECT seq, id, type FROM events WHERE application_id = ?1 AND seq > ?2 \
+         ORDER BY seq LIMIT ?3",
+        params![app, cursor, limit],
+        |r| {
+            Ok((
+                get::<i64, _>(r, "seq")?,
+                get::<String, _>(r, "id")?,
+                get::<String, _>(r, "type")?,
+            ))
+        },
+    )?;
+    let Some(last) = batch.last().map(|b| b.0) else {
+        return Ok(0);
+    };
+    let mut queued = 0;
+    for (_, id, kind) in &batch {
+        let wants =
+            wanted.is_empty() || EventType::parse(kind).is_some_and(|k| wanted.contains(&k));
+        if wants {
+            queued += exec(
+                c,
+                "INSERT OR IGNORE INTO webhook_deliveries (endpoint_id, event_id, state, attempts, \
+                 next_at, lease_holder, lease_until, last_status, updated_at) \
+                 VALUES (?1, ?2, 'pending', 0, ?3, NULL, 0, NULL, ?3)",
+                params![endpoint, id, now.0],
+            )?;
+        }
+    }
+    exec(
+        c,
+        "UPDATE webhook_endpoints SET cursor_seq = ?1 WHERE id = ?2",
+        params![last, endpoint],
+    )?;
+    Ok(queued)
+}
+
+#[async_trait]
+impl WebhookStore for SqliteStore {
+    async fn insert_endpoint(&self, e: &Endpoint) -> StoreResult<()> {
+        let e = e.clone();
+        self.write(move |c| {
+            // The cursor starts at the application's latest event: only later events are sent.
+            exec(
+                c,
+                "INSERT INTO webhook_endpoints (id, application_id, url, description, event_types, \
+                 enabled, secret, previous_secret, previous_until, cursor_txid, cursor_seq, \
+                 created_at, updated_at, version) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, \
+                 coalesce((SELECT max(seq) FROM events WHERE application_id = ?2), 0), ?10, ?11, ?12)",
+                params![
+                    e.id.as_str(),
+                    e.application_id.as_str(),
+                    e.url,
+                    e.description,
+                    types_text(&e.event_types),
+                    e.enabled,
+                    e.secret_sealed,
+                    e.previous_secret_sealed,
+                    e.previous_until.map(|t| t.0),
+                    e.created_at.0,
+                    e.updated_at.0,
+                    e.version
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_endpoint(&self, app: &AppId, id: &EndpointId) -> StoreResult<Option<Endpoint>> {
+        let sql = format!(
+            "SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE application_id = ?1 AND id = ?2"
+        );
+        self.read(|c| first(c, &sql, [app.as_str(), id.as_str()], endpoint_from_row))
+    }
+
+    async fn list_endpoints(&self, app: &AppId) -> StoreResult<Vec<Endpoint>> {
+        let sql = format!(
+            "SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE application_id = ?1 \
+             ORDER BY created_at, id"
+        );
+        self.read(|c| all(c, &sql, [app.as_str()], endpoint_from_row))
+    }
+
+    async fn update_endpoint(&self, e: &Endpoint) -> StoreResult<()> {
+        let e = e.clone();
+        self.write(move |c| {
+            let n = exec(
+                c,
+                "UPDATE webhook_endpoints SET url = ?1, description = ?2, event_types = ?3, \
+                 enabled = ?4, secret = ?5, previous_secret = ?6, previous_until = ?7, \
+                 updated_at = ?8, version = ?9 \
+                 WHERE application_id = ?10 AND id = ?11 AND version = ?12",
+                params![
+                    e.url,
+                    e.description,
+                    types_text(&e.event_types),
+                    e.enabled,
+                    e.secret_sealed,
+                    e.previous_secret_sealed,
+                    e.previous_until.map(|t| t.0),
+                    e.updated_at.0,
+                    e.version,
+                    e.application_id.as_str(),
+                    e.id.as_str(),
+                    e.version - 1
+                ],
+            )?;
+            if n == 1 {
+                return Ok(());
+            }
+            let exists = first(
+                c,
+                "SELECT 1 AS x FROM webhook_endpoints WHERE application_id = ?1 AND id = ?2",
+                [e.application_id.as_str(), e.id.as_str()],
+                |_| Ok(()),
+            )?;
+            Err(if exists.is_some() {
+                StoreError::Conflict
+            } else {
+                StoreError::NotFound
+            })
+        })
+        .await
+    }
+
+    async fn delete_endpoint(&self, app: &AppId, id: &EndpointId) -> StoreResult<bool> {
+        self.write_one(
+            "DELETE FROM webhook_endpoints WHERE application_id = ?1 AND id = ?2",
+            app.as_str(),
+            id.as_str(),
+            None,
+        )
+        .await
+    }
+
+    async fn queue_deliveries(&self, now: Timestamp, limit: u32) -> StoreResult<u64> {
+        // A read first: an idle server (no endpoint behind) writes nothing.
+        let behind = self.read(|c| {
+            all(
+                c,
+                "SELECT w.id FROM webhook_endpoints w WHERE w.enabled = 1 AND EXISTS \
+                 (SELECT 1 FROM events e WHERE e.application_id = w.application_id \
+                 AND e.seq > w.cursor_seq)",
+                [],
+                |r| get::<String, _>(r, "id"),
+            )
+        })?;
+        if behind.is_empty() {
+            return Ok(0);
+        }
+        self.write(move |c| {
+            let mut queued = 0;
+            for id in &behind {
+                queued += queue_endpoint(c, id, now, limit)?;
+            }
+            Ok(queued)
+        })
+        .await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        holder: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<Claimed>> {
+        let due = self.read(|c| {
+            first(
+                c,
+                "SELECT 1 AS x FROM webhook_deliveries WHERE state = 'pending' AND next_at <= ?1 \
+                 AND lease_until <= ?1 LIMIT 1",
+                [now.0],
+                |_| Ok(()),
+            )
+        })?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
+        let holder = holder.to_owned();
+        self.write(move |c| {
+            let picked = all(
+                c,
+                "UPDATE webhook_deliveries SET lease_holder = ?1, lease_until = ?2 \
+                 WHERE rowid IN (SELECT d.rowid FROM webhook_deliveries d \
+                 JOIN webhook_endpoints w ON w.id = d.endpoint_id \
+                 WHERE d.state = 'pending' AND d.next_at <= ?3 AND d.lease_until <= ?3 \
+                 AND w.enabled = 1 ORDER BY d.next_at LIMIT ?4) \
+                 RETURNING endpoint_id, event_id, attempts",
+                params![holder, lease_until.0, now.0, limit],
+                |r| {
+                    Ok((
+                        get::<String, _>(r, "endpoint_id")?,
+                        get::<String, _>(r, "event_id")?,
+                        get::<u32, _>(r, "attempts")?,
+                    ))
+                },
+            )?;
+            let sql = format!("SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE id = ?1");
+            let mut out = Vec::with_capacity(picked.len());
+            for (endpoint, event, attempts) in picked {
+                let e = first(c, &sql, [endpoint.as_str()], endpoint_from_row)?;
+                let ev = event_by_id(c, &event)?;
+                if let (Some(endpoint), Some(event)) = (e, ev) {
+                    out.push(Claimed {
+                        endpoint,
+                        event,
+                        attempts,
+                    });
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn finish_delivery(
+        &self,
+        holder: &str,
+        a: &Attempt,
+        next: NextStep,
+    ) -> StoreResult<bool> {
+        let (holder, a) = (holder.to_owned(), a.clone());
+        self.write(move |c| {
+            exec(
+                c,
+                "INSERT INTO webhook_attempts (id, endpoint_id, event_id, number, at, succeeded, \
+                 response_code, latency_ms, response_excerpt, error) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 \
+                 WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE endpoint_id = ?2 AND event_id = ?3)",
+                params![
+                    a.id,
+                    a.endpoint_id.as_str(),
+                    a.event_id,
+                    a.number,
+                    a.at.0,
+                    a.succeeded,
+                    a.response_code,
+                    a.latency_ms,
+                    a.response_excerpt,
+                    a.error
+                ],
+            )?;
+            let (state, next_at) = match next {
+                NextStep::Succeeded => (DeliveryState::Succeeded, None),
+                NextStep::RetryAt(t) => (DeliveryState::Pending, Some(t.0)),
+                NextStep::Failed => (DeliveryState::Failed, None),
+            };
+            let n = exec(
+                c,
+                "UPDATE webhook_deliveries SET state = ?1, attempts = ?2, next_at = ?3, \
+                 lease_holder = NULL, lease_until = 0, last_status = ?4, updated_at = ?5 \
+                 WHERE endpoint_id = ?6 AND event_id = ?7 AND lease_holder = ?8",
+                params![
+                    state.as_str(),
+                    a.number,
+                    next_at,
+                    a.response_code,
+                    a.at.0,
+                    a.endpoint_id.as_str(),
+                    a.event_id,
+                    holder
+                ],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        app: &AppId,
+        endpoint: &EndpointId,
+        state: Option<DeliveryState>,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>> {
+        self.read(|c| {
+            all(
+                c,
+                "SELECT d.endpoint_id, d.event_id, d.state, d.attempts, d.next_at, d.last_status, \
+                 d.updated_at, e.type, e.occurred_at FROM webhook_deliveries d \
+                 JOIN webhook_endpoints w ON w.id = d.endpoint_id \
+                 JOIN events e ON e.id = d.event_id \
+                 WHERE w.application_id = ?1 AND d.endpoint_id = ?2 AND (?3 IS NULL OR d.state = ?3) \
+                 ORDER BY e.occurred_at DESC, e.id DESC LIMIT ?4",
+                params![app.as_str(), endpoint.as_str(), state.map(DeliveryState::as_str), limit],
+                delivery_from_row,
+            )
+        })
+    }
+
+    async fn list_attempts(
+        &self,
+        app: &AppId,
+        endpoint: &EndpointId,
+        event_id: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<Attempt>> {
+        self.read(|c| {
+            all(
+                c,
+                "SELECT a.id, a.endpoint_id, a.event_id, a.number, a.at, a.succeeded, a.response_code, \
+                 a.latency_ms, a.response_excerpt, a.error FROM webhook_attempts a \
+                 JOIN webhook_endpoints w ON w.id = a.endpoint_id \
+                 WHERE w.application_id = ?1 AND a.endpoint_id = ?2 AND (?3 IS NULL OR a.event_id = ?3) \
+                 ORDER BY a.at DESC, a.number DESC, a.id DESC LIMIT ?4",
+                params![app.as_str(), endpoint.as_str(), event_id, limit],
+                attempt_from_row,
+            )
+        })
+    }
+
+    async fn replay_deliveries(
+        &self,
+        app: &AppId,
+        endpoint: &EndpointId,
+        which: &Replay,
+        now: Timestamp,
+    ) -> StoreResult<u64> {
+        let (app, endpoint, which) = (app.clone(), endpoint.clone(), which.clone());
+        self.write(move |c| {
+            let Some(types) = c
+                .query_row(
+                    "SELECT event_types FROM webhook_endpoints WHERE application_id = ?1 AND id = ?2",
+                    [app.as_str(), endpoint.as_str()],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()
+                .map_err(map_err)?
+            else {
+                return Ok(0);
+            };
+            let wanted = types_of(&types)?;
+            let events = match &which {
+                Replay::Event(id) => all(
+                    c,
+                    "SELECT id, type FROM events WHERE application_id = ?1 AND id = ?2",
+                    params![app.as_str(), id],
+                    |r| Ok((get::<String, _>(r, "id")?, get::<String, _>(r, "type")?)),
+                )?,
+                Replay::Range { since, until } => all(
+                    c,
+                    "SELECT id, type FROM events WHERE application_id = ?1 AND occurred_at >= ?2 \
+                     AND occurred_at < ?3 ORDER BY seq LIMIT 10000",
+                    params![app.as_str(), since.0, until.0],
+                    |r| Ok((get::<String, _>(r, "id")?, get::<String, _>(r, "type")?)),
+                )?,
+            };
+            let mut n = 0;
+            for (id, kind) in events {
+                let wants =
+                    wanted.is_empty() || EventType::parse(&kind).is_some_and(|k| wanted.contains(&k));
+                if !wants {
+                    continue;
+                }
+                n += exec(
+                    c,
+                    "INSERT INTO webhook_deliveries (endpoint_id, event_id, state, attempts, next_at, \
+                     lease_holder, lease_until, last_status, updated_at) \
+                     VALUES (?1, ?2, 'pending', 0, ?3, NULL, 0, NULL, ?3) \
+                     ON CONFLICT (endpoint_id, event_id) DO UPDATE SET state = 'pending', attempts = 0, \
+                     next_at = excluded.next_at, lease_holder = NULL, lease_until = 0, \
+                     updated_at = excluded.updated_at",
+                    params![endpoint.as_str(), id, now.0],
+                )?;
+            }
+            Ok(n)
+        })
+        .await
+    }
+
+    async fn pending_deliveries(&self) -> StoreResult<u64> {
+        self.read(|c| {
+            let n: i64 = first(
+                c,
+                "SELECT COUNT(*) AS n FROM webhook_deliveries WHERE state = 'pending'",
+                [],
+                |r| get(r, "n"),
+            )?
+            .unwrap_or(0);
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+}
