@@ -49,6 +49,8 @@ pub struct AppServices {
     pub verification: Arc<VerificationService>,
     /// The outbox's readers: the revocation feed.
     pub events: Arc<sessiond_core::events::EventService>,
+    /// Webhook endpoints (the native API's `/sessiond/v1/webhooks`).
+    pub webhooks: Arc<sessiond_core::webhooks::WebhookService>,
     /// The only source of `now` for handlers.
     pub clock: Arc<dyn Clock>,
     pub health: Arc<dyn HealthStore>,

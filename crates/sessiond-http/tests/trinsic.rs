@@ -66,6 +66,10 @@ async fn env() -> Env {
             services.db.store.clone(),
             services.login.event_signal(),
         )),
+        webhooks: Arc::new(sessiond_core::webhooks::WebhookService::new(
+            services.db.store.clone(),
+            services.vault.clone(),
+        )),
         clock: clock.clone(),
         health: services.db.store.clone(),
         metrics: None,

@@ -100,6 +100,10 @@ pub enum Command {
     /// Manage secret keys and the master sealing key.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Webhook endpoints: register receivers of an application's events, rotate their signing
+    /// secrets, look at deliveries and attempts, replay.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
     /// Print an example configuration or check a configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -119,6 +123,123 @@ pub enum Command {
         #[arg(long, default_value_t = 5)]
         timeout: u64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Register an endpoint and print its signing secret (shown only once).
+    #[command(
+        after_help = "Examples:\n  sessiond webhooks create app_… --url https://api.example.com/clerk-webhooks\n  \
+                            sessiond webhooks create app_… --url https://hooks.example.com/s \\\n      \
+                            --event session.revoked --event session.ended --json\n\n\
+                            Event types: sessiond webhooks types"
+    )]
+    Create {
+        app_id: String,
+        /// The receiver (https:// or http://).
+        #[arg(long)]
+        url: String,
+        /// Deliver only this type (repeatable); without any, every type.
+        #[arg(long = "event", value_name = "TYPE")]
+        events: Vec<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Register it disabled.
+        #[arg(long)]
+        disabled: bool,
+        /// Print the endpoint with its `secret` as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List an application's endpoints.
+    #[command(after_help = "Example:\n  sessiond webhooks list app_… --json")]
+    List {
+        app_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change an endpoint (only what is given).
+    #[command(
+        after_help = "Examples:\n  sessiond webhooks update app_… ep_… --disable\n  \
+                            sessiond webhooks update app_… ep_… --event user.created --event user.deleted\n  \
+                            sessiond webhooks update app_… ep_… --all-events"
+    )]
+    Update {
+        app_id: String,
+        endpoint_id: String,
+        #[arg(long)]
+        url: Option<String>,
+        /// Replace the types delivered with these (repeatable).
+        #[arg(long = "event", value_name = "TYPE", conflicts_with = "all_events")]
+        events: Vec<String>,
+        /// Deliver every type.
+        #[arg(long)]
+        all_events: bool,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        #[arg(long)]
+        disable: bool,
+    },
+    /// Delete an endpoint with its deliveries and their history.
+    #[command(after_help = "Example:\n  sessiond webhooks delete app_… ep_…")]
+    Delete { app_id: String, endpoint_id: String },
+    /// Replace the signing secret; the old one keeps signing beside it for the overlap.
+    #[command(after_help = "Example:\n  sessiond webhooks rotate-secret app_… ep_… --overlap 12h")]
+    RotateSecret {
+        app_id: String,
+        endpoint_id: String,
+        /// How long the old secret still signs (s, m, h or d; at most 7d).
+        #[arg(long, default_value = "1d", value_name = "DURATION")]
+        overlap: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// An endpoint's deliveries, newest event first.
+    #[command(after_help = "Example:\n  sessiond webhooks deliveries app_… ep_… --state failed")]
+    Deliveries {
+        app_id: String,
+        endpoint_id: String,
+        /// pending, succeeded or failed.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// An endpoint's delivery attempts, newest first (status, latency, start of the answer).
+    #[command(after_help = "Example:\n  sessiond webhooks attempts app_… ep_… --event evt_…")]
+    Attempts {
+        app_id: String,
+        endpoint_id: String,
+        #[arg(long, value_name = "EVENT_ID")]
+        event: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send events to an endpoint again: one, or every one in a time range.
+    #[command(
+        after_help = "Examples:\n  sessiond webhooks replay app_… ep_… --event evt_…\n  \
+                            sessiond webhooks replay app_… ep_… --since 2026-12-01T00:00:00Z --until 2026-12-02T00:00:00Z"
+    )]
+    Replay {
+        app_id: String,
+        endpoint_id: String,
+        #[arg(long, value_name = "EVENT_ID", conflicts_with_all = ["since", "until"])]
+        event: Option<String>,
+        /// Start of the range (RFC 3339 or Unix milliseconds), inclusive.
+        #[arg(long, requires = "until")]
+        since: Option<String>,
+        /// End of the range, exclusive.
+        #[arg(long, requires = "since")]
+        until: Option<String>,
+    },
+    /// List the event types, with what each means.
+    Types,
 }
 
 #[derive(Debug, Subcommand)]

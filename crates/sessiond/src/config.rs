@@ -50,6 +50,9 @@ pub struct Settings {
     pub rate_limit_per_app_per_sec: u32,
     pub rate_limit_burst_secs: u32,
     pub rate_limit_auth_failures_per_min: u32,
+    pub webhook_timeout_secs: u64,
+    pub webhook_retry_schedule: String,
+    pub webhook_allow_private_networks: bool,
 }
 
 impl Default for Settings {
@@ -76,6 +79,9 @@ impl Default for Settings {
             rate_limit_per_app_per_sec: 10_000,
             rate_limit_burst_secs: 2,
             rate_limit_auth_failures_per_min: 30,
+            webhook_timeout_secs: 15,
+            webhook_retry_schedule: "5s,5m,30m,2h,5h,10h,10h".into(),
+            webhook_allow_private_networks: false,
         }
     }
 }
@@ -185,6 +191,21 @@ pub const FIELDS: &[(&str, &str, Option<&str>)] = &[
     (
         "rate_limit_auth_failures_per_min",
         "Failed authentications (wrong or revoked keys) a client address may make per minute; past\nit, its requests are answered 429 until the allowance refills. 0 is unlimited. Behind a proxy\nevery client shares the proxy's address. Counted in http_rate_limited_total{limit=\"auth_failures\"}.",
+        None,
+    ),
+    (
+        "webhook_timeout_secs",
+        "Longest one webhook delivery may take (connecting, sending, the receiver's answer) before it\ncounts as failed and is retried. Redirects are never followed; at most 1 KiB of an answer is read.",
+        None,
+    ),
+    (
+        "webhook_retry_schedule",
+        "Waits before each retry of a failed webhook delivery (s, m or h), comma-separated. When they\nare used up the delivery is marked failed. The default is the Standard Webhooks schedule.",
+        None,
+    ),
+    (
+        "webhook_allow_private_networks",
+        "Deliver webhooks to loopback, private (RFC 1918, fc00::/7), link-local and cloud metadata\naddresses. Off by default, so an endpoint URL cannot reach into the server's own network\n(checked on every resolved address, after DNS).",
         None,
     ),
 ];
@@ -313,6 +334,41 @@ pub struct Config {
     pub http_idle_timeout_secs: u64,
     pub http_request_timeout_secs: u64,
     pub rate_limits: sessiond_http::limit::RateLimits,
+    pub webhooks: WebhookConfig,
+}
+
+/// How this node delivers webhooks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    pub timeout: std::time::Duration,
+    pub retry_schedule_secs: Vec<u64>,
+    pub allow_private_networks: bool,
+}
+
+/// `5s,5m,30m,2h` → seconds.
+pub fn parse_schedule(s: &str) -> Result<Vec<u64>, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim) {
+        let (n, unit) = part.split_at(part.len().saturating_sub(1));
+        let mult = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            _ => return Err(format!("`{part}` is not a number of s, m or h")),
+        };
+        let n: u64 = n
+            .parse()
+            .map_err(|_| format!("`{part}` is not a number of s, m or h"))?;
+        let secs = n * mult;
+        if !(1..=86_400).contains(&secs) {
+            return Err(format!("`{part}` must be between 1s and 24h"));
+        }
+        out.push(secs);
+    }
+    if out.len() > 20 {
+        return Err("at most 20 retries".into());
+    }
+    Ok(out)
 }
 
 impl Config {
@@ -394,6 +450,15 @@ impl Settings {
                 "must be between 1 and 300".into(),
             ));
         }
+        if !(1..=60).contains(&self.webhook_timeout_secs) {
+            return Err(bad("webhook_timeout_secs", "must be between 1 and 60".into()));
+        }
+        let webhooks = WebhookConfig {
+            timeout: std::time::Duration::from_secs(self.webhook_timeout_secs),
+            retry_schedule_secs: parse_schedule(&self.webhook_retry_schedule)
+                .map_err(|e| bad("webhook_retry_schedule", e))?,
+            allow_private_networks: self.webhook_allow_private_networks,
+        };
         if !(10..=86_400).contains(&self.purge_interval_secs) {
             return Err(bad(
                 "purge_interval_secs",
@@ -501,6 +566,7 @@ impl Settings {
             log_level: self.log_level,
             shutdown_timeout_secs: self.shutdown_timeout_secs,
             purge_interval_secs: self.purge_interval_secs,
+            webhooks,
         })
     }
 }

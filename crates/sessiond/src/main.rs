@@ -18,6 +18,7 @@ mod runtime;
 mod scheduler;
 mod server;
 mod telemetry;
+mod webhooks;
 
 use std::process::ExitCode;
 
@@ -109,6 +110,7 @@ fn main() -> ExitCode {
             Command::Migrate => admin::migrate(&cfg).await.map(|()| true),
             Command::Apps(c) => admin::apps(&cfg, c).await.map(|()| true),
             Command::Keys(c) => admin::keys(&cfg, c).await.map(|()| true),
+            Command::Webhooks(c) => admin::webhooks(&cfg, c).await.map(|()| true),
             Command::Users(c) => admin::users(&cfg, c).await.map(|()| true),
             Command::Healthcheck { url, live, timeout } => {
                 admin::healthcheck(&cfg, url, live, timeout).await

@@ -1,5 +1,7 @@
 //! `sessiond serve`: build the node, serve until a signal, shut down gracefully.
 
+use sessiond_core::webhooks::{DispatchSettings, Dispatcher, WebhookService};
+use sessiond_http::dialect::clerk::webhooks::ClerkPayloads;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -172,7 +174,27 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     tasks.extend(crate::scheduler::spawn(
         vec![purge, keys, sweeper],
         store.clone(),
+        holder.clone(),
+        clock.clone(),
+        stop.clone(),
+    ));
+    let webhooks = Arc::new(WebhookService::new(store.clone(), rt.vault.clone()));
+    let dispatcher = Arc::new(Dispatcher::new(
+        store.clone(),
+        webhooks.clone(),
+        Arc::new(ClerkPayloads::new(rt.tenancy.clone(), rt.login.clone())),
+        Arc::new(crate::webhooks::HttpTransport::new(&cfg.webhooks)?),
+        DispatchSettings {
+            retry_schedule_secs: cfg.webhooks.retry_schedule_secs.clone(),
+            lease_secs: cfg.webhooks.timeout.as_secs() * 2 + 30,
+            ..DispatchSettings::default()
+        },
         holder,
+    ));
+    tasks.push(crate::webhooks::spawn(
+        dispatcher,
+        store.clone(),
+        rt.login.event_signal(),
         clock.clone(),
         stop.clone(),
     ));
@@ -205,6 +227,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             store.clone(),
             rt.login.event_signal(),
         )),
+        webhooks,
         clock: clock.clone(),
         health: store.clone(),
         metrics: Some(handle),

@@ -60,6 +60,11 @@ impl EventSignal {
         self.0.send_modify(|n| *n = n.wrapping_add(1));
     }
 
+    /// Events this node has written since it started.
+    pub fn raised(&self) -> u64 {
+        *self.0.borrow()
+    }
+
     /// A receiver that sees every raise after this call.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
         self.0.subscribe()

@@ -1,8 +1,9 @@
 //! sessiond's own API under `/sessiond/v1`: what an operator's automation needs that no vendor
 //! dialect offers: who am I (the calling application) and its settings, and the revocation
-//! feed (`revocations`).
+//! feed (`revocations`), and webhook endpoints (`webhooks`).
 
 mod revocations;
+mod webhooks;
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -61,6 +62,16 @@ pub fn router(state: AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(current_application))
         .routes(routes!(get_application))
         .routes(routes!(revocations::revocations))
+        .routes(routes!(webhooks::create_endpoint, webhooks::list_endpoints))
+        .routes(routes!(
+            webhooks::get_endpoint,
+            webhooks::update_endpoint,
+            webhooks::delete_endpoint
+        ))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(webhooks::list_attempts))
+        .routes(routes!(webhooks::replay))
         .route_layer(axum::middleware::from_fn_with_state(
             auth,
             require_application,

@@ -4,10 +4,12 @@
 mod apps;
 mod keys;
 mod users;
+mod webhooks;
 
 pub use apps::apps;
 pub use keys::keys;
 pub use users::users;
+pub use webhooks::webhooks;
 
 use std::io::Write;
 

@@ -9,6 +9,7 @@ mod error;
 mod handlers;
 mod input;
 mod views;
+pub mod webhooks;
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
