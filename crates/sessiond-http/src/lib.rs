@@ -9,7 +9,8 @@
 //! - [`middleware`]: request ids, per-request log spans, request metrics, limits.
 //! - [`limit`]: rate limits per application and per client address (failed authentications).
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
-//! - [`native`]: sessiond's own small API under `/sessiond/v1`.
+//! - [`native`]: sessiond's own API under `/sessiond/v1`: the application, the revocation feed,
+//!   webhook endpoints.
 //! - [`dialect`]: vendor dialects (Clerk under `/v1`, Equisoft under `/sessions` and
 //!   `/users/{uuid}/sessions`, Trinsic under `/api/v1`).
 //! - [`pages`]: the hosted identity-verification pages under `/verify`.

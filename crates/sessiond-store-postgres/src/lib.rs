@@ -12,6 +12,8 @@
 //!   impersonation audit trail and identity-verification sessions.
 //! - `events`: the outbox: events written inside the writes that cause them (`event_cte!` makes
 //!   the event part of a single statement), read in commit order by transaction id.
+//! - `webhooks`: webhook endpoints, their deliveries (claimed with `FOR UPDATE SKIP LOCKED` and
+//!   leases, so several nodes send each once) and attempts.
 //!
 //! Queries go through sqlx's native PostgreSQL driver: binary protocol, every statement prepared
 //! once per connection and cached (a warm read is one round trip: Bind/Execute/Sync), values bound

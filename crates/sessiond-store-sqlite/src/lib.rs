@@ -9,6 +9,8 @@
 //!   `vault` (session deletion, token vault, impersonation audit), `verification`, `ops`
 //!   (sealed-value enumeration, job claims, health).
 //! - `events`: the outbox: events appended inside the writes that cause them, read in sequence order.
+//! - `webhooks`: webhook endpoints, their deliveries (queued from the outbox, claimed under leases)
+//!   and attempts.
 //!
 //! Durability: a write is acknowledged only after the COMMIT of its batch returned with
 //! `synchronous = FULL` (see docs/design/storage-contract.md).

@@ -451,7 +451,10 @@ impl Settings {
             ));
         }
         if !(1..=60).contains(&self.webhook_timeout_secs) {
-            return Err(bad("webhook_timeout_secs", "must be between 1 and 60".into()));
+            return Err(bad(
+                "webhook_timeout_secs",
+                "must be between 1 and 60".into(),
+            ));
         }
         let webhooks = WebhookConfig {
             timeout: std::time::Duration::from_secs(self.webhook_timeout_secs),

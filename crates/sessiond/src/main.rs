@@ -7,7 +7,9 @@
 //! - `server`: `serve`, with metrics, jobs and graceful shutdown.
 //! - `listener`: the accept loop: connection limit, header and idle timeouts, descriptor limit.
 //! - `scheduler`: timing of background jobs.
-//! - `admin`: offline commands (apps, keys, users, migrate, healthcheck).
+//! - `admin`: offline commands (apps, keys, users, webhooks, migrate, healthcheck).
+//! - `webhooks`: webhook delivery on this node: the HTTP transport (timeouts, no redirects,
+//!   the private-address rule) and the loop that runs the core's dispatcher.
 //! - `telemetry`: logging.
 
 mod admin;

@@ -186,7 +186,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         Arc::new(crate::webhooks::HttpTransport::new(&cfg.webhooks)?),
         DispatchSettings {
             retry_schedule_secs: cfg.webhooks.retry_schedule_secs.clone(),
-            lease_secs: cfg.webhooks.timeout.as_secs() * 2 + 30,
+            // Past the transport's own timeout, so a live sender is never overtaken.
+            lease_secs: cfg.webhooks.timeout.as_secs() * 2 + 5,
             ..DispatchSettings::default()
         },
         holder,

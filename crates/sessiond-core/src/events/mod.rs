@@ -100,14 +100,26 @@ impl EventType {
     pub fn description(self) -> &'static str {
         match self {
             EventType::SessionCreated => "A session was created active (Clerk's type).",
-            EventType::SessionPending => "A session was created pending: it needs enabling before tokens are issued (Clerk's type).",
+            EventType::SessionPending => {
+                "A session was created pending: it needs enabling before tokens are issued (Clerk's type)."
+            }
             EventType::SessionEnabled => "A pending session became active (sessiond's type).",
             EventType::SessionEnded => "The user signed out of a session (Clerk's type).",
-            EventType::SessionRemoved => "A session was removed from its client, or deleted (Clerk's type).",
-            EventType::SessionRevoked => "A session was revoked by the application or an operator (Clerk's type).",
-            EventType::SessionReplaced => "Another session took this one's place on its client (sessiond's type).",
-            EventType::ImpersonationStarted => "A session's user began acting as another user (sessiond's type).",
-            EventType::ImpersonationEnded => "An impersonation ended; the session is its user's again (sessiond's type).",
+            EventType::SessionRemoved => {
+                "A session was removed from its client, or deleted (Clerk's type)."
+            }
+            EventType::SessionRevoked => {
+                "A session was revoked by the application or an operator (Clerk's type)."
+            }
+            EventType::SessionReplaced => {
+                "Another session took this one's place on its client (sessiond's type)."
+            }
+            EventType::ImpersonationStarted => {
+                "A session's user began acting as another user (sessiond's type)."
+            }
+            EventType::ImpersonationEnded => {
+                "An impersonation ended; the session is its user's again (sessiond's type)."
+            }
             EventType::UserCreated => "A user was created (Clerk's type).",
             EventType::UserUpdated => "A user was changed (Clerk's type).",
             EventType::UserDeleted => "A user was deleted, with their sessions (Clerk's type).",

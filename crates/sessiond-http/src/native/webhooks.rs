@@ -158,9 +158,10 @@ pub(super) fn problem(p: Problem) -> Error {
             member,
             format!("must be at most {max} bytes without control characters"),
         ),
-        Problem::TooManyItems { member, max_items } => {
-            Error::invalid(member, format!("must be a list of at most {max_items} items"))
-        }
+        Problem::TooManyItems { member, max_items } => Error::invalid(
+            member,
+            format!("must be a list of at most {max_items} items"),
+        ),
         Problem::BadItem { member, max_item } => Error::invalid(
             member,
             format!("items must be non-empty strings of at most {max_item} bytes"),
@@ -178,10 +179,16 @@ fn endpoint_input(body: &Bytes, create: bool) -> Result<EndpointInput, Error> {
         b.str("url").map_err(problem)?
     };
     if url.as_ref().is_some_and(|u| u.len() > MAX_URL) {
-        return Err(Error::invalid("url", format!("must be at most {MAX_URL} bytes")));
+        return Err(Error::invalid(
+            "url",
+            format!("must be at most {MAX_URL} bytes"),
+        ));
     }
     let description = b.str("description").map_err(problem)?;
-    if description.as_ref().is_some_and(|d| d.len() > MAX_DESCRIPTION) {
+    if description
+        .as_ref()
+        .is_some_and(|d| d.len() > MAX_DESCRIPTION)
+    {
         return Err(Error::invalid(
             "description",
             format!("must be at most {MAX_DESCRIPTION} bytes"),
@@ -215,7 +222,10 @@ fn query_pairs(raw: Option<&str>, allowed: &[&str]) -> Result<Vec<(String, Strin
         if !allowed.contains(&k.as_ref()) {
             return Err(Error::invalid(
                 "query",
-                format!("unknown parameter {:?}", k.chars().take(64).collect::<String>()),
+                format!(
+                    "unknown parameter {:?}",
+                    k.chars().take(64).collect::<String>()
+                ),
             ));
         }
         if out.iter().any(|(seen, _)| *seen == k) {
@@ -382,9 +392,10 @@ pub(super) async fn list_deliveries(
     let q = query_pairs(raw.as_deref(), &["state", "limit"])?;
     let state = match q.iter().find(|(k, _)| k == "state") {
         None => None,
-        Some((_, v)) => Some(DeliveryState::parse(v).ok_or_else(|| {
-            Error::invalid("state", "must be pending, succeeded or failed")
-        })?),
+        Some((_, v)) => Some(
+            DeliveryState::parse(v)
+                .ok_or_else(|| Error::invalid("state", "must be pending, succeeded or failed"))?,
+        ),
     };
     let list = st
         .webhooks
@@ -463,11 +474,9 @@ pub(super) async fn replay(
             until: ms(u),
         },
         _ => {
-            return Err(Error::invalid(
-                "body",
-                "give either event_id, or both since and until",
-            )
-            .into());
+            return Err(
+                Error::invalid("body", "give either event_id, or both since and until").into(),
+            );
         }
     };
     let queued = st.webhooks.replay(&app, &id, which, st.clock.now()).await?;

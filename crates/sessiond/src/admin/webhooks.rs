@@ -55,7 +55,9 @@ fn parse_time(s: &str) -> anyhow::Result<Timestamp> {
         return Ok(Timestamp(ms));
     }
     let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .with_context(|| format!("`{s}` is neither RFC 3339 (2026-12-01T00:00:00Z) nor Unix milliseconds"))?;
+        .with_context(|| {
+            format!("`{s}` is neither RFC 3339 (2026-12-01T00:00:00Z) nor Unix milliseconds")
+        })?;
     Ok(Timestamp(
         i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX),
     ))
@@ -99,7 +101,9 @@ pub async fn webhooks(cfg: &Config, cmd: WebhooksCommand) -> anyhow::Result<()> 
             } else {
                 print_endpoint(&e);
                 println!("  signing secret: {}", &*secret);
-                println!("The secret is shown only now; give it to the receiver (e.g. CLERK_WEBHOOK_SIGNING_SECRET).");
+                println!(
+                    "The secret is shown only now; give it to the receiver (e.g. CLERK_WEBHOOK_SIGNING_SECRET)."
+                );
             }
         }
         WebhooksCommand::List { app_id, json } => {
@@ -230,7 +234,12 @@ pub async fn webhooks(cfg: &Config, cmd: WebhooksCommand) -> anyhow::Result<()> 
         } => {
             let app = app_of(&app_id).await?;
             let list = svc
-                .attempts(&app, &parse_endpoint(&endpoint_id)?, event.as_deref(), limit)
+                .attempts(
+                    &app,
+                    &parse_endpoint(&endpoint_id)?,
+                    event.as_deref(),
+                    limit,
+                )
                 .await?;
             if json {
                 print_json(&serde_json::Value::Array(

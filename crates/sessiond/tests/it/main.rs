@@ -18,3 +18,4 @@ mod ops;
 mod pages;
 mod pg_outage;
 mod rate_limits;
+mod webhooks;

@@ -7,14 +7,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
+use sessiond_core::Error;
 use sessiond_core::application::Application;
+use sessiond_core::error::Result;
 use sessiond_core::events::{Event, EventType, SessionSnapshot};
 use sessiond_core::ids::UserId;
 use sessiond_core::login::LoginService;
 use sessiond_core::tenancy::Tenancy;
 use sessiond_core::webhooks::PayloadRenderer;
-use sessiond_core::Error;
-use sessiond_core::error::Result;
 
 use super::views;
 
