@@ -279,6 +279,28 @@ async fn private_addresses_are_refused_unless_allowed() {
         "retried later: {d}"
     );
     assert_eq!(d["data"][0]["attempts"], json!(1));
+
+    // The metrics count what happened (the dispatcher publishes them after each pass).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let metrics = crate::harness::client()
+            .get(server.url("/metrics"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .text()
+            .await
+            .unwrap_or_default();
+        let has = |name: &str| metrics.lines().any(|l| l.starts_with(name));
+        let attempts = "webhook_attempts_total{outcome=\"failed_attempt\"} 3";
+        if (has(attempts) && has("events_emitted_total 1")) || Instant::now() > deadline {
+            assert!(has(attempts), "{metrics}");
+            assert!(has("events_emitted_total 1"), "{metrics}");
+            assert!(has("webhook_delivery_duration_seconds"), "{metrics}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
