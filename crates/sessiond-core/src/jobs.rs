@@ -209,6 +209,44 @@ impl<S: crate::store::EventStore + ?Sized + 'static> Purger for OldEvents<S> {
     }
 }
 
+/// Writes `session.expired` events for sessions that lapse by time (their deadlines pass with no
+/// write to the session), so webhooks and the revocation feed learn of them within a slot.
+pub struct LapseEvents<S: ?Sized> {
+    store: Arc<S>,
+    signal: Arc<crate::events::EventSignal>,
+}
+
+impl<S: ?Sized> LapseEvents<S> {
+    pub const NAME: &'static str = "session_lapse_events";
+    pub const INTERVAL_SECS: u64 = 10;
+    /// Events per application per run; a larger backlog continues at the next run.
+    pub const PER_RUN: u32 = 1000;
+
+    pub fn new(store: Arc<S>, signal: Arc<crate::events::EventSignal>) -> Self {
+        LapseEvents { store, signal }
+    }
+}
+
+#[async_trait]
+impl<S: crate::store::EventStore + ?Sized + 'static> Job for LapseEvents<S> {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+    fn interval_secs(&self) -> u64 {
+        Self::INTERVAL_SECS
+    }
+    async fn run_once(&self, now: Timestamp) -> Result<JobOutcome> {
+        let items = self.store.write_lapse_events(now, Self::PER_RUN).await?;
+        if items > 0 {
+            self.signal.raise();
+        }
+        Ok(JobOutcome {
+            items,
+            summary: format!("wrote {items} session.expired events"),
+        })
+    }
+}
+
 /// Says that this node has just deleted sessions in bulk
 /// ([`crate::store::SessionDeleteStore::delete_user_sessions`],
 /// [`crate::store::SessionDeleteStore::delete_lapsed_sessions`]), so their rows wait for the
@@ -367,7 +405,12 @@ mod tests {
         async fn delete_sessions(&self, _: &AppId, _: &SessionDeletion) -> StoreResult<u64> {
             Ok(0)
         }
-        async fn delete_user_sessions(&self, _: &AppId, _: &UserId) -> StoreResult<bool> {
+        async fn delete_user_sessions(
+            &self,
+            _: &AppId,
+            _: &UserId,
+            _: Timestamp,
+        ) -> StoreResult<bool> {
             Ok(true)
         }
         async fn delete_lapsed_sessions(&self, _: &AppId, _: Timestamp) -> StoreResult<()> {

@@ -409,11 +409,13 @@ pub trait SessionDeleteStore: Send + Sync {
     /// Deletes every session of `user` (with their vaults) in one row write, however many there
     /// are: from the moment this returns, no read sees them, and sessions created afterwards
     /// are unaffected. Their rows are removed later by [`Self::sweep_deleted_sessions`].
-    /// Returns whether the user exists.
+    /// Returns whether the user exists. In the same write, a `user.sessions.removed` event lists
+    /// the sessions that were still usable at `now` (none: no event).
     async fn delete_user_sessions(
         &self,
         app: &AppId,
         user: &crate::ids::UserId,
+        now: Timestamp,
     ) -> StoreResult<bool>;
     /// Deletes every session of the application that lapsed (expiry, abandonment or idle
     /// deadline) at or before `through`, in one row write, however many there are: from the
@@ -523,6 +525,7 @@ pub trait VerificationStore: Send + Sync {
         &self,
         v: &crate::verification::Verification,
         attachments: &[StoredAttachment],
+        event: Option<&NewEvent>,
     ) -> StoreResult<()>;
     async fn get_verification(
         &self,
@@ -535,9 +538,14 @@ pub trait VerificationStore: Send + Sync {
         &self,
         v: &crate::verification::Verification,
         attachments: &[StoredAttachment],
+        event: Option<&NewEvent>,
     ) -> StoreResult<()>;
     /// Writes the redacted session (version-checked) and deletes all its attachments, atomically.
-    async fn redact_verification(&self, v: &crate::verification::Verification) -> StoreResult<()>;
+    async fn redact_verification(
+        &self,
+        v: &crate::verification::Verification,
+        event: Option<&NewEvent>,
+    ) -> StoreResult<()>;
     /// A page of the application's sessions ordered by `order` (ties broken by id), and the total.
     async fn list_verifications(
         &self,
@@ -552,7 +560,8 @@ pub trait VerificationStore: Send + Sync {
     /// their expiry) and drops their sealed input; returns how many.
     async fn expire_verifications(&self, now: Timestamp) -> StoreResult<u64>;
     /// Redacts the application's sessions that finished at or before `cutoff` and are not yet
-    /// redacted: results, input and attachments removed, `redacted_at = now`. Returns how many.
+    /// redacted: results, input and attachments removed, `redacted_at = now`, and a
+    /// `verification.redacted` event written for each. Returns how many.
     async fn redact_verifications_finished_before(
         &self,
         app: &AppId,
@@ -605,6 +614,11 @@ pub trait EventStore: Send + Sync {
     ) -> StoreResult<Vec<crate::events::Event>>;
     /// Deletes events that occurred before `cutoff`; returns how many.
     async fn purge_events(&self, cutoff: Timestamp) -> StoreResult<u64>;
+    /// Writes a `session.expired` event ([`crate::events::session_lapsed`]) for each usable
+    /// session that lapsed (expiry, idle deadline or abandonment) since the last call, up to
+    /// `limit` per application, and remembers how far it got. The first call for an application
+    /// only marks `now` as its start. Returns how many events were written.
+    async fn write_lapse_events(&self, now: Timestamp, limit: u32) -> StoreResult<u64>;
 }
 
 /// Webhook endpoints and the deliveries of events to them.

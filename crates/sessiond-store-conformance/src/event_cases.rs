@@ -198,3 +198,177 @@ pub async fn events_purge_by_age_and_cursors_survive(db: &TestDb) {
         vec![(EventType::UserCreated, u.id.as_str().to_owned())]
     );
 }
+
+pub async fn lapses_bulk_deletions_and_verifications_write_their_events(db: &TestDb) {
+    use sessiond_core::verification::{FailReason, State};
+    let (a, _) = insert_app(db, "a", T0).await;
+    let (b, _) = insert_app(db, "b", T0).await;
+    let u = user(&a.id, T0, &[], None);
+    let ub = user(&b.id, T0, &[], None);
+    assert_eq!(db.store.insert_user(&u, None).await, Ok(()));
+    assert_eq!(db.store.insert_user(&ub, None).await, Ok(()));
+    let ms = |n: i64| Timestamp(T0.0 + n);
+    let with =
+        |app: &sessiond_core::application::AppId, uid: &UserId, expire: i64, idle: Option<i64>| {
+            let mut s = session(app, uid, T0);
+            s.expire_at = ms(expire);
+            s.abandon_at = ms(10_000_000);
+            s.idle_deadline = idle.map(ms);
+            s
+        };
+    // The first pass only starts the cursor: nothing before it is reported.
+    let old = with(&a.id, &u.id, 50, None);
+    assert_eq!(db.store.insert_session(&old, None).await, Ok(()));
+    assert_eq!(db.store.write_lapse_events(ms(100), 10).await, Ok(0));
+
+    let expires = with(&a.id, &u.id, 1_000, None);
+    let idles = with(&a.id, &u.id, 9_000, Some(1_000));
+    let tie = with(&a.id, &u.id, 1_000, None);
+    let later = with(&a.id, &u.id, 5_000, None);
+    let mut revoked = with(&a.id, &u.id, 1_000, None);
+    revoked.status = SessionStatus::Revoked;
+    let theirs = with(&b.id, &ub.id, 1_000, None);
+    for s in [&expires, &idles, &tie, &later, &revoked, &theirs] {
+        assert_eq!(db.store.insert_session(s, None).await, Ok(()));
+    }
+    // Three of a's lapsed by 2 s (two at the same instant), paged two per application at a time
+    // without loss or repeat; b's one comes in the first pass.
+    assert_eq!(db.store.write_lapse_events(ms(2_000), 2).await, Ok(3));
+    assert_eq!(db.store.write_lapse_events(ms(2_000), 2).await, Ok(1));
+    assert_eq!(db.store.write_lapse_events(ms(2_000), 2).await, Ok(0));
+    let expired = settled(db, &a.id, Position::START, &[EventType::SessionExpired], 3).await;
+    let mut ids: Vec<&str> = expired.iter().map(|e| e.event.subject.as_str()).collect();
+    ids.sort_unstable();
+    let mut want = vec![expires.id.as_str(), idles.id.as_str(), tie.id.as_str()];
+    want.sort_unstable();
+    assert_eq!(ids, want);
+    let idle_event = expired
+        .iter()
+        .find(|e| e.event.subject == idles.id.as_str())
+        .unwrap_or_else(|| panic!("idle event"));
+    let snap: events::SessionSnapshot =
+        serde_json::from_value(idle_event.event.data.clone()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(snap.status, SessionStatus::Suspended);
+    assert_eq!(idle_event.event.occurred_at, ms(1_000), "when it lapsed");
+
+    // Deleting all of a user's sessions lists the ones still usable (not the lapsed or revoked).
+    let fresh = with(&a.id, &u.id, 9_000_000, None);
+    assert_eq!(db.store.insert_session(&fresh, None).await, Ok(()));
+    assert_eq!(
+        db.store.delete_user_sessions(&a.id, &u.id, ms(6_000)).await,
+        Ok(true)
+    );
+    let removed = settled(
+        db,
+        &a.id,
+        Position::START,
+        &[EventType::UserSessionsRemoved],
+        1,
+    )
+    .await;
+    assert_eq!(removed.len(), 1);
+    assert_eq!(removed[0].event.subject, u.id.as_str());
+    assert_eq!(
+        removed[0].event.data["session_ids"],
+        serde_json::json!([fresh.id.as_str()])
+    );
+    // A user with nothing usable left: no event; the deleted ones never lapse into events.
+    assert_eq!(
+        db.store.delete_user_sessions(&a.id, &u.id, ms(6_000)).await,
+        Ok(true)
+    );
+    assert_eq!(db.store.write_lapse_events(ms(20_000_000), 10).await, Ok(0));
+    assert_eq!(
+        settled(
+            db,
+            &a.id,
+            Position::START,
+            &[EventType::UserSessionsRemoved],
+            1
+        )
+        .await
+        .len(),
+        1
+    );
+
+    // Verifications: finishing writes its event with the change; retention redaction one each.
+    let mut v = crate::verification_cases::verification(&a.id, T0, 3600);
+    assert_eq!(db.store.insert_verification(&v, &[], None).await, Ok(()));
+    let was = v.clone();
+    v.state = State::Failed(FailReason::NoMatch);
+    v.finished_at = Some(ms(10));
+    v.updated_at = ms(10);
+    v.version += 1;
+    let failed = events::verification_changed(&was, &v);
+    assert_eq!(
+        failed.as_ref().map(|e| e.kind),
+        Some(EventType::VerificationFailed)
+    );
+    let mut stale = v.clone();
+    stale.version += 4;
+    assert!(
+        db.store
+            .update_verification(&stale, &[], failed.as_ref())
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        db.store.update_verification(&v, &[], failed.as_ref()).await,
+        Ok(())
+    );
+    let mut done = crate::verification_cases::verification(&a.id, T0, 3600);
+    done.state = State::Success;
+    done.finished_at = Some(T0);
+    let completed = events::verification_finished(&done);
+    assert_eq!(
+        db.store
+            .insert_verification(&done, &[], completed.as_ref())
+            .await,
+        Ok(())
+    );
+    assert_eq!(
+        db.store
+            .redact_verifications_finished_before(&a.id, ms(20), ms(30))
+            .await,
+        Ok(2)
+    );
+    let kinds = [
+        EventType::VerificationCompleted,
+        EventType::VerificationFailed,
+        EventType::VerificationRedacted,
+    ];
+    let vs = settled(db, &a.id, Position::START, &kinds, 4).await;
+    let got: Vec<(EventType, String)> = vs
+        .iter()
+        .map(|e| (e.event.kind, e.event.subject.clone()))
+        .collect();
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(got[0], (EventType::VerificationFailed, v.id.to_string()));
+    assert_eq!(
+        got[1],
+        (EventType::VerificationCompleted, done.id.to_string())
+    );
+    assert!(
+        got[2..]
+            .iter()
+            .all(|(k, _)| *k == EventType::VerificationRedacted)
+    );
+    assert_eq!(
+        vs[0].event.data["fail_reason"],
+        serde_json::json!("no_match")
+    );
+    assert_eq!(vs[2].event.data["redacted_at"], serde_json::json!(ms(30).0));
+    // No personal data and no secrets in a verification event.
+    for e in &vs {
+        let text = e.event.data.to_string();
+        assert!(
+            !text.contains("sealed") && !text.contains("results_key"),
+            "{text}"
+        );
+    }
+    // Application b saw only its own (none of these).
+    assert_eq!(
+        settled(db, &b.id, Position::START, &kinds, 0).await.len(),
+        0
+    );
+}

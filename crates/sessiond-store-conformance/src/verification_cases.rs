@@ -17,7 +17,7 @@ fn at(secs: i64) -> Timestamp {
     Timestamp(T0.0 + secs * 1000)
 }
 
-fn verification(app: &AppId, created: Timestamp, expires_in: i64) -> Verification {
+pub fn verification(app: &AppId, created: Timestamp, expires_in: i64) -> Verification {
     Verification {
         id: VerificationId::new(),
         application_id: app.clone(),
@@ -69,11 +69,11 @@ pub async fn verification_round_trip_and_isolation(db: &TestDb) {
     let (b, _) = insert_app(db, "b", T0).await;
     let mut v = verification(&a.id, T0, 3600);
     v.options.disclosed_fields = Some(vec![true; 12]);
-    db.store.insert_verification(&v, &[]).await.unwrap();
+    db.store.insert_verification(&v, &[], None).await.unwrap();
     assert_eq!(get(db, &v).await, Some(v.clone()));
     assert_eq!(db.store.get_verification(&b.id, &v.id).await.unwrap(), None);
     assert_eq!(
-        db.store.insert_verification(&v, &[]).await,
+        db.store.insert_verification(&v, &[], None).await,
         Err(StoreError::Conflict)
     );
 
@@ -90,7 +90,7 @@ pub async fn verification_round_trip_and_isolation(db: &TestDb) {
     v.version = 2;
     let att = attachment(&v, 4);
     db.store
-        .update_verification(&v, std::slice::from_ref(&att))
+        .update_verification(&v, std::slice::from_ref(&att), None)
         .await
         .unwrap();
     assert_eq!(get(db, &v).await, Some(v.clone()));
@@ -106,7 +106,7 @@ pub async fn verification_round_trip_and_isolation(db: &TestDb) {
     let extra = attachment(&v, 8);
     assert_eq!(
         db.store
-            .update_verification(&stale, std::slice::from_ref(&extra))
+            .update_verification(&stale, std::slice::from_ref(&extra), None)
             .await,
         Err(StoreError::Conflict)
     );
@@ -121,7 +121,7 @@ pub async fn verification_round_trip_and_isolation(db: &TestDb) {
     foreign.application_id = b.id.clone();
     foreign.version = 3;
     assert_eq!(
-        db.store.update_verification(&foreign, &[]).await,
+        db.store.update_verification(&foreign, &[], None).await,
         Err(StoreError::NotFound)
     );
 
@@ -130,7 +130,7 @@ pub async fn verification_round_trip_and_isolation(db: &TestDb) {
     r.results_sealed = None;
     r.redacted_at = Some(at(20));
     r.version = 3;
-    db.store.redact_verification(&r).await.unwrap();
+    db.store.redact_verification(&r, None).await.unwrap();
     assert_eq!(db.store.get_attachment(&a.id, &att.id).await.unwrap(), None);
     let got = get(db, &v).await.unwrap();
     assert_eq!(got.redacted_at, Some(at(20)));
@@ -159,11 +159,11 @@ pub async fn verification_listing_orders_and_pages(db: &TestDb) {
             State::Failed(FailReason::Internal),
             State::Expired,
         ][i as usize];
-        db.store.insert_verification(&v, &[]).await.unwrap();
+        db.store.insert_verification(&v, &[], None).await.unwrap();
         all.push(v);
     }
     db.store
-        .insert_verification(&verification(&b.id, T0, 60), &[])
+        .insert_verification(&verification(&b.id, T0, 60), &[], None)
         .await
         .unwrap();
     let ids = |l: &[Verification]| l.iter().map(|v| v.id.clone()).collect::<Vec<_>>();
@@ -212,8 +212,14 @@ pub async fn verification_expiry_and_retention(db: &TestDb) {
     let (b, _) = insert_app(db, "b", T0).await;
     let running = verification(&a.id, T0, 60);
     let lapsed = verification(&a.id, T0, 10);
-    db.store.insert_verification(&running, &[]).await.unwrap();
-    db.store.insert_verification(&lapsed, &[]).await.unwrap();
+    db.store
+        .insert_verification(&running, &[], None)
+        .await
+        .unwrap();
+    db.store
+        .insert_verification(&lapsed, &[], None)
+        .await
+        .unwrap();
     assert_eq!(db.store.expire_verifications(at(30)).await.unwrap(), 1);
     let got = get(db, &lapsed).await.unwrap();
     assert_eq!(got.state, State::Expired);
@@ -230,14 +236,17 @@ pub async fn verification_expiry_and_retention(db: &TestDb) {
     done.input_sealed = None;
     let att = attachment(&done, 2);
     db.store
-        .insert_verification(&done, std::slice::from_ref(&att))
+        .insert_verification(&done, std::slice::from_ref(&att), None)
         .await
         .unwrap();
     let mut other = verification(&b.id, T0, 3600);
     other.state = State::Success;
     other.finished_at = Some(at(100));
     other.results_sealed = Some(vec![1; 40]);
-    db.store.insert_verification(&other, &[]).await.unwrap();
+    db.store
+        .insert_verification(&other, &[], None)
+        .await
+        .unwrap();
 
     // Before the cutoff reaches it: untouched.
     assert_eq!(

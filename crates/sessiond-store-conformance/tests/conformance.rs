@@ -64,6 +64,7 @@ conformance_suite!(
     event_cases:
     events_are_written_with_their_change_only,
     events_purge_by_age_and_cursors_survive,
+    lapses_bulk_deletions_and_verifications_write_their_events,
 );
 
 conformance_suite!(

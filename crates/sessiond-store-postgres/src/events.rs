@@ -131,6 +131,10 @@ impl EventStore for SqlStore {
         rows.iter().map(event_from_row).collect()
     }
 
+    async fn write_lapse_events(&self, now: Timestamp, limit: u32) -> StoreResult<u64> {
+        self.lapse_events(now, limit).await
+    }
+
     async fn purge_events(&self, cutoff: Timestamp) -> StoreResult<u64> {
         let done = sqlx::query("DELETE FROM events WHERE occurred_at < $1")
             .bind(cutoff.0)

@@ -96,18 +96,35 @@ impl SessionDeleteStore for SqlStore {
         Ok(done.rows_affected())
     }
 
-    async fn delete_user_sessions(&self, app: &AppId, user: &UserId) -> StoreResult<bool> {
-        // One statement: the generation moves on and the sweep is recorded together.
+    async fn delete_user_sessions(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        // One statement: the generation moves on, the sweep is recorded, and the event lists
+        // the sessions that were still usable (the CTEs read the sessions as they were).
         let row = sqlx::query(
             "WITH bumped AS (UPDATE users SET session_generation = session_generation + 1 \
              WHERE application_id = $1 AND id = $2 RETURNING application_id, id, session_generation), \
              swept AS (INSERT INTO session_sweeps (application_id, user_id, below) \
              SELECT application_id, id, session_generation FROM bumped \
-             ON CONFLICT (application_id, user_id) DO UPDATE SET below = EXCLUDED.below) \
+             ON CONFLICT (application_id, user_id) DO UPDATE SET below = EXCLUDED.below), \
+             usable AS (SELECT coalesce(json_agg(s.id ORDER BY s.created_at, s.id), '[]'::json) AS ids, \
+             count(*) AS n FROM sessions s JOIN bumped b ON s.application_id = b.application_id \
+             AND s.user_id = b.id AND s.user_generation = b.session_generation - 1 \
+             WHERE s.status IN ('active', 'pending') \
+             AND LEAST(s.expire_at, s.abandon_at, COALESCE(s.idle_deadline, s.expire_at)) > $3), \
+             ev AS (INSERT INTO events (id, application_id, type, subject, occurred_at, data) \
+             SELECT $4, $1, 'user.sessions.removed', $2, $3, \
+             json_build_object('user_id', $2::text, 'session_ids', usable.ids)::text \
+             FROM usable WHERE usable.n > 0) \
              SELECT count(*) AS n FROM bumped",
         )
         .bind(app.as_str())
         .bind(user.as_str())
+        .bind(now.0)
+        .bind(sessiond_crypto::ids::new_id("evt"))
         .fetch_one(self.pool())
         .await
         .map_err(map_err)?;

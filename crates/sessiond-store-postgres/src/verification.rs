@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use sessiond_core::Timestamp;
 use sessiond_core::application::AppId;
+use sessiond_core::events::NewEvent;
 use sessiond_core::store::{
     StoreError, StoreResult, StoredAttachment, VerificationOrder, VerificationStore,
 };
@@ -127,6 +128,7 @@ impl VerificationStore for SqlStore {
         &self,
         v: &Verification,
         attachments: &[StoredAttachment],
+        event: Option<&NewEvent>,
     ) -> StoreResult<()> {
         let mut tx = self.pool().begin().await.map_err(map_err)?;
         sqlx::query(
@@ -162,6 +164,7 @@ impl VerificationStore for SqlStore {
         .await
         .map_err(map_err)?;
         insert_attachments(&mut tx, attachments).await?;
+        crate::events::append(&mut tx, event).await?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -188,6 +191,7 @@ impl VerificationStore for SqlStore {
         &self,
         v: &Verification,
         attachments: &[StoredAttachment],
+        event: Option<&NewEvent>,
     ) -> StoreResult<()> {
         let mut tx = self.pool().begin().await.map_err(map_err)?;
         if !self.write_verification(&mut tx, v).await? {
@@ -195,10 +199,15 @@ impl VerificationStore for SqlStore {
             return Err(self.missing_or_conflict(v).await);
         }
         insert_attachments(&mut tx, attachments).await?;
+        crate::events::append(&mut tx, event).await?;
         tx.commit().await.map_err(map_err)
     }
 
-    async fn redact_verification(&self, v: &Verification) -> StoreResult<()> {
+    async fn redact_verification(
+        &self,
+        v: &Verification,
+        event: Option<&NewEvent>,
+    ) -> StoreResult<()> {
         let mut tx = self.pool().begin().await.map_err(map_err)?;
         if !self.write_verification(&mut tx, v).await? {
             drop(tx);
@@ -212,6 +221,7 @@ impl VerificationStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
+        crate::events::append(&mut tx, event).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(())
     }
@@ -303,19 +313,29 @@ impl VerificationStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
-        let done = sqlx::query(
+        let redacted = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE verification_sessions SET results_sealed = NULL, input_sealed = NULL, \
              redacted_at = $1, version = version + 1 \
              WHERE application_id = $2 AND redacted_at IS NULL AND finished_at IS NOT NULL \
-             AND finished_at <= $3",
-        )
+             AND finished_at <= $3 RETURNING {COLS}"
+        )))
         .bind(now.0)
         .bind(app.as_str())
         .bind(cutoff.0)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
         .map_err(map_err)?;
+        for row in &redacted {
+            let v = from_row(row)?;
+            let e = sessiond_core::events::verification_redacted(
+                &v.application_id,
+                v.id.as_str(),
+                sessiond_core::events::verification_snapshot(&v),
+                now,
+            );
+            crate::events::append(&mut tx, Some(&e)).await?;
+        }
         tx.commit().await.map_err(map_err)?;
-        Ok(done.rows_affected())
+        Ok(redacted.len() as u64)
     }
 }

@@ -79,6 +79,15 @@ impl EventStore for SqliteStore {
         self.read(|c| q.all(c, event_from_row))
     }
 
+    async fn write_lapse_events(&self, now: Timestamp, limit: u32) -> StoreResult<u64> {
+        // A read first: a pass with nothing lapsed takes no write lock.
+        if !self.read(|c| crate::login::lapse_work(c, now))? {
+            return Ok(0);
+        }
+        self.write(move |c| crate::login::write_lapse_events(c, now, limit))
+            .await
+    }
+
     async fn purge_events(&self, cutoff: Timestamp) -> StoreResult<u64> {
         self.write(move |c| exec(c, "DELETE FROM events WHERE occurred_at < ?1", [cutoff.0]))
             .await

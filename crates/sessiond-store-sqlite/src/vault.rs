@@ -77,9 +77,26 @@ impl SessionDeleteStore for SqliteStore {
         self.write(move |c| sql.execute(c)).await
     }
 
-    async fn delete_user_sessions(&self, app: &AppId, user: &UserId) -> StoreResult<bool> {
+    async fn delete_user_sessions(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let (app_id, user_id) = (app.clone(), user.clone());
         let (app, user) = (app.0.clone(), user.0.clone());
         self.write(move |c| {
+            // The sessions still usable, for the event: an index range of this user's sessions.
+            let usable = crate::all(
+                c,
+                "SELECT s.id FROM sessions s JOIN users u ON u.application_id = s.application_id \
+                 AND u.id = s.user_id AND u.session_generation = s.user_generation \
+                 WHERE s.application_id = ?1 AND s.user_id = ?2 AND s.status IN ('active', 'pending') \
+                 AND min(s.expire_at, s.abandon_at, coalesce(s.idle_deadline, s.expire_at)) > ?3 \
+                 ORDER BY s.created_at, s.id",
+                params![app, user, now.0],
+                |r| get::<String, _>(r, 0),
+            )?;
             let generation: Option<i64> = first(
                 c,
                 "UPDATE users SET session_generation = session_generation + 1 \
@@ -96,6 +113,10 @@ impl SessionDeleteStore for SqliteStore {
                  ON CONFLICT (application_id, user_id) DO UPDATE SET below = excluded.below",
                 params![app, user, below],
             )?;
+            if !usable.is_empty() {
+                let e = sessiond_core::events::user_sessions_removed(&app_id, &user_id, &usable, now);
+                crate::events::append(c, Some(&e))?;
+            }
             Ok(true)
         })
         .await

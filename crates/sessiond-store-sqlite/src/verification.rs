@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, Row, params};
 use sessiond_core::Timestamp;
 use sessiond_core::application::AppId;
+use sessiond_core::events::NewEvent;
 use sessiond_core::store::{
     StoreError, StoreResult, StoredAttachment, VerificationOrder, VerificationStore,
 };
@@ -126,9 +127,10 @@ impl VerificationStore for SqliteStore {
         &self,
         v: &Verification,
         attachments: &[StoredAttachment],
+        event: Option<&NewEvent>,
     ) -> StoreResult<()> {
         let (options, step) = (json(&v.options)?, json(&v.step)?);
-        let (v, attachments) = (v.clone(), attachments.to_vec());
+        let (v, attachments, event) = (v.clone(), attachments.to_vec(), event.cloned());
         self.write(move |c| {
             exec(
                 c,
@@ -162,7 +164,8 @@ impl VerificationStore for SqliteStore {
                     v.version
                 ],
             )?;
-            insert_attachments(c, &attachments)
+            insert_attachments(c, &attachments)?;
+            crate::events::append(c, event.as_ref())
         })
         .await
     }
@@ -179,17 +182,23 @@ impl VerificationStore for SqliteStore {
         &self,
         v: &Verification,
         attachments: &[StoredAttachment],
+        event: Option<&NewEvent>,
     ) -> StoreResult<()> {
-        let (v, attachments) = (v.clone(), attachments.to_vec());
+        let (v, attachments, event) = (v.clone(), attachments.to_vec(), event.cloned());
         self.write(move |c| {
             write_verification(c, &v)?;
-            insert_attachments(c, &attachments)
+            insert_attachments(c, &attachments)?;
+            crate::events::append(c, event.as_ref())
         })
         .await
     }
 
-    async fn redact_verification(&self, v: &Verification) -> StoreResult<()> {
-        let v = v.clone();
+    async fn redact_verification(
+        &self,
+        v: &Verification,
+        event: Option<&NewEvent>,
+    ) -> StoreResult<()> {
+        let (v, event) = (v.clone(), event.cloned());
         self.write(move |c| {
             write_verification(c, &v)?;
             exec(
@@ -197,7 +206,7 @@ impl VerificationStore for SqliteStore {
                 "DELETE FROM verification_attachments WHERE application_id = ?1 AND verification_id = ?2",
                 [v.application_id.as_str(), v.id.as_str()],
             )?;
-            Ok(())
+            crate::events::append(c, event.as_ref())
         })
         .await?;
         self.scrub_wal().await;
@@ -287,14 +296,27 @@ impl VerificationStore for SqliteStore {
                       AND redacted_at IS NULL AND finished_at IS NOT NULL AND finished_at <= ?2)",
                     params![app, cutoff.0],
                 )?;
-                exec(
+                let redacted = all(
                     c,
-                    "UPDATE verification_sessions SET results_sealed = NULL, input_sealed = NULL, \
-                     redacted_at = ?1, version = version + 1 \
-                     WHERE application_id = ?2 AND redacted_at IS NULL AND finished_at IS NOT NULL \
-                     AND finished_at <= ?3",
+                    &format!(
+                        "UPDATE verification_sessions SET results_sealed = NULL, input_sealed = NULL, \
+                         redacted_at = ?1, version = version + 1 \
+                         WHERE application_id = ?2 AND redacted_at IS NULL AND finished_at IS NOT NULL \
+                         AND finished_at <= ?3 RETURNING {COLS}"
+                    ),
                     params![now.0, app, cutoff.0],
-                )
+                    from_row,
+                )?;
+                for v in &redacted {
+                    let e = sessiond_core::events::verification_redacted(
+                        &v.application_id,
+                        v.id.as_str(),
+                        sessiond_core::events::verification_snapshot(v),
+                        now,
+                    );
+                    crate::events::append(c, Some(&e))?;
+                }
+                Ok(redacted.len() as u64)
             })
             .await?;
         if n > 0 {

@@ -9,8 +9,8 @@ use anyhow::Context;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sessiond_core::clock::Clock;
 use sessiond_core::jobs::{
-    Job, LapsedVaults, OldEvents, OldJobRuns, OldSessions, PurgeJob, RevokedKeys, SessionSweeper,
-    VerificationRetention,
+    Job, LapseEvents, LapsedVaults, OldEvents, OldJobRuns, OldSessions, PurgeJob, RevokedKeys,
+    SessionSweeper, VerificationRetention,
 };
 use sessiond_core::signing::MaintainKeys;
 use sessiond_core::verification::VerificationService;
@@ -170,9 +170,10 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     });
     let sweeper: Arc<dyn Job> =
         Arc::new(SessionSweeper::new(store.clone(), rt.login.sweep_signal()));
+    let lapses: Arc<dyn Job> = Arc::new(LapseEvents::new(store.clone(), rt.login.event_signal()));
     let holder = sessiond_crypto::ids::new_id("node");
     tasks.extend(crate::scheduler::spawn(
-        vec![purge, keys, sweeper],
+        vec![purge, keys, sweeper, lapses],
         store.clone(),
         holder.clone(),
         clock.clone(),

@@ -49,10 +49,22 @@ pub enum EventType {
     UserUpdated,
     #[serde(rename = "user.deleted")]
     UserDeleted,
+    /// A session lapsed: its absolute lifetime, idle timeout or abandon period passed.
+    #[serde(rename = "session.expired")]
+    SessionExpired,
+    /// Every session of a user was deleted at once (`DELETE /users/{uuid}/sessions`).
+    #[serde(rename = "user.sessions.removed")]
+    UserSessionsRemoved,
+    #[serde(rename = "verification.completed")]
+    VerificationCompleted,
+    #[serde(rename = "verification.failed")]
+    VerificationFailed,
+    #[serde(rename = "verification.redacted")]
+    VerificationRedacted,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 12] = [
+    pub const ALL: [EventType; 17] = [
         EventType::SessionCreated,
         EventType::SessionPending,
         EventType::SessionEnabled,
@@ -65,14 +77,21 @@ impl EventType {
         EventType::UserCreated,
         EventType::UserUpdated,
         EventType::UserDeleted,
+        EventType::SessionExpired,
+        EventType::UserSessionsRemoved,
+        EventType::VerificationCompleted,
+        EventType::VerificationFailed,
+        EventType::VerificationRedacted,
     ];
 
     /// Kinds after which a session can no longer be used: what the revocation feed lists.
-    pub const REVOCATIONS: [EventType; 4] = [
+    pub const REVOCATIONS: [EventType; 6] = [
         EventType::SessionEnded,
         EventType::SessionRemoved,
         EventType::SessionRevoked,
         EventType::SessionReplaced,
+        EventType::SessionExpired,
+        EventType::UserSessionsRemoved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -89,6 +108,11 @@ impl EventType {
             EventType::UserCreated => "user.created",
             EventType::UserUpdated => "user.updated",
             EventType::UserDeleted => "user.deleted",
+            EventType::SessionExpired => "session.expired",
+            EventType::UserSessionsRemoved => "user.sessions.removed",
+            EventType::VerificationCompleted => "verification.completed",
+            EventType::VerificationFailed => "verification.failed",
+            EventType::VerificationRedacted => "verification.redacted",
         }
     }
 
@@ -123,6 +147,21 @@ impl EventType {
             EventType::UserCreated => "A user was created (Clerk's type).",
             EventType::UserUpdated => "A user was changed (Clerk's type).",
             EventType::UserDeleted => "A user was deleted, with their sessions (Clerk's type).",
+            EventType::SessionExpired => {
+                "A session lapsed: its lifetime, idle timeout or abandon period passed (sessiond's type)."
+            }
+            EventType::UserSessionsRemoved => {
+                "Every session of a user was deleted at once; lists their ids (sessiond's type)."
+            }
+            EventType::VerificationCompleted => {
+                "An identity verification succeeded (sessiond's type; no personal data)."
+            }
+            EventType::VerificationFailed => {
+                "An identity verification failed, with the reason (sessiond's type; no personal data)."
+            }
+            EventType::VerificationRedacted => {
+                "A verification's results were deleted, on request or by retention (sessiond's type)."
+            }
         }
     }
 
@@ -262,6 +301,90 @@ pub fn user_event(app: &AppId, kind: EventType, user: &UserId, now: Timestamp) -
         now,
         Value::Object(Default::default()),
     )
+}
+
+/// `session.expired` for a session found lapsed (its effective status at `now` is terminal by a
+/// deadline), with the snapshot in that status.
+pub fn session_lapsed(s: &Session, now: Timestamp) -> NewEvent {
+    let mut snapshot = SessionSnapshot::of(s);
+    snapshot.status = s.effective_status(now);
+    let at = s.lapse_time();
+    let data = serde_json::to_value(snapshot).unwrap_or(Value::Null);
+    new_event(
+        &s.application_id,
+        EventType::SessionExpired,
+        s.id.as_str(),
+        at,
+        data,
+    )
+}
+
+/// `user.sessions.removed`: every session of `user` deleted in one write; `sessions` are the ids
+/// of those that were still usable.
+pub fn user_sessions_removed(
+    app: &AppId,
+    user: &UserId,
+    sessions: &[String],
+    now: Timestamp,
+) -> NewEvent {
+    let data = serde_json::json!({"user_id": user, "session_ids": sessions});
+    new_event(
+        app,
+        EventType::UserSessionsRemoved,
+        user.as_str(),
+        now,
+        data,
+    )
+}
+
+/// A verification's state as receivers see it: no personal data, only what happened.
+pub fn verification_snapshot(v: &crate::verification::Verification) -> Value {
+    use crate::verification::State;
+    serde_json::json!({
+        "object": "verification",
+        "id": v.id.as_str(),
+        "flow": v.flow.as_str(),
+        "state": v.state.as_str(),
+        "fail_reason": match v.state { State::Failed(r) => Some(r.as_str()), _ => None },
+        "provider": v.provider,
+        "sub_provider": v.sub_provider,
+        "created_at": v.created_at.as_millis(),
+        "finished_at": v.finished_at.map(Timestamp::as_millis),
+        "redacted_at": v.redacted_at.map(Timestamp::as_millis),
+    })
+}
+
+/// The event a written change of a verification emits: it finished (succeeded or failed).
+pub fn verification_changed(
+    before: &crate::verification::Verification,
+    after: &crate::verification::Verification,
+) -> Option<NewEvent> {
+    if before.state == after.state {
+        return None;
+    }
+    verification_finished(after)
+}
+
+/// The event of a verification that is finished (succeeded or failed), if it is.
+pub fn verification_finished(after: &crate::verification::Verification) -> Option<NewEvent> {
+    use crate::verification::State;
+    let kind = match after.state {
+        State::Success => EventType::VerificationCompleted,
+        State::Failed(_) => EventType::VerificationFailed,
+        _ => return None,
+    };
+    Some(new_event(
+        &after.application_id,
+        kind,
+        after.id.as_str(),
+        after.updated_at,
+        verification_snapshot(after),
+    ))
+}
+
+/// `verification.redacted` for a verification whose results were deleted at `now`.
+pub fn verification_redacted(app: &AppId, id: &str, snapshot: Value, now: Timestamp) -> NewEvent {
+    new_event(app, EventType::VerificationRedacted, id, now, snapshot)
 }
 
 impl NewEvent {

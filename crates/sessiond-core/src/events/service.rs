@@ -25,16 +25,36 @@ pub struct Revocation {
 }
 
 impl Revocation {
-    fn of(e: Event) -> Self {
+    /// One entry per session the event stopped: a bulk deletion lists every session it took.
+    fn of(e: Event) -> Vec<Self> {
+        let at = e.event.occurred_at.as_millis();
+        if e.event.kind == EventType::UserSessionsRemoved {
+            let ids = e.event.data["session_ids"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            return ids
+                .iter()
+                .filter_map(|id| id.as_str())
+                .map(|id| Revocation {
+                    session_id: id.to_owned(),
+                    user_id: Some(e.event.subject.clone()),
+                    kind: e.event.kind,
+                    at,
+                    expire_at: None,
+                    position: e.position,
+                })
+                .collect();
+        }
         let snapshot: Option<SessionSnapshot> = serde_json::from_value(e.event.data).ok();
-        Revocation {
+        vec![Revocation {
             session_id: e.event.subject,
             user_id: snapshot.as_ref().map(|s| s.user_id.clone()),
             kind: e.event.kind,
-            at: e.event.occurred_at.as_millis(),
+            at,
             expire_at: snapshot.map(|s| s.expire_at),
             position: e.position,
-        }
+        }]
     }
 }
 
@@ -72,6 +92,6 @@ impl EventService {
             .events_after(&app.id, after, &EventType::REVOCATIONS, limit)
             .await?;
         let next = events.last().map_or(after, |e| e.position);
-        Ok((events.into_iter().map(Revocation::of).collect(), next))
+        Ok((events.into_iter().flat_map(Revocation::of).collect(), next))
     }
 }

@@ -436,7 +436,12 @@ impl LoginService {
 
     /// Deletes every session of the user `reference` (a user id or an external id) in one
     /// write, however many there are. Returns whether the user exists.
-    pub async fn delete_user_sessions(&self, app: &Application, reference: &str) -> Result<bool> {
+    pub async fn delete_user_sessions(
+        &self,
+        app: &Application,
+        reference: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
         // A user id needs no read first: the write itself finds the user or not.
         let id = match UserId::parse(reference) {
             Some(id) => id,
@@ -446,9 +451,10 @@ impl LoginService {
                 Err(e) => return Err(e),
             },
         };
-        let found = self.store.delete_user_sessions(&app.id, &id).await?;
+        let found = self.store.delete_user_sessions(&app.id, &id, now).await?;
         if found {
             self.sweeps.mark();
+            self.events.raise();
         }
         Ok(found)
     }

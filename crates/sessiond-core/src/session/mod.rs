@@ -206,6 +206,16 @@ impl Session {
         }
     }
 
+    /// When the session lapses (or lapsed) by its deadlines: the earliest of its absolute expiry,
+    /// idle deadline and abandon time. The stores index exactly this expression.
+    pub fn lapse_time(&self) -> Timestamp {
+        let mut t = self.expire_at.min(self.abandon_at);
+        if let Some(d) = self.idle_deadline {
+            t = t.min(d);
+        }
+        t
+    }
+
     /// The impersonating user, while impersonated.
     pub fn actor_user(&self) -> Option<UserId> {
         self.actor

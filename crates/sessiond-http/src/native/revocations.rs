@@ -154,7 +154,7 @@ pub(super) async fn revocations(
         let (page, next) = st.events.revocations(&app, q.after, q.limit).await?;
         let now = tokio::time::Instant::now();
         if !page.is_empty() || now >= deadline {
-            let has_more = page.len() == q.limit as usize;
+            let has_more = page.len() >= q.limit as usize;
             return Ok(Json(RevocationPage {
                 object: "revocations",
                 data: page.into_iter().map(view).collect(),

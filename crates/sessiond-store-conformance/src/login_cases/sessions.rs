@@ -371,16 +371,21 @@ pub async fn deleting_all_of_a_users_sessions_is_one_write(db: &TestDb) {
 
     // Another application cannot reach the user; an unknown user is reported as such.
     assert_eq!(
-        db.store.delete_user_sessions(&b.id, &u1.id).await,
+        db.store.delete_user_sessions(&b.id, &u1.id, T0).await,
         Ok(false)
     );
     assert_eq!(listed(of_u1.clone()).await, (5, 5));
     assert_eq!(
-        db.store.delete_user_sessions(&a.id, &UserId::new()).await,
+        db.store
+            .delete_user_sessions(&a.id, &UserId::new(), T0)
+            .await,
         Ok(false)
     );
 
-    assert_eq!(db.store.delete_user_sessions(&a.id, &u1.id).await, Ok(true));
+    assert_eq!(
+        db.store.delete_user_sessions(&a.id, &u1.id, T0).await,
+        Ok(true)
+    );
     // Every read path stops seeing them at once.
     for s in &gone {
         assert_eq!(db.store.get_session(&a.id, &s.id).await, Ok(None));
@@ -452,8 +457,14 @@ pub async fn deleting_all_of_a_users_sessions_is_one_write(db: &TestDb) {
         let s = session(&a.id, &u1.id, Timestamp(T0.0 + 4));
         assert_eq!(db.store.insert_session(&s, None).await, Ok(()));
     }
-    assert_eq!(db.store.delete_user_sessions(&a.id, &u1.id).await, Ok(true));
-    assert_eq!(db.store.delete_user_sessions(&a.id, &u1.id).await, Ok(true));
+    assert_eq!(
+        db.store.delete_user_sessions(&a.id, &u1.id, T0).await,
+        Ok(true)
+    );
+    assert_eq!(
+        db.store.delete_user_sessions(&a.id, &u1.id, T0).await,
+        Ok(true)
+    );
     assert_eq!(listed(of_u1).await, (0, 0));
     let ran = SessionSweeper::new(db.store.clone(), Default::default())
         .run_once(Timestamp(T0.0 + 5))

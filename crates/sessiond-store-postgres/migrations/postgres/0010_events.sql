@@ -14,3 +14,9 @@ CREATE TABLE events (
 );
 CREATE INDEX events_by_application ON events (application_id, txid, seq);
 CREATE INDEX events_by_time ON events (occurred_at);
+
+-- How far the `session_lapse_events` job has written `session.expired` events, per application:
+-- the lapse time and id of the last session it reported (NULL: not started; it starts at the
+-- time it first runs, so sessions that lapsed before events existed are not reported).
+ALTER TABLE session_purges ADD COLUMN lapse_events_through BIGINT;
+ALTER TABLE session_purges ADD COLUMN lapse_events_id TEXT NOT NULL DEFAULT '';

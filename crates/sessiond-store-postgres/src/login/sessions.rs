@@ -207,3 +207,98 @@ impl SessionStore for SqlStore {
         Ok(done.rows_affected())
     }
 }
+
+/// The lapse expression, exactly as `sessions_by_lapse` indexes it.
+macro_rules! lapse {
+    () => {
+        "LEAST(s.expire_at, s.abandon_at, COALESCE(s.idle_deadline, s.expire_at))"
+    };
+}
+
+/// Usable sessions of the application that lapsed after the cursor and by `now`, in lapse order.
+const LAPSED: &str = concat!(
+    "SELECT ",
+    session_cols!(),
+    " FROM sessions s JOIN users u ON u.application_id = s.application_id AND u.id = s.user_id \
+     AND u.session_generation = s.user_generation \
+     WHERE s.application_id = $1 AND ",
+    lapse!(),
+    " >= $2 AND (",
+    lapse!(),
+    " > $2 OR s.id > $3) AND ",
+    lapse!(),
+    " <= $4 AND s.status IN ('active', 'pending') ORDER BY ",
+    lapse!(),
+    ", s.id LIMIT $5"
+);
+
+impl SqlStore {
+    /// Writes `session.expired` for the sessions that lapsed since each application's cursor
+    /// (see `EventStore::write_lapse_events`), one transaction per application with work.
+    pub(crate) async fn lapse_events(&self, now: Timestamp, limit: u32) -> StoreResult<u64> {
+        let cursors = sqlx::query(
+            "SELECT application_id, lapse_events_through, lapse_events_id FROM session_purges",
+        )
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err)?;
+        let mut written = 0;
+        for row in &cursors {
+            let app: String = get(row, "application_id")?;
+            let through: Option<i64> = get(row, "lapse_events_through")?;
+            let after: String = get(row, "lapse_events_id")?;
+            let mut tx = self.pool().begin().await.map_err(map_err)?;
+            let mut here = 0;
+            let (to, to_id) = match through {
+                None => (now.0, "~".to_owned()),
+                Some(through) => {
+                    let lapsed = sqlx::query(LAPSED)
+                        .bind(&app)
+                        .bind(through)
+                        .bind(&after)
+                        .bind(now.0)
+                        .bind(i64::from(limit))
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(map_err)?
+                        .iter()
+                        .map(session_from_row)
+                        .collect::<StoreResult<Vec<_>>>()?;
+                    if lapsed.is_empty() {
+                        continue;
+                    }
+                    for s in &lapsed {
+                        let e = sessiond_core::events::session_lapsed(s, now);
+                        crate::events::append(&mut tx, Some(&e)).await?;
+                    }
+                    here = lapsed.len() as u64;
+                    match lapsed.last() {
+                        Some(last) if lapsed.len() == limit as usize => {
+                            (last.lapse_time().0, last.id.to_string())
+                        }
+                        _ => (now.0, "~".to_owned()),
+                    }
+                }
+            };
+            // Only if no other node moved the cursor meanwhile; otherwise this pass is dropped.
+            let moved = sqlx::query(
+                "UPDATE session_purges SET lapse_events_through = $2, lapse_events_id = $3 \
+                 WHERE application_id = $1 AND lapse_events_through IS NOT DISTINCT FROM $4 \
+                 AND lapse_events_id = $5",
+            )
+            .bind(&app)
+            .bind(to)
+            .bind(&to_id)
+            .bind(through)
+            .bind(&after)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            if moved.rows_affected() == 1 {
+                tx.commit().await.map_err(map_err)?;
+                written += here;
+            }
+        }
+        Ok(written)
+    }
+}

@@ -88,6 +88,7 @@ fn attributes_json(s: &Session) -> StoreResult<String> {
 }
 
 mod sessions;
+pub(crate) use sessions::{lapse_work, write_lapse_events};
 mod signing_keys;
 mod templates;
 mod upgrade;

@@ -213,3 +213,109 @@ impl SessionStore for SqliteStore {
         .await
     }
 }
+
+/// The lapse expression, exactly as `sessions_by_lapse` indexes it.
+macro_rules! lapse {
+    () => {
+        "min(s.expire_at, s.abandon_at, coalesce(s.idle_deadline, s.expire_at))"
+    };
+}
+
+/// Usable sessions of the application that lapsed after the cursor and by `now`, in lapse order.
+const LAPSED: &str = concat!(
+    "SELECT ",
+    session_cols!(),
+    " FROM sessions s JOIN users u ON u.application_id = s.application_id AND u.id = s.user_id \
+     AND u.session_generation = s.user_generation \
+     WHERE s.application_id = ?1 AND ",
+    lapse!(),
+    " >= ?2 AND (",
+    lapse!(),
+    " > ?2 OR s.id > ?3) AND ",
+    lapse!(),
+    " <= ?4 AND s.status IN ('active', 'pending') ORDER BY ",
+    lapse!(),
+    ", s.id LIMIT ?5"
+);
+
+/// Applications with lapse events to write (or a cursor to start): read before taking the writer.
+pub(crate) fn lapse_work(c: &Connection, now: Timestamp) -> StoreResult<bool> {
+    let cursors = crate::all(
+        c,
+        "SELECT application_id, lapse_events_through, lapse_events_id FROM session_purges",
+        [],
+        |r| {
+            Ok((
+                get::<String, _>(r, 0)?,
+                get::<Option<i64>, _>(r, 1)?,
+                get::<String, _>(r, 2)?,
+            ))
+        },
+    )?;
+    for (app, through, after) in cursors {
+        let Some(through) = through else {
+            return Ok(true);
+        };
+        if first(
+            c,
+            LAPSED,
+            params![app, through, after, now.0, 1],
+            |_| Ok(()),
+        )?
+        .is_some()
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Writes `session.expired` for the sessions that lapsed since each application's cursor.
+pub(crate) fn write_lapse_events(c: &Connection, now: Timestamp, limit: u32) -> StoreResult<u64> {
+    let cursors = crate::all(
+        c,
+        "SELECT application_id, lapse_events_through, lapse_events_id FROM session_purges",
+        [],
+        |r| {
+            Ok((
+                get::<String, _>(r, 0)?,
+                get::<Option<i64>, _>(r, 1)?,
+                get::<String, _>(r, 2)?,
+            ))
+        },
+    )?;
+    let mut written = 0;
+    for (app, through, after) in cursors {
+        let (to, to_id) = match through {
+            None => (now.0, "~".to_owned()),
+            Some(through) => {
+                let lapsed = crate::all(
+                    c,
+                    LAPSED,
+                    params![app, through, after, now.0, limit],
+                    session_from_row,
+                )?;
+                for s in &lapsed {
+                    let e = sessiond_core::events::session_lapsed(s, now);
+                    crate::events::append(c, Some(&e))?;
+                }
+                written += lapsed.len() as u64;
+                match lapsed.last() {
+                    // A full page: carry on from the last one next time.
+                    Some(last) if lapsed.len() == limit as usize => {
+                        (last.lapse_time().0, last.id.to_string())
+                    }
+                    // Everything up to `now` is reported ("~" sorts after every id).
+                    _ => (now.0, "~".to_owned()),
+                }
+            }
+        };
+        exec(
+            c,
+            "UPDATE session_purges SET lapse_events_through = ?2, lapse_events_id = ?3 \
+             WHERE application_id = ?1",
+            params![app, to, to_id],
+        )?;
+    }
+    Ok(written)
+}

@@ -286,7 +286,11 @@ impl VerificationService {
             _ => {}
         }
         v.options = options;
-        self.store.insert_verification(&v, &attachments).await?;
+        // A session its provider finished at once is born finished: its event goes with it.
+        let event = crate::events::verification_finished(&v);
+        self.store
+            .insert_verification(&v, &attachments, event.as_ref())
+            .await?;
         let launch_url = self.launch_url(&v, &key)?;
         if next_step.is_none() && v.options.fell_back {
             next_step = Some(IntegrationStep {

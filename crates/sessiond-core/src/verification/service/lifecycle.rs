@@ -98,7 +98,7 @@ impl VerificationService {
             }
             v.apply(Event::Cancel, now).map_err(finished_error)?;
             v.version += 1;
-            Attempt::of_write(self.store.update_verification(&v, &[]).await, v)
+            Attempt::of_write(self.store.update_verification(&v, &[], None).await, v)
         })
         .await
     }
@@ -127,7 +127,13 @@ impl VerificationService {
             }
             v.updated_at = now;
             v.version += 1;
-            Attempt::of_write(self.store.redact_verification(&v).await, v)
+            let event = crate::events::verification_redacted(
+                &app.id,
+                v.id.as_str(),
+                crate::events::verification_snapshot(&v),
+                now,
+            );
+            Attempt::of_write(self.store.redact_verification(&v, Some(&event)).await, v)
         })
         .await
     }
@@ -190,7 +196,7 @@ impl VerificationService {
                 content: d.content,
                 refresh: Some(refresh),
             };
-            Attempt::of_write(self.store.update_verification(&v, &[]).await, step)
+            Attempt::of_write(self.store.update_verification(&v, &[], None).await, step)
         })
         .await
     }

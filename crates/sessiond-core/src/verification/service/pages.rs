@@ -237,9 +237,18 @@ impl VerificationService {
         }
     }
 
-    pub(super) async fn save(&self, v: &mut Verification, atts: &[StoredAttachment]) -> Result<()> {
+    /// Writes `v`, changed from `was`; finishing (success or failure) writes its event with it.
+    pub(super) async fn save(
+        &self,
+        was: &Verification,
+        v: &mut Verification,
+        atts: &[StoredAttachment],
+    ) -> Result<()> {
         v.version += 1;
-        self.store.update_verification(v, atts).await?;
+        let event = crate::events::verification_changed(was, v);
+        self.store
+            .update_verification(v, atts, event.as_ref())
+            .await?;
         Ok(())
     }
 
@@ -286,7 +295,7 @@ impl VerificationService {
         let before = v.clone();
         let (view, atts) = self.current_view(&app, &mut v, &t.k, now)?;
         if v != before || set_binding.is_some() {
-            self.save(&mut v, &atts).await?;
+            self.save(&before, &mut v, &atts).await?;
         }
         Ok(Page {
             csrf: self.csrf_for(&v.id, &binding),
@@ -310,6 +319,7 @@ impl VerificationService {
         now: Timestamp,
     ) -> Result<Page> {
         let (t, app, mut v) = self.page_session(token, now).await?;
+        let was = v.clone();
         self.check_binding(&v, binding)?;
         let binding = binding.unwrap_or_default();
         let expected = self.csrf_for(&v.id, binding);
@@ -365,7 +375,7 @@ impl VerificationService {
                 _ => self.current_view(&app, &mut v, &t.k, now)?,
             }
         };
-        self.save(&mut v, &atts).await?;
+        self.save(&was, &mut v, &atts).await?;
         Ok(Page {
             csrf: self.csrf_for(&v.id, binding),
             verification: v,
@@ -464,8 +474,9 @@ impl VerificationService {
         let Some(Next::Done(outcome)) = p.complete(&self.ctx(&v, now), &params) else {
             return Err(Error::invalid("decision", "must be `present` or `decline`"));
         };
+        let was = v.clone();
         let atts = self.finish(&mut v, outcome, now)?;
-        self.save(&mut v, &atts).await?;
+        self.save(&was, &mut v, &atts).await?;
         Ok(v)
     }
 }

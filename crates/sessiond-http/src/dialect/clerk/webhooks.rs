@@ -73,6 +73,15 @@ impl PayloadRenderer for ClerkPayloads {
                 self.user_now(&app, &e.subject).await?
             }
             EventType::UserDeleted => views::deleted("user", &e.subject),
+            // sessiond's own payloads: written whole when the event happened, no personal data.
+            EventType::VerificationCompleted
+            | EventType::VerificationFailed
+            | EventType::VerificationRedacted => e.data.clone(),
+            EventType::UserSessionsRemoved => {
+                let mut d = e.data.clone();
+                d["object"] = json!("user_sessions");
+                d
+            }
             _ => {
                 let snapshot: SessionSnapshot = serde_json::from_value(e.data.clone())
                     .map_err(|err| Error::Internal(format!("event {}: {err}", e.id)))?;

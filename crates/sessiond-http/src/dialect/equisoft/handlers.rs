@@ -340,7 +340,7 @@ pub async fn delete_user_sessions(
 ) -> EResult {
     // 204 whether or not the user exists, as Equisoft answers.
     st.login
-        .delete_user_sessions(&app, &uuid)
+        .delete_user_sessions(&app, &uuid, st.clock.now())
         .await
         .map_err(core)?;
     Ok(no_content(StatusCode::NO_CONTENT))
