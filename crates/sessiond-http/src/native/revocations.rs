@@ -28,7 +28,8 @@ pub struct RevocationView {
     pub session_id: String,
     /// Absent only for events written before the user was known.
     pub user_id: Option<String>,
-    /// `session.revoked`, `session.ended`, `session.removed` or `session.replaced`.
+    /// `session.revoked`, `session.ended`, `session.removed`, `session.replaced`,
+    /// `session.expired`, or `user.sessions.removed` (one entry per session it removed).
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// When the session stopped being usable (Unix milliseconds).
