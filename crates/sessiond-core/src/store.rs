@@ -652,14 +652,14 @@ pub trait WebhookStore: Send + Sync {
         lease_until: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<crate::webhooks::Claimed>>;
-    /// Records `attempt` and moves its delivery on (`next`), releasing `holder`'s lease.
-    /// Returns false (and changes nothing but the attempt record) when the lease was lost.
-    async fn finish_delivery(
+    /// Records each attempt and moves its delivery on (its `NextStep`), releasing `holder`'s
+    /// lease, all in one transaction. Returns, per attempt, whether the delivery moved on: false
+    /// (only the attempt is recorded) when the lease was lost to another node.
+    async fn finish_deliveries(
         &self,
         holder: &str,
-        attempt: &crate::webhooks::Attempt,
-        next: crate::webhooks::NextStep,
-    ) -> StoreResult<bool>;
+        done: &[(crate::webhooks::Attempt, crate::webhooks::NextStep)],
+    ) -> StoreResult<Vec<bool>>;
     /// An endpoint's deliveries, newest event first, optionally in one state.
     async fn list_deliveries(
         &self,

@@ -67,6 +67,18 @@ async fn queue_all(db: &TestDb, now: Timestamp, expected: u64) -> u64 {
     }
 }
 
+async fn finish(
+    db: &TestDb,
+    holder: &str,
+    a: &Attempt,
+    next: NextStep,
+) -> Result<bool, StoreError> {
+    db.store
+        .finish_deliveries(holder, &[(a.clone(), next)])
+        .await
+        .map(|moved| moved == vec![true])
+}
+
 pub async fn webhook_endpoints_round_trip_and_isolation(db: &TestDb) {
     let (a, _) = insert_app(db, "a", T0).await;
     let (b, _) = insert_app(db, "b", T0).await;
@@ -175,24 +187,12 @@ pub async fn deliveries_are_queued_claimed_leased_and_retried(db: &TestDb) {
 
     // Only the lease holder moves a delivery on; the attempt is recorded either way.
     let ok = attempt(&revocations.id, &revoked.id, 1, at(10), true);
-    assert_eq!(
-        db.store
-            .finish_delivery("n2", &ok, NextStep::Succeeded)
-            .await,
-        Ok(false)
-    );
+    assert_eq!(finish(db, "n2", &ok, NextStep::Succeeded).await, Ok(false));
     let ok2 = attempt(&revocations.id, &revoked.id, 1, at(11), true);
-    assert_eq!(
-        db.store
-            .finish_delivery("n1", &ok2, NextStep::Succeeded)
-            .await,
-        Ok(true)
-    );
+    assert_eq!(finish(db, "n1", &ok2, NextStep::Succeeded).await, Ok(true));
     let failed = attempt(&all_kinds.id, &created.id, 1, at(12), false);
     assert_eq!(
-        db.store
-            .finish_delivery("n1", &failed, NextStep::RetryAt(at(5_000)))
-            .await,
+        finish(db, "n1", &failed, NextStep::RetryAt(at(5_000))).await,
         Ok(true)
     );
     // Not due before its retry time; due (with one attempt made) after it.
@@ -214,12 +214,7 @@ pub async fn deliveries_are_queued_claimed_leased_and_retried(db: &TestDb) {
         (created.id.as_str(), 1)
     );
     let last = attempt(&all_kinds.id, &created.id, 2, at(5_001), false);
-    assert_eq!(
-        db.store
-            .finish_delivery("n2", &last, NextStep::Failed)
-            .await,
-        Ok(true)
-    );
+    assert_eq!(finish(db, "n2", &last, NextStep::Failed).await, Ok(true));
 
     // A holder that died: its lease ends and another node takes the delivery over.
     assert_eq!(
@@ -244,18 +239,11 @@ pub async fn deliveries_are_queued_claimed_leased_and_retried(db: &TestDb) {
     );
     let late = attempt(&all_kinds.id, &revoked.id, 1, at(60_001), true);
     assert_eq!(
-        db.store
-            .finish_delivery("n1", &late, NextStep::Succeeded)
-            .await,
+        finish(db, "n1", &late, NextStep::Succeeded).await,
         Ok(false)
     );
     let done = attempt(&all_kinds.id, &revoked.id, 1, at(60_002), true);
-    assert_eq!(
-        db.store
-            .finish_delivery("n3", &done, NextStep::Succeeded)
-            .await,
-        Ok(true)
-    );
+    assert_eq!(finish(db, "n3", &done, NextStep::Succeeded).await, Ok(true));
     assert_eq!(db.store.pending_deliveries().await, Ok(0));
 
     let states = |v: Vec<sessiond_core::webhooks::Delivery>| {

@@ -119,6 +119,48 @@ async fn insert_pending(
     Ok(done.rows_affected())
 }
 
+/// Records one attempt and moves its delivery on, if `holder` still holds its lease.
+async fn finish_one(
+    tx: &mut crate::pool::Tx,
+    holder: &str,
+    a: &Attempt,
+    next: NextStep,
+) -> StoreResult<bool> {
+    let (state, next_at) = match next {
+        NextStep::Succeeded => (DeliveryState::Succeeded, None),
+        NextStep::RetryAt(t) => (DeliveryState::Pending, Some(t.0)),
+        NextStep::Failed => (DeliveryState::Failed, None),
+    };
+    // One statement: the attempt's record and the delivery's next state.
+    let row = sqlx::query(
+        "WITH rec AS (INSERT INTO webhook_attempts (id, endpoint_id, event_id, number, at, \
+     succeeded, response_code, latency_ms, response_excerpt, error) \
+     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 WHERE EXISTS \
+     (SELECT 1 FROM webhook_deliveries WHERE endpoint_id = $2 AND event_id = $3)), \
+     upd AS (UPDATE webhook_deliveries SET state = $11, attempts = $4, next_at = $12, \
+     lease_holder = NULL, lease_until = 0, last_status = $7, updated_at = $5 \
+     WHERE endpoint_id = $2 AND event_id = $3 AND lease_holder = $13 RETURNING 1) \
+     SELECT count(*) AS n FROM upd",
+    )
+    .bind(&a.id)
+    .bind(a.endpoint_id.as_str())
+    .bind(&a.event_id)
+    .bind(i32_of(a.number))
+    .bind(a.at.0)
+    .bind(a.succeeded)
+    .bind(a.response_code.map(i32::from))
+    .bind(i32_of(a.latency_ms))
+    .bind(&a.response_excerpt)
+    .bind(&a.error)
+    .bind(state.as_str())
+    .bind(next_at)
+    .bind(holder)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok(get::<i64>(&row, "n")? == 1)
+}
+
 #[async_trait]
 impl WebhookStore for SqlStore {
     async fn insert_endpoint(&self, e: &Endpoint) -> StoreResult<()> {
@@ -350,45 +392,18 @@ impl WebhookStore for SqlStore {
         Ok(out)
     }
 
-    async fn finish_delivery(
+    async fn finish_deliveries(
         &self,
         holder: &str,
-        a: &Attempt,
-        next: NextStep,
-    ) -> StoreResult<bool> {
-        let (state, next_at) = match next {
-            NextStep::Succeeded => (DeliveryState::Succeeded, None),
-            NextStep::RetryAt(t) => (DeliveryState::Pending, Some(t.0)),
-            NextStep::Failed => (DeliveryState::Failed, None),
-        };
-        // One statement: the attempt's record and the delivery's next state.
-        let row = sqlx::query(
-            "WITH rec AS (INSERT INTO webhook_attempts (id, endpoint_id, event_id, number, at, \
-             succeeded, response_code, latency_ms, response_excerpt, error) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 WHERE EXISTS \
-             (SELECT 1 FROM webhook_deliveries WHERE endpoint_id = $2 AND event_id = $3)), \
-             upd AS (UPDATE webhook_deliveries SET state = $11, attempts = $4, next_at = $12, \
-             lease_holder = NULL, lease_until = 0, last_status = $7, updated_at = $5 \
-             WHERE endpoint_id = $2 AND event_id = $3 AND lease_holder = $13 RETURNING 1) \
-             SELECT count(*) AS n FROM upd",
-        )
-        .bind(&a.id)
-        .bind(a.endpoint_id.as_str())
-        .bind(&a.event_id)
-        .bind(i32_of(a.number))
-        .bind(a.at.0)
-        .bind(a.succeeded)
-        .bind(a.response_code.map(i32::from))
-        .bind(i32_of(a.latency_ms))
-        .bind(&a.response_excerpt)
-        .bind(&a.error)
-        .bind(state.as_str())
-        .bind(next_at)
-        .bind(holder)
-        .fetch_one(self.pool())
-        .await
-        .map_err(map_err)?;
-        Ok(get::<i64>(&row, "n")? == 1)
+        done: &[(Attempt, NextStep)],
+    ) -> StoreResult<Vec<bool>> {
+        let mut tx = self.pool().begin().await.map_err(map_err)?;
+        let mut moved = Vec::with_capacity(done.len());
+        for (a, next) in done {
+            moved.push(finish_one(&mut tx, holder, a, *next).await?);
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(moved)
     }
 
     async fn list_deliveries(

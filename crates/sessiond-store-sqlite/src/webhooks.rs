@@ -146,6 +146,51 @@ fn queue_endpoint(c: &Connection, endpoint: &str, now: Timestamp, limit: u32) ->
     Ok(queued)
 }
 
+/// Records one attempt and moves its delivery on, if `holder` still holds its lease.
+fn finish_one(c: &Connection, holder: &str, a: &Attempt, next: NextStep) -> StoreResult<bool> {
+    exec(
+        c,
+        "INSERT INTO webhook_attempts (id, endpoint_id, event_id, number, at, succeeded, \
+         response_code, latency_ms, response_excerpt, error) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 \
+         WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE endpoint_id = ?2 AND event_id = ?3)",
+        params![
+            a.id,
+            a.endpoint_id.as_str(),
+            a.event_id,
+            a.number,
+            a.at.0,
+            a.succeeded,
+            a.response_code,
+            a.latency_ms,
+            a.response_excerpt,
+            a.error
+        ],
+    )?;
+    let (state, next_at) = match next {
+        NextStep::Succeeded => (DeliveryState::Succeeded, None),
+        NextStep::RetryAt(t) => (DeliveryState::Pending, Some(t.0)),
+        NextStep::Failed => (DeliveryState::Failed, None),
+    };
+    let n = exec(
+        c,
+        "UPDATE webhook_deliveries SET state = ?1, attempts = ?2, next_at = ?3, \
+         lease_holder = NULL, lease_until = 0, last_status = ?4, updated_at = ?5 \
+         WHERE endpoint_id = ?6 AND event_id = ?7 AND lease_holder = ?8",
+        params![
+            state.as_str(),
+            a.number,
+            next_at,
+            a.response_code,
+            a.at.0,
+            a.endpoint_id.as_str(),
+            a.event_id,
+            holder
+        ],
+    )?;
+    Ok(n == 1)
+}
+
 #[async_trait]
 impl WebhookStore for SqliteStore {
     async fn insert_endpoint(&self, e: &Endpoint) -> StoreResult<()> {
@@ -327,55 +372,18 @@ impl WebhookStore for SqliteStore {
         .await
     }
 
-    async fn finish_delivery(
+    async fn finish_deliveries(
         &self,
         holder: &str,
-        a: &Attempt,
-        next: NextStep,
-    ) -> StoreResult<bool> {
-        let (holder, a) = (holder.to_owned(), a.clone());
+        done: &[(Attempt, NextStep)],
+    ) -> StoreResult<Vec<bool>> {
+        let (holder, done) = (holder.to_owned(), done.to_vec());
         self.write(move |c| {
-            exec(
-                c,
-                "INSERT INTO webhook_attempts (id, endpoint_id, event_id, number, at, succeeded, \
-                 response_code, latency_ms, response_excerpt, error) \
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 \
-                 WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE endpoint_id = ?2 AND event_id = ?3)",
-                params![
-                    a.id,
-                    a.endpoint_id.as_str(),
-                    a.event_id,
-                    a.number,
-                    a.at.0,
-                    a.succeeded,
-                    a.response_code,
-                    a.latency_ms,
-                    a.response_excerpt,
-                    a.error
-                ],
-            )?;
-            let (state, next_at) = match next {
-                NextStep::Succeeded => (DeliveryState::Succeeded, None),
-                NextStep::RetryAt(t) => (DeliveryState::Pending, Some(t.0)),
-                NextStep::Failed => (DeliveryState::Failed, None),
-            };
-            let n = exec(
-                c,
-                "UPDATE webhook_deliveries SET state = ?1, attempts = ?2, next_at = ?3, \
-                 lease_holder = NULL, lease_until = 0, last_status = ?4, updated_at = ?5 \
-                 WHERE endpoint_id = ?6 AND event_id = ?7 AND lease_holder = ?8",
-                params![
-                    state.as_str(),
-                    a.number,
-                    next_at,
-                    a.response_code,
-                    a.at.0,
-                    a.endpoint_id.as_str(),
-                    a.event_id,
-                    holder
-                ],
-            )?;
-            Ok(n == 1)
+            let mut moved = Vec::with_capacity(done.len());
+            for (a, next) in &done {
+                moved.push(finish_one(c, &holder, a, *next)?);
+            }
+            Ok(moved)
         })
         .await
     }

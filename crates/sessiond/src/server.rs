@@ -180,21 +180,23 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         stop.clone(),
     ));
     let webhooks = Arc::new(WebhookService::new(store.clone(), rt.vault.clone()));
+    let dispatch = DispatchSettings {
+        retry_schedule_secs: cfg.webhooks.retry_schedule_secs.clone(),
+        // Past the transport's own timeout, so a live sender is never overtaken.
+        lease_secs: cfg.webhooks.timeout.as_secs() * 2 + 5,
+        ..DispatchSettings::default()
+    };
     let dispatcher = Arc::new(Dispatcher::new(
         store.clone(),
         webhooks.clone(),
         Arc::new(ClerkPayloads::new(rt.tenancy.clone(), rt.login.clone())),
         Arc::new(crate::webhooks::HttpTransport::new(&cfg.webhooks)?),
-        DispatchSettings {
-            retry_schedule_secs: cfg.webhooks.retry_schedule_secs.clone(),
-            // Past the transport's own timeout, so a live sender is never overtaken.
-            lease_secs: cfg.webhooks.timeout.as_secs() * 2 + 5,
-            ..DispatchSettings::default()
-        },
+        dispatch.clone(),
         holder,
     ));
     tasks.push(crate::webhooks::spawn(
         dispatcher,
+        dispatch.batch as usize,
         store.clone(),
         rt.login.event_signal(),
         clock.clone(),

@@ -19,10 +19,23 @@ use crate::error::Result;
 use crate::events::Event;
 use crate::store::Store;
 
+/// A delivery's request headers.
+pub type Headers = Vec<(&'static str, String)>;
+
 /// Turns an event into the bytes a receiver gets (the dialect's JSON shape).
 #[async_trait]
 pub trait PayloadRenderer: Send + Sync {
     async fn render(&self, event: &Event) -> Result<Vec<u8>>;
+
+    /// Every event of a pass; a renderer may share lookups across them (the default renders
+    /// one by one).
+    async fn render_all(&self, events: &[&Event]) -> Vec<Result<Vec<u8>>> {
+        let mut out = Vec::with_capacity(events.len());
+        for e in events {
+            out.push(self.render(e).await);
+        }
+        out
+    }
 }
 
 /// What came of one POST.
@@ -68,7 +81,7 @@ impl Default for DispatchSettings {
             // The Standard Webhooks schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
             retry_schedule_secs: vec![5, 300, 1800, 7200, 18_000, 36_000, 36_000],
             lease_secs: 60,
-            batch: 64,
+            batch: 256,
             queue_batch: 500,
         }
     }
@@ -141,29 +154,41 @@ impl Dispatcher {
                 self.settings.batch,
             )
             .await?;
-        let mut sends = tokio::task::JoinSet::new();
-        for c in claimed {
-            let me = Arc::clone(self);
-            sends.spawn(async move { me.deliver(c, now).await });
+        if claimed.is_empty() {
+            return Ok(report);
         }
-        while let Some(done) = sends.join_next().await {
-            match done {
-                Ok(Ok((ok, latency, failed))) => {
-                    report.attempts.push((ok, latency));
-                    report.failed += u64::from(failed);
-                }
-                Ok(Err(e)) => tracing::warn!(error = %e.report(), "webhook delivery not recorded"),
+        let events: Vec<&Event> = claimed.iter().map(|c| &c.event).collect();
+        let bodies = self.renderer.render_all(&events).await;
+        let mut sends = tokio::task::JoinSet::new();
+        for (c, body) in claimed.into_iter().zip(bodies) {
+            let me = Arc::clone(self);
+            sends.spawn(async move { me.deliver(c, body, now).await });
+        }
+        let mut done = Vec::new();
+        while let Some(sent) = sends.join_next().await {
+            match sent {
+                Ok(d) => done.push(d),
                 Err(e) => tracing::error!(error = %e, "webhook delivery task failed"),
             }
+        }
+        // One write records the whole pass.
+        self.store.finish_deliveries(&self.holder, &done).await?;
+        for (a, next) in &done {
+            report.attempts.push((a.succeeded, a.latency_ms));
+            report.failed += u64::from(*next == NextStep::Failed);
         }
         Ok(report)
     }
 
-    /// Sends one claimed delivery and records the attempt. Returns (succeeded, latency, whether
-    /// the delivery is now failed).
-    async fn deliver(&self, c: Claimed, now: Timestamp) -> Result<(bool, u32, bool)> {
+    /// Sends one claimed delivery; returns the attempt and what follows it.
+    async fn deliver(
+        &self,
+        c: Claimed,
+        body: Result<Vec<u8>>,
+        now: Timestamp,
+    ) -> (Attempt, NextStep) {
         let number = c.attempts + 1;
-        let outcome = match self.prepare(&c, now).await {
+        let outcome = match body.and_then(|b| self.prepare(&c, b, now)) {
             Ok((headers, body)) => self.transport.post(&c.endpoint.url, headers, body).await,
             Err(e) => TransportOutcome {
                 error: Some(format!("not sent: {e}")),
@@ -196,18 +221,10 @@ impl Dispatcher {
                 status = ?attempt.response_code, error = ?attempt.error, "webhook attempt failed"
             );
         }
-        self.store
-            .finish_delivery(&self.holder, &attempt, next)
-            .await?;
-        Ok((ok, attempt.latency_ms, next == NextStep::Failed))
+        (attempt, next)
     }
 
-    async fn prepare(
-        &self,
-        c: &Claimed,
-        now: Timestamp,
-    ) -> Result<(Vec<(&'static str, String)>, Vec<u8>)> {
-        let body = self.renderer.render(&c.event).await?;
+    fn prepare(&self, c: &Claimed, body: Vec<u8>, now: Timestamp) -> Result<(Headers, Vec<u8>)> {
         let secrets = self.webhooks.signing_secrets(&c.endpoint, now)?;
         let refs: Vec<_> = secrets.iter().collect();
         let id = c.event.event.id.clone();

@@ -3,6 +3,7 @@
 //! Clerk's `Session` (plus its `user`) or `User` as `data`. sessiond's own event types use the
 //! same envelope.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -63,14 +64,36 @@ fn session(s: &SessionSnapshot, user: Value) -> Value {
     })
 }
 
-#[async_trait]
-impl PayloadRenderer for ClerkPayloads {
-    async fn render(&self, event: &Event) -> Result<Vec<u8>> {
+/// Lookups shared by the events of one pass: their application and users.
+#[derive(Default)]
+struct Lookups {
+    apps: HashMap<String, Application>,
+    users: HashMap<String, Value>,
+}
+
+impl ClerkPayloads {
+    async fn user_cached(&self, app: &Application, id: &str, l: &mut Lookups) -> Result<Value> {
+        if let Some(u) = l.users.get(id) {
+            return Ok(u.clone());
+        }
+        let u = self.user_now(app, id).await?;
+        l.users.insert(id.to_owned(), u.clone());
+        Ok(u)
+    }
+
+    async fn render_with(&self, event: &Event, l: &mut Lookups) -> Result<Vec<u8>> {
         let e = &event.event;
-        let app = self.tenancy.get_application(&e.application_id).await?;
+        let app = match l.apps.get(e.application_id.as_str()) {
+            Some(a) => a.clone(),
+            None => {
+                let a = self.tenancy.get_application(&e.application_id).await?;
+                l.apps.insert(e.application_id.to_string(), a.clone());
+                a
+            }
+        };
         let data = match e.kind {
             EventType::UserCreated | EventType::UserUpdated => {
-                self.user_now(&app, &e.subject).await?
+                self.user_cached(&app, &e.subject, l).await?
             }
             EventType::UserDeleted => views::deleted("user", &e.subject),
             // sessiond's own payloads: written whole when the event happened, no personal data.
@@ -85,7 +108,7 @@ impl PayloadRenderer for ClerkPayloads {
             _ => {
                 let snapshot: SessionSnapshot = serde_json::from_value(e.data.clone())
                     .map_err(|err| Error::Internal(format!("event {}: {err}", e.id)))?;
-                let user = self.user_now(&app, &snapshot.user_id).await?;
+                let user = self.user_cached(&app, &snapshot.user_id, l).await?;
                 session(&snapshot, user)
             }
         };
@@ -98,5 +121,22 @@ impl PayloadRenderer for ClerkPayloads {
             "instance_id": e.application_id,
         });
         serde_json::to_vec(&body).map_err(|err| Error::Internal(err.to_string()))
+    }
+}
+
+#[async_trait]
+impl PayloadRenderer for ClerkPayloads {
+    async fn render(&self, event: &Event) -> Result<Vec<u8>> {
+        self.render_with(event, &mut Lookups::default()).await
+    }
+
+    /// One read per application and per user in the pass, however many events name them.
+    async fn render_all(&self, events: &[&Event]) -> Vec<Result<Vec<u8>>> {
+        let mut l = Lookups::default();
+        let mut out = Vec::with_capacity(events.len());
+        for e in events {
+            out.push(self.render_with(e, &mut l).await);
+        }
+        out
     }
 }
