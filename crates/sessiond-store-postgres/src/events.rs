@@ -136,6 +136,15 @@ impl EventStore for SqlStore {
     }
 
     async fn purge_events(&self, cutoff: Timestamp) -> StoreResult<u64> {
+        // Attempts are history of the same age; the key's endpoint prefix finds them.
+        sqlx::query(
+            "DELETE FROM webhook_attempts WHERE endpoint_id IN (SELECT id FROM webhook_endpoints) \
+             AND at < $1",
+        )
+        .bind(cutoff.0)
+        .execute(self.pool())
+        .await
+        .map_err(map_err)?;
         let done = sqlx::query("DELETE FROM events WHERE occurred_at < $1")
             .bind(cutoff.0)
             .execute(self.pool())

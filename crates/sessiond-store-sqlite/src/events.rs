@@ -89,7 +89,16 @@ impl EventStore for SqliteStore {
     }
 
     async fn purge_events(&self, cutoff: Timestamp) -> StoreResult<u64> {
-        self.write(move |c| exec(c, "DELETE FROM events WHERE occurred_at < ?1", [cutoff.0]))
-            .await
+        self.write(move |c| {
+            // Attempts are history of the same age; the key's endpoint prefix finds them.
+            exec(
+                c,
+                "DELETE FROM webhook_attempts WHERE endpoint_id IN (SELECT id FROM webhook_endpoints) \
+                 AND at < ?1",
+                [cutoff.0],
+            )?;
+            exec(c, "DELETE FROM events WHERE occurred_at < ?1", [cutoff.0])
+        })
+        .await
     }
 }

@@ -340,7 +340,7 @@ impl WebhookStore for SqliteStore {
             let picked = all(
                 c,
                 "UPDATE webhook_deliveries SET lease_holder = ?1, lease_until = ?2 \
-                 WHERE rowid IN (SELECT d.rowid FROM webhook_deliveries d \
+                 WHERE (endpoint_id, event_id) IN (SELECT d.endpoint_id, d.event_id FROM webhook_deliveries d \
                  JOIN webhook_endpoints w ON w.id = d.endpoint_id \
                  WHERE d.state = 'pending' AND d.next_at <= ?3 AND d.lease_until <= ?3 \
                  AND w.enabled = 1 ORDER BY d.next_at LIMIT ?4) \

@@ -35,17 +35,18 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_at) WHERE state = 'pending';
 CREATE INDEX webhook_deliveries_by_event ON webhook_deliveries (event_id);
 
+-- One row per attempt, in one b-tree ordered the way it is listed (an endpoint's, newest
+-- last); attempts go with their endpoint, and by age with the events (`purge_events`).
 CREATE TABLE webhook_attempts (
-    id               TEXT PRIMARY KEY,
     endpoint_id      TEXT NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
-    event_id         TEXT NOT NULL REFERENCES events (id) ON DELETE CASCADE,
-    number           INTEGER NOT NULL,
     at               BIGINT NOT NULL,
+    event_id         TEXT NOT NULL,
+    number           INTEGER NOT NULL,
+    id               TEXT NOT NULL,
     succeeded        BOOLEAN NOT NULL,
     response_code    INTEGER,
     latency_ms       INTEGER NOT NULL,
     response_excerpt TEXT NOT NULL,
-    error            TEXT
+    error            TEXT,
+    PRIMARY KEY (endpoint_id, at, event_id, number)
 );
-CREATE INDEX webhook_attempts_by_endpoint ON webhook_attempts (endpoint_id, at);
-CREATE INDEX webhook_attempts_by_event ON webhook_attempts (event_id);
