@@ -201,6 +201,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         rt.login.event_signal(),
         clock.clone(),
         stop.clone(),
+        cfg.uses_sqlite(),
     ));
 
     let listener = TcpListener::bind(cfg.listen)

@@ -191,8 +191,17 @@ fn describe(e: &reqwest::Error) -> String {
     s
 }
 
+/// The loop's CPU priority (`nice`) where it runs on a thread of its own.
+const LOW_PRIORITY: i32 = 19;
+
 /// Runs the dispatcher until `stop`: at once when this node writes an event, and every second
 /// otherwise (for other nodes' events and for retries coming due).
+///
+/// With `background`, the loop runs on a thread of its own at the lowest CPU priority: delivery
+/// is background work, and on a saturated node it must not take CPU from requests (it catches up
+/// when they let up; `webhook_outbox_pending` shows how far behind it is). Only for SQLite, whose
+/// store does its I/O on its own threads: PostgreSQL connections belong to the runtime that
+/// opened them, and one opened on a starved thread would hold up the requests that reuse it.
 pub fn spawn(
     dispatcher: Arc<Dispatcher>,
     batch: usize,
@@ -200,51 +209,83 @@ pub fn spawn(
     signal: Arc<EventSignal>,
     clock: Arc<dyn Clock>,
     stop: CancellationToken,
+    background: bool,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut wake = signal.subscribe();
-        let mut last_depth = Instant::now() - Duration::from_secs(60);
-        loop {
-            match dispatcher.run_once(clock.now()).await {
-                Ok(report) => {
-                    for (ok, ms) in &report.attempts {
-                        let outcome = if *ok { "succeeded" } else { "failed_attempt" };
-                        metrics::counter!("webhook_attempts_total", "outcome" => outcome)
-                            .increment(1);
-                        metrics::histogram!("webhook_delivery_duration_seconds")
-                            .record(f64::from(*ms) / 1000.0);
-                    }
-                    if report.failed > 0 {
-                        metrics::counter!("webhook_deliveries_failed_total")
-                            .increment(report.failed);
-                    }
-                    metrics::counter!("webhook_deliveries_queued_total").increment(report.queued);
-                    // A full batch: more are due now, so go round again without waiting.
-                    if report.attempts.len() >= batch {
-                        continue;
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e.report(), "webhook dispatch pass failed"),
+    let run = run(dispatcher, batch, store, signal, clock, stop);
+    if !background {
+        return tokio::spawn(run);
+    }
+    let thread = std::thread::Builder::new()
+        .name("webhooks".into())
+        .spawn(move || {
+            // On Linux the nice value belongs to the calling thread (and threads it starts).
+            if let Err(e) = rustix::process::setpriority_process(None, LOW_PRIORITY) {
+                tracing::warn!(error = %e, "cannot lower the webhook thread's priority");
             }
-            metrics::counter!("events_emitted_total").absolute(signal.raised());
-            if last_depth.elapsed() >= Duration::from_secs(10) {
-                last_depth = Instant::now();
-                if let Ok(n) = store.pending_deliveries().await {
-                    metrics::gauge!("webhook_outbox_pending").set(n as f64);
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(run),
+                Err(e) => tracing::error!(error = %e, "cannot start the webhook runtime"),
+            }
+        });
+    tokio::task::spawn_blocking(move || match thread {
+        Ok(t) => {
+            let _ = t.join();
+        }
+        Err(e) => tracing::error!(error = %e, "cannot start the webhook thread"),
+    })
+}
+
+async fn run(
+    dispatcher: Arc<Dispatcher>,
+    batch: usize,
+    store: Arc<dyn Store>,
+    signal: Arc<EventSignal>,
+    clock: Arc<dyn Clock>,
+    stop: CancellationToken,
+) {
+    let mut wake = signal.subscribe();
+    let mut last_depth = Instant::now() - Duration::from_secs(60);
+    loop {
+        match dispatcher.run_once(clock.now()).await {
+            Ok(report) => {
+                for (ok, ms) in &report.attempts {
+                    let outcome = if *ok { "succeeded" } else { "failed_attempt" };
+                    metrics::counter!("webhook_attempts_total", "outcome" => outcome).increment(1);
+                    metrics::histogram!("webhook_delivery_duration_seconds")
+                        .record(f64::from(*ms) / 1000.0);
+                }
+                if report.failed > 0 {
+                    metrics::counter!("webhook_deliveries_failed_total").increment(report.failed);
+                }
+                metrics::counter!("webhook_deliveries_queued_total").increment(report.queued);
+                // A full batch: more are due now, so go round again without waiting.
+                if report.attempts.len() >= batch {
+                    continue;
                 }
             }
-            tokio::select! {
-                _ = wake.changed() => {
-                    tokio::select! {
-                        () = tokio::time::sleep(GATHER) => {}
-                        () = stop.cancelled() => break,
-                    }
-                }
-                () = tokio::time::sleep(IDLE_POLL) => {}
-                () = stop.cancelled() => break,
+            Err(e) => tracing::warn!(error = %e.report(), "webhook dispatch pass failed"),
+        }
+        metrics::counter!("events_emitted_total").absolute(signal.raised());
+        if last_depth.elapsed() >= Duration::from_secs(10) {
+            last_depth = Instant::now();
+            if let Ok(n) = store.pending_deliveries().await {
+                metrics::gauge!("webhook_outbox_pending").set(n as f64);
             }
         }
-    })
+        tokio::select! {
+            _ = wake.changed() => {
+                tokio::select! {
+                    () = tokio::time::sleep(GATHER) => {}
+                    () = stop.cancelled() => break,
+                }
+            }
+            () = tokio::time::sleep(IDLE_POLL) => {}
+            () = stop.cancelled() => break,
+        }
+    }
 }
 
 #[cfg(test)]
