@@ -637,12 +637,31 @@ pub trait WebhookStore: Send + Sync {
     async fn update_endpoint(&self, e: &crate::webhooks::Endpoint) -> StoreResult<()>;
     /// Deletes an endpoint with its deliveries and attempts; returns whether it existed.
     async fn delete_endpoint(&self, app: &AppId, id: &crate::ids::EndpointId) -> StoreResult<bool>;
-    /// For every enabled endpoint, queues a pending delivery (due at `now`) for each event
-    /// written since the endpoint last looked that it wants, at most `limit` events per
-    /// endpoint; returns how many deliveries were queued. Idempotent: two nodes queueing at
-    /// once queue each delivery once.
-    async fn queue_deliveries(&self, now: Timestamp, limit: u32) -> StoreResult<u64>;
-    /// Claims up to `limit` pending deliveries due at `now` whose lease (if any) has ended,
+    /// The first attempt at new events goes by each endpoint's cursor, without a delivery row:
+    /// claims, for `holder` until `lease_until`, up to `endpoints` enabled endpoints that have
+    /// events after their cursor and no live lease, each with those events (at most `limit` read,
+    /// only the kinds it wants returned) and the position through which they were read. Two
+    /// nodes never hold one endpoint's lease at once.
+    async fn claim_fresh(
+        &self,
+        holder: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        endpoints: u32,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::webhooks::Fresh>>;
+    /// Ends a fresh claim in one transaction: records every attempt; and, if `holder` still
+    /// holds the endpoint's lease, moves its cursor to `through`, queues a delivery for each
+    /// attempt that did not succeed (its `NextStep`: a retry time, or failed) and releases the
+    /// lease. Returns whether the lease was still held (if not, another node sends them again).
+    async fn finish_fresh(
+        &self,
+        holder: &str,
+        endpoint: &crate::ids::EndpointId,
+        through: crate::events::Position,
+        done: &[(crate::webhooks::Attempt, crate::webhooks::NextStep)],
+    ) -> StoreResult<bool>;
+    /// Retries and replays: claims up to `limit` pending deliveries due at `now` whose lease (if any) has ended,
     /// for `holder` until `lease_until`, with their endpoint and event. Deliveries of disabled
     /// endpoints are not claimed.
     async fn claim_deliveries(
@@ -660,7 +679,8 @@ pub trait WebhookStore: Send + Sync {
         holder: &str,
         done: &[(crate::webhooks::Attempt, crate::webhooks::NextStep)],
     ) -> StoreResult<Vec<bool>>;
-    /// An endpoint's deliveries, newest event first, optionally in one state.
+    /// An endpoint's deliveries, newest event first, optionally in one state: queued ones
+    /// (retries, replays, failures) and those whose first attempt succeeded.
     async fn list_deliveries(
         &self,
         app: &AppId,
@@ -685,6 +705,7 @@ pub trait WebhookStore: Send + Sync {
         which: &crate::webhooks::Replay,
         now: Timestamp,
     ) -> StoreResult<u64>;
-    /// How many deliveries are pending (the outbox depth the metrics show).
+    /// How many deliveries wait: pending retries and replays, and events after enabled
+    /// endpoints' cursors (the outbox depth the metrics show).
     async fn pending_deliveries(&self) -> StoreResult<u64>;
 }

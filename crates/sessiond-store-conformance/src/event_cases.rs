@@ -14,7 +14,7 @@ use crate::login_cases::{test_session as session, test_user as user};
 /// The application's events after `after`, once `expected` of them are visible. PostgreSQL shows
 /// an event only when every older writing transaction on the server has ended, and other tests
 /// write concurrently, so a read right after a commit may briefly see fewer.
-async fn settled(
+pub(crate) async fn settled(
     db: &TestDb,
     app: &sessiond_core::application::AppId,
     after: Position,

@@ -1,8 +1,10 @@
 //! Contract cases: webhook endpoints, and deliveries queued, claimed under leases, finished,
 //! retried and replayed.
 
+use crate::event_cases::settled;
 use sessiond_core::Timestamp;
 use sessiond_core::application::AppId;
+use sessiond_core::events::Position;
 use sessiond_core::events::{self, EventType};
 use sessiond_core::ids::EndpointId;
 use sessiond_core::session::SessionStatus;
@@ -47,24 +49,6 @@ fn attempt(e: &EndpointId, event: &str, number: u32, at: Timestamp, ok: bool) ->
 
 fn at(ms: i64) -> Timestamp {
     Timestamp(T0.0 + ms)
-}
-
-/// Queues until `expected` deliveries were queued in all (PostgreSQL queues an event only once
-/// every older writing transaction on the server has ended; other tests write concurrently).
-async fn queue_all(db: &TestDb, now: Timestamp, expected: u64) -> u64 {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut total = 0;
-    loop {
-        total += db
-            .store
-            .queue_deliveries(now, 100)
-            .await
-            .unwrap_or_else(|e| panic!("queue: {e}"));
-        if total >= expected || std::time::Instant::now() > deadline {
-            return total;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
 }
 
 async fn finish(
@@ -125,12 +109,13 @@ pub async fn webhook_endpoints_round_trip_and_isolation(db: &TestDb) {
     assert_eq!(db.store.get_endpoint(&a.id, &e.id).await, Ok(None));
 }
 
-pub async fn deliveries_are_queued_claimed_leased_and_retried(db: &TestDb) {
+pub async fn new_events_go_by_cursor_and_failures_are_retried(db: &TestDb) {
     let (a, _) = insert_app(db, "a", T0).await;
     let u = user(&a.id, T0, &[], None);
     let early = events::user_event(&a.id, EventType::UserCreated, &u.id, T0);
     assert_eq!(db.store.insert_user(&u, Some(&early)).await, Ok(()));
     // Registered after the first event: endpoints get only later events.
+    settled(db, &a.id, Position::START, &[], 1).await;
     let all_kinds = endpoint(&a.id, vec![], true);
     let revocations = endpoint(&a.id, vec![EventType::SessionRevoked], true);
     let disabled = endpoint(&a.id, vec![], false);
@@ -145,57 +130,103 @@ pub async fn deliveries_are_queued_claimed_leased_and_retried(db: &TestDb) {
     r.version += 1;
     let revoked = events::session_changed(&s, &r).unwrap_or_else(|| panic!("an event"));
     assert_eq!(db.store.update_session(&r, Some(&revoked)).await, Ok(()));
+    settled(db, &a.id, Position::START, &[], 3).await;
+    assert_eq!(
+        db.store.pending_deliveries().await,
+        Ok(3),
+        "3 events waiting, by cursor"
+    );
 
     // created → all_kinds; revoked → all_kinds and revocations; the disabled endpoint waits.
-    assert_eq!(queue_all(db, at(0), 3).await, 3);
-    assert_eq!(db.store.queue_deliveries(at(0), 100).await, Ok(0));
-    assert_eq!(db.store.pending_deliveries().await, Ok(3));
-
     let lease = at(60_000);
-    let claimed = db
+    let mut fresh = db
         .store
-        .claim_deliveries("n1", at(0), lease, 10)
+        .claim_fresh("n1", at(0), lease, 16, 100)
         .await
-        .unwrap_or_else(|e| panic!("claim: {e}"));
-    let mut got: Vec<(String, String)> = claimed
-        .iter()
-        .map(|c| (c.endpoint.id.to_string(), c.event.event.id.clone()))
-        .collect();
-    got.sort();
-    let mut want = vec![
-        (all_kinds.id.to_string(), created.id.clone()),
-        (all_kinds.id.to_string(), revoked.id.clone()),
-        (revocations.id.to_string(), revoked.id.clone()),
-    ];
-    want.sort();
-    assert_eq!(got, want);
-    assert!(claimed.iter().all(|c| c.attempts == 0));
-    let c0 = claimed
-        .iter()
-        .find(|c| c.event.event.id == revoked.id && c.endpoint.id == revocations.id)
-        .unwrap_or_else(|| panic!("claimed"));
-    assert_eq!(c0.event.event, revoked);
-    assert_eq!(c0.endpoint, revocations);
-    // Leased: no one else gets them until the lease ends.
+        .unwrap_or_else(|e| panic!("claim_fresh: {e}"));
+    fresh.sort_by_key(|f| f.endpoint.id.to_string());
+    let by = |id: &EndpointId| {
+        fresh
+            .iter()
+            .find(|f| &f.endpoint.id == id)
+            .unwrap_or_else(|| panic!("{id} claimed"))
+    };
+    assert_eq!(fresh.len(), 2);
+    let to_all = by(&all_kinds.id);
+    assert_eq!(
+        to_all.events.iter().map(|e| &e.event).collect::<Vec<_>>(),
+        vec![&created, &revoked]
+    );
+    assert_eq!(to_all.endpoint, all_kinds);
+    let to_rev = by(&revocations.id);
+    assert_eq!(
+        to_rev.events.iter().map(|e| &e.event).collect::<Vec<_>>(),
+        vec![&revoked]
+    );
+    assert_eq!(
+        to_rev.through, to_all.through,
+        "past the unwanted event too"
+    );
+    // Leased: another node gets nothing until the lease ends.
     assert_eq!(
         db.store
-            .claim_deliveries("n2", at(1), at(61_000), 10)
+            .claim_fresh("n2", at(1), at(61_000), 16, 100)
             .await
             .map(|v| v.len()),
         Ok(0)
     );
 
-    // Only the lease holder moves a delivery on; the attempt is recorded either way.
-    let ok = attempt(&revocations.id, &revoked.id, 1, at(10), true);
-    assert_eq!(finish(db, "n2", &ok, NextStep::Succeeded).await, Ok(false));
-    let ok2 = attempt(&revocations.id, &revoked.id, 1, at(11), true);
-    assert_eq!(finish(db, "n1", &ok2, NextStep::Succeeded).await, Ok(true));
-    let failed = attempt(&all_kinds.id, &created.id, 1, at(12), false);
+    // Only the lease holder moves the cursor; attempts are recorded either way.
+    let stray = attempt(&revocations.id, &revoked.id, 1, at(9), true);
     assert_eq!(
-        finish(db, "n1", &failed, NextStep::RetryAt(at(5_000))).await,
+        db.store
+            .finish_fresh(
+                "n2",
+                &revocations.id,
+                to_rev.through,
+                &[(stray.clone(), NextStep::Succeeded)]
+            )
+            .await,
+        Ok(false)
+    );
+    let ok = attempt(&revocations.id, &revoked.id, 1, at(10), true);
+    assert_eq!(
+        db.store
+            .finish_fresh(
+                "n1",
+                &revocations.id,
+                to_rev.through,
+                &[(ok.clone(), NextStep::Succeeded)]
+            )
+            .await,
         Ok(true)
     );
-    // Not due before its retry time; due (with one attempt made) after it.
+    let failed = attempt(&all_kinds.id, &created.id, 1, at(12), false);
+    let sent = attempt(&all_kinds.id, &revoked.id, 1, at(12), true);
+    assert_eq!(
+        db.store
+            .finish_fresh(
+                "n1",
+                &all_kinds.id,
+                to_all.through,
+                &[
+                    (failed.clone(), NextStep::RetryAt(at(5_000))),
+                    (sent.clone(), NextStep::Succeeded)
+                ]
+            )
+            .await,
+        Ok(true)
+    );
+    assert_eq!(
+        db.store
+            .claim_fresh("n1", at(13), lease, 16, 100)
+            .await
+            .map(|v| v.len()),
+        Ok(0)
+    );
+    assert_eq!(db.store.pending_deliveries().await, Ok(1), "the retry");
+
+    // The failure is retried when due, with one attempt made.
     assert_eq!(
         db.store
             .claim_deliveries("n2", at(4_999), at(70_000), 10)
@@ -213,50 +244,114 @@ pub async fn deliveries_are_queued_claimed_leased_and_retried(db: &TestDb) {
         (retry[0].event.event.id.as_str(), retry[0].attempts),
         (created.id.as_str(), 1)
     );
-    let last = attempt(&all_kinds.id, &created.id, 2, at(5_001), false);
-    assert_eq!(finish(db, "n2", &last, NextStep::Failed).await, Ok(true));
-
-    // A holder that died: its lease ends and another node takes the delivery over.
     assert_eq!(
         db.store
-            .claim_deliveries("n3", at(59_999), at(120_000), 10)
+            .claim_deliveries("n3", at(5_001), at(70_000), 10)
+            .await
+            .map(|v| v.len()),
+        Ok(0)
+    );
+    let late = attempt(&all_kinds.id, &created.id, 2, at(5_001), false);
+    assert_eq!(finish(db, "n1", &late, NextStep::Failed).await, Ok(false));
+    let last = attempt(&all_kinds.id, &created.id, 2, at(5_002), false);
+    assert_eq!(finish(db, "n2", &last, NextStep::Failed).await, Ok(true));
+    assert_eq!(db.store.pending_deliveries().await, Ok(0));
+
+    // A node that died holding new events: its lease ends and another node sends them again.
+    let s2 = session(&a.id, &u.id, T0);
+    let created2 = events::session_created(&s2);
+    assert_eq!(db.store.insert_session(&s2, Some(&created2)).await, Ok(()));
+    settled(db, &a.id, Position::START, &[], 4).await;
+    let held = db
+        .store
+        .claim_fresh("n1", at(6_000), at(66_000), 16, 100)
+        .await
+        .unwrap_or_default();
+    // all_kinds gets it; revocations does not want it, but is claimed to move its cursor on.
+    let mut shapes: Vec<(EndpointId, usize)> = held
+        .iter()
+        .map(|f| (f.endpoint.id.clone(), f.events.len()))
+        .collect();
+    shapes.sort();
+    let mut want_shapes = vec![(all_kinds.id.clone(), 1), (revocations.id.clone(), 0)];
+    want_shapes.sort();
+    assert_eq!(shapes, want_shapes);
+    for f in &held {
+        if f.endpoint.id == revocations.id {
+            let moved = db
+                .store
+                .finish_fresh("n1", &f.endpoint.id, f.through, &[])
+                .await;
+            assert_eq!(moved, Ok(true));
+        }
+    }
+    let held = db
+        .store
+        .claim_fresh("n1", at(6_000), at(66_000), 16, 100)
+        .await
+        .unwrap_or_default();
+    assert_eq!(held.len(), 0);
+    assert_eq!(
+        db.store
+            .claim_fresh("n3", at(65_999), at(130_000), 16, 100)
             .await
             .map(|v| v.len()),
         Ok(0)
     );
     let taken = db
         .store
-        .claim_deliveries("n3", at(60_000), at(120_000), 10)
+        .claim_fresh("n3", at(66_000), at(130_000), 16, 100)
         .await
-        .unwrap_or_else(|e| panic!("claim: {e}"));
+        .unwrap_or_default();
     assert_eq!(taken.len(), 1);
     assert_eq!(
-        (
-            taken[0].endpoint.id.clone(),
-            taken[0].event.event.id.clone()
-        ),
-        (all_kinds.id.clone(), revoked.id.clone())
+        taken[0].events.iter().map(|e| &e.event).collect::<Vec<_>>(),
+        vec![&created2]
     );
-    let late = attempt(&all_kinds.id, &revoked.id, 1, at(60_001), true);
+    let done2 = attempt(&all_kinds.id, &created2.id, 1, at(66_001), true);
     assert_eq!(
-        finish(db, "n1", &late, NextStep::Succeeded).await,
+        db.store
+            .finish_fresh(
+                "n1",
+                &all_kinds.id,
+                taken[0].through,
+                &[(done2.clone(), NextStep::Succeeded)]
+            )
+            .await,
         Ok(false)
     );
-    let done = attempt(&all_kinds.id, &revoked.id, 1, at(60_002), true);
-    assert_eq!(finish(db, "n3", &done, NextStep::Succeeded).await, Ok(true));
-    assert_eq!(db.store.pending_deliveries().await, Ok(0));
+    assert_eq!(
+        db.store
+            .finish_fresh(
+                "n3",
+                &all_kinds.id,
+                taken[0].through,
+                &[(done2.clone(), NextStep::Succeeded)]
+            )
+            .await,
+        Ok(true)
+    );
 
+    // Deliveries list the queued ones and the first attempts that succeeded.
     let states = |v: Vec<sessiond_core::webhooks::Delivery>| {
         v.into_iter()
             .map(|d| (d.event_id, d.state, d.attempts))
             .collect::<Vec<_>>()
     };
-    let list = db
+    let mut list = db
         .store
         .list_deliveries(&a.id, &all_kinds.id, None, 10)
         .await
-        .map(states);
-    assert_eq!(list.as_ref().map(Vec::len), Ok(2), "{list:?}");
+        .map(states)
+        .unwrap_or_else(|e| panic!("{e}"));
+    list.sort();
+    let mut want = vec![
+        (created.id.clone(), DeliveryState::Failed, 2),
+        (revoked.id.clone(), DeliveryState::Succeeded, 1),
+        (created2.id.clone(), DeliveryState::Succeeded, 1),
+    ];
+    want.sort();
+    assert_eq!(list, want);
     assert_eq!(
         db.store
             .list_deliveries(&a.id, &all_kinds.id, Some(DeliveryState::Failed), 10)
@@ -264,12 +359,19 @@ pub async fn deliveries_are_queued_claimed_leased_and_retried(db: &TestDb) {
             .map(states),
         Ok(vec![(created.id.clone(), DeliveryState::Failed, 2)])
     );
+    assert_eq!(
+        db.store
+            .list_deliveries(&a.id, &all_kinds.id, Some(DeliveryState::Pending), 10)
+            .await
+            .map(states),
+        Ok(vec![])
+    );
     let attempts = db
         .store
         .list_attempts(&a.id, &all_kinds.id, Some(&created.id), 10)
         .await
         .unwrap_or_else(|e| panic!("attempts: {e}"));
-    assert_eq!(attempts, vec![last.clone(), failed.clone()]);
+    assert_eq!(attempts, vec![last.clone(), late.clone(), failed.clone()]);
     let (b, _) = insert_app(db, "b", T0).await;
     assert_eq!(
         db.store.list_attempts(&b.id, &all_kinds.id, None, 10).await,
@@ -283,7 +385,7 @@ pub async fn deliveries_are_queued_claimed_leased_and_retried(db: &TestDb) {
         Ok(0)
     );
 
-    // Replays make deliveries pending again with a fresh count; unwanted types are skipped.
+    // Replays queue deliveries again with a fresh count; unwanted types are skipped.
     assert_eq!(
         db.store
             .replay_deliveries(
@@ -340,14 +442,13 @@ pub async fn deliveries_are_queued_claimed_leased_and_retried(db: &TestDb) {
     assert_eq!(again.len(), 2);
     assert!(again.iter().all(|c| c.attempts == 0));
 
-    // Deleting the endpoint takes its deliveries and attempts along.
+    // Deleting the endpoint takes its deliveries and attempts along; purging events, theirs.
     assert_eq!(
         db.store.delete_endpoint(&a.id, &all_kinds.id).await,
         Ok(true)
     );
     assert_eq!(db.store.pending_deliveries().await, Ok(1));
-    // Purging events takes theirs.
-    assert_eq!(db.store.purge_events(at(1_000_000)).await, Ok(3));
+    assert_eq!(db.store.purge_events(at(1_000_000)).await, Ok(4));
     assert_eq!(db.store.pending_deliveries().await, Ok(0));
     assert_eq!(
         db.store
@@ -361,20 +462,33 @@ pub async fn deliveries_are_queued_claimed_leased_and_retried(db: &TestDb) {
     on.enabled = true;
     on.version = 2;
     assert_eq!(db.store.update_endpoint(&on).await, Ok(()));
-    let s2 = session(&a.id, &u.id, T0);
+    let s3 = session(&a.id, &u.id, T0);
     assert_eq!(
         db.store
-            .insert_session(&s2, Some(&events::session_created(&s2)))
+            .insert_session(&s3, Some(&events::session_created(&s3)))
             .await,
         Ok(())
     );
-    assert_eq!(queue_all(db, at(80_000), 1).await, 1);
+    settled(db, &a.id, Position::START, &[], 1).await;
     let fresh = db
         .store
-        .claim_deliveries("n1", at(80_000), at(140_000), 10)
+        .claim_fresh("n1", at(80_000), at(140_000), 16, 100)
         .await
-        .unwrap_or_else(|e| panic!("claim: {e}"));
-    assert_eq!(fresh.len(), 1);
-    assert_eq!(fresh[0].endpoint.id, on.id);
-    assert_eq!(fresh[0].event.event.subject, s2.id.to_string());
+        .unwrap_or_default();
+    let mut got: Vec<(EndpointId, Vec<String>)> = fresh
+        .iter()
+        .map(|f| {
+            (
+                f.endpoint.id.clone(),
+                f.events.iter().map(|e| e.event.subject.clone()).collect(),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut want = vec![
+        (on.id.clone(), vec![s3.id.to_string()]),
+        (revocations.id.clone(), vec![]),
+    ];
+    want.sort();
+    assert_eq!(got, want);
 }

@@ -70,7 +70,7 @@ conformance_suite!(
 conformance_suite!(
     webhook_cases:
     webhook_endpoints_round_trip_and_isolation,
-    deliveries_are_queued_claimed_leased_and_retried,
+    new_events_go_by_cursor_and_failures_are_retried,
 );
 
 conformance_suite!(

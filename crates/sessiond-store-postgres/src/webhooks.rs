@@ -4,10 +4,11 @@ use async_trait::async_trait;
 use sessiond_core::Timestamp;
 use sessiond_core::application::AppId;
 use sessiond_core::events::EventType;
+use sessiond_core::events::Position;
 use sessiond_core::ids::EndpointId;
 use sessiond_core::store::{StoreError, StoreResult, WebhookStore};
 use sessiond_core::webhooks::{
-    Attempt, Claimed, Delivery, DeliveryState, Endpoint, NextStep, Replay,
+    Attempt, Claimed, Delivery, DeliveryState, Endpoint, Fresh, NextStep, Replay,
 };
 use sqlx::postgres::PgRow;
 
@@ -94,31 +95,6 @@ fn attempt_from_row(r: &PgRow) -> StoreResult<Attempt> {
     })
 }
 
-/// Inserts pending deliveries for `events` (ids) not already there; returns how many.
-async fn insert_pending(
-    tx: &mut crate::pool::Tx,
-    endpoint: &str,
-    events: &[String],
-    now: Timestamp,
-) -> StoreResult<u64> {
-    if events.is_empty() {
-        return Ok(0);
-    }
-    let done = sqlx::query(
-        "INSERT INTO webhook_deliveries (endpoint_id, event_id, state, attempts, next_at, \
-         lease_holder, lease_until, last_status, updated_at) \
-         SELECT $1, ev, 'pending', 0, $2, NULL, 0, NULL, $2 FROM UNNEST($3::text[]) AS ev \
-         ON CONFLICT (endpoint_id, event_id) DO NOTHING",
-    )
-    .bind(endpoint)
-    .bind(now.0)
-    .bind(events)
-    .execute(&mut **tx)
-    .await
-    .map_err(map_err)?;
-    Ok(done.rows_affected())
-}
-
 /// Records one attempt and moves its delivery on, if `holder` still holds its lease.
 async fn finish_one(
     tx: &mut crate::pool::Tx,
@@ -126,21 +102,35 @@ async fn finish_one(
     a: &Attempt,
     next: NextStep,
 ) -> StoreResult<bool> {
-    let (state, next_at) = match next {
-        NextStep::Succeeded => (DeliveryState::Succeeded, None),
-        NextStep::RetryAt(t) => (DeliveryState::Pending, Some(t.0)),
-        NextStep::Failed => (DeliveryState::Failed, None),
-    };
-    // One statement: the attempt's record and the delivery's next state.
-    let row = sqlx::query(
-        "WITH rec AS (INSERT INTO webhook_attempts (id, endpoint_id, event_id, number, at, \
-     succeeded, response_code, latency_ms, response_excerpt, error) \
-     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 WHERE EXISTS \
-     (SELECT 1 FROM webhook_deliveries WHERE endpoint_id = $2 AND event_id = $3)), \
-     upd AS (UPDATE webhook_deliveries SET state = $11, attempts = $4, next_at = $12, \
-     lease_holder = NULL, lease_until = 0, last_status = $7, updated_at = $5 \
-     WHERE endpoint_id = $2 AND event_id = $3 AND lease_holder = $13 RETURNING 1) \
-     SELECT count(*) AS n FROM upd",
+    insert_attempt(tx, a).await?;
+    let (state, next_at) = state_after(next);
+    let done = sqlx::query(
+        "UPDATE webhook_deliveries SET state = $1, attempts = $2, next_at = $3, \
+         lease_holder = NULL, lease_until = 0, last_status = $4, updated_at = $5 \
+         WHERE endpoint_id = $6 AND event_id = $7 AND lease_holder = $8",
+    )
+    .bind(state.as_str())
+    .bind(i32_of(a.number))
+    .bind(next_at)
+    .bind(a.response_code.map(i32::from))
+    .bind(a.at.0)
+    .bind(a.endpoint_id.as_str())
+    .bind(&a.event_id)
+    .bind(holder)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records one attempt (unless its endpoint is gone).
+async fn insert_attempt(tx: &mut crate::pool::Tx, a: &Attempt) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO webhook_attempts (id, endpoint_id, event_id, number, at, succeeded, \
+         response_code, latency_ms, response_excerpt, error) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
+         WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $2) \
+         ON CONFLICT DO NOTHING",
     )
     .bind(&a.id)
     .bind(a.endpoint_id.as_str())
@@ -152,13 +142,18 @@ async fn finish_one(
     .bind(i32_of(a.latency_ms))
     .bind(&a.response_excerpt)
     .bind(&a.error)
-    .bind(state.as_str())
-    .bind(next_at)
-    .bind(holder)
-    .fetch_one(&mut **tx)
+    .execute(&mut **tx)
     .await
     .map_err(map_err)?;
-    Ok(get::<i64>(&row, "n")? == 1)
+    Ok(())
+}
+
+fn state_after(next: NextStep) -> (DeliveryState, Option<i64>) {
+    match next {
+        NextStep::Succeeded => (DeliveryState::Succeeded, None),
+        NextStep::RetryAt(t) => (DeliveryState::Pending, Some(t.0)),
+        NextStep::Failed => (DeliveryState::Failed, None),
+    }
 }
 
 #[async_trait]
@@ -259,68 +254,117 @@ impl WebhookStore for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn queue_deliveries(&self, now: Timestamp, limit: u32) -> StoreResult<u64> {
-        const BEHIND: &str = "SELECT w.id, w.application_id, w.event_types, w.cursor_txid, \
-             w.cursor_seq FROM webhook_endpoints w WHERE w.enabled AND EXISTS \
-             (SELECT 1 FROM events e WHERE e.application_id = w.application_id \
-             AND (e.txid, e.seq) > (w.cursor_txid, w.cursor_seq) \
-             AND e.txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint)";
-        // A read first: an idle server (no endpoint behind) opens no transaction.
-        let any = sqlx::query(sqlx::AssertSqlSafe(format!("{BEHIND} LIMIT 1")))
-            .fetch_optional(self.pool())
-            .await
-            .map_err(map_err)?;
-        if any.is_none() {
-            return Ok(0);
-        }
-        let mut tx = self.pool().begin().await.map_err(map_err)?;
-        // Another node queueing the same endpoint skips it rather than waiting.
-        let endpoints = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{BEHIND} FOR UPDATE OF w SKIP LOCKED"
+    async fn claim_fresh(
+        &self,
+        holder: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        endpoints: u32,
+        limit: u32,
+    ) -> StoreResult<Vec<Fresh>> {
+        // One statement takes the leases: endpoints behind, unleased, not locked by another node.
+        let picked = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE webhook_endpoints w SET lease_holder = $1, lease_until = $2 \
+             FROM (SELECT w2.id FROM webhook_endpoints w2 WHERE w2.enabled AND w2.lease_until <= $3 \
+             AND EXISTS (SELECT 1 FROM events e WHERE e.application_id = w2.application_id \
+             AND (e.txid, e.seq) > (w2.cursor_txid, w2.cursor_seq) AND e.{SETTLED}) \
+             LIMIT $4 FOR UPDATE OF w2 SKIP LOCKED) pick \
+             WHERE w.id = pick.id RETURNING {}, w.cursor_txid, w.cursor_seq",
+            ENDPOINT_COLS
+                .split(", ")
+                .map(|c| format!("w.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         )))
-        .fetch_all(&mut *tx)
+        .bind(holder)
+        .bind(lease_until.0)
+        .bind(now.0)
+        .bind(i64::from(endpoints))
+        .fetch_all(self.pool())
         .await
         .map_err(map_err)?;
-        let mut queued = 0;
-        for w in &endpoints {
-            let (id, app, types): (String, String, String) = (
-                get(w, "id")?,
-                get(w, "application_id")?,
-                get(w, "event_types")?,
-            );
-            let wanted = types_of(&types)?;
-            let batch = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT txid, seq, id, type FROM events WHERE application_id = $1 \
-                 AND (txid, seq) > ($2, $3) AND {SETTLED} ORDER BY txid, seq LIMIT $4"
+        let mut out = Vec::with_capacity(picked.len());
+        for row in &picked {
+            let endpoint = endpoint_from_row(row)?;
+            let events = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT seq, txid, id, application_id, type, subject, occurred_at, data FROM events \
+                 WHERE application_id = $1 AND (txid, seq) > ($2, $3) AND {SETTLED} \
+                 ORDER BY txid, seq LIMIT $4"
             )))
-            .bind(&app)
-            .bind(get::<i64>(w, "cursor_txid")?)
-            .bind(get::<i64>(w, "cursor_seq")?)
+            .bind(endpoint.application_id.as_str())
+            .bind(get::<i64>(row, "cursor_txid")?)
+            .bind(get::<i64>(row, "cursor_seq")?)
             .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
+            .fetch_all(self.pool())
             .await
-            .map_err(map_err)?;
-            let Some(last) = batch.last() else { continue };
-            let (last_txid, last_seq): (i64, i64) = (get(last, "txid")?, get(last, "seq")?);
-            let mut ids = Vec::with_capacity(batch.len());
-            for e in &batch {
-                if wants(&wanted, &get::<String>(e, "type")?) {
-                    ids.push(get::<String>(e, "id")?);
-                }
+            .map_err(map_err)?
+            .iter()
+            .map(crate::events::event_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+            let Some(through) = events.last().map(|e| e.position) else {
+                continue;
+            };
+            let events = events
+                .into_iter()
+                .filter(|e| endpoint.wants(e.event.kind))
+                .collect();
+            out.push(Fresh {
+                endpoint,
+                events,
+                through,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn finish_fresh(
+        &self,
+        holder: &str,
+        endpoint: &EndpointId,
+        through: Position,
+        done: &[(Attempt, NextStep)],
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool().begin().await.map_err(map_err)?;
+        for (a, _) in done {
+            insert_attempt(&mut tx, a).await?;
+        }
+        let held = sqlx::query(
+            "UPDATE webhook_endpoints SET cursor_txid = $3, cursor_seq = $4, lease_holder = NULL, \
+             lease_until = 0 WHERE id = $1 AND lease_holder = $2 \
+             AND (cursor_txid, cursor_seq) <= ($3, $4)",
+        )
+        .bind(endpoint.as_str())
+        .bind(holder)
+        .bind(through.txid)
+        .bind(through.seq)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .rows_affected()
+            == 1;
+        if held {
+            for (a, next) in done.iter().filter(|(a, _)| !a.succeeded) {
+                let (state, next_at) = state_after(*next);
+                sqlx::query(
+                    "INSERT INTO webhook_deliveries (endpoint_id, event_id, state, attempts, \
+                     next_at, lease_holder, lease_until, last_status, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, NULL, 0, $6, $7) \
+                     ON CONFLICT (endpoint_id, event_id) DO NOTHING",
+                )
+                .bind(a.endpoint_id.as_str())
+                .bind(&a.event_id)
+                .bind(state.as_str())
+                .bind(i32_of(a.number))
+                .bind(next_at)
+                .bind(a.response_code.map(i32::from))
+                .bind(a.at.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
             }
-            queued += insert_pending(&mut tx, &id, &ids, now).await?;
-            sqlx::query(
-                "UPDATE webhook_endpoints SET cursor_txid = $1, cursor_seq = $2 WHERE id = $3",
-            )
-            .bind(last_txid)
-            .bind(last_seq)
-            .bind(&id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
         }
         tx.commit().await.map_err(map_err)?;
-        Ok(queued)
+        Ok(held)
     }
 
     async fn claim_deliveries(
@@ -414,13 +458,24 @@ impl WebhookStore for SqlStore {
         limit: u32,
     ) -> StoreResult<Vec<Delivery>> {
         let rows = sqlx::query(
+            // Queued deliveries, and first attempts that succeeded (which queue nothing).
             "SELECT d.endpoint_id, d.event_id, d.state, d.attempts, d.next_at, d.last_status, \
              d.updated_at, e.type, e.occurred_at FROM webhook_deliveries d \
              JOIN webhook_endpoints w ON w.id = d.endpoint_id \
              JOIN events e ON e.id = d.event_id \
              WHERE w.application_id = $1 AND d.endpoint_id = $2 \
              AND ($3::text IS NULL OR d.state = $3) \
-             ORDER BY e.occurred_at DESC, e.id DESC LIMIT $4",
+             UNION ALL \
+             SELECT a.endpoint_id, a.event_id, 'succeeded' AS state, a.number AS attempts, \
+             NULL::bigint AS next_at, a.response_code AS last_status, a.at AS updated_at, e.type, \
+             e.occurred_at FROM webhook_attempts a \
+             JOIN webhook_endpoints w ON w.id = a.endpoint_id \
+             JOIN events e ON e.id = a.event_id \
+             WHERE w.application_id = $1 AND a.endpoint_id = $2 AND a.number = 1 AND a.succeeded \
+             AND ($3::text IS NULL OR $3 = 'succeeded') \
+             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d2 \
+             WHERE d2.endpoint_id = a.endpoint_id AND d2.event_id = a.event_id) \
+             ORDER BY occurred_at DESC, event_id DESC LIMIT $4",
         )
         .bind(app.as_str())
         .bind(endpoint.as_str())
@@ -509,11 +564,17 @@ impl WebhookStore for SqlStore {
     }
 
     async fn pending_deliveries(&self) -> StoreResult<u64> {
-        let row =
-            sqlx::query("SELECT count(*) AS n FROM webhook_deliveries WHERE state = 'pending'")
-                .fetch_one(self.pool())
-                .await
-                .map_err(map_err)?;
+        let row = sqlx::query(
+            "SELECT (SELECT count(*) FROM webhook_deliveries WHERE state = 'pending') \
+             + (SELECT count(*) FROM webhook_endpoints w JOIN events e \
+             ON e.application_id = w.application_id \
+             AND (e.txid, e.seq) > (w.cursor_txid, w.cursor_seq) WHERE w.enabled \
+             AND (w.event_types = '' \
+             OR position(' ' || e.type || ' ' in ' ' || w.event_types || ' ') > 0)) AS n",
+        )
+        .fetch_one(self.pool())
+        .await
+        .map_err(map_err)?;
         Ok(u64::try_from(get::<i64>(&row, "n")?).unwrap_or(0))
     }
 }

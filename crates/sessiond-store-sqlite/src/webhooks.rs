@@ -4,14 +4,20 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use sessiond_core::Timestamp;
 use sessiond_core::application::AppId;
+use sessiond_core::events::Position;
 use sessiond_core::events::{Event, EventType};
 use sessiond_core::ids::EndpointId;
 use sessiond_core::store::{StoreError, StoreResult, WebhookStore};
 use sessiond_core::webhooks::{
-    Attempt, Claimed, Delivery, DeliveryState, Endpoint, NextStep, Replay,
+    Attempt, Claimed, Delivery, DeliveryState, Endpoint, Fresh, NextStep, Replay,
 };
 
 use crate::{SqliteStore, all, corrupt, exec, first, get, map_err};
+
+/// Enabled endpoints with events after their cursor and no live lease (`?1` now, `?2` limit).
+const FRESH_DUE: &str = "SELECT w.id FROM webhook_endpoints w WHERE w.enabled = 1 \
+     AND w.lease_until <= ?1 AND EXISTS (SELECT 1 FROM events e \
+     WHERE e.application_id = w.application_id AND e.seq > w.cursor_seq) LIMIT ?2";
 
 const ENDPOINT_COLS: &str = "id, application_id, url, description, event_types, enabled, secret, \
      previous_secret, previous_until, created_at, updated_at, version";
@@ -89,71 +95,14 @@ fn attempt_from_row(r: &Row<'_>) -> StoreResult<Attempt> {
     })
 }
 
-/// Queues one endpoint's deliveries for the events after its cursor; returns how many.
-fn queue_endpoint(c: &Connection, endpoint: &str, now: Timestamp, limit: u32) -> StoreResult<u64> {
-    let Some((app, types, cursor)) = first(
-        c,
-        "SELECT application_id, event_types, cursor_seq FROM webhook_endpoints \
-         WHERE id = ?1 AND enabled = 1",
-        [endpoint],
-        |r| {
-            Ok((
-                get::<String, _>(r, "application_id")?,
-                get::<String, _>(r, "event_types")?,
-                get::<i64, _>(r, "cursor_seq")?,
-            ))
-        },
-    )?
-    else {
-        return Ok(0);
-    };
-    let wanted = types_of(&types)?;
-    let batch = all(
-        c,
-        "SELECT seq, id, type FROM events WHERE application_id = ?1 AND seq > ?2 \
-         ORDER BY seq LIMIT ?3",
-        params![app, cursor, limit],
-        |r| {
-            Ok((
-                get::<i64, _>(r, "seq")?,
-                get::<String, _>(r, "id")?,
-                get::<String, _>(r, "type")?,
-            ))
-        },
-    )?;
-    let Some(last) = batch.last().map(|b| b.0) else {
-        return Ok(0);
-    };
-    let mut queued = 0;
-    for (_, id, kind) in &batch {
-        let wants =
-            wanted.is_empty() || EventType::parse(kind).is_some_and(|k| wanted.contains(&k));
-        if wants {
-            queued += exec(
-                c,
-                "INSERT OR IGNORE INTO webhook_deliveries (endpoint_id, event_id, state, attempts, \
-                 next_at, lease_holder, lease_until, last_status, updated_at) \
-                 VALUES (?1, ?2, 'pending', 0, ?3, NULL, 0, NULL, ?3)",
-                params![endpoint, id, now.0],
-            )?;
-        }
-    }
+/// Records one attempt (unless its endpoint is gone).
+fn insert_attempt(c: &Connection, a: &Attempt) -> StoreResult<()> {
     exec(
         c,
-        "UPDATE webhook_endpoints SET cursor_seq = ?1 WHERE id = ?2",
-        params![last, endpoint],
-    )?;
-    Ok(queued)
-}
-
-/// Records one attempt and moves its delivery on, if `holder` still holds its lease.
-fn finish_one(c: &Connection, holder: &str, a: &Attempt, next: NextStep) -> StoreResult<bool> {
-    exec(
-        c,
-        "INSERT INTO webhook_attempts (id, endpoint_id, event_id, number, at, succeeded, \
+        "INSERT OR IGNORE INTO webhook_attempts (id, endpoint_id, event_id, number, at, succeeded, \
          response_code, latency_ms, response_excerpt, error) \
          SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 \
-         WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE endpoint_id = ?2 AND event_id = ?3)",
+         WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = ?2)",
         params![
             a.id,
             a.endpoint_id.as_str(),
@@ -167,6 +116,20 @@ fn finish_one(c: &Connection, holder: &str, a: &Attempt, next: NextStep) -> Stor
             a.error
         ],
     )?;
+    Ok(())
+}
+
+fn state_after(next: NextStep) -> (DeliveryState, Option<i64>) {
+    match next {
+        NextStep::Succeeded => (DeliveryState::Succeeded, None),
+        NextStep::RetryAt(t) => (DeliveryState::Pending, Some(t.0)),
+        NextStep::Failed => (DeliveryState::Failed, None),
+    }
+}
+
+/// Records one attempt and moves its delivery on, if `holder` still holds its lease.
+fn finish_one(c: &Connection, holder: &str, a: &Attempt, next: NextStep) -> StoreResult<bool> {
+    insert_attempt(c, a)?;
     let (state, next_at) = match next {
         NextStep::Succeeded => (DeliveryState::Succeeded, None),
         NextStep::RetryAt(t) => (DeliveryState::Pending, Some(t.0)),
@@ -291,27 +254,103 @@ impl WebhookStore for SqliteStore {
         .await
     }
 
-    async fn queue_deliveries(&self, now: Timestamp, limit: u32) -> StoreResult<u64> {
-        // A read first: an idle server (no endpoint behind) writes nothing.
-        let behind = self.read(|c| {
-            all(
-                c,
-                "SELECT w.id FROM webhook_endpoints w WHERE w.enabled = 1 AND EXISTS \
-                 (SELECT 1 FROM events e WHERE e.application_id = w.application_id \
-                 AND e.seq > w.cursor_seq)",
-                [],
-                |r| get::<String, _>(r, "id"),
-            )
-        })?;
-        if behind.is_empty() {
-            return Ok(0);
+    async fn claim_fresh(
+        &self,
+        holder: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        endpoints: u32,
+        limit: u32,
+    ) -> StoreResult<Vec<Fresh>> {
+        // A read first: with no endpoint behind, a pass takes no write lock.
+        let behind = self.read(|c| first(c, FRESH_DUE, params![now.0, 1], |_| Ok(())))?;
+        if behind.is_none() {
+            return Ok(Vec::new());
         }
+        let holder = holder.to_owned();
         self.write(move |c| {
-            let mut queued = 0;
-            for id in &behind {
-                queued += queue_endpoint(c, id, now, limit)?;
+            let picked = all(c, FRESH_DUE, params![now.0, endpoints], |r| {
+                get::<String, _>(r, "id")
+            })?;
+            let sql =
+                format!("SELECT {ENDPOINT_COLS}, cursor_seq FROM webhook_endpoints WHERE id = ?1");
+            let mut out = Vec::with_capacity(picked.len());
+            for id in picked {
+                exec(
+                    c,
+                    "UPDATE webhook_endpoints SET lease_holder = ?2, lease_until = ?3 WHERE id = ?1",
+                    params![id, holder, lease_until.0],
+                )?;
+                let Some((endpoint, cursor)) = first(c, &sql, [id.as_str()], |r| {
+                    Ok((endpoint_from_row(r)?, get::<i64, _>(r, "cursor_seq")?))
+                })?
+                else {
+                    continue;
+                };
+                let events = all(
+                    c,
+                    "SELECT seq, id, application_id, type, subject, occurred_at, data FROM events \
+                     WHERE application_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                    params![endpoint.application_id.as_str(), cursor, limit],
+                    crate::events::event_from_row,
+                )?;
+                let Some(through) = events.last().map(|e| e.position) else {
+                    continue;
+                };
+                let events = events
+                    .into_iter()
+                    .filter(|e| endpoint.wants(e.event.kind))
+                    .collect();
+                out.push(Fresh {
+                    endpoint,
+                    events,
+                    through,
+                });
             }
-            Ok(queued)
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn finish_fresh(
+        &self,
+        holder: &str,
+        endpoint: &EndpointId,
+        through: Position,
+        done: &[(Attempt, NextStep)],
+    ) -> StoreResult<bool> {
+        let (holder, endpoint, done) = (holder.to_owned(), endpoint.clone(), done.to_vec());
+        self.write(move |c| {
+            for (a, _) in &done {
+                insert_attempt(c, a)?;
+            }
+            let held = exec(
+                c,
+                "UPDATE webhook_endpoints SET cursor_seq = max(cursor_seq, ?3), lease_holder = NULL, \
+                 lease_until = 0 WHERE id = ?1 AND lease_holder = ?2",
+                params![endpoint.as_str(), holder, through.seq],
+            )? == 1;
+            if held {
+                for (a, next) in done.iter().filter(|(a, _)| !a.succeeded) {
+                    let (state, next_at) = state_after(*next);
+                    exec(
+                        c,
+                        "INSERT OR IGNORE INTO webhook_deliveries (endpoint_id, event_id, state, \
+                         attempts, next_at, lease_holder, lease_until, last_status, updated_at) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, NULL, 0, ?6, ?7)",
+                        params![
+                            a.endpoint_id.as_str(),
+                            a.event_id,
+                            state.as_str(),
+                            a.number,
+                            next_at,
+                            a.response_code,
+                            a.at.0
+                        ],
+                    )?;
+                }
+            }
+            Ok(held)
         })
         .await
     }
@@ -398,12 +437,23 @@ impl WebhookStore for SqliteStore {
         self.read(|c| {
             all(
                 c,
+                // Queued deliveries, and first attempts that succeeded (which queue nothing).
                 "SELECT d.endpoint_id, d.event_id, d.state, d.attempts, d.next_at, d.last_status, \
                  d.updated_at, e.type, e.occurred_at FROM webhook_deliveries d \
                  JOIN webhook_endpoints w ON w.id = d.endpoint_id \
                  JOIN events e ON e.id = d.event_id \
                  WHERE w.application_id = ?1 AND d.endpoint_id = ?2 AND (?3 IS NULL OR d.state = ?3) \
-                 ORDER BY e.occurred_at DESC, e.id DESC LIMIT ?4",
+                 UNION ALL \
+                 SELECT a.endpoint_id, a.event_id, 'succeeded' AS state, a.number AS attempts, \
+                 NULL AS next_at, a.response_code AS last_status, a.at AS updated_at, e.type, \
+                 e.occurred_at FROM webhook_attempts a \
+                 JOIN webhook_endpoints w ON w.id = a.endpoint_id \
+                 JOIN events e ON e.id = a.event_id \
+                 WHERE w.application_id = ?1 AND a.endpoint_id = ?2 AND a.number = 1 \
+                 AND a.succeeded = 1 AND (?3 IS NULL OR ?3 = 'succeeded') \
+                 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d2 \
+                 WHERE d2.endpoint_id = a.endpoint_id AND d2.event_id = a.event_id) \
+                 ORDER BY occurred_at DESC, event_id DESC LIMIT ?4",
                 params![app.as_str(), endpoint.as_str(), state.map(DeliveryState::as_str), limit],
                 delivery_from_row,
             )
@@ -494,7 +544,11 @@ impl WebhookStore for SqliteStore {
         self.read(|c| {
             let n: i64 = first(
                 c,
-                "SELECT COUNT(*) AS n FROM webhook_deliveries WHERE state = 'pending'",
+                "SELECT (SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'pending') \
+                 + (SELECT COUNT(*) FROM webhook_endpoints w JOIN events e \
+                 ON e.application_id = w.application_id AND e.seq > w.cursor_seq \
+                 WHERE w.enabled = 1 AND (w.event_types = '' \
+                 OR instr(' ' || w.event_types || ' ', ' ' || e.type || ' ') > 0)) AS n",
                 [],
                 |r| get(r, "n"),
             )?

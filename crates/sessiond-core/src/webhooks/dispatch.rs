@@ -19,6 +19,9 @@ use crate::error::Result;
 use crate::events::Event;
 use crate::store::Store;
 
+/// Endpoints whose new events one pass takes up.
+const FRESH_ENDPOINTS: u32 = 16;
+
 /// A delivery's request headers.
 pub type Headers = Vec<(&'static str, String)>;
 
@@ -69,10 +72,8 @@ pub struct DispatchSettings {
     pub retry_schedule_secs: Vec<u64>,
     /// How long a claim lasts; longer than the transport's timeout.
     pub lease_secs: u64,
-    /// Deliveries claimed per pass.
+    /// Events per endpoint, and retries, taken up per pass.
     pub batch: u32,
-    /// Events queued per endpoint per pass.
-    pub queue_batch: u32,
 }
 
 impl Default for DispatchSettings {
@@ -82,7 +83,6 @@ impl Default for DispatchSettings {
             retry_schedule_secs: vec![5, 300, 1800, 7200, 18_000, 36_000, 36_000],
             lease_secs: 60,
             batch: 256,
-            queue_batch: 500,
         }
     }
 }
@@ -100,6 +100,7 @@ impl DispatchSettings {
 /// What one pass did: for metrics and logs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DispatchReport {
+    /// New events taken up for their first attempt.
     pub queued: u64,
     /// (succeeded, latency in ms) of each attempt made.
     pub attempts: Vec<(bool, u32)>,
@@ -136,46 +137,74 @@ impl Dispatcher {
         }
     }
 
-    /// One pass at `now`. Sends run concurrently; the pass returns when all have been recorded.
+    /// One pass at `now`: new events by endpoint cursor, then due retries and replays. Sends run
+    /// concurrently; the pass returns when all have been recorded.
     pub async fn run_once(self: &Arc<Self>, now: Timestamp) -> Result<DispatchReport> {
-        let mut report = DispatchReport {
-            queued: self
-                .store
-                .queue_deliveries(now, self.settings.queue_batch)
-                .await?,
-            ..DispatchReport::default()
-        };
-        let claimed = self
+        let mut report = DispatchReport::default();
+        let lease = now.plus_secs(self.settings.lease_secs);
+        let fresh = self
             .store
-            .claim_deliveries(
+            .claim_fresh(
                 &self.holder,
                 now,
-                now.plus_secs(self.settings.lease_secs),
+                lease,
+                FRESH_ENDPOINTS,
                 self.settings.batch,
             )
             .await?;
-        if claimed.is_empty() {
+        let retries = self
+            .store
+            .claim_deliveries(&self.holder, now, lease, self.settings.batch)
+            .await?;
+        if fresh.is_empty() && retries.is_empty() {
             return Ok(report);
         }
-        let events: Vec<&Event> = claimed.iter().map(|c| &c.event).collect();
+        // Each send is tagged with its fresh batch (`Some(i)`) or as a retry (`None`).
+        let mut work: Vec<(Option<usize>, Claimed)> = Vec::new();
+        for (i, f) in fresh.iter().enumerate() {
+            report.queued += f.events.len() as u64;
+            for e in &f.events {
+                work.push((
+                    Some(i),
+                    Claimed {
+                        endpoint: f.endpoint.clone(),
+                        event: e.clone(),
+                        attempts: 0,
+                    },
+                ));
+            }
+        }
+        work.extend(retries.into_iter().map(|c| (None, c)));
+        let events: Vec<&Event> = work.iter().map(|(_, c)| &c.event).collect();
         let bodies = self.renderer.render_all(&events).await;
         let mut sends = tokio::task::JoinSet::new();
-        for (c, body) in claimed.into_iter().zip(bodies) {
+        for ((tag, c), body) in work.into_iter().zip(bodies) {
             let me = Arc::clone(self);
-            sends.spawn(async move { me.deliver(c, body, now).await });
+            sends.spawn(async move { (tag, me.deliver(c, body, now).await) });
         }
-        let mut done = Vec::new();
+        let mut by_batch: Vec<Vec<(Attempt, NextStep)>> = vec![Vec::new(); fresh.len()];
+        let mut retried = Vec::new();
         while let Some(sent) = sends.join_next().await {
             match sent {
-                Ok(d) => done.push(d),
+                Ok((tag, d)) => {
+                    report.attempts.push((d.0.succeeded, d.0.latency_ms));
+                    report.failed += u64::from(d.1 == NextStep::Failed);
+                    match tag.and_then(|i| by_batch.get_mut(i)) {
+                        Some(batch) => batch.push(d),
+                        None => retried.push(d),
+                    }
+                }
                 Err(e) => tracing::error!(error = %e, "webhook delivery task failed"),
             }
         }
-        // One write records the whole pass.
-        self.store.finish_deliveries(&self.holder, &done).await?;
-        for (a, next) in &done {
-            report.attempts.push((a.succeeded, a.latency_ms));
-            report.failed += u64::from(*next == NextStep::Failed);
+        // One write per endpoint's new events (it moves the cursor), one for the retries.
+        for (f, done) in fresh.iter().zip(&by_batch) {
+            self.store
+                .finish_fresh(&self.holder, &f.endpoint.id, f.through, done)
+                .await?;
+        }
+        if !retried.is_empty() {
+            self.store.finish_deliveries(&self.holder, &retried).await?;
         }
         Ok(report)
     }

@@ -126,7 +126,7 @@ pub fn check_description(d: &str) -> Result<()> {
 }
 
 /// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DeliveryState {
     /// Waiting for its next attempt (the first, or a retry).
     Pending,
@@ -175,6 +175,16 @@ pub struct Claimed {
     pub endpoint: Endpoint,
     pub event: Event,
     pub attempts: u32,
+}
+
+/// New events claimed for their first attempt, by endpoint (see `WebhookStore::claim_fresh`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fresh {
+    pub endpoint: Endpoint,
+    /// The events the endpoint wants, oldest first.
+    pub events: Vec<Event>,
+    /// Where the endpoint's cursor goes once they are sent (past unwanted kinds too).
+    pub through: crate::events::Position,
 }
 
 /// One try at sending a delivery, as recorded.

@@ -1,7 +1,8 @@
--- Webhook endpoints and the delivery of events to them. An endpoint's cursor is the last event
--- it has queued deliveries for; a delivery row exists per (endpoint, event) it wants, and is
--- claimed under a lease while being sent. Attempts are history. Deleting an endpoint or
--- purging an event takes its deliveries and attempts along.
+-- Webhook endpoints and the delivery of events to them. New events are sent by the endpoint's
+-- cursor (the last event it has been sent), under a lease on the endpoint row, with no row per
+-- delivery; an event whose first attempt fails (or is replayed) gets a delivery row, claimed
+-- under its own lease for each retry. Attempts are history. Deleting an endpoint takes its
+-- deliveries and attempts along; purging an event takes its deliveries.
 CREATE TABLE webhook_endpoints (
     id              TEXT PRIMARY KEY,
     application_id  TEXT NOT NULL REFERENCES applications (id) ON DELETE CASCADE,
@@ -14,6 +15,8 @@ CREATE TABLE webhook_endpoints (
     previous_until  BIGINT,
     cursor_txid     BIGINT NOT NULL,
     cursor_seq      BIGINT NOT NULL,
+    lease_holder    TEXT,
+    lease_until     BIGINT NOT NULL DEFAULT 0,
     created_at      BIGINT NOT NULL,
     updated_at      BIGINT NOT NULL,
     version         BIGINT NOT NULL
