@@ -65,13 +65,18 @@ def one_round(args, subscribed, receiver_port, seed):
         out = {"rps": r["rps"], "cpu_us": round(us, 1), "p99_ms": r["p99_ms"]}
         if subscribed:
             out["delivered_in_run"] = int(metric(s.port, "webhook_attempts_total") - sent0)
+            # Drained: no attempt for a whole second (events come only from the requests).
             t = time.perf_counter()
-            while metric(s.port, "webhook_outbox_pending") > 0 or \
-                    metric(s.port, "webhook_attempts_total") - sent0 < r["requests"]:
-                if time.perf_counter() - t > 120:
+            last, still_since = -1.0, time.perf_counter()
+            while time.perf_counter() - t < 120:
+                n = metric(s.port, "webhook_attempts_total")
+                if n != last:
+                    last, still_since = n, time.perf_counter()
+                elif time.perf_counter() - still_since >= 1.0:
                     break
-                time.sleep(0.5)
-            out["drain_s"] = round(time.perf_counter() - t, 1)
+                time.sleep(0.1)
+            out["drain_s"] = round(still_since - t, 1)
+            out["delivered"] = int(last - sent0)
         return out
     finally:
         s.stop()

@@ -612,7 +612,9 @@ pub trait EventStore: Send + Sync {
         kinds: &[crate::events::EventType],
         limit: u32,
     ) -> StoreResult<Vec<crate::events::Event>>;
-    /// Deletes events that occurred before `cutoff`; returns how many.
+    /// Deletes events that occurred before `cutoff`, except each application's newest (so
+    /// positions never go back), with the webhook attempts made before `cutoff`; returns how many
+    /// events went.
     async fn purge_events(&self, cutoff: Timestamp) -> StoreResult<u64>;
     /// Writes a `session.expired` event ([`crate::events::session_lapsed`]) for each usable
     /// session that lapsed (expiry, idle deadline or abandonment) since the last call, up to

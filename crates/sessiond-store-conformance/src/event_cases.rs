@@ -197,6 +197,19 @@ pub async fn events_purge_by_age_and_cursors_survive(db: &TestDb) {
         after_last,
         vec![(EventType::UserCreated, u.id.as_str().to_owned())]
     );
+    // Purging everything old keeps the newest, so positions never go back.
+    let cursor = settled(db, &a.id, Position::START, &[], 2).await[1].position;
+    assert_eq!(
+        db.store.purge_events(Timestamp(T0.0 + 1_000_000)).await,
+        Ok(1)
+    );
+    let u5 = user(&a.id, T0, &[], Some("ext5"));
+    let e5 = events::user_event(&a.id, EventType::UserCreated, &u5.id, T0);
+    assert_eq!(db.store.insert_user(&u5, Some(&e5)).await, Ok(()));
+    assert_eq!(
+        kinds_after(db, &a.id, cursor, 1).await,
+        vec![(EventType::UserCreated, u5.id.as_str().to_owned())]
+    );
 }
 
 pub async fn lapses_bulk_deletions_and_verifications_write_their_events(db: &TestDb) {

@@ -145,11 +145,15 @@ impl EventStore for SqlStore {
         .execute(self.pool())
         .await
         .map_err(map_err)?;
-        let done = sqlx::query("DELETE FROM events WHERE occurred_at < $1")
-            .bind(cutoff.0)
-            .execute(self.pool())
-            .await
-            .map_err(map_err)?;
+        // Each application's newest event stays, as on SQLite (there it keeps `seq` from going back).
+        let done = sqlx::query(
+            "DELETE FROM events e WHERE e.occurred_at < $1 AND EXISTS (SELECT 1 FROM events n \
+             WHERE n.application_id = e.application_id AND (n.txid, n.seq) > (e.txid, e.seq))",
+        )
+        .bind(cutoff.0)
+        .execute(self.pool())
+        .await
+        .map_err(map_err)?;
         Ok(done.rows_affected())
     }
 }

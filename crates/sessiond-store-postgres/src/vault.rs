@@ -124,7 +124,10 @@ impl SessionDeleteStore for SqlStore {
         .bind(app.as_str())
         .bind(user.as_str())
         .bind(now.0)
-        .bind(sessiond_crypto::ids::new_id("evt"))
+        .bind(sessiond_crypto::ids::new_time_ordered_id(
+            "evt",
+            u64::try_from(now.0).unwrap_or(0),
+        ))
         .fetch_one(self.pool())
         .await
         .map_err(map_err)?;

@@ -1,17 +1,19 @@
 -- The outbox: every change that emits an event writes it here in the same transaction.
--- `seq` never goes back (AUTOINCREMENT), so a reader's cursor stays valid after old events are
--- purged; with one writer, commit order is `seq` order.
+-- One b-tree in the order every reader goes (an application's events by `seq`, its own
+-- sequence, next = its largest + 1) plus the unique id: an event costs a write path about a
+-- third of what a session row does. With one writer, commit order is `seq` order. Retention
+-- deletes an application's oldest events but always keeps its newest, so `seq` never goes back
+-- and a reader's cursor stays valid.
 CREATE TABLE events (
-    seq            INTEGER PRIMARY KEY AUTOINCREMENT,
-    id             TEXT NOT NULL UNIQUE,
     application_id TEXT NOT NULL REFERENCES applications (id) ON DELETE CASCADE,
+    seq            INTEGER NOT NULL,
+    id             TEXT NOT NULL UNIQUE,
     type           TEXT NOT NULL,
     subject        TEXT NOT NULL,
     occurred_at    BIGINT NOT NULL,
-    data           TEXT NOT NULL
-);
-CREATE INDEX events_by_application ON events (application_id, seq);
-CREATE INDEX events_by_time ON events (occurred_at);
+    data           TEXT NOT NULL,
+    PRIMARY KEY (application_id, seq)
+) WITHOUT ROWID;
 
 -- How far the `session_lapse_events` job has written `session.expired` events, per application:
 -- the lapse time and id of the last session it reported (NULL: not started; it starts at the

@@ -7,15 +7,16 @@ use sessiond_core::application::AppId;
 use sessiond_core::events::{Event, EventType, NewEvent, Position};
 use sessiond_core::store::{EventStore, StoreResult};
 
-use crate::{Arg, Run, SqliteStore, corrupt, exec, get, sql};
+use crate::{Arg, Run, SqliteStore, corrupt, exec, first, get, sql};
 
 /// Appends `event` on the writer's connection, inside the caller's transaction.
 pub(crate) fn append(c: &Connection, event: Option<&NewEvent>) -> StoreResult<()> {
     if let Some(e) = event {
         exec(
             c,
-            "INSERT INTO events (id, application_id, type, subject, occurred_at, data) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO events (application_id, seq, id, type, subject, occurred_at, data) \
+             VALUES (?2, (SELECT coalesce(max(seq), 0) + 1 FROM events WHERE application_id = ?2), \
+             ?1, ?3, ?4, ?5, ?6)",
             params![
                 e.id,
                 e.application_id.as_str(),
@@ -97,7 +98,39 @@ impl EventStore for SqliteStore {
                  AND at < ?1",
                 [cutoff.0],
             )?;
-            exec(c, "DELETE FROM events WHERE occurred_at < ?1", [cutoff.0])
+            // Per application: its events are in `seq` order, which is time order, so the first
+            // one young enough ends the range to delete (reading only what goes). The newest
+            // always stays, so the next `seq` is never one a reader has already passed.
+            let apps = crate::all(c, "SELECT id FROM applications", [], |r| {
+                get::<String, _>(r, 0)
+            })?;
+            let mut n = 0;
+            for app in apps {
+                let Some(newest) = first(
+                    c,
+                    "SELECT max(seq) AS s FROM events WHERE application_id = ?1",
+                    [&app],
+                    |r| get::<Option<i64>, _>(r, "s"),
+                )?
+                .flatten() else {
+                    continue;
+                };
+                let keep_from = first(
+                    c,
+                    "SELECT seq FROM events WHERE application_id = ?1 AND occurred_at >= ?2 \
+                     ORDER BY seq LIMIT 1",
+                    params![app, cutoff.0],
+                    |r| get::<i64, _>(r, 0),
+                )?
+                .unwrap_or(newest)
+                .min(newest);
+                n += exec(
+                    c,
+                    "DELETE FROM events WHERE application_id = ?1 AND seq < ?2",
+                    params![app, keep_from],
+                )?;
+            }
+            Ok(n)
         })
         .await
     }

@@ -228,7 +228,11 @@ impl SessionSnapshot {
 
 fn new_event(app: &AppId, kind: EventType, subject: &str, at: Timestamp, data: Value) -> NewEvent {
     NewEvent {
-        id: sessiond_crypto::ids::new_id("evt"),
+        // Time-ordered: the outbox's id index takes them in order, one page per batch of writes.
+        id: sessiond_crypto::ids::new_time_ordered_id(
+            "evt",
+            u64::try_from(at.as_millis()).unwrap_or(0),
+        ),
         application_id: app.clone(),
         kind,
         subject: subject.to_owned(),

@@ -1,11 +1,14 @@
-//! The delivery loop's logic, one pass at a time: queue new events per endpoint, claim due
-//! deliveries under a lease, send them (signed), record each attempt, schedule retries.
+//! The delivery loop's logic, one pass at a time: take up each endpoint's new events by its
+//! cursor (under a lease on the endpoint), and due retries and replays (each under its own
+//! lease); send them signed; record every attempt; queue a retry for each failure.
 //!
-//! At least once: a delivery is marked done only after its receiver answered 2xx; a node that
-//! dies mid-send leaves the lease to run out and another node (or itself, restarted) sends
-//! again. The lease also makes each send exclusive, so several nodes deliver an event once per
-//! endpoint unless one stalls past its lease. No order is kept between events: receivers
-//! order by the payload's `timestamp` or re-read the object.
+//! The first attempt writes no row per delivery: a pass moves the endpoint's cursor and records
+//! the attempts, in one transaction, and only an attempt that failed leaves a delivery row to
+//! retry. At least once: the cursor moves only after the receivers answered (or failed and were
+//! queued); a node that dies mid-send leaves its lease to run out and another node (or itself,
+//! restarted) sends again. The leases also make each send exclusive, so several nodes deliver
+//! an event once per endpoint unless one stalls past its lease. No order is kept between events:
+//! receivers order by the payload's `timestamp` or re-read the object.
 
 use std::sync::Arc;
 
