@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """What one subscribed webhook endpoint costs the request path, in one invocation:
 
-  python3 bench/events.py [--workload W1] [--concurrency 32] [--seconds 8] [--rounds 3]
+  python3 bench/events.py [--workload W1] [--backend sqlite|postgres] [--concurrency 32] [--seconds 8] [--rounds 3]
 
 The same release build twice per round, interleaved: A with no endpoint, B with one endpoint
 subscribed to every event type, pointing at a local receiver (bench/ceilings' http-ceiling,
-answering 200 at once, pinned with wrk to the load CPU). Each instance is fresh SQLite with 20,000
-sessions for 1,000 users seeded through the API before the endpoint is added (so the backlog is
+answering 200 at once, pinned with wrk to the load CPU). Each instance is fresh (SQLite, or a new
+PostgreSQL database with --backend postgres) with 20,000 sessions for 1,000 users seeded through the API before the endpoint is added (so the backlog is
 not the seed). sessiond is pinned to one CPU, as in bench/run: deliveries are made on that same
 core, so B pays for rendering, signing and sending every event it creates, not only for writing
 it. Printed per variant: requests per second, server CPU per request, p99, and for B the deliveries
@@ -40,7 +40,7 @@ def metric(port, name):
 
 def one_round(args, subscribed, receiver_port, seed):
     tmp = tempfile.mkdtemp(prefix="bench-events-")
-    s = bench.Sessiond("events", "sqlite", tmp)
+    s = bench.Sessiond("events", args.backend, tmp)
     env = s.env
 
     def with_webhooks():
@@ -86,6 +86,7 @@ def one_round(args, subscribed, receiver_port, seed):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workload", default="W1", choices=["W1", "W4"])
+    ap.add_argument("--backend", default="sqlite", choices=["sqlite", "postgres"])
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--seconds", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=3)
@@ -103,7 +104,7 @@ def main():
                 bench.log(f"round {i + 1} {name}: {r}")
     finally:
         receiver.terminate()
-    print(f"{args.workload} c={args.concurrency}, {args.rounds} rounds of {args.seconds} s, SQLite")
+    print(f"{args.workload} c={args.concurrency}, {args.rounds} rounds of {args.seconds} s, {args.backend}")
     base = median([r["rps"] for r in runs["no endpoint"]])
     for name, rs in runs.items():
         rps = median([r["rps"] for r in rs])

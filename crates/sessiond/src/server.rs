@@ -1,7 +1,10 @@
 //! `sessiond serve`: build the node, serve until a signal, shut down gracefully.
 
+use sessiond_core::login::LoginService;
+use sessiond_core::tenancy::Tenancy;
 use sessiond_core::webhooks::{DispatchSettings, Dispatcher, WebhookService};
 use sessiond_http::dialect::clerk::webhooks::ClerkPayloads;
+use sessiond_store_postgres::{PoolOptions, SqlStore};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -186,22 +189,55 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         lease_secs: cfg.webhooks.timeout.as_secs() * 2 + 5,
         ..DispatchSettings::default()
     };
-    let dispatcher = Arc::new(Dispatcher::new(
-        store.clone(),
-        webhooks.clone(),
-        Arc::new(ClerkPayloads::new(rt.tenancy.clone(), rt.login.clone())),
-        Arc::new(crate::webhooks::HttpTransport::new(&cfg.webhooks)?),
-        dispatch.clone(),
-        holder,
-    ));
+    let build = {
+        let transport = Arc::new(crate::webhooks::HttpTransport::new(&cfg.webhooks)?);
+        let (store, vault, signer) = (store.clone(), rt.vault.clone(), rt.signer.clone());
+        let (tenancy, login) = (rt.tenancy.clone(), rt.login.clone());
+        let (dispatch, postgres) = (
+            dispatch.clone(),
+            (!cfg.uses_sqlite()).then(|| {
+                (
+                    cfg.database_url.clone(),
+                    PoolOptions {
+                        max_connections: 4,
+                        acquire_timeout: Duration::from_millis(cfg.database_acquire_timeout_ms),
+                    },
+                )
+            }),
+        );
+        move || async move {
+            // PostgreSQL: a small pool of the loop's own (see `webhooks::spawn`); SQLite's store
+            // does its I/O on its own threads and is shared.
+            let (store, tenancy, login) = match postgres {
+                Some((url, opts)) => {
+                    let own: Arc<dyn sessiond_core::store::Store> =
+                        Arc::new(SqlStore::connect(&url, &opts).await?);
+                    (
+                        own.clone(),
+                        Arc::new(Tenancy::new(own.clone(), vault.clone())),
+                        Arc::new(LoginService::new(own, vault.clone(), signer)),
+                    )
+                }
+                None => (store, tenancy, login),
+            };
+            let webhooks = Arc::new(WebhookService::new(store.clone(), vault));
+            let dispatcher = Arc::new(Dispatcher::new(
+                store.clone(),
+                webhooks,
+                Arc::new(ClerkPayloads::new(tenancy, login)),
+                transport,
+                dispatch,
+                holder,
+            ));
+            Ok((dispatcher, store))
+        }
+    };
     tasks.push(crate::webhooks::spawn(
-        dispatcher,
+        build,
         dispatch.batch as usize,
-        store.clone(),
         rt.login.event_signal(),
         clock.clone(),
         stop.clone(),
-        cfg.uses_sqlite(),
     ));
 
     let listener = TcpListener::bind(cfg.listen)

@@ -194,27 +194,28 @@ fn describe(e: &reqwest::Error) -> String {
 /// The loop's CPU priority (`nice`) where it runs on a thread of its own.
 const LOW_PRIORITY: i32 = 19;
 
+/// What the loop runs with, built on its own thread: (dispatcher, the store it reads).
+pub type Built = anyhow::Result<(Arc<Dispatcher>, Arc<dyn Store>)>;
+
 /// Runs the dispatcher until `stop`: at once when this node writes an event, and every second
 /// otherwise (for other nodes' events and for retries coming due).
 ///
-/// With `background`, the loop runs on a thread of its own at the lowest CPU priority: delivery
-/// is background work, and on a saturated node it must not take CPU from requests (it catches up
-/// when they let up; `webhook_outbox_pending` shows how far behind it is). Only for SQLite, whose
-/// store does its I/O on its own threads: PostgreSQL connections belong to the runtime that
-/// opened them, and one opened on a starved thread would hold up the requests that reuse it.
-pub fn spawn(
-    dispatcher: Arc<Dispatcher>,
+/// The loop runs on a thread of its own at the lowest CPU priority: delivery is background work,
+/// and on a saturated node it must not take CPU from requests (it catches up when they let up;
+/// `webhook_outbox_pending` shows how far behind it is). `build` makes the dispatcher on that
+/// thread, so that anything it opens belongs there: PostgreSQL connections are driven by the
+/// runtime that opened them, and one the request path shared with a starved thread would stall.
+pub fn spawn<B, F>(
+    build: B,
     batch: usize,
-    store: Arc<dyn Store>,
     signal: Arc<EventSignal>,
     clock: Arc<dyn Clock>,
     stop: CancellationToken,
-    background: bool,
-) -> tokio::task::JoinHandle<()> {
-    let run = run(dispatcher, batch, store, signal, clock, stop);
-    if !background {
-        return tokio::spawn(run);
-    }
+) -> tokio::task::JoinHandle<()>
+where
+    B: FnOnce() -> F + Send + 'static,
+    F: std::future::Future<Output = Built>,
+{
     let thread = std::thread::Builder::new()
         .name("webhooks".into())
         .spawn(move || {
@@ -226,7 +227,14 @@ pub fn spawn(
                 .enable_all()
                 .build()
             {
-                Ok(rt) => rt.block_on(run),
+                Ok(rt) => rt.block_on(async move {
+                    match build().await {
+                        Ok((dispatcher, store)) => {
+                            run(dispatcher, batch, store, signal, clock, stop).await;
+                        }
+                        Err(e) => tracing::error!(error = %e, "webhook delivery cannot start"),
+                    }
+                }),
                 Err(e) => tracing::error!(error = %e, "cannot start the webhook runtime"),
             }
         });
