@@ -74,6 +74,10 @@ pub(crate) async fn append(tx: &mut crate::pool::Tx, event: Option<&NewEvent>) -
     Ok(())
 }
 
+/// An event's columns, as `event_from_row` reads them by name.
+pub(crate) const EVENT_COLS: &str =
+    "seq, txid, id, application_id, type, subject, occurred_at, data";
+
 pub(crate) fn event_from_row(r: &PgRow) -> StoreResult<Event> {
     let kind: String = get(r, "type")?;
     let data: String = get(r, "data")?;
@@ -104,11 +108,11 @@ impl EventStore for SqlStore {
     ) -> StoreResult<Vec<Event>> {
         // Only transactions older than every running one: none of them can still commit an
         // event that sorts before what this read returns.
-        let mut q = sql(
-            "SELECT seq, txid, id, application_id, type, subject, occurred_at, data FROM events \
-             WHERE txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
-             AND application_id = ",
-        );
+        let mut q = sql(&format!(
+            "SELECT {EVENT_COLS} FROM events \
+                 WHERE txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+                 AND application_id = "
+        ));
         q.bind(Arg::Str(app.0.clone()))
             .push(" AND (txid, seq) > (")
             .bind(Arg::I64(after.txid))

@@ -13,6 +13,7 @@ use sessiond_core::webhooks::{
 use sqlx::postgres::PgRow;
 
 use crate::{SqlStore, corrupt, get, map_err};
+use sessiond_store_sql::columns::{event_types_of, event_types_text, wants};
 
 const ENDPOINT_COLS: &str = "id, application_id, url, description, event_types, enabled, secret, \
      previous_secret, previous_until, created_at, updated_at, version";
@@ -20,22 +21,8 @@ const ENDPOINT_COLS: &str = "id, application_id, url, description, event_types, 
 /// Only events of transactions older than every running one (see `events.rs`).
 const SETTLED: &str = "txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
 
-fn types_text(types: &[EventType]) -> String {
-    types
-        .iter()
-        .map(|t| t.as_str())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 fn types_of(text: &str) -> StoreResult<Vec<EventType>> {
-    text.split_whitespace()
-        .map(|t| EventType::parse(t).ok_or_else(|| corrupt("endpoint event type", t)))
-        .collect()
-}
-
-fn wants(wanted: &[EventType], kind: &str) -> bool {
-    wanted.is_empty() || EventType::parse(kind).is_some_and(|k| wanted.contains(&k))
+    event_types_of(text).map_err(|t| corrupt("endpoint event type", t))
 }
 
 fn i32_of(v: u32) -> i32 {
@@ -172,7 +159,7 @@ impl WebhookStore for SqlStore {
         .bind(e.application_id.as_str())
         .bind(&e.url)
         .bind(&e.description)
-        .bind(types_text(&e.event_types))
+        .bind(event_types_text(&e.event_types))
         .bind(e.enabled)
         .bind(&e.secret_sealed)
         .bind(&e.previous_secret_sealed)
@@ -221,7 +208,7 @@ impl WebhookStore for SqlStore {
         )
         .bind(&e.url)
         .bind(&e.description)
-        .bind(types_text(&e.event_types))
+        .bind(event_types_text(&e.event_types))
         .bind(e.enabled)
         .bind(&e.secret_sealed)
         .bind(&e.previous_secret_sealed)
@@ -287,9 +274,10 @@ impl WebhookStore for SqlStore {
         for row in &picked {
             let endpoint = endpoint_from_row(row)?;
             let events = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT seq, txid, id, application_id, type, subject, occurred_at, data FROM events \
+                "SELECT {} FROM events \
                  WHERE application_id = $1 AND (txid, seq) > ($2, $3) AND {SETTLED} \
-                 ORDER BY txid, seq LIMIT $4"
+                 ORDER BY txid, seq LIMIT $4",
+                crate::events::EVENT_COLS
             )))
             .bind(endpoint.application_id.as_str())
             .bind(get::<i64>(row, "cursor_txid")?)
@@ -409,10 +397,10 @@ impl WebhookStore for SqlStore {
         .iter()
         .map(endpoint_from_row)
         .collect::<StoreResult<Vec<_>>>()?;
-        let events = sqlx::query(
-            "SELECT seq, txid, id, application_id, type, subject, occurred_at, data FROM events \
-             WHERE id = ANY($1)",
-        )
+        let events = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM events WHERE id = ANY($1)",
+            crate::events::EVENT_COLS
+        )))
         .bind(&event_ids)
         .fetch_all(self.pool())
         .await

@@ -8,7 +8,9 @@
 //! - [`filters`]: the WHERE and ORDER BY clauses of the user and session listings, a session's
 //!   effective status as SQL, and what every session read must say so that sessions deleted in
 //!   bulk stay deleted (`live_sessions!`, `not_purged!`, `session_is_live!`).
+//! - [`columns`]: values stored as text in both backends (an endpoint's event types).
 
+pub mod columns;
 pub mod filters;
 
 /// A bound value of an assembled statement.

@@ -9,6 +9,9 @@ use sessiond_core::store::{EventStore, StoreResult};
 
 use crate::{Arg, Run, SqliteStore, corrupt, exec, first, get, sql};
 
+/// An event's columns, in the order `event_from_row` reads them by name.
+pub(crate) const EVENT_COLS: &str = "seq, id, application_id, type, subject, occurred_at, data";
+
 /// Appends `event` on the writer's connection, inside the caller's transaction.
 pub(crate) fn append(c: &Connection, event: Option<&NewEvent>) -> StoreResult<()> {
     if let Some(e) = event {
@@ -58,10 +61,9 @@ impl EventStore for SqliteStore {
         kinds: &[EventType],
         limit: u32,
     ) -> StoreResult<Vec<Event>> {
-        let mut q = sql(
-            "SELECT seq, id, application_id, type, subject, occurred_at, data FROM events \
-             WHERE application_id = ",
-        );
+        let mut q = sql(&format!(
+            "SELECT {EVENT_COLS} FROM events WHERE application_id = "
+        ));
         q.bind(Arg::Str(app.0.clone()))
             .push(" AND seq > ")
             .bind(Arg::I64(after.seq));

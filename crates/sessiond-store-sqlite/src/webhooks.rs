@@ -13,6 +13,7 @@ use sessiond_core::webhooks::{
 };
 
 use crate::{SqliteStore, all, corrupt, exec, first, get, map_err};
+use sessiond_store_sql::columns::{event_types_of, event_types_text, wants};
 
 /// Enabled endpoints with events after their cursor and no live lease (`?1` now, `?2` limit).
 const FRESH_DUE: &str = "SELECT w.id FROM webhook_endpoints w WHERE w.enabled = 1 \
@@ -22,19 +23,8 @@ const FRESH_DUE: &str = "SELECT w.id FROM webhook_endpoints w WHERE w.enabled = 
 const ENDPOINT_COLS: &str = "id, application_id, url, description, event_types, enabled, secret, \
      previous_secret, previous_until, created_at, updated_at, version";
 
-/// Event types are stored space-separated (empty: every type).
-pub(crate) fn types_text(types: &[EventType]) -> String {
-    types
-        .iter()
-        .map(|t| t.as_str())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-pub(crate) fn types_of(text: &str) -> StoreResult<Vec<EventType>> {
-    text.split_whitespace()
-        .map(|t| EventType::parse(t).ok_or_else(|| corrupt("endpoint event type", t)))
-        .collect()
+fn types_of(text: &str) -> StoreResult<Vec<EventType>> {
+    event_types_of(text).map_err(|t| corrupt("endpoint event type", t))
 }
 
 fn endpoint_from_row(r: &Row<'_>) -> StoreResult<Endpoint> {
@@ -58,7 +48,10 @@ fn endpoint_from_row(r: &Row<'_>) -> StoreResult<Endpoint> {
 fn event_by_id(c: &Connection, id: &str) -> StoreResult<Option<Event>> {
     first(
         c,
-        "SELECT seq, id, application_id, type, subject, occurred_at, data FROM events WHERE id = ?1",
+        &format!(
+            "SELECT {} FROM events WHERE id = ?1",
+            crate::events::EVENT_COLS
+        ),
         [id],
         crate::events::event_from_row,
     )
@@ -130,11 +123,7 @@ fn state_after(next: NextStep) -> (DeliveryState, Option<i64>) {
 /// Records one attempt and moves its delivery on, if `holder` still holds its lease.
 fn finish_one(c: &Connection, holder: &str, a: &Attempt, next: NextStep) -> StoreResult<bool> {
     insert_attempt(c, a)?;
-    let (state, next_at) = match next {
-        NextStep::Succeeded => (DeliveryState::Succeeded, None),
-        NextStep::RetryAt(t) => (DeliveryState::Pending, Some(t.0)),
-        NextStep::Failed => (DeliveryState::Failed, None),
-    };
+    let (state, next_at) = state_after(next);
     let n = exec(
         c,
         "UPDATE webhook_deliveries SET state = ?1, attempts = ?2, next_at = ?3, \
@@ -172,7 +161,7 @@ impl WebhookStore for SqliteStore {
                     e.application_id.as_str(),
                     e.url,
                     e.description,
-                    types_text(&e.event_types),
+                    event_types_text(&e.event_types),
                     e.enabled,
                     e.secret_sealed,
                     e.previous_secret_sealed,
@@ -214,7 +203,7 @@ impl WebhookStore for SqliteStore {
                 params![
                     e.url,
                     e.description,
-                    types_text(&e.event_types),
+                    event_types_text(&e.event_types),
                     e.enabled,
                     e.secret_sealed,
                     e.previous_secret_sealed,
@@ -289,8 +278,11 @@ impl WebhookStore for SqliteStore {
                 };
                 let events = all(
                     c,
-                    "SELECT seq, id, application_id, type, subject, occurred_at, data FROM events \
-                     WHERE application_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                    &format!(
+                        "SELECT {} FROM events WHERE application_id = ?1 AND seq > ?2 \
+                         ORDER BY seq LIMIT ?3",
+                        crate::events::EVENT_COLS
+                    ),
                     params![endpoint.application_id.as_str(), cursor, limit],
                     crate::events::event_from_row,
                 )?;
@@ -519,9 +511,7 @@ impl WebhookStore for SqliteStore {
             };
             let mut n = 0;
             for (id, kind) in events {
-                let wants =
-                    wanted.is_empty() || EventType::parse(&kind).is_some_and(|k| wanted.contains(&k));
-                if !wants {
+                if !wants(&wanted, &kind) {
                     continue;
                 }
                 n += exec(

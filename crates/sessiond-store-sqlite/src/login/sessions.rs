@@ -238,9 +238,10 @@ const LAPSED: &str = concat!(
     ", s.id LIMIT ?5"
 );
 
-/// Applications with lapse events to write (or a cursor to start): read before taking the writer.
-pub(crate) fn lapse_work(c: &Connection, now: Timestamp) -> StoreResult<bool> {
-    let cursors = crate::all(
+/// Each application's lapse-event cursor: (application, lapse time, session id), `None` before
+/// the first pass.
+fn lapse_cursors(c: &Connection) -> StoreResult<Vec<(String, Option<i64>, String)>> {
+    crate::all(
         c,
         "SELECT application_id, lapse_events_through, lapse_events_id FROM session_purges",
         [],
@@ -251,7 +252,12 @@ pub(crate) fn lapse_work(c: &Connection, now: Timestamp) -> StoreResult<bool> {
                 get::<String, _>(r, 2)?,
             ))
         },
-    )?;
+    )
+}
+
+/// Applications with lapse events to write (or a cursor to start): read before taking the writer.
+pub(crate) fn lapse_work(c: &Connection, now: Timestamp) -> StoreResult<bool> {
+    let cursors = lapse_cursors(c)?;
     for (app, through, after) in cursors {
         let Some(through) = through else {
             return Ok(true);
@@ -272,18 +278,7 @@ pub(crate) fn lapse_work(c: &Connection, now: Timestamp) -> StoreResult<bool> {
 
 /// Writes `session.expired` for the sessions that lapsed since each application's cursor.
 pub(crate) fn write_lapse_events(c: &Connection, now: Timestamp, limit: u32) -> StoreResult<u64> {
-    let cursors = crate::all(
-        c,
-        "SELECT application_id, lapse_events_through, lapse_events_id FROM session_purges",
-        [],
-        |r| {
-            Ok((
-                get::<String, _>(r, 0)?,
-                get::<Option<i64>, _>(r, 1)?,
-                get::<String, _>(r, 2)?,
-            ))
-        },
-    )?;
+    let cursors = lapse_cursors(c)?;
     let mut written = 0;
     for (app, through, after) in cursors {
         let (to, to_id) = match through {
