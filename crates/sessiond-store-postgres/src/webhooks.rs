@@ -289,18 +289,7 @@ impl WebhookStore for SqlStore {
             .iter()
             .map(crate::events::event_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
-            let Some(through) = events.last().map(|e| e.position) else {
-                continue;
-            };
-            let events = events
-                .into_iter()
-                .filter(|e| endpoint.wants(e.event.kind))
-                .collect();
-            out.push(Fresh {
-                endpoint,
-                events,
-                through,
-            });
+            out.extend(Fresh::of(endpoint, events));
         }
         Ok(out)
     }

@@ -286,18 +286,7 @@ impl WebhookStore for SqliteStore {
                     params![endpoint.application_id.as_str(), cursor, limit],
                     crate::events::event_from_row,
                 )?;
-                let Some(through) = events.last().map(|e| e.position) else {
-                    continue;
-                };
-                let events = events
-                    .into_iter()
-                    .filter(|e| endpoint.wants(e.event.kind))
-                    .collect();
-                out.push(Fresh {
-                    endpoint,
-                    events,
-                    through,
-                });
+                out.extend(Fresh::of(endpoint, events));
             }
             Ok(out)
         })

@@ -187,6 +187,23 @@ pub struct Fresh {
     pub through: crate::events::Position,
 }
 
+impl Fresh {
+    /// The endpoint's batch from the events read after its cursor: the cursor moves past all of
+    /// them, and only the kinds it wants are sent. `None` when nothing was read.
+    pub fn of(endpoint: Endpoint, read: Vec<Event>) -> Option<Fresh> {
+        let through = read.last()?.position;
+        let events = read
+            .into_iter()
+            .filter(|e| endpoint.wants(e.event.kind))
+            .collect();
+        Some(Fresh {
+            endpoint,
+            events,
+            through,
+        })
+    }
+}
+
 /// One try at sending a delivery, as recorded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Attempt {
