@@ -9,6 +9,7 @@
 //! - [`password`]: Argon2id password digests and checks of imported bcrypt/Argon2 digests.
 //! - [`recipient`]: sealing to a key the server does not keep (verification results).
 //! - [`webhook`]: Standard Webhooks secrets and signatures.
+//! - [`totp`]: time-based one-time passwords (RFC 6238) for operators' second factor.
 
 pub mod apikey;
 pub mod ct;
@@ -17,6 +18,7 @@ pub mod jwt;
 pub mod password;
 pub mod recipient;
 pub mod seal;
+pub mod totp;
 pub mod webhook;
 
 /// Fills `buf` from the operating system's CSPRNG.
