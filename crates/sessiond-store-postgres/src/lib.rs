@@ -24,6 +24,7 @@
 //! Whatever the server's `synchronous_commit` gives (on by default: the commit record is flushed
 //! before the acknowledgement; with synchronous replication, also on a standby).
 
+mod console;
 mod epoch;
 mod events;
 mod login;
@@ -61,7 +62,8 @@ type MigrationFiles = &'static [(i64, &'static str, &'static str)];
 const POSTGRES_MIGRATIONS: MigrationFiles = migrations!("postgres":
     1 "0001_foundation", 2 "0002_login_sessions", 3 "0003_equisoft", 4 "0004_verification",
     5 "0005_auth_epoch", 6 "0006_session_lapse", 7 "0007_sealed_pii",
-    8 "0008_session_generations", 9 "0009_session_purges", 10 "0010_events", 11 "0011_webhooks");
+    8 "0008_session_generations", 9 "0009_session_purges", 10 "0010_events", 11 "0011_webhooks",
+    12 "0012_console");
 
 /// This backend's migrations.
 pub(crate) fn migrator() -> Migrator {

@@ -9,14 +9,18 @@
 //!   effective status as SQL, and what every session read must say so that sessions deleted in
 //!   bulk stay deleted (`live_sessions!`, `not_purged!`, `session_is_live!`).
 //! - [`columns`]: values stored as text in both backends (an endpoint's event types).
+//! - [`console`]: the operator console's audit log and counts over the outbox.
 
 pub mod columns;
+pub mod console;
 pub mod filters;
 
 /// A bound value of an assembled statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Arg {
     Str(String),
+    /// Text or NULL.
+    OptStr(Option<String>),
     I64(i64),
     Bytes(Vec<u8>),
 }

@@ -15,6 +15,7 @@
 //! Durability: a write is acknowledged only after the COMMIT of its batch returned with
 //! `synchronous = FULL` (see docs/design/storage-contract.md).
 
+mod console;
 mod engine;
 mod events;
 mod login;
@@ -191,6 +192,8 @@ pub(crate) fn sql(text: &str) -> Sql {
 fn value(a: &Arg) -> ToSqlOutput<'_> {
     match a {
         Arg::Str(s) => ToSqlOutput::Borrowed(s.as_str().into()),
+        Arg::OptStr(Some(s)) => ToSqlOutput::Borrowed(s.as_str().into()),
+        Arg::OptStr(None) => ToSqlOutput::Owned(Value::Null),
         Arg::I64(v) => ToSqlOutput::Owned(Value::Integer(*v)),
         Arg::Bytes(b) => ToSqlOutput::Borrowed(b.as_slice().into()),
     }

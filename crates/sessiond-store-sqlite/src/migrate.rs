@@ -68,6 +68,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0011_webhooks",
         include_str!("../migrations/0011_webhooks.sql"),
     ),
+    (
+        12,
+        "0012_console",
+        include_str!("../migrations/0012_console.sql"),
+    ),
 ];
 
 const HISTORY: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (

@@ -20,6 +20,9 @@ use crate::events::NewEvent;
 
 pub use crate::error::{Failure, StoreError, StoreResult};
 
+mod console;
+pub use console::{ActionFilter, ConsoleStore, EventCount, OperatorAction};
+
 /// Server-wide named values (not tenant data), e.g. the sealed API-key pepper.
 #[async_trait]
 pub trait MetaStore: Send + Sync {
@@ -163,6 +166,7 @@ pub trait Store:
     + UpgradeStore
     + EventStore
     + WebhookStore
+    + ConsoleStore
 {
 }
 
@@ -185,6 +189,7 @@ impl<T> Store for T where
         + UpgradeStore
         + EventStore
         + WebhookStore
+        + ConsoleStore
 {
 }
 

@@ -29,6 +29,7 @@ impl Bind for Sql {
         for a in &self.args {
             q = match a {
                 Arg::Str(s) => q.bind(s.as_str()),
+                Arg::OptStr(s) => q.bind(s.as_deref()),
                 Arg::I64(v) => q.bind(*v),
                 Arg::Bytes(b) => q.bind(b.as_slice()),
             };
