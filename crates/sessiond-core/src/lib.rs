@@ -24,11 +24,14 @@
 //! - [`events`]: what changed, as the outbox records it: event kinds, session snapshots, feed
 //!   positions.
 //! - [`webhooks`]: webhook endpoints and the at-least-once delivery of events to them.
+//! - [`console`]: the operator console: operators, their sign-in and sessions, the audit log,
+//!   the overview's figures.
 //! - [`error`]: the core error type and its stable codes.
 
 pub mod apikey;
 pub mod application;
 pub mod clock;
+pub mod console;
 pub mod error;
 pub mod events;
 pub mod ids;

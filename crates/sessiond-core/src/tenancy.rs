@@ -16,6 +16,10 @@ use crate::vault::Vault;
 /// Name of the application created on first start.
 pub const DEFAULT_APP_NAME: &str = "Default application";
 const BOOTSTRAP_META: &str = "bootstrapped";
+/// Names the console's own application (its operators are its users).
+const CONSOLE_META: &str = "console_application";
+/// Name of the console's own application.
+pub const CONSOLE_APP_NAME: &str = "sessiond console (operators)";
 /// Longest `Authorization` header value considered at all.
 const MAX_AUTH_HEADER: usize = 256;
 /// Verified keys kept in memory. Past this the cache starts over (keys are few per application;
@@ -147,8 +151,61 @@ impl Tenancy {
             })
     }
 
+    /// The applications of the installation's users; the console's own application is not one
+    /// of them.
     pub async fn list_applications(&self) -> Result<Vec<Application>> {
-        Ok(self.store.list_applications().await?)
+        let internal = self.console_application_id().await?;
+        let mut apps = self.store.list_applications().await?;
+        apps.retain(|a| Some(&a.id) != internal.as_ref());
+        Ok(apps)
+    }
+
+    /// The id of the console's own application, once it exists.
+    pub async fn console_application_id(&self) -> Result<Option<AppId>> {
+        Ok(self
+            .store
+            .get_meta(CONSOLE_META)
+            .await?
+            .and_then(|v| String::from_utf8(v).ok())
+            .and_then(|s| AppId::parse(&s)))
+    }
+
+    /// The console's own application, created on first use with `settings`: exactly one of
+    /// several nodes or processes creating it together wins, the others read the winner's.
+    /// It has no usable secret key, so no API request can reach its users.
+    pub async fn console_application(
+        &self,
+        settings: impl Fn(&mut AppSettings) + Send + Sync,
+        now: Timestamp,
+    ) -> Result<Application> {
+        if let Some(id) = self.console_application_id().await? {
+            return self.get_application(&id).await;
+        }
+        let created = self
+            .create_application(CONSOLE_APP_NAME, KeyEnvironment::Live, None, now)
+            .await?;
+        self.revoke_key(&created.application.id, &created.key.id, now)
+            .await?;
+        let id = created.application.id.clone();
+        let app = self
+            .update_application(&id, now, |a| {
+                settings(&mut a.settings);
+                Ok(())
+            })
+            .await?;
+        if self
+            .store
+            .insert_meta_if_absent(CONSOLE_META, id.as_str().as_bytes(), false)
+            .await?
+        {
+            return Ok(app);
+        }
+        // Another process created one first: ours goes, theirs is the one.
+        self.delete_application(&id).await?;
+        match self.console_application_id().await? {
+            Some(winner) => self.get_application(&winner).await,
+            None => Err(Error::Internal("the console application vanished".into())),
+        }
     }
 
     /// Applies `change` to the application and saves it under optimistic concurrency, retrying on
