@@ -14,10 +14,12 @@
 //! - [`dialect`]: vendor dialects (Clerk under `/v1`, Equisoft under `/sessions` and
 //!   `/users/{uuid}/sessions`, Trinsic under `/api/v1`).
 //! - [`pages`]: the hosted identity-verification pages under `/verify`.
+//! - [`console`]: the operator console under `/console`.
 //! - [`docs`]: the OpenAPI document at `/openapi.json` and the offline docs page at `/docs`.
 
 pub mod auth;
 pub mod body;
+pub mod console;
 pub mod dialect;
 pub mod docs;
 pub mod limit;
@@ -41,7 +43,7 @@ pub fn router(state: AppState) -> Router {
         .merge(dialect::equisoft::router(state.clone()))
         .merge(dialect::trinsic::router(state.clone()))
         .split_for_parts();
-    let app = Router::new()
+    let mut app = Router::new()
         .merge(api)
         .merge(docs::router(openapi))
         .merge(
@@ -50,9 +52,21 @@ pub fn router(state: AppState) -> Router {
                 pages::hsts,
             )),
         )
-        .fallback(route_miss)
-        .layer(axum::middleware::from_fn(middleware::record_metrics));
+        .fallback(route_miss);
+    if state.options.console_on_main {
+        app = app.merge(console::router());
+    }
+    let app = app.layer(axum::middleware::from_fn(middleware::record_metrics));
     let timeout = state.options.request_timeout;
+    middleware::with_common_layers(app, timeout).with_state(state)
+}
+
+/// The console alone, for a listener of its own (`--console-listen`).
+pub fn console_router(state: AppState) -> Router {
+    let timeout = state.options.request_timeout;
+    let app = console::router()
+        .fallback(console::not_found_page)
+        .layer(axum::middleware::from_fn(middleware::record_metrics));
     middleware::with_common_layers(app, timeout).with_state(state)
 }
 

@@ -51,6 +51,8 @@ pub struct AppServices {
     pub events: Arc<sessiond_core::events::EventService>,
     /// Webhook endpoints (the native API's `/sessiond/v1/webhooks`).
     pub webhooks: Arc<sessiond_core::webhooks::WebhookService>,
+    /// The operator console's service (operators, console sessions, audit log).
+    pub console: Arc<sessiond_core::console::ConsoleService>,
     /// The only source of `now` for handlers.
     pub clock: Arc<dyn Clock>,
     pub health: Arc<dyn HealthStore>,
@@ -67,12 +69,16 @@ pub struct AppServices {
 pub struct HttpOptions {
     /// Longest a request may take (body included) before it is answered 408.
     pub request_timeout: std::time::Duration,
+    /// Whether the main router serves the console (`/console`); off when it has a listener of
+    /// its own or is turned off.
+    pub console_on_main: bool,
 }
 
 impl Default for HttpOptions {
     fn default() -> Self {
         HttpOptions {
             request_timeout: std::time::Duration::from_secs(30),
+            console_on_main: true,
         }
     }
 }

@@ -3,6 +3,8 @@
 //! literals for tokens and `null` for "no body"; TypeScript and PHP: text/plain), and responses
 //! are checked as strictly as the Kotlin client (Moshi) parses them.
 
+mod support;
+
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -15,7 +17,6 @@ use sessiond_core::clock::{Clock, ManualClock};
 use sessiond_core::login::LoginService;
 use sessiond_core::tenancy::Tenancy;
 use sessiond_core::user::{NewUser, UserPatch};
-use sessiond_http::{AppServices, AppState};
 use sessiond_store_conformance::TestDb;
 use sessiond_store_conformance::services::Services;
 use tower::ServiceExt;
@@ -41,25 +42,7 @@ async fn env() -> Env {
         })
         .await;
     let clock = Arc::new(ManualClock::new(T0));
-    let state = AppState::new(AppServices {
-        tenancy: services.tenancy.clone(),
-        login: services.login.clone(),
-        verification: services.verification.clone(),
-        events: Arc::new(sessiond_core::events::EventService::new(
-            services.db.store.clone(),
-            services.login.event_signal(),
-        )),
-        webhooks: Arc::new(sessiond_core::webhooks::WebhookService::new(
-            services.db.store.clone(),
-            services.vault.clone(),
-        )),
-        clock: clock.clone(),
-        health: services.db.store.clone(),
-        metrics: None,
-        pool_stats: Arc::new(sessiond_http::DbStats::default),
-        options: sessiond_http::HttpOptions::default(),
-        limiter: Default::default(),
-    });
+    let state = support::state(&services, clock.clone());
     Env {
         router: sessiond_http::router(state),
         key,

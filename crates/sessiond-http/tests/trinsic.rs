@@ -2,6 +2,8 @@
 //! clock: what the SDK suites cannot reach — bad input in every shape, link and deep-link expiry,
 //! browser binding and forged forms, retention, and generation selection.
 
+mod support;
+
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -13,7 +15,6 @@ use sessiond_core::application::TrinsicGeneration;
 use sessiond_core::clock::{Clock, ManualClock};
 use sessiond_core::jobs::{Purger, VerificationRetention};
 use sessiond_core::store::Store;
-use sessiond_http::{AppServices, AppState};
 use sessiond_store_conformance::TestDb;
 use sessiond_store_conformance::services::Services;
 use tower::ServiceExt;
@@ -58,25 +59,7 @@ async fn env() -> Env {
         keys.push(key);
     }
     let clock = Arc::new(ManualClock::new(T0));
-    let state = AppState::new(AppServices {
-        tenancy: services.tenancy.clone(),
-        login: services.login.clone(),
-        verification: services.verification.clone(),
-        events: Arc::new(sessiond_core::events::EventService::new(
-            services.db.store.clone(),
-            services.login.event_signal(),
-        )),
-        webhooks: Arc::new(sessiond_core::webhooks::WebhookService::new(
-            services.db.store.clone(),
-            services.vault.clone(),
-        )),
-        clock: clock.clone(),
-        health: services.db.store.clone(),
-        metrics: None,
-        pool_stats: Arc::new(sessiond_http::DbStats::default),
-        options: sessiond_http::HttpOptions::default(),
-        limiter: Default::default(),
-    });
+    let state = support::state(&services, clock.clone());
     Env {
         router: sessiond_http::router(state),
         clock,

@@ -17,7 +17,7 @@
 //! (iframe), addressed only to the application's allowed redirect origins.
 
 mod handoff;
-mod html;
+pub(crate) mod html;
 
 use std::collections::BTreeMap;
 
