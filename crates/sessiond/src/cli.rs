@@ -84,6 +84,13 @@ pub enum Command {
         /// [default: http://<listen address>].
         #[arg(long, value_name = "URL")]
         public_url: Option<String>,
+        /// Serve the operator console on this address instead of under /console on the main
+        /// listener (e.g. an address only your network reaches).
+        #[arg(long, value_name = "ADDR", conflicts_with = "no_console")]
+        console_listen: Option<String>,
+        /// Do not serve the operator console at all.
+        #[arg(long)]
+        no_console: bool,
     },
     /// Apply pending database migrations and exit.
     #[command(
@@ -97,6 +104,10 @@ pub enum Command {
     /// impersonation audit trail.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Operators: the people who sign in to the web console (/console), their roles and second
+    /// factor, and the audit log of what they did.
+    #[command(subcommand)]
+    Operators(OperatorsCommand),
     /// Manage secret keys and the master sealing key.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -358,6 +369,99 @@ pub enum UsersCommand {
     #[command(after_help = "Example:\n  sessiond users impersonations app_… --json")]
     Impersonations {
         app_id: String,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OperatorsCommand {
+    /// Create an operator. Without --password-stdin a strong password is generated and printed
+    /// once; with --totp the authenticator secret (and its otpauth:// URI) is printed once.
+    #[command(
+        after_help = "Examples:\n  sessiond operators create ops@example.com\n  \
+                            sessiond operators create support@example.com --role viewer --application app_… --totp\n  \
+                            printf '%s\\n' \"$PASSWORD\" | sessiond operators create ops@example.com --password-stdin"
+    )]
+    Create {
+        email: String,
+        /// `admin` (may change things) or `viewer` (sees only).
+        #[arg(long, default_value = "admin", value_parser = ["admin", "viewer"])]
+        role: String,
+        /// Limit the operator to this application (repeatable); without it, every application.
+        #[arg(long = "application", value_name = "APP_ID")]
+        applications: Vec<String>,
+        /// Enrol an authenticator app (TOTP) as a second factor.
+        #[arg(long)]
+        totp: bool,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List operators.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change an operator (only what is given). Disabling, or changing the second factor, signs
+    /// the operator out everywhere.
+    #[command(
+        after_help = "Examples:\n  sessiond operators update ops@example.com --role viewer\n  \
+                            sessiond operators update ops@example.com --unlock\n  \
+                            sessiond operators update ops@example.com --totp"
+    )]
+    Update {
+        email: String,
+        #[arg(long, value_parser = ["admin", "viewer"])]
+        role: Option<String>,
+        /// Limit to these applications (repeatable), replacing the current list.
+        #[arg(
+            long = "application",
+            value_name = "APP_ID",
+            conflicts_with = "all_applications"
+        )]
+        applications: Vec<String>,
+        /// Remove any limit: every application.
+        #[arg(long)]
+        all_applications: bool,
+        #[arg(long, conflicts_with = "enable")]
+        disable: bool,
+        #[arg(long)]
+        enable: bool,
+        /// Enrol a new authenticator secret (printed once), replacing any.
+        #[arg(long, conflicts_with = "no_totp")]
+        totp: bool,
+        /// Remove the second factor.
+        #[arg(long)]
+        no_totp: bool,
+        /// Clear failed sign-ins and the lock they caused.
+        #[arg(long)]
+        unlock: bool,
+        /// Set a new password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an operator (their console sessions end with them).
+    Delete {
+        email: String,
+        /// Confirm the deletion.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// The audit log: every operator action, newest first.
+    #[command(
+        after_help = "Examples:\n  sessiond operators audit\n  sessiond operators audit --application app_… --json"
+    )]
+    Audit {
+        /// Only actions on this application.
+        #[arg(long = "application", value_name = "APP_ID")]
+        application: Option<String>,
         #[arg(long, default_value_t = 100)]
         limit: u32,
         #[arg(long)]

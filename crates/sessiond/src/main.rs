@@ -49,8 +49,15 @@ fn main() -> ExitCode {
         equisoft_trusted_listen,
         equisoft_application,
         public_url,
+        console_listen,
+        no_console,
     } = &cli.command
     {
+        flags.console = match (console_listen, no_console) {
+            (Some(addr), _) => Some(addr.clone()),
+            (None, true) => Some("off".into()),
+            (None, false) => None,
+        };
         flags.public_url = public_url.clone();
         flags.listen = listen.clone();
         flags.equisoft_trusted_listen = equisoft_trusted_listen.clone();
@@ -114,6 +121,7 @@ fn main() -> ExitCode {
             Command::Keys(c) => admin::keys(&cfg, c).await.map(|()| true),
             Command::Webhooks(c) => admin::webhooks(&cfg, c).await.map(|()| true),
             Command::Users(c) => admin::users(&cfg, c).await.map(|()| true),
+            Command::Operators(c) => admin::operators(&cfg, c).await.map(|()| true),
             Command::Healthcheck { url, live, timeout } => {
                 admin::healthcheck(&cfg, url, live, timeout).await
             }

@@ -22,6 +22,7 @@ use sessiond_http::{AppServices, AppState};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::ConsoleMount;
 use crate::config::{Config, KeySource};
 use crate::runtime::{self, SystemClock};
 
@@ -269,12 +270,19 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             rt.login.event_signal(),
         )),
         webhooks,
+        console: Arc::new(sessiond_core::console::ConsoleService::new(
+            store.clone(),
+            rt.tenancy.clone(),
+            rt.login.clone(),
+            cfg.console_sessions,
+        )),
         clock: clock.clone(),
         health: store.clone(),
         metrics: Some(handle),
         pool_stats: Arc::new(move || pool_db.stats()),
         options: sessiond_http::HttpOptions {
             request_timeout: Duration::from_secs(cfg.http_request_timeout_secs),
+            console_on_main: cfg.console == ConsoleMount::Main,
         },
         limiter: Arc::new(sessiond_http::limit::RateLimiter::new(cfg.rate_limits)),
     });
@@ -318,8 +326,29 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let console = match cfg.console {
+        ConsoleMount::Listen(addr) => {
+            let l = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (console)"))?;
+            let local = l.local_addr()?;
+            tracing::info!(addr = %local, url = %format!("http://{local}/console"), "listening (operator console)");
+            Some(tokio::spawn(crate::listener::serve(
+                l,
+                sessiond_http::console_router(state_for_trusted.clone()),
+                limits,
+                stop.clone(),
+                budget,
+            )))
+        }
+        ConsoleMount::Main => {
+            tracing::info!(url = %format!("{public_url}/console"), "operator console");
+            None
+        }
+        ConsoleMount::Off => None,
+    };
     crate::listener::serve(listener, app, limits, stop.clone(), budget).await;
-    if let Some(t) = trusted {
+    for t in [trusted, console].into_iter().flatten() {
         let _ = t.await;
     }
     signals.abort();

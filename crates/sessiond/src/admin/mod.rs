@@ -3,11 +3,13 @@
 
 mod apps;
 mod keys;
+mod operators;
 mod users;
 mod webhooks;
 
 pub use apps::apps;
 pub use keys::keys;
+pub use operators::operators;
 pub use users::users;
 pub use webhooks::webhooks;
 
