@@ -470,7 +470,20 @@ pub async fn new_events_go_by_cursor_and_failures_are_retried(db: &TestDb) {
             .await,
         Ok(())
     );
-    settled(db, &a.id, Position::START, &[], 1).await;
+    // PostgreSQL shows s3's event only once every older writing transaction on the server has
+    // ended (other tests write concurrently): wait for it before claiming.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !db
+        .store
+        .events_after(&a.id, Position::START, &[], 1000)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .any(|e| e.event.subject == s3.id.as_str())
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let fresh = db
         .store
         .claim_fresh("n1", at(80_000), at(140_000), 16, 100)
