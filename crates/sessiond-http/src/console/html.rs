@@ -201,11 +201,7 @@ pub type Series<'a> = (&'a str, &'a str, fn(&Bucket) -> u64);
 
 /// A bar chart of `series` (one value per bucket), with an accessible table beside it for
 /// readers who do not see the picture.
-pub fn bar_chart(
-    title: &str,
-    buckets: &[Bucket],
-    series: &[Series<'_>],
-) -> String {
+pub fn bar_chart(title: &str, buckets: &[Bucket], series: &[Series<'_>]) -> String {
     const W: f64 = 720.0;
     const H: f64 = 180.0;
     const PAD_L: f64 = 40.0;
@@ -220,7 +216,7 @@ pub fn bar_chart(
     let slot = (W - PAD_L) / n;
     let bar = (slot * 0.8) / series.len().max(1) as f64;
     let mut svg = format!(
-        "<svg viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{}\" class=\"chart\" preserveAspectRatio=\"none\">",
+        "<svg viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{}\" class=\"chart\">",
         esc(title)
     );
     let _ = write!(
