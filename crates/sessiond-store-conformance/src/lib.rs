@@ -6,7 +6,8 @@
 //! - [`cases`]: one `async fn` per rule of the contract, over `&dyn` store traits: tenancy,
 //!   sealing, jobs, the token vault; [`login_cases`]: users, sessions, signing keys, templates;
 //!   [`verification_cases`]: identity-verification sessions; [`event_cases`]: the outbox;
-//!   [`webhook_cases`]: webhook endpoints and deliveries.
+//!   [`webhook_cases`]: webhook endpoints and deliveries; [`console_cases`]: the operator audit
+//!   log and counts over the outbox.
 //! - [`services`]: the core services over a fresh database, for service-level and in-process
 //!   HTTP tests.
 //! - `tests/conformance.rs` stamps every case out for both backends.
@@ -15,6 +16,7 @@
 //! instead of silently testing SQLite alone.
 
 pub mod cases;
+pub mod console_cases;
 pub mod event_cases;
 pub mod login_cases;
 pub mod services;

@@ -74,6 +74,12 @@ conformance_suite!(
 );
 
 conformance_suite!(
+    console_cases:
+    operator_actions_filter_page_and_outlive_applications,
+    events_count_by_bucket_and_list_by_subject,
+);
+
+conformance_suite!(
     verification_cases:
     verification_round_trip_and_isolation,
     verification_listing_orders_and_pages,

@@ -7,6 +7,7 @@ mod auth;
 mod clerk_rs;
 mod cli;
 mod connections;
+mod console;
 mod crash;
 mod dialects;
 mod equisoft;

@@ -1,0 +1,156 @@
+//! The operator console against the real binary: operators managed from the CLI (also on a
+//! fresh installation, before the first start), the audit log, and where the console is served.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sessiond_store_conformance::Kind;
+
+use crate::harness::{Env, Server, client};
+
+fn json(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
+}
+
+async fn status(url: &str) -> u16 {
+    client()
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .status()
+        .as_u16()
+}
+
+/// The console's own listener, from the server's log.
+fn console_base(server: &Server) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = server.stdout_lines().iter().find_map(|l| {
+            let v: Value = serde_json::from_str(l).ok()?;
+            (v["message"] == "listening (operator console)")
+                .then(|| v["addr"].as_str().map(|a| format!("http://{a}")))?
+        });
+        if let Some(b) = found {
+            return b;
+        }
+        assert!(Instant::now() < deadline, "no console listener in the log");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+async fn operators_cli_manages_operators_and_the_audit_log(kind: Kind) {
+    let Some(env) = Env::of(kind).await else {
+        return;
+    };
+    // The first command on a new installation may be creating an operator.
+    let created = json(&env.ok(&["operators", "create", "ops@example.com", "--json"]));
+    assert_eq!(created["role"], "admin");
+    let password = created["password"].as_str().unwrap_or_default();
+    assert!(
+        password.len() >= 20,
+        "a strong password is generated: {created}"
+    );
+    let again = env.run(&["operators", "create", "ops@example.com"]);
+    assert!(!again.status.success(), "emails are unique");
+
+    let (app, _, _) = env.create_app("Shop");
+    let updated = json(&env.ok(&[
+        "operators",
+        "update",
+        "ops@example.com",
+        "--role",
+        "viewer",
+        "--application",
+        &app,
+        "--totp",
+        "--json",
+    ]));
+    assert_eq!(updated["role"], "viewer");
+    assert_eq!(updated["applications"], serde_json::json!([app]));
+    assert_eq!(updated["totp"], true);
+    assert!(
+        updated["totp_secret"]
+            .as_str()
+            .is_some_and(|s| s.len() >= 16)
+    );
+    let bad = env.run(&[
+        "operators",
+        "update",
+        "ops@example.com",
+        "--application",
+        "app_nope",
+    ]);
+    assert!(!bad.status.success());
+
+    let list = json(&env.ok(&["operators", "list", "--json"]));
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+    assert!(list[0].get("password").is_none() && list[0].get("totp_secret").is_none());
+    // The console's own application is not one of the installation's applications.
+    let apps = json(&env.ok(&["apps", "list", "--json"]));
+    assert!(
+        apps.as_array().is_some_and(|a| a
+            .iter()
+            .all(|x| x["name"] != "sessiond console (operators)")),
+        "{apps}"
+    );
+
+    let refused = env.run(&["operators", "delete", "ops@example.com"]);
+    assert!(!refused.status.success(), "deletion needs --yes");
+    env.ok(&["operators", "delete", "ops@example.com", "--yes"]);
+    assert_eq!(
+        json(&env.ok(&["operators", "list", "--json"])),
+        serde_json::json!([])
+    );
+
+    let audit = json(&env.ok(&["operators", "audit", "--json"]));
+    let actions: Vec<&str> = audit
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["action"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        actions,
+        ["operator.delete", "operator.update", "operator.create"]
+    );
+    assert!(
+        audit
+            .as_array()
+            .is_some_and(|a| a.iter().all(|e| e["operator_id"] == "cli"))
+    );
+
+    // Creating operators first does not stop the first start from creating the default
+    // application.
+    if kind == Kind::Sqlite {
+        let server = env.spawn();
+        assert!(server.bootstrap_key().is_some(), "{}", server.stderr_text());
+    }
+}
+crate::both_backends!(
+    operators_cli,
+    super::operators_cli_manages_operators_and_the_audit_log
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_is_served_on_main_on_its_own_listener_or_not_at_all() {
+    let env = Env::sqlite();
+    let main = env.spawn();
+    assert_eq!(status(&main.url("/console/sign-in")).await, 200);
+    assert_eq!(status(&main.url("/console/assets/console.css")).await, 200);
+    drop(main);
+
+    let off = env.spawn_with(&[("SESSIOND_CONSOLE", "off")]);
+    assert_eq!(status(&off.url("/console/sign-in")).await, 404);
+    drop(off);
+
+    let own = env.spawn_with(&[("SESSIOND_CONSOLE", "127.0.0.1:0")]);
+    let base = console_base(&own);
+    assert_eq!(status(&format!("{base}/console/sign-in")).await, 200);
+    assert_eq!(
+        status(&own.url("/console/sign-in")).await,
+        404,
+        "not on the main listener"
+    );
+    // The console listener serves nothing but the console.
+    assert_eq!(status(&format!("{base}/v1/users")).await, 404);
+    assert_eq!(status(&format!("{base}/healthz")).await, 404);
+}
