@@ -14,6 +14,7 @@
 //!   the event part of a single statement), read in commit order by transaction id.
 //! - `webhooks`: webhook endpoints, their deliveries (claimed with `FOR UPDATE SKIP LOCKED` and
 //!   leases, so several nodes send each once) and attempts.
+//! - `console`: the operator audit log and counts over the outbox.
 //!
 //! Queries go through sqlx's native PostgreSQL driver: binary protocol, every statement prepared
 //! once per connection and cached (a warm read is one round trip: Bind/Execute/Sync), values bound

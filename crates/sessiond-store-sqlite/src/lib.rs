@@ -11,6 +11,8 @@
 //! - `events`: the outbox: events appended inside the writes that cause them, read in sequence order.
 //! - `webhooks`: webhook endpoints, their deliveries (queued from the outbox, claimed under leases)
 //!   and attempts.
+//! - `console`: the operator audit log and counts over the outbox (statements shared with
+//!   PostgreSQL in `sessiond-store-sql`).
 //!
 //! Durability: a write is acknowledged only after the COMMIT of its batch returned with
 //! `synchronous = FULL` (see docs/design/storage-contract.md).
