@@ -647,3 +647,77 @@ async fn every_page_renders_and_admin_changes_are_audited() {
         "{actions:?}"
     );
 }
+
+#[tokio::test]
+async fn applications_are_created_by_admins_of_every_application_only() {
+    let env = env().await;
+    env.operator("ops@example.com", Role::Admin, None, false)
+        .await;
+    env.operator("bank@example.com", Role::Admin, Some(&env.b), false)
+        .await;
+    let mut scoped = env.signed_in("bank@example.com").await;
+    let list = scoped.get("/console/apps").await;
+    assert!(!list.text.contains("Create an application"));
+    let refused = scoped
+        .post(
+            "/console/apps",
+            &[
+                ("csrf", &list.csrf()),
+                ("name", "Mine"),
+                ("environment", "test"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    let mut ops = env.signed_in("ops@example.com").await;
+    let list = ops.get("/console/apps").await;
+    assert!(list.text.contains("Create an application"));
+    let bad = ops
+        .post(
+            "/console/apps",
+            &[
+                ("csrf", &list.csrf()),
+                ("name", "X"),
+                ("environment", "prod"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let made = ops
+        .post(
+            "/console/apps",
+            &[
+                ("csrf", &list.csrf()),
+                ("name", "Insurer"),
+                ("environment", "live"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.text);
+    let start = made
+        .text
+        .find("sk_live_")
+        .unwrap_or_else(|| panic!("{}", made.text));
+    let secret: String = made.text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let app = env
+        .services
+        .tenancy
+        .authenticate(Some(format!("Bearer {secret}").as_bytes()))
+        .await
+        .unwrap_or_else(|e| panic!("the first key works: {e}"));
+    assert_eq!(app.name, "Insurer");
+    // Its signing key exists at once, so its JWKS and tokens work.
+    let keys = env
+        .services
+        .signer
+        .keyset(&app.id, T0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(keys.current_kid().is_some());
+    let settings = ops.get(&format!("/console/apps/{}/settings", app.id)).await;
+    assert_eq!(settings.status, StatusCode::OK);
+}

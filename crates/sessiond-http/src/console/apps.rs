@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::Path;
 use sessiond_core::Error;
 use sessiond_core::apikey::ApiKeyId;
-use sessiond_core::application::{AppSettings, Application, TrinsicGeneration};
+use sessiond_core::application::{AppSettings, Application, KeyEnvironment, TrinsicGeneration};
 use sessiond_core::console::Action;
 use sessiond_core::console::overview::Bucket;
 
@@ -13,6 +13,10 @@ use super::html::{self, esc};
 use super::{Answer, Ctx, Form, see_other};
 
 pub(super) async fn list(ctx: Ctx) -> Answer {
+    list_page(&ctx, None).await
+}
+
+async fn list_page(ctx: &Ctx, shown: Option<String>) -> Answer {
     let apps = ctx
         .st
         .console
@@ -30,8 +34,23 @@ pub(super) async fn list(ctx: Ctx) -> Answer {
             ]
         })
         .collect();
+    // Applications themselves are server-wide: only admins of every application create them.
+    let create = if ctx.cs.operator.is_global_admin() {
+        format!(
+            "<h2>Create an application</h2>\
+             <form method=\"post\" action=\"/console/apps\">{}\
+             <label for=\"name\">Name</label><input id=\"name\" name=\"name\" required maxlength=\"256\">\
+             <label for=\"environment\">Keys</label><select id=\"environment\" name=\"environment\">\
+             <option value=\"test\">test (sk_test_…)</option><option value=\"live\">live (sk_live_…)</option></select>\
+             <button type=\"submit\">Create</button></form>",
+            html::csrf_field(&ctx.csrf)
+        )
+    } else {
+        String::new()
+    };
     let body = format!(
-        "<h1>Applications</h1>{}",
+        "<h1>Applications</h1>{}{}{create}",
+        shown.unwrap_or_default(),
         html::table(
             "Applications",
             &["Name", "Id", "Keys", "Created (UTC)"],
@@ -39,6 +58,51 @@ pub(super) async fn list(ctx: Ctx) -> Answer {
         )
     );
     Ok(ctx.page("Applications", None, "apps", &body))
+}
+
+pub(super) async fn create(ctx: Ctx, body: Bytes) -> Answer {
+    let form = ctx.form(&body)?;
+    if !ctx.cs.operator.is_global_admin() {
+        return Err(ctx.fail(&Error::Forbidden(
+            "only admins of every application create applications".into(),
+        )));
+    }
+    let env = match form.text("environment") {
+        "test" => KeyEnvironment::Test,
+        "live" => KeyEnvironment::Live,
+        _ => return Err(ctx.fail(&Error::invalid("environment", "must be test or live"))),
+    };
+    let now = ctx.now();
+    let created = ctx
+        .st
+        .tenancy
+        .create_application(form.text("name"), env, None, now)
+        .await
+        .map_err(|e| ctx.fail(&e))?;
+    let app = &created.application;
+    ctx.st
+        .login
+        .signer()
+        .ensure_key(&app.id, now)
+        .await
+        .map_err(|e| ctx.fail(&e))?;
+    ctx.audit(
+        Action::ApplicationCreate,
+        Some(&app.id),
+        app.id.as_str(),
+        &app.name,
+    )
+    .await?;
+    let shown = format!(
+        "<div class=\"secret\" role=\"status\"><h2>{} created</h2>\
+         <p>Its first secret key is shown only this once: copy it now.</p>\
+         <p><code class=\"copy\">{}</code></p><p>Publishable key: {}</p><p>{}</p></div>",
+        esc(&app.name),
+        esc(created.secret_key.expose()),
+        html::code(&app.publishable_key()),
+        html::link(&format!("/console/apps/{}", app.id), "Open it")
+    );
+    list_page(&ctx, Some(shown)).await
 }
 
 pub(super) async fn overview(ctx: Ctx, Path(app): Path<String>) -> Answer {
@@ -70,7 +134,7 @@ pub(super) async fn overview(ctx: Ctx, Path(app): Path<String>) -> Answer {
          <p class=\"big\"><strong>{}</strong> active sessions now</p>\
          <div class=\"charts\">{}{}{}</div>\
          <h2>Verification outcomes by provider</h2>\
-         <p class=\"hint\">The newest {} verifications.</p>{}",
+         <p class=\"hint\">The newest {} verifications.</p>{}{}",
         esc(&app.name),
         o.active_now,
         html::bar_chart(
@@ -89,6 +153,24 @@ pub(super) async fn overview(ctx: Ctx, Path(app): Path<String>) -> Answer {
             &[("Active", "s1", active)]
         ),
         o.verifications_read,
+        html::stacked_bars(
+            "Verification outcomes by provider",
+            &[
+                ("Succeeded", "s-ok"),
+                ("Failed", "s-bad"),
+                ("Cancelled or expired", "s-off"),
+                ("Unfinished", "s-warn"),
+            ],
+            &o.outcomes
+                .iter()
+                .map(|x| {
+                    (
+                        x.provider.clone(),
+                        vec![x.succeeded, x.failed, x.abandoned, x.unfinished],
+                    )
+                })
+                .collect::<Vec<_>>()
+        ),
         html::table(
             "Verification outcomes",
             &[

@@ -280,6 +280,71 @@ pub fn bar_chart(title: &str, buckets: &[Bucket], series: &[Series<'_>]) -> Stri
     )
 }
 
+/// Horizontal stacked bars, one per row (e.g. a provider), each split into `parts` (name, CSS
+/// class); every row is labelled in the picture and the caller shows the figures as a table.
+pub fn stacked_bars(title: &str, parts: &[(&str, &str)], rows: &[(String, Vec<u64>)]) -> String {
+    const W: f64 = 720.0;
+    const LABEL: f64 = 190.0;
+    const ROW: f64 = 28.0;
+    if rows.is_empty() {
+        return String::new();
+    }
+    let h = ROW * rows.len() as f64 + 8.0;
+    let max = rows
+        .iter()
+        .map(|(_, v)| v.iter().sum::<u64>())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let mut svg = format!(
+        "<svg viewBox=\"0 0 {W} {h}\" role=\"img\" aria-label=\"{}\" class=\"chart\">",
+        esc(title)
+    );
+    for (i, (name, values)) in rows.iter().enumerate() {
+        let y = 4.0 + ROW * i as f64;
+        let total: u64 = values.iter().sum();
+        let _ = write!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{:.1}\" class=\"tick\" text-anchor=\"end\">{}</text>",
+            LABEL - 8.0,
+            y + ROW * 0.6,
+            esc(name)
+        );
+        let mut x = LABEL;
+        for (v, (_, class)) in values.iter().zip(parts) {
+            let w = (W - LABEL - 40.0) * *v as f64 / max as f64;
+            if w > 0.0 {
+                let _ = write!(
+                    svg,
+                    "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{:.1}\" class=\"{class}\"/>",
+                    ROW - 8.0
+                );
+            }
+            x += w;
+        }
+        let _ = write!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{:.1}\" class=\"tick\">{total}</text>",
+            x + 4.0,
+            y + ROW * 0.6
+        );
+    }
+    svg.push_str("</svg>");
+    let mut legend = String::from("<ul class=\"legend\">");
+    for (name, class) in parts {
+        let _ = write!(
+            legend,
+            "<li><span class=\"swatch {class}\" aria-hidden=\"true\"></span>{}</li>",
+            esc(name)
+        );
+    }
+    legend.push_str("</ul>");
+    format!(
+        "<figure class=\"chart\"><figcaption>{}</figcaption>{svg}{legend}</figure>",
+        esc(title)
+    )
+}
+
 /// An axis label: the hour for hourly buckets, the date for daily ones.
 fn short_label(t: Timestamp, buckets: &[Bucket]) -> String {
     let width = match buckets {

@@ -67,7 +67,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/console/account", get(account::account))
         .route("/console/audit", get(account::audit))
-        .route("/console/apps", get(apps::list))
+        .route("/console/apps", get(apps::list).post(apps::create))
         .route("/console/apps/{app}", get(apps::overview))
         .route(
             "/console/apps/{app}/settings",

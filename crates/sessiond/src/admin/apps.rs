@@ -74,6 +74,7 @@ pub async fn apps(cfg: &Config, cmd: AppsCommand) -> anyhow::Result<()> {
         }
         AppsCommand::Delete { app_id, yes } => {
             let id = parse_app(&app_id)?;
+            refuse_console_app(t, &id).await?;
             if !yes {
                 bail!("deleting {id} removes all its keys and data; repeat with --yes to confirm");
             }
@@ -85,12 +86,26 @@ pub async fn apps(cfg: &Config, cmd: AppsCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The console's own application holds the operators; it is managed with `sessiond operators`.
+async fn refuse_console_app(
+    t: &sessiond_core::tenancy::Tenancy,
+    id: &sessiond_core::application::AppId,
+) -> anyhow::Result<()> {
+    if t.console_application_id().await?.as_ref() == Some(id) {
+        bail!(
+            "{id} is the console's own application (its users are the operators); manage it with `sessiond operators`"
+        );
+    }
+    Ok(())
+}
+
 pub(super) async fn update(
     t: &sessiond_core::tenancy::Tenancy,
     args: UpdateArgs,
     now: sessiond_core::Timestamp,
 ) -> anyhow::Result<Application> {
     let id = parse_app(&args.app_id)?;
+    refuse_console_app(t, &id).await?;
     let opt = |v: &Option<String>| v.as_deref().map(parse_duration).transpose();
     let max = opt(&args.session_max_lifetime).context("--session-max-lifetime")?;
     let abandon = opt(&args.abandon_period).context("--abandon-period")?;

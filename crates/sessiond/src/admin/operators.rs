@@ -134,7 +134,7 @@ pub async fn operators(cfg: &Config, cmd: OperatorsCommand) -> anyhow::Result<()
                     Action::OperatorCreate,
                     None,
                     op.id.as_str(),
-                    &op.email,
+                    op.role.as_str(),
                     now,
                 )
                 .await?;
@@ -169,6 +169,11 @@ pub async fn operators(cfg: &Config, cmd: OperatorsCommand) -> anyhow::Result<()
             } else if ops.is_empty() {
                 println!("no operators; create one with `sessiond operators create EMAIL`");
             } else {
+                let app = console.application(now).await?;
+                println!(
+                    "operators (users of the console's own application {}):",
+                    app.id
+                );
                 ops.iter().for_each(print_operator);
             }
         }
@@ -204,14 +209,7 @@ pub async fn operators(cfg: &Config, cmd: OperatorsCommand) -> anyhow::Result<()
             };
             let (op, secret) = console.update_operator(&email, patch, now).await?;
             console
-                .record_action(
-                    cli,
-                    Action::OperatorUpdate,
-                    None,
-                    op.id.as_str(),
-                    &op.email,
-                    now,
-                )
+                .record_action(cli, Action::OperatorUpdate, None, op.id.as_str(), "", now)
                 .await?;
             if json {
                 let mut v = operator_json(&op);
@@ -230,14 +228,7 @@ pub async fn operators(cfg: &Config, cmd: OperatorsCommand) -> anyhow::Result<()
             anyhow::ensure!(yes, "deleting an operator needs --yes");
             let op = console.delete_operator(&email, now).await?;
             console
-                .record_action(
-                    cli,
-                    Action::OperatorDelete,
-                    None,
-                    op.id.as_str(),
-                    &op.email,
-                    now,
-                )
+                .record_action(cli, Action::OperatorDelete, None, op.id.as_str(), "", now)
                 .await?;
             println!("deleted operator {}", op.email);
         }

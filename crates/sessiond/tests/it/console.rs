@@ -154,3 +154,88 @@ async fn console_is_served_on_main_on_its_own_listener_or_not_at_all() {
     assert_eq!(status(&format!("{base}/v1/users")).await, 404);
     assert_eq!(status(&format!("{base}/healthz")).await, 404);
 }
+
+/// Signs in over real HTTP; returns the `Set-Cookie` of the console session.
+async fn sign_in(base: &str, email: &str, password: &str) -> String {
+    let c = client();
+    let form = c
+        .get(format!("{base}/console/sign-in"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pre = form
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_default()
+        .to_owned();
+    let html = form.text().await.unwrap_or_default();
+    let marker = "name=\"csrf\" value=\"";
+    let csrf = html
+        .find(marker)
+        .map(|i| {
+            let rest = &html[i + marker.len()..];
+            rest[..rest.find('"').unwrap_or(0)].to_owned()
+        })
+        .unwrap_or_default();
+    let body = format!(
+        "csrf={csrf}&email={}&password={}",
+        email.replace('@', "%40"),
+        password
+    );
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .post(format!("{base}/console/sign-in"))
+        .header("cookie", pre)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(resp.status().as_u16(), 303);
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("sessiond_console="))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_public_url_makes_the_cookie_secure_and_the_console_app_is_guarded() {
+    let env = Env::sqlite();
+    let created = json(&env.ok(&["operators", "create", "ops@example.com", "--json"]));
+    let password = created["password"].as_str().unwrap_or_default().to_owned();
+    let server = env.spawn_with(&[("SESSIOND_PUBLIC_URL", "https://sessions.example.com")]);
+    let cookie = sign_in(&server.base, "ops@example.com", &password).await;
+    for attr in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/console"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    drop(server);
+    // The console's own application cannot be changed or deleted as an application.
+    let audit = json(&env.ok(&["operators", "audit", "--json"]));
+    assert!(audit.to_string().contains("operator.sign_in"));
+    let listing = env.ok(&["operators", "list"]);
+    let console_app = listing
+        .split_whitespace()
+        .find(|w| w.starts_with("app_"))
+        .map(|w| w.trim_end_matches([')', ':']).to_owned())
+        .unwrap_or_else(|| panic!("the listing names the console's application: {listing}"));
+    for args in [
+        vec!["apps", "delete", console_app.as_str(), "--yes"],
+        vec!["apps", "update", console_app.as_str(), "--name", "mine"],
+    ] {
+        let out = env.run(&args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("sessiond operators"));
+    }
+    assert!(
+        env.ok(&["operators", "list", "--json"])
+            .contains("ops@example.com"),
+        "operators are intact"
+    );
+}
