@@ -1,5 +1,6 @@
 //! The operator console's audit log and its counts over the outbox.
 
+use crate::Pg;
 use async_trait::async_trait;
 use sessiond_core::Timestamp;
 use sessiond_core::application::AppId;
@@ -7,6 +8,7 @@ use sessiond_core::events::{Event, EventType};
 use sessiond_core::store::{ActionFilter, ConsoleStore, EventCount, OperatorAction, StoreResult};
 use sessiond_store_sql::Placeholders::Dollar;
 use sessiond_store_sql::console as q;
+use sessiond_store_sql::rows;
 use sqlx::postgres::PgRow;
 
 use crate::events::{EVENT_COLS, event_from_row};
@@ -14,15 +16,7 @@ use crate::login::Bind;
 use crate::{SqlStore, corrupt, get, map_err};
 
 fn action_from_row(r: &PgRow) -> StoreResult<OperatorAction> {
-    Ok(OperatorAction {
-        id: get(r, "id")?,
-        at: Timestamp(get(r, "at")?),
-        operator_id: get(r, "operator_id")?,
-        action: get(r, "action")?,
-        application_id: get::<Option<String>>(r, "application_id")?.map(AppId),
-        target: get(r, "target")?,
-        detail: get(r, "detail")?,
-    })
+    rows::operator_action(&Pg(r))
 }
 
 #[async_trait]

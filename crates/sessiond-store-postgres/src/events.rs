@@ -1,16 +1,18 @@
 //! The outbox: events written inside the writes that cause them, and read back in commit order.
 
+use crate::Pg;
 use async_trait::async_trait;
 use sessiond_core::Timestamp;
 use sessiond_core::application::AppId;
 use sessiond_core::events::{Event, EventType, NewEvent, Position};
 use sessiond_core::store::{EventStore, StoreResult};
+use sessiond_store_sql::rows;
 use sqlx::Postgres;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
 
 use crate::login::{Bind, sql};
-use crate::{SqlStore, corrupt, get, map_err};
+use crate::{SqlStore, get, map_err};
 use sessiond_store_sql::Arg;
 
 /// The CTE that writes an event when the statement named `main` matched a row. Its six
@@ -79,22 +81,11 @@ pub(crate) const EVENT_COLS: &str =
     "seq, txid, id, application_id, type, subject, occurred_at, data";
 
 pub(crate) fn event_from_row(r: &PgRow) -> StoreResult<Event> {
-    let kind: String = get(r, "type")?;
-    let data: String = get(r, "data")?;
-    Ok(Event {
-        position: Position {
-            txid: get(r, "txid")?,
-            seq: get(r, "seq")?,
-        },
-        event: NewEvent {
-            id: get(r, "id")?,
-            application_id: AppId(get(r, "application_id")?),
-            kind: EventType::parse(&kind).ok_or_else(|| corrupt("event type", &kind))?,
-            subject: get(r, "subject")?,
-            occurred_at: Timestamp(get(r, "occurred_at")?),
-            data: serde_json::from_str(&data).map_err(|e| corrupt("event data", e))?,
-        },
-    })
+    let position = Position {
+        txid: get(r, "txid")?,
+        seq: get(r, "seq")?,
+    };
+    rows::event(&Pg(r), position)
 }
 
 #[async_trait]

@@ -195,9 +195,7 @@ impl SqlStore {
 }
 
 /// A stored value that does not decode: a backend error naming what (the text is for logs only).
-pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::backend(format!("stored {what} cannot be read: {e}"))
-}
+pub(crate) use sessiond_store_sql::rows::corrupt;
 
 /// Column `col` of `row`, with driver errors mapped onto the store contract.
 pub(crate) fn get<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>>(
@@ -206,6 +204,39 @@ pub(crate) fn get<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Pos
 ) -> StoreResult<T> {
     use sqlx::Row;
     row.try_get::<T, _>(col).map_err(map_err)
+}
+
+/// A PostgreSQL row as the shared decoders in `sessiond_store_sql::rows` read it.
+pub(crate) struct Pg<'a>(pub &'a sqlx::postgres::PgRow);
+
+impl sessiond_store_sql::rows::Row for Pg<'_> {
+    fn text(&self, c: &str) -> StoreResult<String> {
+        get(self.0, c)
+    }
+    fn opt_text(&self, c: &str) -> StoreResult<Option<String>> {
+        get(self.0, c)
+    }
+    fn int(&self, c: &str) -> StoreResult<i64> {
+        get(self.0, c)
+    }
+    fn opt_int(&self, c: &str) -> StoreResult<Option<i64>> {
+        get(self.0, c)
+    }
+    fn int32(&self, c: &str) -> StoreResult<i32> {
+        get(self.0, c)
+    }
+    fn opt_int32(&self, c: &str) -> StoreResult<Option<i32>> {
+        get(self.0, c)
+    }
+    fn flag(&self, c: &str) -> StoreResult<bool> {
+        get(self.0, c)
+    }
+    fn blob(&self, c: &str) -> StoreResult<Vec<u8>> {
+        get(self.0, c)
+    }
+    fn opt_blob(&self, c: &str) -> StoreResult<Option<Vec<u8>>> {
+        get(self.0, c)
+    }
 }
 
 /// Maps driver errors onto the store contract: unique violations are conflicts, connectivity

@@ -1,68 +1,26 @@
 //! Meta values, applications and secret keys.
 
+use crate::Pg;
 use async_trait::async_trait;
 use sessiond_core::Timestamp;
 use sessiond_core::apikey::{ApiKey, ApiKeyId};
-use sessiond_core::application::{AppId, AppSettings, Application, KeyEnvironment};
+use sessiond_core::application::{AppId, Application};
 use sessiond_core::store::{
     ApiKeyStore, ApplicationStore, AuthEpochStore, MetaStore, StoreError, StoreResult,
 };
+use sessiond_store_sql::rows;
+use sessiond_store_sql::{app_cols, key_cols};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
-use crate::{SqlStore, corrupt, map_err};
-
-macro_rules! app_cols {
-    () => {
-        "a.id AS a_id, a.name AS a_name, a.environment AS a_environment, \
-     a.settings AS a_settings, a.created_at AS a_created_at, a.updated_at AS a_updated_at, \
-     a.version AS a_version"
-    };
-}
-macro_rules! key_cols {
-    () => {
-        "k.id AS k_id, k.application_id AS k_application_id, k.hash AS k_hash, \
-     k.hint AS k_hint, k.created_at AS k_created_at, k.revoked_at AS k_revoked_at"
-    };
-}
+use crate::{SqlStore, map_err};
 
 fn app_from_row(row: &PgRow) -> StoreResult<Application> {
-    let env: String = row.try_get("a_environment").map_err(map_err)?;
-    let environment = match env.as_str() {
-        "test" => KeyEnvironment::Test,
-        "live" => KeyEnvironment::Live,
-        other => return Err(corrupt("application environment", other)),
-    };
-    let settings: String = row.try_get("a_settings").map_err(map_err)?;
-    let settings: AppSettings =
-        serde_json::from_str(&settings).map_err(|e| corrupt("application settings", e))?;
-    Ok(Application {
-        id: AppId(row.try_get("a_id").map_err(map_err)?),
-        name: row.try_get("a_name").map_err(map_err)?,
-        environment,
-        settings,
-        created_at: Timestamp(row.try_get("a_created_at").map_err(map_err)?),
-        updated_at: Timestamp(row.try_get("a_updated_at").map_err(map_err)?),
-        version: row.try_get("a_version").map_err(map_err)?,
-    })
+    rows::application(&Pg(row))
 }
 
 fn key_from_row(row: &PgRow) -> StoreResult<ApiKey> {
-    let hash: Vec<u8> = row.try_get("k_hash").map_err(map_err)?;
-    Ok(ApiKey {
-        id: ApiKeyId(row.try_get("k_id").map_err(map_err)?),
-        application_id: AppId(row.try_get("k_application_id").map_err(map_err)?),
-        hash: hash
-            .as_slice()
-            .try_into()
-            .map_err(|_| corrupt("key hash", "wrong length"))?,
-        hint: row.try_get("k_hint").map_err(map_err)?,
-        created_at: Timestamp(row.try_get("k_created_at").map_err(map_err)?),
-        revoked_at: row
-            .try_get::<Option<i64>, _>("k_revoked_at")
-            .map_err(map_err)?
-            .map(Timestamp),
-    })
+    rows::api_key(&Pg(row))
 }
 
 fn settings_json(app: &Application) -> StoreResult<String> {

@@ -8,6 +8,7 @@ use sessiond_core::store::{
     AuditStore, ImpersonationEvent, SessionDeleteStore, SessionDeletion, StoreError, StoreResult,
     VaultEntry, VaultStore,
 };
+use sessiond_store_sql::rows;
 use sessiond_store_sql::session_is_live;
 use sqlx::Row;
 
@@ -348,27 +349,18 @@ impl AuditStore for SqlStore {
         app: &AppId,
         limit: u32,
     ) -> StoreResult<Vec<ImpersonationEvent>> {
-        let rows = sqlx::query(
-            "SELECT id, application_id, session_id, actor_user_id, target_user_id, kind, at \
-             FROM impersonation_events WHERE application_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
-        )
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM impersonation_events WHERE application_id = $1 \
+             ORDER BY at DESC, id DESC LIMIT $2",
+            rows::IMPERSONATION_COLS
+        )))
         .bind(app.as_str())
         .bind(i64::from(limit))
         .fetch_all(self.pool())
         .await
         .map_err(map_err)?;
         rows.iter()
-            .map(|r| {
-                Ok(ImpersonationEvent {
-                    id: r.try_get("id").map_err(map_err)?,
-                    application_id: AppId(r.try_get("application_id").map_err(map_err)?),
-                    session_id: SessionId(r.try_get("session_id").map_err(map_err)?),
-                    actor_user_id: UserId(r.try_get("actor_user_id").map_err(map_err)?),
-                    target_user_id: UserId(r.try_get("target_user_id").map_err(map_err)?),
-                    kind: r.try_get("kind").map_err(map_err)?,
-                    at: Timestamp(r.try_get("at").map_err(map_err)?),
-                })
-            })
+            .map(|r| rows::impersonation(&crate::Pg(r)))
             .collect()
     }
 }

@@ -7,48 +7,15 @@ use sessiond_core::events::NewEvent;
 use sessiond_core::store::{
     StoreError, StoreResult, StoredAttachment, VerificationOrder, VerificationStore,
 };
-use sessiond_core::verification::{Flow, State, Verification, VerificationId};
+use sessiond_core::verification::{State, Verification, VerificationId};
 use sqlx::postgres::PgRow;
 
-use crate::{SqlStore, corrupt, get, map_err};
+use crate::{SqlStore, map_err};
 
-const COLS: &str = "id, application_id, flow, state, fail_reason, provider, sub_provider, options, \
-    step, results_key_hash, results_public_key, input_sealed, results_sealed, browser_binding, \
-    created_at, updated_at, expires_at, finished_at, redacted_at, version";
-
-fn arr32(v: Vec<u8>, what: &str) -> StoreResult<[u8; 32]> {
-    v.try_into().map_err(|_| corrupt(what, "not 32 bytes"))
-}
+use sessiond_store_sql::rows::VERIFICATION_COLS as COLS;
 
 fn from_row(row: &PgRow) -> StoreResult<Verification> {
-    let state: String = get(row, "state")?;
-    let reason: Option<String> = get(row, "fail_reason")?;
-    let options: String = get(row, "options")?;
-    let step: String = get(row, "step")?;
-    let binding: Option<Vec<u8>> = get(row, "browser_binding")?;
-    Ok(Verification {
-        id: VerificationId(get(row, "id")?),
-        application_id: AppId(get(row, "application_id")?),
-        flow: Flow::parse(&get::<String>(row, "flow")?)
-            .ok_or_else(|| corrupt("verification flow", "invalid value"))?,
-        state: State::parse(&state, reason.as_deref())
-            .ok_or_else(|| corrupt("verification state", &state))?,
-        provider: get(row, "provider")?,
-        sub_provider: get(row, "sub_provider")?,
-        options: serde_json::from_str(&options).map_err(|e| corrupt("verification options", e))?,
-        step: serde_json::from_str(&step).map_err(|e| corrupt("verification step", e))?,
-        results_key_hash: arr32(get(row, "results_key_hash")?, "key hash")?,
-        results_public_key: arr32(get(row, "results_public_key")?, "public key")?,
-        input_sealed: get(row, "input_sealed")?,
-        results_sealed: get(row, "results_sealed")?,
-        browser_binding: binding.map(|b| arr32(b, "binding")).transpose()?,
-        created_at: Timestamp(get(row, "created_at")?),
-        updated_at: Timestamp(get(row, "updated_at")?),
-        expires_at: Timestamp(get(row, "expires_at")?),
-        finished_at: get::<Option<i64>>(row, "finished_at")?.map(Timestamp),
-        redacted_at: get::<Option<i64>>(row, "redacted_at")?.map(Timestamp),
-        version: get(row, "version")?,
-    })
+    sessiond_store_sql::rows::verification(&crate::Pg(row))
 }
 
 fn json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
@@ -267,16 +234,8 @@ impl VerificationStore for SqlStore {
         .fetch_optional(self.pool())
         .await
         .map_err(map_err)?;
-        row.map(|r| {
-            Ok(StoredAttachment {
-                id: get(&r, "id")?,
-                application_id: AppId(get(&r, "application_id")?),
-                verification_id: VerificationId(get(&r, "verification_id")?),
-                sealed: get(&r, "sealed")?,
-                created_at: Timestamp(get(&r, "created_at")?),
-            })
-        })
-        .transpose()
+        row.map(|r| sessiond_store_sql::rows::attachment(&crate::Pg(&r)))
+            .transpose()
     }
 
     async fn expire_verifications(&self, now: Timestamp) -> StoreResult<u64> {

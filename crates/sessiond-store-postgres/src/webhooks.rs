@@ -1,29 +1,25 @@
 //! Webhook endpoints, deliveries and attempts.
 
+use crate::Pg;
 use async_trait::async_trait;
 use sessiond_core::Timestamp;
 use sessiond_core::application::AppId;
-use sessiond_core::events::EventType;
 use sessiond_core::events::Position;
 use sessiond_core::ids::EndpointId;
 use sessiond_core::store::{StoreError, StoreResult, WebhookStore};
 use sessiond_core::webhooks::{
     Attempt, Claimed, Delivery, DeliveryState, Endpoint, Fresh, NextStep, Replay,
 };
+use sessiond_store_sql::rows;
 use sqlx::postgres::PgRow;
 
-use crate::{SqlStore, corrupt, get, map_err};
-use sessiond_store_sql::columns::{event_types_of, event_types_text, wants};
+use crate::{SqlStore, get, map_err};
+use sessiond_store_sql::columns::{event_types_text, wants};
 
-const ENDPOINT_COLS: &str = "id, application_id, url, description, event_types, enabled, secret, \
-     previous_secret, previous_until, created_at, updated_at, version";
+use sessiond_store_sql::rows::ENDPOINT_COLS;
 
 /// Only events of transactions older than every running one (see `events.rs`).
 const SETTLED: &str = "txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
-
-fn types_of(text: &str) -> StoreResult<Vec<EventType>> {
-    event_types_of(text).map_err(|t| corrupt("endpoint event type", t))
-}
 
 fn i32_of(v: u32) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
@@ -34,52 +30,15 @@ fn u32_of(v: i32) -> u32 {
 }
 
 fn endpoint_from_row(r: &PgRow) -> StoreResult<Endpoint> {
-    let types: String = get(r, "event_types")?;
-    Ok(Endpoint {
-        id: EndpointId(get(r, "id")?),
-        application_id: AppId(get(r, "application_id")?),
-        url: get(r, "url")?,
-        description: get(r, "description")?,
-        event_types: types_of(&types)?,
-        enabled: get(r, "enabled")?,
-        secret_sealed: get(r, "secret")?,
-        previous_secret_sealed: get(r, "previous_secret")?,
-        previous_until: get::<Option<i64>>(r, "previous_until")?.map(Timestamp),
-        created_at: Timestamp(get(r, "created_at")?),
-        updated_at: Timestamp(get(r, "updated_at")?),
-        version: get(r, "version")?,
-    })
+    rows::endpoint(&Pg(r))
 }
 
 fn delivery_from_row(r: &PgRow) -> StoreResult<Delivery> {
-    let state: String = get(r, "state")?;
-    let kind: String = get(r, "type")?;
-    Ok(Delivery {
-        endpoint_id: EndpointId(get(r, "endpoint_id")?),
-        event_id: get(r, "event_id")?,
-        event_type: EventType::parse(&kind).ok_or_else(|| corrupt("event type", &kind))?,
-        occurred_at: Timestamp(get(r, "occurred_at")?),
-        state: DeliveryState::parse(&state).ok_or_else(|| corrupt("delivery state", &state))?,
-        attempts: u32_of(get(r, "attempts")?),
-        next_at: get::<Option<i64>>(r, "next_at")?.map(Timestamp),
-        last_status: get::<Option<i32>>(r, "last_status")?.and_then(|s| u16::try_from(s).ok()),
-        updated_at: Timestamp(get(r, "updated_at")?),
-    })
+    rows::delivery(&Pg(r))
 }
 
 fn attempt_from_row(r: &PgRow) -> StoreResult<Attempt> {
-    Ok(Attempt {
-        id: get(r, "id")?,
-        endpoint_id: EndpointId(get(r, "endpoint_id")?),
-        event_id: get(r, "event_id")?,
-        number: u32_of(get(r, "number")?),
-        at: Timestamp(get(r, "at")?),
-        succeeded: get(r, "succeeded")?,
-        response_code: get::<Option<i32>>(r, "response_code")?.and_then(|s| u16::try_from(s).ok()),
-        latency_ms: u32_of(get(r, "latency_ms")?),
-        response_excerpt: get(r, "response_excerpt")?,
-        error: get(r, "error")?,
-    })
+    rows::attempt(&Pg(r))
 }
 
 /// Records one attempt and moves its delivery on, if `holder` still holds its lease.

@@ -10,10 +10,12 @@
 //!   bulk stay deleted (`live_sessions!`, `not_purged!`, `session_is_live!`).
 //! - [`columns`]: values stored as text in both backends (an endpoint's event types).
 //! - [`console`]: the operator console's audit log and counts over the outbox.
+//! - [`rows`]: one decoder per stored record, over a backend's [`rows::Row`].
 
 pub mod columns;
 pub mod console;
 pub mod filters;
+pub mod rows;
 
 /// A bound value of an assembled statement.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,6 @@
 //! The operator console's audit log and its counts over the outbox.
 
+use crate::Lite;
 use async_trait::async_trait;
 use sessiond_core::Timestamp;
 use sessiond_core::application::AppId;
@@ -7,20 +8,13 @@ use sessiond_core::events::{Event, EventType};
 use sessiond_core::store::{ActionFilter, ConsoleStore, EventCount, OperatorAction, StoreResult};
 use sessiond_store_sql::Placeholders::Question;
 use sessiond_store_sql::console as q;
+use sessiond_store_sql::rows;
 
 use crate::events::EVENT_COLS;
 use crate::{Run, SqliteStore, corrupt, get};
 
 fn action_from_row(r: &rusqlite::Row<'_>) -> StoreResult<OperatorAction> {
-    Ok(OperatorAction {
-        id: get(r, "id")?,
-        at: Timestamp(get(r, "at")?),
-        operator_id: get(r, "operator_id")?,
-        action: get(r, "action")?,
-        application_id: get::<Option<String>, _>(r, "application_id")?.map(AppId),
-        target: get(r, "target")?,
-        detail: get(r, "detail")?,
-    })
+    rows::operator_action(&Lite(r))
 }
 
 #[async_trait]

@@ -1,13 +1,15 @@
 //! The outbox: events written inside the writes that cause them, and read back in order.
 
+use crate::Lite;
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
 use sessiond_core::Timestamp;
 use sessiond_core::application::AppId;
 use sessiond_core::events::{Event, EventType, NewEvent, Position};
 use sessiond_core::store::{EventStore, StoreResult};
+use sessiond_store_sql::rows;
 
-use crate::{Arg, Run, SqliteStore, corrupt, exec, first, get, sql};
+use crate::{Arg, Run, SqliteStore, exec, first, get, sql};
 
 /// An event's columns, in the order `event_from_row` reads them by name.
 pub(crate) const EVENT_COLS: &str = "seq, id, application_id, type, subject, occurred_at, data";
@@ -34,22 +36,8 @@ pub(crate) fn append(c: &Connection, event: Option<&NewEvent>) -> StoreResult<()
 }
 
 pub(crate) fn event_from_row(r: &rusqlite::Row<'_>) -> StoreResult<Event> {
-    let kind: String = get(r, "type")?;
-    let data: String = get(r, "data")?;
-    Ok(Event {
-        position: Position {
-            txid: 0,
-            seq: get(r, "seq")?,
-        },
-        event: NewEvent {
-            id: get(r, "id")?,
-            application_id: AppId(get(r, "application_id")?),
-            kind: EventType::parse(&kind).ok_or_else(|| corrupt("event type", &kind))?,
-            subject: get(r, "subject")?,
-            occurred_at: Timestamp(get(r, "occurred_at")?),
-            data: serde_json::from_str(&data).map_err(|e| corrupt("event data", e))?,
-        },
-    })
+    let seq = get(r, "seq")?;
+    rows::event(&Lite(r), Position { txid: 0, seq })
 }
 
 #[async_trait]

@@ -139,9 +139,7 @@ impl SqliteStore {
 }
 
 /// A stored value that does not decode: a backend error naming what (the text is for logs only).
-pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::backend(format!("stored {what} cannot be read: {e}"))
-}
+pub(crate) use sessiond_store_sql::rows::corrupt;
 
 /// Maps SQLite errors onto the store contract: unique violations are conflicts, a busy or
 /// unopenable file is "unavailable", everything else is a backend error (text for logs only).
@@ -184,6 +182,39 @@ pub(crate) fn get<T: rusqlite::types::FromSql, I: rusqlite::RowIndex>(
 }
 
 pub(crate) use sessiond_store_sql::{Arg, Sql};
+
+/// A rusqlite row as the shared decoders in `sessiond_store_sql::rows` read it.
+pub(crate) struct Lite<'a, 'b>(pub &'a Row<'b>);
+
+impl sessiond_store_sql::rows::Row for Lite<'_, '_> {
+    fn text(&self, c: &str) -> StoreResult<String> {
+        get(self.0, c)
+    }
+    fn opt_text(&self, c: &str) -> StoreResult<Option<String>> {
+        get(self.0, c)
+    }
+    fn int(&self, c: &str) -> StoreResult<i64> {
+        get(self.0, c)
+    }
+    fn opt_int(&self, c: &str) -> StoreResult<Option<i64>> {
+        get(self.0, c)
+    }
+    fn int32(&self, c: &str) -> StoreResult<i32> {
+        get(self.0, c)
+    }
+    fn opt_int32(&self, c: &str) -> StoreResult<Option<i32>> {
+        get(self.0, c)
+    }
+    fn flag(&self, c: &str) -> StoreResult<bool> {
+        Ok(get::<i64, _>(self.0, c)? != 0)
+    }
+    fn blob(&self, c: &str) -> StoreResult<Vec<u8>> {
+        get(self.0, c)
+    }
+    fn opt_blob(&self, c: &str) -> StoreResult<Option<Vec<u8>>> {
+        get(self.0, c)
+    }
+}
 
 /// A statement with SQLite's placeholders (`?1, ?2…`).
 pub(crate) fn sql(text: &str) -> Sql {

@@ -1,64 +1,25 @@
 //! Meta values, applications and secret keys.
 
+use crate::Lite;
 use async_trait::async_trait;
 use rusqlite::{Connection, Row, params};
 use sessiond_core::Timestamp;
 use sessiond_core::apikey::{ApiKey, ApiKeyId};
-use sessiond_core::application::{AppId, AppSettings, Application, KeyEnvironment};
+use sessiond_core::application::{AppId, Application};
 use sessiond_core::store::{
     ApiKeyStore, ApplicationStore, AuthEpochStore, MetaStore, StoreError, StoreResult,
 };
+use sessiond_store_sql::rows;
+use sessiond_store_sql::{app_cols, key_cols};
 
-use crate::{SqliteStore, all, corrupt, count, exec, first, get, is_foreign_key, map_err};
-
-macro_rules! app_cols {
-    () => {
-        "a.id AS a_id, a.name AS a_name, a.environment AS a_environment, \
-     a.settings AS a_settings, a.created_at AS a_created_at, a.updated_at AS a_updated_at, \
-     a.version AS a_version"
-    };
-}
-macro_rules! key_cols {
-    () => {
-        "k.id AS k_id, k.application_id AS k_application_id, k.hash AS k_hash, \
-     k.hint AS k_hint, k.created_at AS k_created_at, k.revoked_at AS k_revoked_at"
-    };
-}
+use crate::{SqliteStore, all, count, exec, first, get, is_foreign_key, map_err};
 
 fn app_from_row(row: &Row<'_>) -> StoreResult<Application> {
-    let env: String = get(row, "a_environment")?;
-    let environment = match env.as_str() {
-        "test" => KeyEnvironment::Test,
-        "live" => KeyEnvironment::Live,
-        other => return Err(corrupt("application environment", other)),
-    };
-    let settings: String = get(row, "a_settings")?;
-    let settings: AppSettings =
-        serde_json::from_str(&settings).map_err(|e| corrupt("application settings", e))?;
-    Ok(Application {
-        id: AppId(get(row, "a_id")?),
-        name: get(row, "a_name")?,
-        environment,
-        settings,
-        created_at: Timestamp(get(row, "a_created_at")?),
-        updated_at: Timestamp(get(row, "a_updated_at")?),
-        version: get(row, "a_version")?,
-    })
+    rows::application(&Lite(row))
 }
 
 fn key_from_row(row: &Row<'_>) -> StoreResult<ApiKey> {
-    let hash: Vec<u8> = get(row, "k_hash")?;
-    Ok(ApiKey {
-        id: ApiKeyId(get(row, "k_id")?),
-        application_id: AppId(get(row, "k_application_id")?),
-        hash: hash
-            .as_slice()
-            .try_into()
-            .map_err(|_| corrupt("key hash", "wrong length"))?,
-        hint: get(row, "k_hint")?,
-        created_at: Timestamp(get(row, "k_created_at")?),
-        revoked_at: get::<Option<i64>, _>(row, "k_revoked_at")?.map(Timestamp),
-    })
+    rows::api_key(&Lite(row))
 }
 
 fn settings_json(app: &Application) -> StoreResult<String> {

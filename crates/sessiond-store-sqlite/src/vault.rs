@@ -11,6 +11,7 @@ use sessiond_core::store::{
 };
 
 use crate::{Arg, Run, SqliteStore, all, count, exec, first, get};
+use sessiond_store_sql::rows;
 use sessiond_store_sql::session_is_live;
 
 /// A kind of bulk deletion the sweeper finishes: `pick` finds one (columns `app`, `scope`,
@@ -322,20 +323,13 @@ impl AuditStore for SqliteStore {
         self.read(|c| {
             all(
                 c,
-                "SELECT id, application_id, session_id, actor_user_id, target_user_id, kind, at \
-                 FROM impersonation_events WHERE application_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2",
+                &format!(
+                    "SELECT {} FROM impersonation_events WHERE application_id = ?1 \
+                     ORDER BY at DESC, id DESC LIMIT ?2",
+                    rows::IMPERSONATION_COLS
+                ),
                 params![app.as_str(), i64::from(limit)],
-                |r| {
-                    Ok(ImpersonationEvent {
-                        id: get(r, "id")?,
-                        application_id: AppId(get(r, "application_id")?),
-                        session_id: SessionId(get(r, "session_id")?),
-                        actor_user_id: UserId(get(r, "actor_user_id")?),
-                        target_user_id: UserId(get(r, "target_user_id")?),
-                        kind: get(r, "kind")?,
-                        at: Timestamp(get(r, "at")?),
-                    })
-                },
+                |r| rows::impersonation(&crate::Lite(r)),
             )
         })
     }

@@ -1,5 +1,6 @@
 //! Webhook endpoints, deliveries and attempts.
 
+use crate::Lite;
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use sessiond_core::Timestamp;
@@ -11,6 +12,7 @@ use sessiond_core::store::{StoreError, StoreResult, WebhookStore};
 use sessiond_core::webhooks::{
     Attempt, Claimed, Delivery, DeliveryState, Endpoint, Fresh, NextStep, Replay,
 };
+use sessiond_store_sql::rows;
 
 use crate::{SqliteStore, all, corrupt, exec, first, get, map_err};
 use sessiond_store_sql::columns::{event_types_of, event_types_text, wants};
@@ -20,29 +22,14 @@ const FRESH_DUE: &str = "SELECT w.id FROM webhook_endpoints w WHERE w.enabled = 
      AND w.lease_until <= ?1 AND EXISTS (SELECT 1 FROM events e \
      WHERE e.application_id = w.application_id AND e.seq > w.cursor_seq) LIMIT ?2";
 
-const ENDPOINT_COLS: &str = "id, application_id, url, description, event_types, enabled, secret, \
-     previous_secret, previous_until, created_at, updated_at, version";
+use sessiond_store_sql::rows::ENDPOINT_COLS;
 
 fn types_of(text: &str) -> StoreResult<Vec<EventType>> {
     event_types_of(text).map_err(|t| corrupt("endpoint event type", t))
 }
 
 fn endpoint_from_row(r: &Row<'_>) -> StoreResult<Endpoint> {
-    let types: String = get(r, "event_types")?;
-    Ok(Endpoint {
-        id: EndpointId(get(r, "id")?),
-        application_id: AppId(get(r, "application_id")?),
-        url: get(r, "url")?,
-        description: get(r, "description")?,
-        event_types: types_of(&types)?,
-        enabled: get::<i64, _>(r, "enabled")? != 0,
-        secret_sealed: get(r, "secret")?,
-        previous_secret_sealed: get(r, "previous_secret")?,
-        previous_until: get::<Option<i64>, _>(r, "previous_until")?.map(Timestamp),
-        created_at: Timestamp(get(r, "created_at")?),
-        updated_at: Timestamp(get(r, "updated_at")?),
-        version: get(r, "version")?,
-    })
+    rows::endpoint(&Lite(r))
 }
 
 fn event_by_id(c: &Connection, id: &str) -> StoreResult<Option<Event>> {
@@ -58,34 +45,11 @@ fn event_by_id(c: &Connection, id: &str) -> StoreResult<Option<Event>> {
 }
 
 fn delivery_from_row(r: &Row<'_>) -> StoreResult<Delivery> {
-    let state: String = get(r, "state")?;
-    let kind: String = get(r, "type")?;
-    Ok(Delivery {
-        endpoint_id: EndpointId(get(r, "endpoint_id")?),
-        event_id: get(r, "event_id")?,
-        event_type: EventType::parse(&kind).ok_or_else(|| corrupt("event type", &kind))?,
-        occurred_at: Timestamp(get(r, "occurred_at")?),
-        state: DeliveryState::parse(&state).ok_or_else(|| corrupt("delivery state", &state))?,
-        attempts: get(r, "attempts")?,
-        next_at: get::<Option<i64>, _>(r, "next_at")?.map(Timestamp),
-        last_status: get(r, "last_status")?,
-        updated_at: Timestamp(get(r, "updated_at")?),
-    })
+    rows::delivery(&Lite(r))
 }
 
 fn attempt_from_row(r: &Row<'_>) -> StoreResult<Attempt> {
-    Ok(Attempt {
-        id: get(r, "id")?,
-        endpoint_id: EndpointId(get(r, "endpoint_id")?),
-        event_id: get(r, "event_id")?,
-        number: get(r, "number")?,
-        at: Timestamp(get(r, "at")?),
-        succeeded: get::<i64, _>(r, "succeeded")? != 0,
-        response_code: get(r, "response_code")?,
-        latency_ms: get(r, "latency_ms")?,
-        response_excerpt: get(r, "response_excerpt")?,
-        error: get(r, "error")?,
-    })
+    rows::attempt(&Lite(r))
 }
 
 /// Records one attempt (unless its endpoint is gone).

@@ -1,44 +1,24 @@
 //! JWT templates.
 
-use crate::{SqlStore, corrupt, get, map_err};
+use crate::Pg;
+use crate::{SqlStore, get, map_err};
 use async_trait::async_trait;
-use serde_json::{Map, Value};
-use sessiond_core::Timestamp;
+use serde_json::Value;
 use sessiond_core::application::AppId;
 use sessiond_core::ids::TemplateId;
 use sessiond_core::store::{StoreError, StoreResult, TemplateStore};
 use sessiond_core::template::JwtTemplate;
-use sessiond_crypto::jwt::Algorithm;
+use sessiond_store_sql::rows;
 use sqlx::postgres::PgRow;
 
 use super::*;
 
 // ---- JWT templates ----
 
-pub(super) const TEMPLATE_COLS: &str = "t.id, t.application_id, t.name, t.claims, t.lifetime, t.allowed_clock_skew, \
-     t.custom_signing_key, t.signing_algorithm, t.signing_key, t.created_at, t.updated_at, t.version, t.claims_sealed";
+pub(super) use sessiond_store_sql::rows::TEMPLATE_COLS;
 
 pub(super) fn template_from_row(row: &PgRow) -> StoreResult<JwtTemplate> {
-    let claims: String = get(row, "claims")?;
-    let claims: Map<String, Value> =
-        serde_json::from_str(&claims).map_err(|e| corrupt("template claims", e))?;
-    let alg: String = get(row, "signing_algorithm")?;
-    Ok(JwtTemplate {
-        id: TemplateId(get(row, "id")?),
-        application_id: AppId(get(row, "application_id")?),
-        name: get(row, "name")?,
-        claims,
-        lifetime_secs: u64::try_from(get::<i64>(row, "lifetime")?).unwrap_or(60),
-        allowed_clock_skew_secs: u64::try_from(get::<i64>(row, "allowed_clock_skew")?).unwrap_or(5),
-        custom_signing_key: get::<i64>(row, "custom_signing_key")? != 0,
-        signing_algorithm: Algorithm::parse(&alg)
-            .ok_or_else(|| corrupt("template algorithm", &alg))?,
-        signing_key_sealed: get(row, "signing_key")?,
-        claims_sealed: get(row, "claims_sealed")?,
-        created_at: Timestamp(get(row, "created_at")?),
-        updated_at: Timestamp(get(row, "updated_at")?),
-        version: get(row, "version")?,
-    })
+    rows::template(&Pg(row))
 }
 
 pub(super) async fn fetch_template(store: &SqlStore, sql: Sql) -> StoreResult<Option<JwtTemplate>> {

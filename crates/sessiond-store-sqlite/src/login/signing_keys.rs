@@ -1,30 +1,19 @@
 //! Signing keys and their rotation.
 
-use crate::{SqliteStore, all, corrupt, exec, get, is_foreign_key, map_err};
+use crate::Lite;
+use crate::{SqliteStore, all, exec, is_foreign_key, map_err};
 use async_trait::async_trait;
 use rusqlite::{Row, params};
 use sessiond_core::Timestamp;
 use sessiond_core::application::AppId;
 use sessiond_core::ids::SigningKeyId;
-use sessiond_core::store::{KeyState, SigningKeyRecord, SigningKeyStore, StoreError, StoreResult};
+use sessiond_core::store::{SigningKeyRecord, SigningKeyStore, StoreError, StoreResult};
+use sessiond_store_sql::rows;
 
 // ---- signing keys ----
 
 pub(super) fn signing_key_from_row(row: &Row<'_>) -> StoreResult<SigningKeyRecord> {
-    let state: String = get(row, "state")?;
-    Ok(SigningKeyRecord {
-        kid: SigningKeyId(get(row, "kid")?),
-        application_id: AppId(get(row, "application_id")?),
-        algorithm: get(row, "algorithm")?,
-        private_sealed: get(row, "private_key")?,
-        public_jwk: get(row, "public_jwk")?,
-        state: KeyState::parse(&state).ok_or_else(|| corrupt("key state", &state))?,
-        created_at: Timestamp(get(row, "created_at")?),
-        activates_at: Timestamp(get(row, "activates_at")?),
-        retired_at: get::<Option<i64>, _>(row, "retired_at")?.map(Timestamp),
-        publish_until: Timestamp(get(row, "publish_until")?),
-        version: get(row, "version")?,
-    })
+    rows::signing_key(&Lite(row))
 }
 
 #[async_trait]
