@@ -146,52 +146,37 @@ pub trait HealthStore: Send + Sync {
     async fn migrations_current(&self) -> StoreResult<bool>;
 }
 
-/// Everything a running server needs from storage.
-pub trait Store:
-    MetaStore
-    + ApplicationStore
-    + ApiKeyStore
-    + AuthEpochStore
-    + SealedStore
-    + JobLeaseStore
-    + HealthStore
-    + UserStore
-    + SessionStore
-    + SigningKeyStore
-    + TemplateStore
-    + SessionDeleteStore
-    + VaultStore
-    + AuditStore
-    + VerificationStore
-    + UpgradeStore
-    + EventStore
-    + WebhookStore
-    + ConsoleStore
-{
+/// Declares [`Store`] as every capability trait at once, and implements it for every type that
+/// has them all, from one list.
+macro_rules! store_of {
+    ($($cap:ident),+ $(,)?) => {
+        /// Everything a running server needs from storage.
+        pub trait Store: $($cap +)+ {}
+        impl<T> Store for T where T: $($cap +)+ {}
+    };
 }
 
-impl<T> Store for T where
-    T: MetaStore
-        + ApplicationStore
-        + ApiKeyStore
-        + AuthEpochStore
-        + SealedStore
-        + JobLeaseStore
-        + HealthStore
-        + UserStore
-        + SessionStore
-        + SigningKeyStore
-        + TemplateStore
-        + SessionDeleteStore
-        + VaultStore
-        + AuditStore
-        + VerificationStore
-        + UpgradeStore
-        + EventStore
-        + WebhookStore
-        + ConsoleStore
-{
-}
+store_of!(
+    MetaStore,
+    ApplicationStore,
+    ApiKeyStore,
+    AuthEpochStore,
+    SealedStore,
+    JobLeaseStore,
+    HealthStore,
+    UserStore,
+    SessionStore,
+    SigningKeyStore,
+    TemplateStore,
+    SessionDeleteStore,
+    VaultStore,
+    AuditStore,
+    VerificationStore,
+    UpgradeStore,
+    EventStore,
+    WebhookStore,
+    ConsoleStore,
+);
 
 /// A user as stored: clear columns for filtering, the profile sealed, and blind-index hashes of
 /// its identifiers (for uniqueness and lookup).

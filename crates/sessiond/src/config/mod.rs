@@ -310,17 +310,27 @@ impl Settings {
             }
             None => format!("sqlite://{}", self.data_dir.join("sessiond.db").display()),
         };
-        if !(1..=1000).contains(&self.database_max_connections) {
-            return Err(bad(
-                "database_max_connections",
-                "must be between 1 and 1000".into(),
-            ));
-        }
-        if !(50..=60_000).contains(&self.database_acquire_timeout_ms) {
-            return Err(bad(
-                "database_acquire_timeout_ms",
-                "must be between 50 and 60000".into(),
-            ));
+        // Every bounded number, checked in one place: (setting, value, least, most).
+        #[rustfmt::skip]
+        let bounded = [
+            ("database_max_connections", u64::from(self.database_max_connections), 1, 1000),
+            ("database_acquire_timeout_ms", self.database_acquire_timeout_ms, 50, 60_000),
+            ("shutdown_timeout_secs", self.shutdown_timeout_secs, 1, 300),
+            ("webhook_timeout_secs", self.webhook_timeout_secs, 1, 60),
+            ("purge_interval_secs", self.purge_interval_secs, 10, 86_400),
+            ("http_header_read_timeout_secs", self.http_header_read_timeout_secs, 1, 3600),
+            ("http_idle_timeout_secs", self.http_idle_timeout_secs, 1, 3600),
+            ("http_request_timeout_secs", self.http_request_timeout_secs, 1, 3600),
+            ("http_max_connections", self.http_max_connections as u64, 1, 1_000_000),
+            ("console_idle_timeout_secs", self.console_idle_timeout_secs, 60, 86_400),
+            ("console_session_lifetime_secs", self.console_session_lifetime_secs, 300, 30 * 86_400),
+            ("rate_limit_burst_secs", u64::from(self.rate_limit_burst_secs), 1, 60),
+        ];
+        for (key, v, lo, hi) in bounded {
+            let (v, lo, hi): (u64, u64, u64) = (v, lo, hi);
+            if !(lo..=hi).contains(&v) {
+                return Err(bad(key, format!("must be between {lo} and {hi}")));
+            }
         }
         let master_key = self
             .master_key
@@ -343,30 +353,12 @@ impl Settings {
                 ),
             ));
         }
-        if !(1..=300).contains(&self.shutdown_timeout_secs) {
-            return Err(bad(
-                "shutdown_timeout_secs",
-                "must be between 1 and 300".into(),
-            ));
-        }
-        if !(1..=60).contains(&self.webhook_timeout_secs) {
-            return Err(bad(
-                "webhook_timeout_secs",
-                "must be between 1 and 60".into(),
-            ));
-        }
         let webhooks = WebhookConfig {
             timeout: std::time::Duration::from_secs(self.webhook_timeout_secs),
             retry_schedule_secs: parse_schedule(&self.webhook_retry_schedule)
                 .map_err(|e| bad("webhook_retry_schedule", e))?,
             allow_private_networks: self.webhook_allow_private_networks,
         };
-        if !(10..=86_400).contains(&self.purge_interval_secs) {
-            return Err(bad(
-                "purge_interval_secs",
-                "must be between 10 and 86400".into(),
-            ));
-        }
         let equisoft_trusted = match (self.equisoft_trusted_listen, self.equisoft_application) {
             (None, None) => None,
             (Some(addr), Some(app)) => {
@@ -421,24 +413,6 @@ impl Settings {
                 Some(u)
             }
         };
-        if !(1..=1_000_000).contains(&self.http_max_connections) {
-            return Err(bad(
-                "http_max_connections",
-                "must be between 1 and 1000000".into(),
-            ));
-        }
-        for (key, v) in [
-            (
-                "http_header_read_timeout_secs",
-                self.http_header_read_timeout_secs,
-            ),
-            ("http_idle_timeout_secs", self.http_idle_timeout_secs),
-            ("http_request_timeout_secs", self.http_request_timeout_secs),
-        ] {
-            if !(1..=3600).contains(&v) {
-                return Err(bad(key, "must be between 1 and 3600".into()));
-            }
-        }
         let console = match self.console.as_str() {
             "main" => ConsoleMount::Main,
             "off" => ConsoleMount::Off,
@@ -458,24 +432,6 @@ impl Settings {
                 ConsoleMount::Listen(a)
             }
         };
-        if !(60..=86_400).contains(&self.console_idle_timeout_secs) {
-            return Err(bad(
-                "console_idle_timeout_secs",
-                "must be between 60 and 86400".into(),
-            ));
-        }
-        if !(300..=30 * 86_400).contains(&self.console_session_lifetime_secs) {
-            return Err(bad(
-                "console_session_lifetime_secs",
-                "must be between 300 and 2592000".into(),
-            ));
-        }
-        if !(1..=60).contains(&self.rate_limit_burst_secs) {
-            return Err(bad(
-                "rate_limit_burst_secs",
-                "must be between 1 and 60".into(),
-            ));
-        }
         Ok(Config {
             rate_limits: sessiond_http::limit::RateLimits {
                 app_per_sec: self.rate_limit_per_app_per_sec,
