@@ -209,35 +209,7 @@ pub(crate) fn get<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Pos
 /// A PostgreSQL row as the shared decoders in `sessiond_store_sql::rows` read it.
 pub(crate) struct Pg<'a>(pub &'a sqlx::postgres::PgRow);
 
-impl sessiond_store_sql::rows::Row for Pg<'_> {
-    fn text(&self, c: &str) -> StoreResult<String> {
-        get(self.0, c)
-    }
-    fn opt_text(&self, c: &str) -> StoreResult<Option<String>> {
-        get(self.0, c)
-    }
-    fn int(&self, c: &str) -> StoreResult<i64> {
-        get(self.0, c)
-    }
-    fn opt_int(&self, c: &str) -> StoreResult<Option<i64>> {
-        get(self.0, c)
-    }
-    fn int32(&self, c: &str) -> StoreResult<i32> {
-        get(self.0, c)
-    }
-    fn opt_int32(&self, c: &str) -> StoreResult<Option<i32>> {
-        get(self.0, c)
-    }
-    fn flag(&self, c: &str) -> StoreResult<bool> {
-        get(self.0, c)
-    }
-    fn blob(&self, c: &str) -> StoreResult<Vec<u8>> {
-        get(self.0, c)
-    }
-    fn opt_blob(&self, c: &str) -> StoreResult<Option<Vec<u8>>> {
-        get(self.0, c)
-    }
-}
+sessiond_store_sql::impl_row!(Pg<'_>, get, flag: bool);
 
 /// Maps driver errors onto the store contract: unique violations are conflicts, connectivity
 /// problems are "unavailable", everything else is a backend error (its text is for logs only).

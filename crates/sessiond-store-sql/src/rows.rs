@@ -11,9 +11,9 @@ use sessiond_core::apikey::{ApiKey, ApiKeyId};
 use sessiond_core::application::{AppId, AppSettings, Application, KeyEnvironment};
 use sessiond_core::events::{Event, EventType, NewEvent, Position};
 use sessiond_core::ids::{EndpointId, SessionId, SigningKeyId, TemplateId, UserId};
+pub use sessiond_core::store::StoreResult;
 use sessiond_core::store::{
-    ImpersonationEvent, KeyState, OperatorAction, SigningKeyRecord, StoreError, StoreResult,
-    StoredAttachment,
+    ImpersonationEvent, KeyState, OperatorAction, SigningKeyRecord, StoreError, StoredAttachment,
 };
 use sessiond_core::template::JwtTemplate;
 use sessiond_core::verification::{Flow, State, Verification, VerificationId};
@@ -39,6 +39,45 @@ pub trait Row {
     fn opt_time(&self, col: &str) -> StoreResult<Option<Timestamp>> {
         Ok(self.opt_int(col)?.map(Timestamp))
     }
+}
+
+/// Implements [`Row`] for a backend's row wrapper (a one-field tuple struct around its driver's
+/// row) from the backend's typed column getter `$get(row, col)` and how it reads a flag.
+#[macro_export]
+macro_rules! impl_row {
+    ($ty:ty, $get:path, flag: $flag:ty) => {
+        impl $crate::rows::Row for $ty {
+            fn text(&self, c: &str) -> $crate::rows::StoreResult<String> {
+                $get(self.0, c)
+            }
+            fn opt_text(&self, c: &str) -> $crate::rows::StoreResult<Option<String>> {
+                $get(self.0, c)
+            }
+            fn int(&self, c: &str) -> $crate::rows::StoreResult<i64> {
+                $get(self.0, c)
+            }
+            fn opt_int(&self, c: &str) -> $crate::rows::StoreResult<Option<i64>> {
+                $get(self.0, c)
+            }
+            fn int32(&self, c: &str) -> $crate::rows::StoreResult<i32> {
+                $get(self.0, c)
+            }
+            fn opt_int32(&self, c: &str) -> $crate::rows::StoreResult<Option<i32>> {
+                $get(self.0, c)
+            }
+            fn flag(&self, c: &str) -> $crate::rows::StoreResult<bool> {
+                // INTEGER 0/1 (SQLite) or BOOLEAN (PostgreSQL), as the backend stores flags.
+                let v: $flag = $get(self.0, c)?;
+                Ok(v != <$flag>::default())
+            }
+            fn blob(&self, c: &str) -> $crate::rows::StoreResult<Vec<u8>> {
+                $get(self.0, c)
+            }
+            fn opt_blob(&self, c: &str) -> $crate::rows::StoreResult<Option<Vec<u8>>> {
+                $get(self.0, c)
+            }
+        }
+    };
 }
 
 /// A stored value that does not decode: the database holds something this version never wrote.

@@ -186,35 +186,12 @@ pub(crate) use sessiond_store_sql::{Arg, Sql};
 /// A rusqlite row as the shared decoders in `sessiond_store_sql::rows` read it.
 pub(crate) struct Lite<'a, 'b>(pub &'a Row<'b>);
 
-impl sessiond_store_sql::rows::Row for Lite<'_, '_> {
-    fn text(&self, c: &str) -> StoreResult<String> {
-        get(self.0, c)
-    }
-    fn opt_text(&self, c: &str) -> StoreResult<Option<String>> {
-        get(self.0, c)
-    }
-    fn int(&self, c: &str) -> StoreResult<i64> {
-        get(self.0, c)
-    }
-    fn opt_int(&self, c: &str) -> StoreResult<Option<i64>> {
-        get(self.0, c)
-    }
-    fn int32(&self, c: &str) -> StoreResult<i32> {
-        get(self.0, c)
-    }
-    fn opt_int32(&self, c: &str) -> StoreResult<Option<i32>> {
-        get(self.0, c)
-    }
-    fn flag(&self, c: &str) -> StoreResult<bool> {
-        Ok(get::<i64, _>(self.0, c)? != 0)
-    }
-    fn blob(&self, c: &str) -> StoreResult<Vec<u8>> {
-        get(self.0, c)
-    }
-    fn opt_blob(&self, c: &str) -> StoreResult<Option<Vec<u8>>> {
-        get(self.0, c)
-    }
+/// Column getter with the shape `impl_row!` calls (the row index type fixed to a name).
+fn get_named<T: rusqlite::types::FromSql>(row: &Row<'_>, col: &str) -> StoreResult<T> {
+    get(row, col)
 }
+
+sessiond_store_sql::impl_row!(Lite<'_, '_>, get_named, flag: i64);
 
 /// A statement with SQLite's placeholders (`?1, ?2…`).
 pub(crate) fn sql(text: &str) -> Sql {
