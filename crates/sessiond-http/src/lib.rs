@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`state`]: [`AppState`], what every handler can reach.
+//! - [`assets`]: files compiled into the binary, served.
 //! - [`body`]: JSON request bodies for every dialect: parsed once, members checked by name and
 //!   type; each dialect words the problems.
 //! - [`auth`]: the bearer-key middleware, with a hook so each dialect renders 401s its own way.
@@ -17,6 +18,7 @@
 //! - [`console`]: the operator console under `/console`.
 //! - [`docs`]: the OpenAPI document at `/openapi.json` and the offline docs page at `/docs`.
 
+pub mod assets;
 pub mod auth;
 pub mod body;
 pub mod console;

@@ -38,6 +38,21 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// The event types it receives, for people: "every type" or a comma-separated list.
+    pub fn types_label(&self) -> String {
+        if self.event_types.is_empty() {
+            "every type".to_owned()
+        } else {
+            self.event_types
+                .iter()
+                .map(|t| t.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    }
+}
+
+impl Endpoint {
     pub fn secret_context(id: &EndpointId) -> String {
         format!("webhook_secret:{id}")
     }

@@ -489,7 +489,7 @@ pub(super) async fn revoke_key(
 ) -> Answer {
     ctx.form(&body)?;
     let app = ctx.admin_app(&app).await?;
-    let id = ApiKeyId::parse(&key).ok_or_else(|| ctx.fail(&Error::NotFound { kind: "key" }))?;
+    let id = ctx.id(&key, "key", ApiKeyId::parse)?;
     ctx.st
         .tenancy
         .revoke_key(&app.id, &id, ctx.now())

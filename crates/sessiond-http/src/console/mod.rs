@@ -222,6 +222,16 @@ impl Ctx {
         error_page(Some(self), e)
     }
 
+    /// An id from the path, or the page that says no such `kind` exists.
+    pub fn id<T>(
+        &self,
+        raw: &str,
+        kind: &'static str,
+        parse: fn(&str) -> Option<T>,
+    ) -> Result<T, Response> {
+        parse(raw).ok_or_else(|| self.fail(&Error::NotFound { kind }))
+    }
+
     /// The application `id` if this operator may see it (the console's own is never one).
     pub async fn app(&self, id: &str) -> Result<Application, Response> {
         let missing = Error::NotFound {
@@ -478,7 +488,7 @@ pub(crate) async fn not_found_page() -> Response {
     error_page(None, &Error::NotFound { kind: "page" })
 }
 
-const ASSETS: &[(&str, &str, &str)] = &[
+const ASSETS: &[crate::assets::Asset] = &[
     (
         "console.css",
         "text/css; charset=utf-8",
@@ -492,16 +502,8 @@ const ASSETS: &[(&str, &str, &str)] = &[
 ];
 
 async fn asset(Path(file): Path<String>) -> Response {
-    match ASSETS.iter().find(|(name, _, _)| *name == file) {
-        Some((_, ct, body)) => (
-            [
-                (header::CONTENT_TYPE, *ct),
-                (header::CACHE_CONTROL, "public, max-age=3600"),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            ],
-            *body,
-        )
-            .into_response(),
+    match crate::assets::serve(ASSETS, &file) {
+        Some(r) => r,
         None => not_found_page().await,
     }
 }

@@ -174,7 +174,7 @@ const SESSION_HEADERS: [&str; 8] = [
 pub(super) async fn user(ctx: Ctx, Path((app, user)): Path<(String, String)>) -> Answer {
     let app = ctx.app(&app).await?;
     let now = ctx.now();
-    let id = UserId::parse(&user).ok_or_else(|| ctx.fail(&Error::NotFound { kind: "user" }))?;
+    let id = ctx.id(&user, "user", UserId::parse)?;
     let u = ctx
         .st
         .login
@@ -297,7 +297,7 @@ pub(super) async fn revoke_user_sessions(
 ) -> Answer {
     ctx.form(&body)?;
     let app = ctx.admin_app(&app).await?;
-    let id = UserId::parse(&user).ok_or_else(|| ctx.fail(&Error::NotFound { kind: "user" }))?;
+    let id = ctx.id(&user, "user", UserId::parse)?;
     ctx.st
         .login
         .get_user(&app, &id)
@@ -326,7 +326,7 @@ pub(super) async fn set_impersonation(
 ) -> Answer {
     let form = ctx.form(&body)?;
     let app = ctx.admin_app(&app).await?;
-    let id = UserId::parse(&user).ok_or_else(|| ctx.fail(&Error::NotFound { kind: "user" }))?;
+    let id = ctx.id(&user, "user", UserId::parse)?;
     let allow = match form.text("allow") {
         "true" => true,
         "false" => false,
@@ -468,8 +468,7 @@ pub(super) async fn sessions(ctx: Ctx, Path(app): Path<String>, RawQuery(q): Raw
 pub(super) async fn session(ctx: Ctx, Path((app, session)): Path<(String, String)>) -> Answer {
     let app = ctx.app(&app).await?;
     let now = ctx.now();
-    let id =
-        SessionId::parse(&session).ok_or_else(|| ctx.fail(&Error::NotFound { kind: "session" }))?;
+    let id = ctx.id(&session, "session", SessionId::parse)?;
     let s = ctx
         .st
         .login
@@ -543,8 +542,7 @@ pub(super) async fn revoke_session(
 ) -> Answer {
     ctx.form(&body)?;
     let app = ctx.admin_app(&app).await?;
-    let id =
-        SessionId::parse(&session).ok_or_else(|| ctx.fail(&Error::NotFound { kind: "session" }))?;
+    let id = ctx.id(&session, "session", SessionId::parse)?;
     ctx.st
         .login
         .revoke_session(&app, &id, ctx.now())

@@ -212,11 +212,7 @@ pub(super) async fn results(
 ) -> Answer {
     let form = ctx.form(&body)?;
     let app = ctx.app(&app_id).await?;
-    let vid = VerificationId::parse(&id).ok_or_else(|| {
-        ctx.fail(&Error::NotFound {
-            kind: "verification",
-        })
-    })?;
+    let vid = ctx.id(&id, "verification", VerificationId::parse)?;
     let (_, data) = ctx
         .st
         .verification
@@ -252,11 +248,7 @@ pub(super) async fn redact(
 ) -> Answer {
     ctx.form(&body)?;
     let app = ctx.admin_app(&app).await?;
-    let vid = VerificationId::parse(&id).ok_or_else(|| {
-        ctx.fail(&Error::NotFound {
-            kind: "verification",
-        })
-    })?;
+    let vid = ctx.id(&id, "verification", VerificationId::parse)?;
     ctx.st
         .verification
         .redact(&app, &vid, ctx.now())

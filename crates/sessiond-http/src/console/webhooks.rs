@@ -14,18 +14,6 @@ use sessiond_core::webhooks::model::{DeliveryState, Endpoint, EndpointInput, Rep
 use super::html::{self, esc};
 use super::{Answer, Ctx, see_other};
 
-fn types_label(e: &Endpoint) -> String {
-    if e.event_types.is_empty() {
-        "every type".to_owned()
-    } else {
-        e.event_types
-            .iter()
-            .map(|t| t.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
 async fn list_page(ctx: &Ctx, app: &Application, notice: Option<String>) -> Answer {
     let endpoints = ctx.st.webhooks.list(app).await.map_err(|e| ctx.fail(&e))?;
     let rows: Vec<Vec<String>> = endpoints
@@ -41,7 +29,7 @@ async fn list_page(ctx: &Ctx, app: &Application, notice: Option<String>) -> Answ
                 } else {
                     html::badge("disabled", "off")
                 },
-                esc(&types_label(e)),
+                esc(&e.types_label()),
                 esc(&e.description),
                 html::time(e.created_at),
             ]
@@ -227,7 +215,7 @@ pub(super) async fn detail(ctx: Ctx, Path((app, id)): Path<(String, String)>) ->
                     html::badge("disabled", "off")
                 }
             ),
-            ("Event types", esc(&types_label(&e))),
+            ("Event types", esc(&e.types_label())),
             ("Description", esc(&e.description)),
         ]),
         html::table(

@@ -364,7 +364,7 @@ async fn wallet_decide(
     }
 }
 
-const ASSETS: &[(&str, &str, &str)] = &[
+const ASSETS: &[crate::assets::Asset] = &[
     (
         "verify.css",
         "text/css; charset=utf-8",
@@ -393,19 +393,10 @@ const ASSETS: &[(&str, &str, &str)] = &[
 ];
 
 async fn asset(Path(file): Path<String>) -> Response {
-    match ASSETS.iter().find(|(name, _, _)| *name == file) {
-        Some((_, ct, body)) => (
-            [
-                (header::CONTENT_TYPE, *ct),
-                (header::CACHE_CONTROL, "public, max-age=3600"),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            ],
-            *body,
-        )
-            .into_response(),
-        None => html(
+    crate::assets::serve(ASSETS, &file).unwrap_or_else(|| {
+        html(
             StatusCode::NOT_FOUND,
             html::error_page("Not found", "No such file."),
-        ),
-    }
+        )
+    })
 }

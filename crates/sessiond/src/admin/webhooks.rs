@@ -29,15 +29,7 @@ fn endpoint_json(e: &Endpoint, secret: Option<&str>) -> serde_json::Value {
 }
 
 fn print_endpoint(e: &Endpoint) {
-    let types = if e.event_types.is_empty() {
-        "every type".to_owned()
-    } else {
-        e.event_types
-            .iter()
-            .map(|t| t.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let types = e.types_label();
     let state = if e.enabled { "enabled" } else { "disabled" };
     println!("{}  {state}  {}\n  events: {types}", e.id, e.url);
     if !e.description.is_empty() {
