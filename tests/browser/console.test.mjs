@@ -6,62 +6,39 @@
 // of the overview on a desktop and a phone are saved as artifacts (tests/browser/artifacts/).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
-import { createInterface } from "node:readline";
-import { chromium } from "playwright-core";
 import { createClerkClient } from "@clerk/backend";
+import { installation, serve, launchChromium } from "./harness.mjs";
 
 const require = createRequire(import.meta.url);
 const AXE = require.resolve("axe-core/axe.min.js");
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ARTIFACTS = process.env.SESSIOND_ARTIFACTS_DIR || join(HERE, "artifacts");
-const BIN = process.env.SESSIOND_BIN;
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const PASSWORD = "correct horse battery staple";
-let server, base, browser, dataDir, clerk, app, env;
+let server, base, browser, clerk, app, install;
 
-function cli(args, input) {
-  return execFileSync(BIN, args, { env, encoding: "utf8", input });
-}
 
 before(async () => {
-  assert.ok(BIN, "SESSIOND_BIN must point at the sessiond binary");
-  dataDir = mkdtempSync(join(tmpdir(), "sessiond-console-"));
-  env = { PATH: process.env.PATH, SESSIOND_DATA_DIR: join(dataDir, "data") };
+  install = installation("sessiond-console-");
+  const cli = install.cli;
   // The README's three lines: create an operator, start, open the URL.
   cli(["operators", "create", "admin@example.com", "--password-stdin"], PASSWORD + "\n");
   cli(["operators", "create", "viewer@example.com", "--role", "viewer", "--password-stdin"], PASSWORD + "\n");
   cli(["operators", "create", "locked@example.com", "--password-stdin"], PASSWORD + "\n");
   app = JSON.parse(cli(["apps", "create", "Console shop", "--json"]));
-  server = spawn(BIN, ["serve", "--listen", "127.0.0.1:0"], { env, stdio: ["ignore", "pipe", "ignore"] });
-  base = await new Promise((resolve, reject) => {
-    const lines = createInterface({ input: server.stdout });
-    lines.on("line", (line) => {
-      try {
-        const entry = JSON.parse(line);
-        if (entry.message === "listening") resolve(`http://${entry.addr}`);
-      } catch {}
-    });
-    server.on("exit", (code) => reject(new Error(`sessiond exited with ${code}`)));
-  });
+  ({ server, base } = await serve(install.env));
   clerk = createClerkClient({ secretKey: app.secret_key, apiUrl: base, publishableKey: app.publishable_key });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"],
-  });
+  browser = await launchChromium();
   mkdirSync(ARTIFACTS, { recursive: true });
 });
 
 after(async () => {
   await browser?.close();
   server?.kill("SIGTERM");
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  install?.remove();
 });
 
 async function signIn(email, options = {}) {

@@ -4,17 +4,10 @@
 // postMessage; an embedded (iframe) session whose result reaches the parent.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
 import { createServer } from "node:http";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { createInterface } from "node:readline";
-import { chromium } from "playwright-core";
+import { installation, serve, launchChromium } from "./harness.mjs";
 
-const BIN = process.env.SESSIOND_BIN;
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-let server, rp, rpOrigin, sessiondUrl, secretKey, browser, dataDir;
+let server, rp, rpOrigin, sessiondUrl, secretKey, browser, install;
 
 // The relying party: a page that opens the launch URL in a popup and records the message it
 // receives, and a landing page for redirects.
@@ -60,42 +53,23 @@ function startRp() {
   });
 }
 
-function cli(env, ...args) {
-  return execFileSync(BIN, args, { env, encoding: "utf8" });
-}
 
 before(async () => {
-  assert.ok(BIN, "SESSIOND_BIN must point at the sessiond binary");
   rp = await startRp();
   rpOrigin = `http://127.0.0.1:${rp.address().port}`;
-  dataDir = mkdtempSync(join(tmpdir(), "sessiond-browser-"));
-  const env = { PATH: process.env.PATH, SESSIOND_DATA_DIR: join(dataDir, "data") };
-  const app = JSON.parse(cli(env, "apps", "create", "browser-rp", "--json"));
+  install = installation("sessiond-browser-");
+  const app = JSON.parse(install.cli(["apps", "create", "browser-rp", "--json"]));
   secretKey = app.secret_key;
-  cli(env, "apps", "update", app.id, "--allowed-redirect-origin", rpOrigin);
-  server = spawn(BIN, ["serve", "--listen", "127.0.0.1:0"], { env, stdio: ["ignore", "pipe", "ignore"] });
-  sessiondUrl = await new Promise((resolve, reject) => {
-    const lines = createInterface({ input: server.stdout });
-    lines.on("line", (line) => {
-      try {
-        const entry = JSON.parse(line);
-        if (entry.message === "listening") resolve(`http://${entry.addr}`);
-      } catch {}
-    });
-    server.on("exit", (code) => reject(new Error(`sessiond exited with ${code}`)));
-  });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"],
-  });
+  install.cli(["apps", "update", app.id, "--allowed-redirect-origin", rpOrigin]);
+  ({ server, base: sessiondUrl } = await serve(install.env));
+  browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
   server?.kill("SIGTERM");
   rp?.close();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  install?.remove();
 });
 
 async function api(method, path, body) {
