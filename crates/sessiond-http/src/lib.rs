@@ -92,3 +92,17 @@ async fn route_miss(uri: axum::http::Uri) -> axum::response::Response {
         native::not_found().await
     }
 }
+
+/// The value of cookie `name` in a request, if present and at most 256 bytes (no cookie this
+/// server sets is longer; a longer one is not ours).
+pub(crate) fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+        .filter(|v| v.len() <= 256)
+}

@@ -33,14 +33,14 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequestParts, Path};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use sessiond_core::Error;
 use sessiond_core::application::{AppId, Application};
 use sessiond_core::console::ConsoleSession;
 
-use crate::AppState;
+use crate::{AppState, cookie};
 use html::Frame;
 
 const COOKIE: &str = "sessiond_console";
@@ -368,18 +368,6 @@ pub(crate) fn no_frame() -> Frame<'static> {
         app: None,
         current: "",
     }
-}
-
-pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
-        .filter(|v| v.len() <= 256)
 }
 
 fn cookie_attrs(st: &AppState) -> &'static str {

@@ -34,7 +34,7 @@ use sessiond_core::verification::service::{LaunchParams, Page, View};
 
 use handoff::{Delivery, delivery};
 
-use crate::AppState;
+use crate::{AppState, cookie};
 
 const MAX_FORM_BYTES: usize = 64 * 1024;
 
@@ -69,17 +69,6 @@ fn query_map(raw: Option<&str>) -> BTreeMap<String, String> {
 
 fn cookie_name(id: &VerificationId) -> String {
     format!("sv_{}", id.as_str().replace('-', ""))
-}
-
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
 }
 
 /// Security headers of every page: no caching, no referrer (launch tokens are in URLs), a strict
