@@ -111,6 +111,8 @@ pub(super) async fn sign_in(
         .await
     {
         Ok(cs) => {
+            metrics::counter!("console_sign_ins_total", "outcome" => "signed_in").increment(1);
+            tracing::info!(operator = %cs.operator.id, "operator signed in to the console");
             let mut r = see_other("/console");
             set_cookie(
                 &st,
@@ -120,14 +122,19 @@ pub(super) async fn sign_in(
             );
             r
         }
-        Err(Error::RateLimited { retry_after_secs }) => refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            email,
-            &format!(
-                "Too many failed sign-ins: this account is locked for {retry_after_secs} more seconds."
-            ),
-        ),
+        Err(Error::RateLimited { retry_after_secs }) => {
+            metrics::counter!("console_sign_ins_total", "outcome" => "locked").increment(1);
+            refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                email,
+                &format!(
+                    "Too many failed sign-ins: this account is locked for {retry_after_secs} more seconds."
+                ),
+            )
+        }
         Err(e @ (Error::Forbidden(_) | Error::InvalidInput { .. })) => {
+            metrics::counter!("console_sign_ins_total", "outcome" => "refused").increment(1);
+            tracing::info!("console sign-in refused");
             if let Some(ip) = ip {
                 st.limiter.failed_auth(ip, now);
             }
