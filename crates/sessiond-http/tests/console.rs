@@ -721,3 +721,61 @@ async fn applications_are_created_by_admins_of_every_application_only() {
     let settings = ops.get(&format!("/console/apps/{}/settings", app.id)).await;
     assert_eq!(settings.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn session_listings_page_through_every_session() {
+    let env = env().await;
+    env.operator("ops@example.com", Role::Viewer, None, false)
+        .await;
+    let (u, _) = user_with_session(&env).await;
+    for i in 0..59u64 {
+        env.services
+            .login
+            .create_session(
+                &env.a,
+                &u.id,
+                false,
+                Timestamp(T0.0 + 1000 * (i + 1) as i64),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let mut b = env.signed_in("ops@example.com").await;
+    let first = b
+        .get(&format!(
+            "/console/apps/{}/sessions?user={}",
+            env.a.id, u.id
+        ))
+        .await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert!(first.text.contains("60 sessions match"), "{}", first.text);
+    let marker = "Older sessions";
+    assert!(first.text.contains(marker));
+    let href_start = first.text[..first.text.find(marker).unwrap_or(0)]
+        .rfind("href=\"")
+        .unwrap_or(0)
+        + 6;
+    let href = &first.text[href_start..];
+    let href = href[..href.find('"').unwrap_or(0)].replace("&amp;", "&");
+    assert!(href.contains("offset=50"), "{href}");
+    let second = b.get(&href).await;
+    assert_eq!(second.status, StatusCode::OK);
+    assert!(
+        !second.text.contains(marker),
+        "the last page has no link onwards"
+    );
+    let ids = |t: &str| -> std::collections::BTreeSet<String> {
+        t.match_indices("/sessions/sess_")
+            .map(|(i, _)| {
+                t[i + 10..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect()
+            })
+            .collect()
+    };
+    let (a, c) = (ids(&first.text), ids(&second.text));
+    assert_eq!(a.len(), 50);
+    assert_eq!(c.len(), 10);
+    assert!(a.is_disjoint(&c), "pages do not overlap");
+}

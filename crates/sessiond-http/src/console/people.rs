@@ -399,11 +399,14 @@ pub(super) async fn sessions(ctx: Ctx, Path(app): Path<String>, RawQuery(q): Raw
     };
     // Listings come newest first; a date range is applied by reading on until the page is full
     // or the sessions are older than its start.
+    let start = q.text("offset").parse::<u64>().unwrap_or(0).min(10_000_000);
     let mut shown = Vec::new();
-    let mut offset = 0u64;
+    let mut offset = start;
     let mut scanned = 0usize;
     let mut total;
-    loop {
+    // Where the next page starts in the listing: just past the last session shown.
+    let mut next = None;
+    'scan: loop {
         let (page, t) = ctx
             .st
             .login
@@ -412,26 +415,28 @@ pub(super) async fn sessions(ctx: Ctx, Path(app): Path<String>, RawQuery(q): Raw
             .map_err(|e| ctx.fail(&e))?;
         total = t;
         let n = page.len();
-        offset += n as u64;
         scanned += n;
-        let mut past = false;
-        for s in page {
+        for (i, s) in page.into_iter().enumerate() {
+            let at = offset + i as u64;
             if from.is_some_and(|f| s.created_at < f) {
-                past = true;
-                break;
+                break 'scan;
             }
             if to.is_none_or(|t| s.created_at < t) {
+                if shown.len() == PAGE as usize {
+                    next = Some(at);
+                    break 'scan;
+                }
                 shown.push(s);
             }
         }
-        if past || n < 200 || shown.len() >= PAGE as usize || scanned >= DATE_SCAN {
-            break;
-        }
-        if from.is_none() && to.is_none() {
+        offset += n as u64;
+        if n < 200 || scanned >= DATE_SCAN {
+            if n == 200 {
+                next = Some(offset);
+            }
             break;
         }
     }
-    shown.truncate(PAGE as usize);
     let options: String = std::iter::once(("", "any"))
         .chain(SessionStatus::ALL.iter().map(|s| (s.as_str(), s.as_str())))
         .map(|(v, l)| {
@@ -451,7 +456,7 @@ pub(super) async fn sessions(ctx: Ctx, Path(app): Path<String>, RawQuery(q): Raw
          <div><label for=\"from\">Created from</label><input id=\"from\" name=\"from\" type=\"date\" value=\"{}\"></div>\
          <div><label for=\"to\">Created to</label><input id=\"to\" name=\"to\" type=\"date\" value=\"{}\"></div>\
          <div><button type=\"submit\">Filter</button></div></form>\
-         <p>{total} sessions match the status and user; the newest {} in the date range are shown.</p>{}",
+         <p>{total} sessions match the status and user; {} in the date range are shown, newest first.</p>{}{}",
         esc(q.text("user")),
         esc(q.text("from")),
         esc(q.text("to")),
@@ -460,7 +465,23 @@ pub(super) async fn sessions(ctx: Ctx, Path(app): Path<String>, RawQuery(q): Raw
             "Sessions",
             &SESSION_HEADERS,
             &session_rows(&ctx, &app, &shown, now)
-        )
+        ),
+        next.map_or_else(String::new, |n| {
+            let mut link = form_urlencoded::Serializer::new(String::new());
+            for k in ["status", "user", "from", "to"] {
+                if !q.text(k).is_empty() {
+                    link.append_pair(k, q.text(k));
+                }
+            }
+            link.append_pair("offset", &n.to_string());
+            format!(
+                "<p>{}</p>",
+                html::link(
+                    &format!("/console/apps/{}/sessions?{}", app.id, link.finish()),
+                    "Older sessions"
+                )
+            )
+        })
     );
     Ok(ctx.page("Sessions", Some(&app), "sessions", &body))
 }
