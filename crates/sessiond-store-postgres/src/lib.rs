@@ -211,6 +211,17 @@ pub(crate) struct Pg<'a>(pub &'a sqlx::postgres::PgRow);
 
 sessiond_store_sql::impl_row!(Pg<'_>, get, flag: bool);
 
+/// Column `i` of `row`, by position (for `impl_row_at!`).
+fn get_at<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>>(
+    row: &'r sqlx::postgres::PgRow,
+    i: usize,
+) -> StoreResult<T> {
+    use sqlx::Row;
+    row.try_get::<T, _>(i).map_err(map_err)
+}
+
+sessiond_store_sql::impl_row_at!(Pg<'_>, get_at);
+
 /// Maps driver errors onto the store contract: unique violations are conflicts, connectivity
 /// problems are "unavailable", everything else is a backend error (its text is for logs only).
 pub(crate) fn map_err(e: sqlx::Error) -> StoreError {

@@ -1,19 +1,21 @@
 //! Reading stored records back: one decoder per record, used by both backends. Each backend only
 //! says how to read one column of its rows ([`Row`]); what the columns mean is decided here once.
 //!
-//! Sessions and users are the exception: they are on the hot path, and SQLite reads them by
-//! column position (a name lookup scans the statement's columns), joined in one row, while
-//! PostgreSQL reads them by name; their decoders stay beside each backend's statements.
+//! Sessions and users, on the hot path, are read by column position instead ([`RowAt`]): a
+//! name lookup scans the statement's columns for every field, and a session is often read
+//! joined with its user in one row.
 
 use serde_json::{Map, Value};
 use sessiond_core::Timestamp;
 use sessiond_core::apikey::{ApiKey, ApiKeyId};
 use sessiond_core::application::{AppId, AppSettings, Application, KeyEnvironment};
 use sessiond_core::events::{Event, EventType, NewEvent, Position};
-use sessiond_core::ids::{EndpointId, SessionId, SigningKeyId, TemplateId, UserId};
+use sessiond_core::ids::{ClientId, EndpointId, SessionId, SigningKeyId, TemplateId, UserId};
+use sessiond_core::session::{Session, SessionStatus};
 pub use sessiond_core::store::StoreResult;
 use sessiond_core::store::{
     ImpersonationEvent, KeyState, OperatorAction, SigningKeyRecord, StoreError, StoredAttachment,
+    StoredUser,
 };
 use sessiond_core::template::JwtTemplate;
 use sessiond_core::verification::{Flow, State, Verification, VerificationId};
@@ -78,6 +80,107 @@ macro_rules! impl_row {
             }
         }
     };
+}
+
+/// One result row, read by column position (see [`session_at`], [`user_at`]).
+pub trait RowAt {
+    fn text_at(&self, i: usize) -> StoreResult<String>;
+    fn opt_text_at(&self, i: usize) -> StoreResult<Option<String>>;
+    fn int_at(&self, i: usize) -> StoreResult<i64>;
+    fn opt_int_at(&self, i: usize) -> StoreResult<Option<i64>>;
+    fn blob_at(&self, i: usize) -> StoreResult<Vec<u8>>;
+    fn opt_blob_at(&self, i: usize) -> StoreResult<Option<Vec<u8>>>;
+}
+
+/// Implements [`RowAt`] for a backend's row wrapper from its typed positional getter.
+#[macro_export]
+macro_rules! impl_row_at {
+    ($ty:ty, $get:path) => {
+        impl $crate::rows::RowAt for $ty {
+            fn text_at(&self, i: usize) -> $crate::rows::StoreResult<String> {
+                $get(self.0, i)
+            }
+            fn opt_text_at(&self, i: usize) -> $crate::rows::StoreResult<Option<String>> {
+                $get(self.0, i)
+            }
+            fn int_at(&self, i: usize) -> $crate::rows::StoreResult<i64> {
+                $get(self.0, i)
+            }
+            fn opt_int_at(&self, i: usize) -> $crate::rows::StoreResult<Option<i64>> {
+                $get(self.0, i)
+            }
+            fn blob_at(&self, i: usize) -> $crate::rows::StoreResult<Vec<u8>> {
+                $get(self.0, i)
+            }
+            fn opt_blob_at(&self, i: usize) -> $crate::rows::StoreResult<Option<Vec<u8>>> {
+                $get(self.0, i)
+            }
+        }
+    };
+}
+
+/// A user's columns, in the order [`user_at`] reads them, for `concat!` into statements.
+#[macro_export]
+macro_rules! user_cols {
+    () => {
+        "u.id, u.application_id, u.external_id, u.profile, u.created_at, u.updated_at, u.version"
+    };
+}
+
+/// A session's columns, in the order [`session_at`] reads them, for `concat!` into statements.
+#[macro_export]
+macro_rules! session_cols {
+    () => {
+        "s.id, s.application_id, s.user_id, s.client_id, s.status, s.actor, s.activity, \
+     s.attributes, s.last_active_organization_id, s.created_at, s.updated_at, s.last_active_at, \
+     s.expire_at, s.abandon_at, s.idle_deadline, s.version, s.sso"
+    };
+}
+
+pub const USER_COLS: &str = user_cols!();
+pub const SESSION_COLS: &str = session_cols!();
+/// Number of columns in [`SESSION_COLS`]: where a joined user's columns start.
+pub const SESSION_COL_COUNT: usize = 17;
+
+/// A user from [`USER_COLS`] starting at column `at`.
+pub fn user_at(r: &impl RowAt, at: usize) -> StoreResult<StoredUser> {
+    Ok(StoredUser {
+        id: UserId(r.text_at(at)?),
+        application_id: AppId(r.text_at(at + 1)?),
+        external_id: r.opt_text_at(at + 2)?,
+        profile_sealed: r.blob_at(at + 3)?,
+        identifiers: Vec::new(),
+        created_at: Timestamp(r.int_at(at + 4)?),
+        updated_at: Timestamp(r.int_at(at + 5)?),
+        version: r.int_at(at + 6)?,
+    })
+}
+
+/// A session from a row that starts with [`SESSION_COLS`].
+pub fn session_at(r: &impl RowAt) -> StoreResult<Session> {
+    let status = r.text_at(4)?;
+    Ok(Session {
+        id: SessionId(r.text_at(0)?),
+        application_id: AppId(r.text_at(1)?),
+        user_id: UserId(r.text_at(2)?),
+        client_id: ClientId(r.text_at(3)?),
+        status: SessionStatus::parse(&status).ok_or_else(|| corrupt("session status", &status))?,
+        actor: r
+            .opt_text_at(5)?
+            .map(|a| json::<Value>("session actor", &a))
+            .transpose()?,
+        activity: r.opt_blob_at(6)?,
+        sso: r.opt_blob_at(16)?,
+        attributes: json("session attributes", &r.text_at(7)?)?,
+        last_active_organization_id: r.opt_text_at(8)?,
+        created_at: Timestamp(r.int_at(9)?),
+        updated_at: Timestamp(r.int_at(10)?),
+        last_active_at: Timestamp(r.int_at(11)?),
+        expire_at: Timestamp(r.int_at(12)?),
+        abandon_at: Timestamp(r.int_at(13)?),
+        idle_deadline: r.opt_int_at(14)?.map(Timestamp),
+        version: r.int_at(15)?,
+    })
 }
 
 /// A stored value that does not decode: the database holds something this version never wrote.

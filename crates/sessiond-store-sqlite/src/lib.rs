@@ -193,6 +193,13 @@ fn get_named<T: rusqlite::types::FromSql>(row: &Row<'_>, col: &str) -> StoreResu
 
 sessiond_store_sql::impl_row!(Lite<'_, '_>, get_named, flag: i64);
 
+/// Column getter by position, for `impl_row_at!`.
+fn get_at<T: rusqlite::types::FromSql>(row: &Row<'_>, i: usize) -> StoreResult<T> {
+    get(row, i)
+}
+
+sessiond_store_sql::impl_row_at!(Lite<'_, '_>, get_at);
+
 /// A statement with SQLite's placeholders (`?1, ?2…`).
 pub(crate) fn sql(text: &str) -> Sql {
     Sql::new(sessiond_store_sql::Placeholders::Question, text)

@@ -1,15 +1,11 @@
 //! Users, sessions, signing keys and JWT templates.
 
-use serde_json::Value;
-use sessiond_core::Timestamp;
-use sessiond_core::application::AppId;
-use sessiond_core::ids::{ClientId, SessionId, UserId};
-use sessiond_core::session::{Session, SessionStatus};
+use sessiond_core::session::Session;
 use sessiond_core::store::{StoreError, StoreResult, StoredUser};
 use sqlx::Postgres;
 use sqlx::postgres::PgRow;
 
-use crate::{corrupt, get, map_err};
+use crate::map_err;
 
 use sessiond_store_sql::{Arg, Sql};
 
@@ -42,48 +38,18 @@ fn i64_of(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-// ---- users ----
+// ---- users and sessions: columns and decoders shared with SQLite ----
 
-macro_rules! user_cols {
-    () => {
-        "u.id, u.application_id, u.external_id, u.profile, u.created_at, u.updated_at, u.version"
-    };
-}
-const USER_COLS: &str = user_cols!();
-
-/// A user's columns as `u_…` aliases, for statements that also select a session.
-macro_rules! user_cols_aliased {
-    () => {
-        "u.id AS u_id, u.application_id AS u_application_id, \
-     u.external_id AS u_external_id, u.profile AS u_profile, u.created_at AS u_created_at, \
-     u.updated_at AS u_updated_at, u.version AS u_version"
-    };
-}
-
-fn user_from_aliased_row(row: &PgRow) -> StoreResult<StoredUser> {
-    Ok(StoredUser {
-        id: UserId(get(row, "u_id")?),
-        application_id: AppId(get(row, "u_application_id")?),
-        external_id: get(row, "u_external_id")?,
-        profile_sealed: get(row, "u_profile")?,
-        identifiers: Vec::new(),
-        created_at: Timestamp(get(row, "u_created_at")?),
-        updated_at: Timestamp(get(row, "u_updated_at")?),
-        version: get(row, "u_version")?,
-    })
-}
+pub(crate) use sessiond_store_sql::rows::{SESSION_COL_COUNT, SESSION_COLS, USER_COLS};
+pub(crate) use sessiond_store_sql::{session_cols, user_cols};
 
 fn user_from_row(row: &PgRow) -> StoreResult<StoredUser> {
-    Ok(StoredUser {
-        id: UserId(get(row, "id")?),
-        application_id: AppId(get(row, "application_id")?),
-        external_id: get(row, "external_id")?,
-        profile_sealed: get(row, "profile")?,
-        identifiers: Vec::new(),
-        created_at: Timestamp(get(row, "created_at")?),
-        updated_at: Timestamp(get(row, "updated_at")?),
-        version: get(row, "version")?,
-    })
+    sessiond_store_sql::rows::user_at(&crate::Pg(row), 0)
+}
+
+/// A session from a row that starts with [`SESSION_COLS`].
+fn session_from_row(row: &PgRow) -> StoreResult<Session> {
+    sessiond_store_sql::rows::session_at(&crate::Pg(row))
 }
 
 async fn insert_identifiers(tx: &mut crate::pool::Tx, u: &StoredUser) -> StoreResult<()> {
@@ -100,45 +66,6 @@ async fn insert_identifiers(tx: &mut crate::pool::Tx, u: &StoredUser) -> StoreRe
         .map_err(map_err)?;
     }
     Ok(())
-}
-
-// ---- sessions ----
-
-macro_rules! session_cols {
-    () => {
-        "s.id, s.application_id, s.user_id, s.client_id, s.status, s.actor, s.activity, \
-     s.attributes, s.last_active_organization_id, s.created_at, s.updated_at, s.last_active_at, s.expire_at, \
-     s.abandon_at, s.idle_deadline, s.version, s.sso"
-    };
-}
-const SESSION_COLS: &str = session_cols!();
-
-fn session_from_row(row: &PgRow) -> StoreResult<Session> {
-    let status: String = get(row, "status")?;
-    let actor: Option<String> = get(row, "actor")?;
-    Ok(Session {
-        id: SessionId(get(row, "id")?),
-        application_id: AppId(get(row, "application_id")?),
-        user_id: UserId(get(row, "user_id")?),
-        client_id: ClientId(get(row, "client_id")?),
-        status: SessionStatus::parse(&status).ok_or_else(|| corrupt("session status", &status))?,
-        actor: actor
-            .map(|a| serde_json::from_str::<Value>(&a))
-            .transpose()
-            .map_err(|e| corrupt("session actor", e))?,
-        activity: get(row, "activity")?,
-        sso: get(row, "sso")?,
-        attributes: serde_json::from_str(&get::<String>(row, "attributes")?)
-            .map_err(|e| corrupt("session attributes", e))?,
-        last_active_organization_id: get(row, "last_active_organization_id")?,
-        created_at: Timestamp(get(row, "created_at")?),
-        updated_at: Timestamp(get(row, "updated_at")?),
-        last_active_at: Timestamp(get(row, "last_active_at")?),
-        expire_at: Timestamp(get(row, "expire_at")?),
-        abandon_at: Timestamp(get(row, "abandon_at")?),
-        idle_deadline: get::<Option<i64>>(row, "idle_deadline")?.map(Timestamp),
-        version: get(row, "version")?,
-    })
 }
 
 fn attributes_json(s: &Session) -> StoreResult<String> {

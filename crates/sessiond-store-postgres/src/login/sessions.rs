@@ -84,7 +84,7 @@ impl SessionStore for SqlStore {
             "SELECT ",
             session_cols!(),
             ", ",
-            user_cols_aliased!(),
+            user_cols!(),
             " FROM sessions s JOIN users u ON u.application_id = s.application_id \
              AND u.id = s.user_id AND u.session_generation = s.user_generation \
  WHERE s.application_id = $1 AND s.id = $2 AND ",
@@ -96,8 +96,13 @@ impl SessionStore for SqlStore {
             .fetch_optional(self.pool())
             .await
             .map_err(map_err)?;
-        row.map(|r| Ok((session_from_row(&r)?, user_from_aliased_row(&r)?)))
-            .transpose()
+        row.map(|r| {
+            Ok((
+                session_from_row(&r)?,
+                sessiond_store_sql::rows::user_at(&crate::Pg(&r), SESSION_COL_COUNT)?,
+            ))
+        })
+        .transpose()
     }
 
     async fn list_sessions(
