@@ -123,44 +123,36 @@ impl EventType {
     /// What happened, in one line (for `sessiond webhooks types` and the documentation).
     pub fn description(self) -> &'static str {
         match self {
-            EventType::SessionCreated => "A session was created active (Clerk's type).",
+            EventType::SessionCreated => "A session was created active.",
             EventType::SessionPending => {
-                "A session was created pending: it needs enabling before tokens are issued (Clerk's type)."
+                "A session was created pending: it needs enabling before tokens are issued."
             }
-            EventType::SessionEnabled => "A pending session became active (sessiond's type).",
-            EventType::SessionEnded => "The user signed out of a session (Clerk's type).",
-            EventType::SessionRemoved => {
-                "A session was removed from its client, or deleted (Clerk's type)."
-            }
-            EventType::SessionRevoked => {
-                "A session was revoked by the application or an operator (Clerk's type)."
-            }
-            EventType::SessionReplaced => {
-                "Another session took this one's place on its client (sessiond's type)."
-            }
-            EventType::ImpersonationStarted => {
-                "A session's user began acting as another user (sessiond's type)."
-            }
+            EventType::SessionEnabled => "A pending session became active.",
+            EventType::SessionEnded => "The user signed out of a session.",
+            EventType::SessionRemoved => "A session was removed from its client, or deleted.",
+            EventType::SessionRevoked => "A session was revoked by the application or an operator.",
+            EventType::SessionReplaced => "Another session took this one's place on its client.",
+            EventType::ImpersonationStarted => "A session's user began acting as another user.",
             EventType::ImpersonationEnded => {
-                "An impersonation ended; the session is its user's again (sessiond's type)."
+                "An impersonation ended; the session is its user's again."
             }
-            EventType::UserCreated => "A user was created (Clerk's type).",
-            EventType::UserUpdated => "A user was changed (Clerk's type).",
-            EventType::UserDeleted => "A user was deleted, with their sessions (Clerk's type).",
+            EventType::UserCreated => "A user was created.",
+            EventType::UserUpdated => "A user was changed.",
+            EventType::UserDeleted => "A user was deleted, with their sessions.",
             EventType::SessionExpired => {
-                "A session lapsed: its lifetime, idle timeout or abandon period passed (sessiond's type)."
+                "A session lapsed: its lifetime, idle timeout or abandon period passed."
             }
             EventType::UserSessionsRemoved => {
-                "Every session of a user was deleted at once; lists their ids (sessiond's type)."
+                "Every session of a user was deleted at once; lists their ids."
             }
             EventType::VerificationCompleted => {
-                "An identity verification succeeded (sessiond's type; no personal data)."
+                "An identity verification succeeded (no personal data)."
             }
             EventType::VerificationFailed => {
-                "An identity verification failed, with the reason (sessiond's type; no personal data)."
+                "An identity verification failed, with the reason (no personal data)."
             }
             EventType::VerificationRedacted => {
-                "A verification's results were deleted, on request or by retention (sessiond's type)."
+                "A verification's results were deleted, on request or by retention."
             }
         }
     }

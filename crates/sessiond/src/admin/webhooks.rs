@@ -58,7 +58,12 @@ fn parse_time(s: &str) -> anyhow::Result<Timestamp> {
 pub async fn webhooks(cfg: &Config, cmd: WebhooksCommand) -> anyhow::Result<()> {
     if let WebhooksCommand::Types = cmd {
         for t in EventType::ALL {
-            println!("{:<32} {}", t.as_str(), t.description());
+            let origin = if sessiond_http::dialect::clerk::webhooks::is_clerk_type(t) {
+                "Clerk's type"
+            } else {
+                "sessiond's type"
+            };
+            println!("{:<32} {} ({origin})", t.as_str(), t.description());
         }
         return Ok(());
     }

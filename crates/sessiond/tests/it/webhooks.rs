@@ -354,6 +354,21 @@ async fn the_cli_manages_endpoints() {
     assert_ne!(rotated["secret"], created["secret"]);
     let types = env.ok(&["webhooks", "types"]);
     assert!(types.contains("session.revoked") && types.contains("user.deleted"));
+    let line = |t: &str| {
+        types
+            .lines()
+            .find(|l| l.starts_with(&format!("{t} ")))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        line("session.revoked").ends_with("(Clerk's type)"),
+        "{types}"
+    );
+    assert!(
+        line("session.expired").ends_with("(sessiond's type)"),
+        "{types}"
+    );
     let bad = env.run(&["webhooks", "create", &app, "--url", "ftp://x"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("url"));

@@ -140,3 +140,19 @@ impl PayloadRenderer for ClerkPayloads {
         out
     }
 }
+
+/// Whether `kind` is one of Clerk's own webhook event types (the others are sessiond's, in
+/// Clerk's envelope): what `sessiond webhooks types` and the documentation say of each.
+pub fn is_clerk_type(kind: EventType) -> bool {
+    matches!(
+        kind,
+        EventType::SessionCreated
+            | EventType::SessionPending
+            | EventType::SessionEnded
+            | EventType::SessionRemoved
+            | EventType::SessionRevoked
+            | EventType::UserCreated
+            | EventType::UserUpdated
+            | EventType::UserDeleted
+    )
+}
