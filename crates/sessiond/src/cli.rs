@@ -399,11 +399,13 @@ pub enum OperatorsCommand {
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+        /// Print the operator as JSON, with the generated password and TOTP secret if any.
         #[arg(long)]
         json: bool,
     },
     /// List operators.
     List {
+        /// Print them as a JSON array.
         #[arg(long)]
         json: bool,
     },
@@ -444,6 +446,7 @@ pub enum OperatorsCommand {
         /// Set a new password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+        /// Print the operator as JSON (with a new TOTP secret if one was enrolled).
         #[arg(long)]
         json: bool,
     },
@@ -462,8 +465,10 @@ pub enum OperatorsCommand {
         /// Only actions on this application.
         #[arg(long = "application", value_name = "APP_ID")]
         application: Option<String>,
+        /// Most entries to print.
         #[arg(long, default_value_t = 100)]
         limit: u32,
+        /// Print the entries as a JSON array.
         #[arg(long)]
         json: bool,
     },
