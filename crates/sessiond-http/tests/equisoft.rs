@@ -850,7 +850,7 @@ async fn impersonation_rules_and_audit() {
     assert_eq!(st, StatusCode::OK);
     let log = e
         .login
-        .impersonation_log(&e.app, 10)
+        .impersonation_log(&e.app, None, 10)
         .await
         .unwrap_or_default();
     let kinds: Vec<(&str, &str, &str)> = log

@@ -179,3 +179,43 @@ pub async fn events_count_by_bucket_and_list_by_subject(db: &TestDb) {
         .unwrap_or_else(|e| panic!("events_about: {e}"));
     assert!(none.is_empty());
 }
+
+pub async fn impersonations_list_by_application_and_user(db: &TestDb) {
+    use sessiond_core::ids::{SessionId, UserId};
+    use sessiond_core::store::ImpersonationEvent;
+    let (a, _) = insert_app(db, "a", T0).await;
+    let (b, _) = insert_app(db, "b", T0).await;
+    let (u1, u2, u3) = (UserId::new(), UserId::new(), UserId::new());
+    let entry = |n: i64, app: &AppId, actor: &UserId, target: &UserId| ImpersonationEvent {
+        id: format!("imp_{n}"),
+        application_id: app.clone(),
+        session_id: SessionId::new(),
+        actor_user_id: actor.clone(),
+        target_user_id: target.clone(),
+        kind: "start".into(),
+        at: Timestamp(T0.0 + n),
+    };
+    for e in [
+        entry(1, &a.id, &u1, &u2),
+        entry(2, &a.id, &u2, &u3),
+        entry(3, &a.id, &u3, &u1),
+        entry(4, &b.id, &u1, &u2),
+    ] {
+        assert_eq!(db.store.record_impersonation(&e).await, Ok(()));
+    }
+    let ids = |v: Vec<sessiond_core::store::ImpersonationEvent>| {
+        v.into_iter().map(|e| e.id).collect::<Vec<_>>()
+    };
+    let all = db.store.list_impersonations(&a.id, None, 10).await;
+    assert_eq!(
+        all.map(ids),
+        Ok(vec!["imp_3".into(), "imp_2".into(), "imp_1".into()])
+    );
+    // As actor or as target, only in this application, newest first, limited.
+    let of_u1 = db.store.list_impersonations(&a.id, Some(&u1), 10).await;
+    assert_eq!(of_u1.map(ids), Ok(vec!["imp_3".into(), "imp_1".into()]));
+    let one = db.store.list_impersonations(&a.id, Some(&u1), 1).await;
+    assert_eq!(one.map(ids), Ok(vec!["imp_3".into()]));
+    let other = db.store.list_impersonations(&b.id, Some(&u3), 10).await;
+    assert_eq!(other.map(ids), Ok(vec![]));
+}

@@ -77,6 +77,7 @@ conformance_suite!(
     console_cases:
     operator_actions_filter_page_and_outlive_applications,
     events_count_by_bucket_and_list_by_subject,
+    impersonations_list_by_application_and_user,
 );
 
 conformance_suite!(

@@ -12,6 +12,7 @@ use sessiond_store_sql::rows;
 use sessiond_store_sql::session_is_live;
 use sqlx::Row;
 
+use crate::login::Bind;
 use crate::{SqlStore, map_err};
 
 /// Rows whose session is no longer usable at `$n` (mirrors `Session::effective_status`).
@@ -347,18 +348,16 @@ impl AuditStore for SqlStore {
     async fn list_impersonations(
         &self,
         app: &AppId,
+        user: Option<&UserId>,
         limit: u32,
     ) -> StoreResult<Vec<ImpersonationEvent>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {} FROM impersonation_events WHERE application_id = $1 \
-             ORDER BY at DESC, id DESC LIMIT $2",
-            rows::IMPERSONATION_COLS
-        )))
-        .bind(app.as_str())
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
-        .await
-        .map_err(map_err)?;
+        let q = sessiond_store_sql::filters::impersonations(
+            sessiond_store_sql::Placeholders::Dollar,
+            app,
+            user.map(UserId::as_str),
+            limit,
+        );
+        let rows = q.query().fetch_all(self.pool()).await.map_err(map_err)?;
         rows.iter()
             .map(|r| rows::impersonation(&crate::Pg(r)))
             .collect()

@@ -5,7 +5,7 @@ use sessiond_core::application::AppId;
 use sessiond_core::store::{SessionFilter, VerificationOrder};
 use sessiond_core::user::{StoredOrder, UserFilter};
 
-use crate::{Arg, Sql};
+use crate::{Arg, Placeholders, Sql};
 
 /// `WHERE …` for users (alias `u`) of `app` matching `f`. Exact identifiers match through their
 /// blind-index hashes in `user_identifiers`.
@@ -152,4 +152,27 @@ pub fn verification_order_by(order: VerificationOrder, descending: bool) -> &'st
         (VerificationOrder::State, true) => " ORDER BY state_rank DESC, id DESC",
         (VerificationOrder::State, false) => " ORDER BY state_rank ASC, id ASC",
     }
+}
+
+/// An application's impersonation audit trail, newest first; with `user`, only the entries in
+/// which that user acts or is acted as.
+pub fn impersonations(style: Placeholders, app: &AppId, user: Option<&str>, limit: u32) -> Sql {
+    let mut q = Sql::new(
+        style,
+        &format!(
+            "SELECT {} FROM impersonation_events WHERE application_id = ",
+            crate::rows::IMPERSONATION_COLS
+        ),
+    );
+    q.bind(Arg::Str(app.0.clone()));
+    if let Some(u) = user {
+        q.push(" AND (actor_user_id = ")
+            .bind(Arg::Str(u.to_owned()))
+            .push(" OR target_user_id = ")
+            .bind(Arg::Str(u.to_owned()))
+            .push(")");
+    }
+    q.push(" ORDER BY at DESC, id DESC LIMIT ")
+        .bind(Arg::I64(i64::from(limit)));
+    q
 }

@@ -10,7 +10,7 @@ use sessiond_core::store::{
     VaultEntry, VaultStore,
 };
 
-use crate::{Arg, Run, SqliteStore, all, count, exec, first, get};
+use crate::{Arg, Run, SqliteStore, count, exec, first, get};
 use sessiond_store_sql::rows;
 use sessiond_store_sql::session_is_live;
 
@@ -318,19 +318,15 @@ impl AuditStore for SqliteStore {
     async fn list_impersonations(
         &self,
         app: &AppId,
+        user: Option<&UserId>,
         limit: u32,
     ) -> StoreResult<Vec<ImpersonationEvent>> {
-        self.read(|c| {
-            all(
-                c,
-                &format!(
-                    "SELECT {} FROM impersonation_events WHERE application_id = ?1 \
-                     ORDER BY at DESC, id DESC LIMIT ?2",
-                    rows::IMPERSONATION_COLS
-                ),
-                params![app.as_str(), i64::from(limit)],
-                |r| rows::impersonation(&crate::Lite(r)),
-            )
-        })
+        let q = sessiond_store_sql::filters::impersonations(
+            sessiond_store_sql::Placeholders::Question,
+            app,
+            user.map(UserId::as_str),
+            limit,
+        );
+        self.read(|c| q.all(c, |r| rows::impersonation(&crate::Lite(r))))
     }
 }

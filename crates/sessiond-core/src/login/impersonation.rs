@@ -99,8 +99,9 @@ impl LoginService {
     pub async fn impersonation_log(
         &self,
         app: &Application,
+        user: Option<&UserId>,
         limit: u32,
     ) -> Result<Vec<ImpersonationEvent>> {
-        Ok(self.store.list_impersonations(&app.id, limit).await?)
+        Ok(self.store.list_impersonations(&app.id, user, limit).await?)
     }
 }

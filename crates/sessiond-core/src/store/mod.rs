@@ -484,10 +484,11 @@ pub struct ImpersonationEvent {
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     async fn record_impersonation(&self, e: &ImpersonationEvent) -> StoreResult<()>;
-    /// Newest first.
+    /// Newest first; with `user`, only the entries where that user is the actor or the target.
     async fn list_impersonations(
         &self,
         app: &AppId,
+        user: Option<&crate::ids::UserId>,
         limit: u32,
     ) -> StoreResult<Vec<ImpersonationEvent>>;
 }

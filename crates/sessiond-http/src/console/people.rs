@@ -194,13 +194,11 @@ pub(super) async fn user(ctx: Ctx, Path((app, user)): Path<(String, String)>) ->
     let log = ctx
         .st
         .login
-        .impersonation_log(&app, 500)
+        .impersonation_log(&app, Some(&id), 50)
         .await
         .map_err(|e| ctx.fail(&e))?;
     let log_rows: Vec<Vec<String>> = log
         .iter()
-        .filter(|e| e.actor_user_id == id || e.target_user_id == id)
-        .take(50)
         .map(|e| {
             vec![
                 html::time(e.at),

@@ -57,7 +57,7 @@ pub async fn users(cfg: &Config, cmd: UsersCommand) -> anyhow::Result<()> {
             let app = rt.tenancy.get_application(&parse_app(&app_id)?).await?;
             let events = rt
                 .login
-                .impersonation_log(&app, limit.clamp(1, 10_000))
+                .impersonation_log(&app, None, limit.clamp(1, 10_000))
                 .await?;
             if json {
                 print_json(&serde_json::Value::Array(
