@@ -391,12 +391,18 @@ impl ConsoleService {
             failures: 0,
             locked_until: None,
             totp_step: step.unwrap_or(record.totp_step),
-            ..record
+            ..record.clone()
         };
-        let u = self.save_record(app, &user.id, &fresh, None, now).await?;
-        let session = self.login.create_session(app, &user.id, false, now).await?;
+        // Most sign-ins change nothing in the record (no failures to clear, no code used).
+        let id = user.id.clone();
+        let u = if fresh == record {
+            user
+        } else {
+            self.save_record(app, &id, &fresh, None, now).await?
+        };
+        let session = self.login.create_session(app, &id, false, now).await?;
         self.record_action(
-            user.id.as_str(),
+            id.as_str(),
             Action::SignIn,
             None,
             session.id.as_str(),
