@@ -1,7 +1,10 @@
 //! Sign-in, sign-out (here and everywhere), the operator's own account page and the audit log.
 
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use std::net::SocketAddr;
+
+use axum::Extension;
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use sessiond_core::Error;
@@ -10,8 +13,8 @@ use sessiond_core::store::ActionFilter;
 
 use super::html::{self, esc};
 use super::{
-    Answer, COOKIE, Ctx, PRE_COOKIE, clear_cookie, client_ip, cookie, html_response, no_frame,
-    parse_form, query, secure, see_other, set_cookie,
+    Answer, COOKIE, Ctx, PRE_COOKIE, clear_cookie, cookie, html_response, no_frame, parse_form,
+    query, secure, see_other, set_cookie,
 };
 use crate::AppState;
 
@@ -68,7 +71,8 @@ pub(super) async fn sign_in_form(State(st): State<AppState>, headers: HeaderMap)
 pub(super) async fn sign_in(
     State(st): State<AppState>,
     headers: HeaderMap,
-    req_ext: axum::http::Extensions,
+    // Present when served by the listener (absent in in-process tests).
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     body: Bytes,
 ) -> Response {
     let now = st.clock.now();
@@ -90,7 +94,7 @@ pub(super) async fn sign_in(
         return super::forged();
     }
     let email = form.text("email");
-    let ip = client_ip(&req_ext);
+    let ip = peer.map(|Extension(c)| c.0.ip());
     if let Some(ip) = ip
         && let Err(secs) = st.limiter.check_client(ip, now)
     {

@@ -430,8 +430,7 @@ fn changed(a: &AppSettings, b: &AppSettings) -> String {
 }
 
 pub(super) async fn save_settings(ctx: Ctx, Path(app): Path<String>, body: Bytes) -> Answer {
-    let form = ctx.form(&body)?;
-    let app = ctx.admin_app(&app).await?;
+    let (form, app) = ctx.change(&body, &app).await?;
     let name = form.text("name").to_owned();
     let settings = apply_form(&form, &app.settings).map_err(|e| ctx.fail(&e))?;
     let updated = ctx
@@ -463,8 +462,7 @@ pub(super) async fn save_settings(ctx: Ctx, Path(app): Path<String>, body: Bytes
 }
 
 pub(super) async fn create_key(ctx: Ctx, Path(app): Path<String>, body: Bytes) -> Answer {
-    ctx.form(&body)?;
-    let app = ctx.admin_app(&app).await?;
+    let (_, app) = ctx.change(&body, &app).await?;
     let (key, secret) = ctx
         .st
         .tenancy
@@ -487,8 +485,7 @@ pub(super) async fn revoke_key(
     Path((app, key)): Path<(String, String)>,
     body: Bytes,
 ) -> Answer {
-    ctx.form(&body)?;
-    let app = ctx.admin_app(&app).await?;
+    let (_, app) = ctx.change(&body, &app).await?;
     let id = ctx.id(&key, "key", ApiKeyId::parse)?;
     ctx.st
         .tenancy
@@ -501,8 +498,7 @@ pub(super) async fn revoke_key(
 }
 
 pub(super) async fn rotate_signing_key(ctx: Ctx, Path(app): Path<String>, body: Bytes) -> Answer {
-    ctx.form(&body)?;
-    let app = ctx.admin_app(&app).await?;
+    let (_, app) = ctx.change(&body, &app).await?;
     let kid = ctx
         .st
         .login

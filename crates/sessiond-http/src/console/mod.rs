@@ -27,11 +27,10 @@ mod verifications;
 mod webhooks;
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequestParts, Path};
+use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -268,6 +267,13 @@ impl Ctx {
         Ok(app)
     }
 
+    /// What every change starts with: the posted form (token checked) and the application the
+    /// operator may change.
+    pub async fn change(&self, body: &Bytes, app: &str) -> Result<(Form, Application), Response> {
+        let form = self.form(body)?;
+        Ok((form, self.admin_app(app).await?))
+    }
+
     /// The posted form, once its anti-forgery token is checked.
     pub fn form(&self, body: &Bytes) -> Result<Form, Response> {
         let form = parse_form(body).map_err(|e| self.fail(&e))?;
@@ -320,6 +326,29 @@ impl Form {
     }
     pub fn all(&self, k: &str) -> &[String] {
         self.0.get(k).map_or(&[], Vec::as_slice)
+    }
+    /// A `true`/`false` field.
+    pub fn flag(&self, k: &str) -> Result<bool, Error> {
+        match self.text(k) {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(Error::invalid(k, "must be true or false")),
+        }
+    }
+    /// A `YYYY-MM-DD` field as the start of that UTC day; `None` when empty.
+    pub fn day(&self, k: &str) -> Result<Option<sessiond_core::Timestamp>, Error> {
+        let v = self.text(k);
+        if v.is_empty() {
+            return Ok(None);
+        }
+        let fmt = time::macros::format_description!("[year]-[month]-[day]");
+        time::Date::parse(v, &fmt)
+            .map(|d| {
+                Some(sessiond_core::Timestamp(
+                    d.midnight().assume_utc().unix_timestamp() * 1000,
+                ))
+            })
+            .map_err(|_| Error::invalid(k, "must be a date, YYYY-MM-DD"))
     }
 }
 
@@ -391,10 +420,6 @@ pub(crate) fn clear_cookie(r: &mut Response) {
             "sessiond_console=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0",
         ),
     );
-}
-
-pub(crate) fn client_ip(parts_ext: &axum::http::Extensions) -> Option<IpAddr> {
-    parts_ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
 }
 
 /// The console's headers: no caching, no referrer, a strict content security policy, no

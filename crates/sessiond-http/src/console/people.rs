@@ -293,8 +293,7 @@ pub(super) async fn revoke_user_sessions(
     Path((app, user)): Path<(String, String)>,
     body: Bytes,
 ) -> Answer {
-    ctx.form(&body)?;
-    let app = ctx.admin_app(&app).await?;
+    let (_, app) = ctx.change(&body, &app).await?;
     let id = ctx.id(&user, "user", UserId::parse)?;
     ctx.st
         .login
@@ -322,14 +321,9 @@ pub(super) async fn set_impersonation(
     Path((app, user)): Path<(String, String)>,
     body: Bytes,
 ) -> Answer {
-    let form = ctx.form(&body)?;
-    let app = ctx.admin_app(&app).await?;
+    let (form, app) = ctx.change(&body, &app).await?;
     let id = ctx.id(&user, "user", UserId::parse)?;
-    let allow = match form.text("allow") {
-        "true" => true,
-        "false" => false,
-        _ => return Err(ctx.fail(&Error::invalid("allow", "must be true or false"))),
-    };
+    let allow = form.flag("allow").map_err(|e| ctx.fail(&e))?;
     ctx.st
         .login
         .update_user(
@@ -357,17 +351,6 @@ pub(super) async fn set_impersonation(
     Ok(see_other(&format!("/console/apps/{}/users/{}", app.id, id)))
 }
 
-/// `YYYY-MM-DD` as the start of that UTC day.
-fn parse_day(s: &str) -> Result<Option<Timestamp>, Error> {
-    if s.is_empty() {
-        return Ok(None);
-    }
-    let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(s, &fmt)
-        .map(|d| Some(Timestamp(d.midnight().assume_utc().unix_timestamp() * 1000)))
-        .map_err(|_| Error::invalid("date", "must be YYYY-MM-DD"))
-}
-
 pub(super) async fn sessions(ctx: Ctx, Path(app): Path<String>, RawQuery(q): RawQuery) -> Answer {
     let app = ctx.app(&app).await?;
     let now = ctx.now();
@@ -386,8 +369,9 @@ pub(super) async fn sessions(ctx: Ctx, Path(app): Path<String>, RawQuery(q): Raw
                 .ok_or_else(|| ctx.fail(&Error::invalid("user", "is not a user id")))?,
         ),
     };
-    let from = parse_day(q.text("from")).map_err(|e| ctx.fail(&e))?;
-    let to = parse_day(q.text("to"))
+    let from = q.day("from").map_err(|e| ctx.fail(&e))?;
+    let to = q
+        .day("to")
         .map_err(|e| ctx.fail(&e))?
         .map(|t| Timestamp(t.0 + 86_400_000));
     let filter = SessionFilter {
@@ -559,8 +543,7 @@ pub(super) async fn revoke_session(
     Path((app, session)): Path<(String, String)>,
     body: Bytes,
 ) -> Answer {
-    ctx.form(&body)?;
-    let app = ctx.admin_app(&app).await?;
+    let (_, app) = ctx.change(&body, &app).await?;
     let id = ctx.id(&session, "session", SessionId::parse)?;
     ctx.st
         .login

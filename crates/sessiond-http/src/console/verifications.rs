@@ -246,8 +246,7 @@ pub(super) async fn redact(
     Path((app, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Answer {
-    ctx.form(&body)?;
-    let app = ctx.admin_app(&app).await?;
+    let (_, app) = ctx.change(&body, &app).await?;
     let vid = ctx.id(&id, "verification", VerificationId::parse)?;
     ctx.st
         .verification

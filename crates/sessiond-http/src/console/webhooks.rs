@@ -4,7 +4,6 @@
 use axum::body::Bytes;
 use axum::extract::Path;
 use sessiond_core::Error;
-use sessiond_core::Timestamp;
 use sessiond_core::application::Application;
 use sessiond_core::console::Action;
 use sessiond_core::events::EventType;
@@ -79,8 +78,7 @@ pub(super) async fn list(ctx: Ctx, Path(app): Path<String>) -> Answer {
 }
 
 pub(super) async fn create(ctx: Ctx, Path(app): Path<String>, body: Bytes) -> Answer {
-    let form = ctx.form(&body)?;
-    let app = ctx.admin_app(&app).await?;
+    let (form, app) = ctx.change(&body, &app).await?;
     let input = EndpointInput {
         url: Some(form.text("url").to_owned()),
         description: Some(form.text("description").to_owned()),
@@ -252,14 +250,9 @@ pub(super) async fn update(
     Path((app, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Answer {
-    let form = ctx.form(&body)?;
-    let app = ctx.admin_app(&app).await?;
+    let (form, app) = ctx.change(&body, &app).await?;
     let e = endpoint(&ctx, &app, &id).await?;
-    let enabled = match form.text("enabled") {
-        "true" => true,
-        "false" => false,
-        _ => return Err(ctx.fail(&Error::invalid("enabled", "must be true or false"))),
-    };
+    let enabled = form.flag("enabled").map_err(|e| ctx.fail(&e))?;
     ctx.st
         .webhooks
         .update(
@@ -286,21 +279,18 @@ pub(super) async fn update(
     )))
 }
 
-fn day(s: &str) -> Result<Timestamp, Error> {
-    let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(s, &fmt)
-        .map(|d| Timestamp(d.midnight().assume_utc().unix_timestamp() * 1000))
-        .map_err(|_| Error::invalid("date", "must be YYYY-MM-DD"))
-}
-
 pub(super) async fn replay(
     ctx: Ctx,
     Path((app, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Answer {
-    let form = ctx.form(&body)?;
-    let app = ctx.admin_app(&app).await?;
+    let (form, app) = ctx.change(&body, &app).await?;
     let e = endpoint(&ctx, &app, &id).await?;
+    let day = |k: &str| {
+        form.day(k)
+            .and_then(|d| d.ok_or_else(|| Error::invalid(k, "is required")))
+            .map_err(|err| ctx.fail(&err))
+    };
     let which = match (
         form.text("event_id"),
         form.text("since"),
@@ -308,8 +298,8 @@ pub(super) async fn replay(
     ) {
         (ev, "", "") if !ev.is_empty() => Replay::Event(ev.to_owned()),
         ("", since, until) if !since.is_empty() && !until.is_empty() => Replay::Range {
-            since: day(since).map_err(|err| ctx.fail(&err))?,
-            until: day(until).map_err(|err| ctx.fail(&err))?,
+            since: day("since")?,
+            until: day("until")?,
         },
         _ => {
             return Err(ctx.fail(&Error::invalid(
@@ -346,8 +336,7 @@ pub(super) async fn delete(
     Path((app, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Answer {
-    ctx.form(&body)?;
-    let app = ctx.admin_app(&app).await?;
+    let (_, app) = ctx.change(&body, &app).await?;
     let e = endpoint(&ctx, &app, &id).await?;
     ctx.st
         .webhooks

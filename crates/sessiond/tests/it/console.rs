@@ -255,3 +255,53 @@ async fn https_public_url_makes_the_cookie_secure_and_the_console_app_is_guarded
         "operators are intact"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_sign_ins_count_against_the_client_address() {
+    let env = Env::sqlite();
+    let server = env.spawn_with(&[("SESSIOND_RATE_LIMIT_AUTH_FAILURES_PER_MIN", "3")]);
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let form = c
+        .get(server.url("/console/sign-in"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pre = form
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_default()
+        .to_owned();
+    let html = form.text().await.unwrap_or_default();
+    let marker = "name=\"csrf\" value=\"";
+    let csrf = html
+        .find(marker)
+        .map(|i| {
+            let rest = &html[i + marker.len()..];
+            rest[..rest.find('"').unwrap_or(0)].to_owned()
+        })
+        .unwrap_or_default();
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        let r = c
+            .post(server.url("/console/sign-in"))
+            .header("cookie", &pre)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "csrf={csrf}&email=nobody{i}%40example.com&password=x"
+            ))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 429, 429],
+        "unknown emails lock no account, the address is limited"
+    );
+}
