@@ -155,10 +155,9 @@ async fn console_is_served_on_main_on_its_own_listener_or_not_at_all() {
     assert_eq!(status(&format!("{base}/healthz")).await, 404);
 }
 
-/// Signs in over real HTTP; returns the `Set-Cookie` of the console session.
-async fn sign_in(base: &str, email: &str, password: &str) -> String {
-    let c = client();
-    let form = c
+/// The sign-in form's pre-sign-in cookie (`name=value`) and anti-forgery token.
+async fn sign_in_form(base: &str) -> (String, String) {
+    let form = client()
         .get(format!("{base}/console/sign-in"))
         .send()
         .await
@@ -179,12 +178,12 @@ async fn sign_in(base: &str, email: &str, password: &str) -> String {
             rest[..rest.find('"').unwrap_or(0)].to_owned()
         })
         .unwrap_or_default();
-    let body = format!(
-        "csrf={csrf}&email={}&password={}",
-        email.replace('@', "%40"),
-        password
-    );
-    let resp = reqwest::Client::builder()
+    (pre, csrf)
+}
+
+/// Posts the sign-in form (no redirects followed).
+async fn post_sign_in(base: &str, pre: &str, body: String) -> reqwest::Response {
+    reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap_or_else(|e| panic!("{e}"))
@@ -194,7 +193,18 @@ async fn sign_in(base: &str, email: &str, password: &str) -> String {
         .body(body)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Signs in over real HTTP; returns the `Set-Cookie` of the console session.
+async fn sign_in(base: &str, email: &str, password: &str) -> String {
+    let (pre, csrf) = sign_in_form(base).await;
+    let body = format!(
+        "csrf={csrf}&email={}&password={}",
+        email.replace('@', "%40"),
+        password
+    );
+    let resp = post_sign_in(base, &pre, body).await;
     assert_eq!(resp.status().as_u16(), 303);
     resp.headers()
         .get_all("set-cookie")
@@ -260,43 +270,15 @@ async fn https_public_url_makes_the_cookie_secure_and_the_console_app_is_guarded
 async fn failed_sign_ins_count_against_the_client_address() {
     let env = Env::sqlite();
     let server = env.spawn_with(&[("SESSIOND_RATE_LIMIT_AUTH_FAILURES_PER_MIN", "3")]);
-    let c = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let form = c
-        .get(server.url("/console/sign-in"))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let pre = form
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .unwrap_or_default()
-        .to_owned();
-    let html = form.text().await.unwrap_or_default();
-    let marker = "name=\"csrf\" value=\"";
-    let csrf = html
-        .find(marker)
-        .map(|i| {
-            let rest = &html[i + marker.len()..];
-            rest[..rest.find('"').unwrap_or(0)].to_owned()
-        })
-        .unwrap_or_default();
+    let (pre, csrf) = sign_in_form(&server.base).await;
     let mut statuses = Vec::new();
     for i in 0..5 {
-        let r = c
-            .post(server.url("/console/sign-in"))
-            .header("cookie", &pre)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!(
-                "csrf={csrf}&email=nobody{i}%40example.com&password=x"
-            ))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let r = post_sign_in(
+            &server.base,
+            &pre,
+            format!("csrf={csrf}&email=nobody{i}%40example.com&password=x"),
+        )
+        .await;
         statuses.push(r.status().as_u16());
     }
     assert_eq!(
