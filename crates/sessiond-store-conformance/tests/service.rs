@@ -524,6 +524,96 @@ async fn key_cache_sees_changes_made_elsewhere_postgres() {
     key_cache_sees_changes_made_elsewhere(Kind::Postgres).await;
 }
 
+/// Opened profiles are kept per node, yet a change made on another node (or by an
+/// administrative command) is in the very next read of this one: an entry answers only for the
+/// sealed bytes it was opened from.
+async fn profile_cache_sees_changes_made_elsewhere(kind: Kind) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let ring = Keyring::new(vec![MasterKey::generate()]).unwrap_or_else(|e| panic!("{e}"));
+    let vault = Arc::new(
+        Vault::open(&*db.store, ring, None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let tenancy = Tenancy::new(db.store.clone(), vault.clone());
+    let node = LoginService::new(
+        db.store.clone(),
+        vault.clone(),
+        Arc::new(Signer::new(db.store.clone(), vault.clone())),
+    )
+    .with_profile_cache(16);
+    let other = db.second_node().await;
+    let elsewhere = LoginService::new(
+        other.clone(),
+        vault.clone(),
+        Arc::new(Signer::new(other, vault.clone())),
+    );
+    let app = tenancy
+        .create_application("profiles", KeyEnvironment::Test, None, T0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .application;
+    let named = |n: &str| NewUser {
+        first_name: Some(n.to_owned()),
+        ..NewUser::default()
+    };
+    let user = node
+        .create_user(&app, named("Ada"), T0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let s = node
+        .create_session(&app, &user.id, false, T0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let first_name = || async {
+        node.get_session_with_user(&app, &s.id)
+            .await
+            .map(|(_, u)| u.profile.first_name)
+    };
+    for _ in 0..3 {
+        assert_eq!(first_name().await.ok().flatten().as_deref(), Some("Ada"));
+    }
+    let rename = |n: &str| sessiond_core::user::UserPatch {
+        first_name: Some(Some(n.to_owned())),
+        ..Default::default()
+    };
+    elsewhere
+        .update_user(&app, &user.id, rename("Grace"), T0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        first_name().await.ok().flatten().as_deref(),
+        Some("Grace"),
+        "a profile changed on another node is read at once"
+    );
+    // Back to the first value: sealed again under a fresh nonce, so still a different entry.
+    elsewhere
+        .update_user(&app, &user.id, rename("Ada"), T0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first_name().await.ok().flatten().as_deref(), Some("Ada"));
+    elsewhere
+        .delete_user(&app, &user.id, T0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        matches!(first_name().await, Err(Error::NotFound { .. })),
+        "a user deleted elsewhere takes its sessions with it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profile_cache_sees_changes_made_elsewhere_sqlite() {
+    profile_cache_sees_changes_made_elsewhere(Kind::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profile_cache_sees_changes_made_elsewhere_postgres() {
+    profile_cache_sees_changes_made_elsewhere(Kind::Postgres).await;
+}
+
 #[tokio::test]
 async fn refresh_takes_an_expired_token_of_the_same_active_session() {
     let e = env(|_| {}).await;

@@ -338,11 +338,10 @@ pub async fn open(cfg: &Config, create: Create) -> anyhow::Result<Runtime> {
     let _ = slot.set(Arc::downgrade(&vault));
     let tenancy = Arc::new(Tenancy::new(store.clone(), vault.clone()));
     let signer = Arc::new(Signer::new(store.clone(), vault.clone()));
-    let login = Arc::new(LoginService::new(
-        store.clone(),
-        vault.clone(),
-        signer.clone(),
-    ));
+    let login = Arc::new(
+        LoginService::new(store.clone(), vault.clone(), signer.clone())
+            .with_profile_cache(cfg.user_cache_entries),
+    );
     Ok(Runtime {
         store,
         db,

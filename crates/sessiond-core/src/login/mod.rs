@@ -5,6 +5,7 @@
 //! `token_vault`, `templates`; this file holds the service, its limits and shared helpers.
 
 mod impersonation;
+mod profiles;
 mod sessions;
 mod templates;
 mod token_vault;
@@ -12,6 +13,7 @@ mod tokens;
 mod upgrade;
 mod users;
 
+pub use profiles::DEFAULT_ENTRIES as DEFAULT_PROFILE_CACHE_ENTRIES;
 pub use upgrade::Sealed;
 
 use std::sync::Arc;
@@ -57,6 +59,7 @@ pub struct LoginService {
     signer: Arc<Signer>,
     sweeps: Arc<crate::jobs::SweepSignal>,
     events: Arc<crate::events::EventSignal>,
+    profiles: profiles::Profiles,
 }
 
 fn user_context(id: &UserId) -> String {
@@ -93,7 +96,15 @@ impl LoginService {
             signer,
             sweeps: Arc::default(),
             events: Arc::default(),
+            profiles: profiles::Profiles::new(profiles::DEFAULT_ENTRIES),
         }
+    }
+
+    /// Keeps at most `entries` opened user profiles in memory (0: none); see `profiles`.
+    #[must_use]
+    pub fn with_profile_cache(mut self, entries: usize) -> Self {
+        self.profiles = profiles::Profiles::new(entries);
+        self
     }
 
     /// Raised whenever this service has written an event; long-polling readers wait on it.

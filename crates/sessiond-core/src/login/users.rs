@@ -40,12 +40,21 @@ impl LoginService {
     }
 
     pub(super) fn open_user(&self, s: StoredUser) -> Result<User> {
-        let raw = self
-            .vault
-            .unseal(&user_context(&s.id), &s.profile_sealed)
-            .map_err(|e| Error::Internal(format!("user {}: {e}", s.id)))?;
-        let mut profile: user::Profile =
-            serde_json::from_slice(&raw).map_err(|e| Error::Internal(e.to_string()))?;
+        let opened = match self.profiles.get(&s.id, &s.profile_sealed) {
+            Some(p) => p,
+            None => {
+                let raw = self
+                    .vault
+                    .unseal(&user_context(&s.id), &s.profile_sealed)
+                    .map_err(|e| Error::Internal(format!("user {}: {e}", s.id)))?;
+                let p: Arc<user::Profile> = Arc::new(
+                    serde_json::from_slice(&raw).map_err(|e| Error::Internal(e.to_string()))?,
+                );
+                self.profiles.put(&s.id, &s.profile_sealed, p.clone());
+                p
+            }
+        };
+        let mut profile = user::Profile::clone(&opened);
         if profile.external_id.is_none() {
             profile.external_id = s.external_id;
         }
@@ -295,7 +304,10 @@ impl LoginService {
 
     pub async fn delete_user(&self, app: &Application, id: &UserId, now: Timestamp) -> Result<()> {
         let event = crate::events::user_event(&app.id, EventType::UserDeleted, id, now);
-        if self.store.delete_user(&app.id, id, Some(&event)).await? {
+        let deleted = self.store.delete_user(&app.id, id, Some(&event)).await?;
+        // Deleted personal data should not linger in memory until the entry ages out.
+        self.profiles.forget(id);
+        if deleted {
             self.events.raise();
             Ok(())
         } else {

@@ -78,6 +78,11 @@ pub const FIELDS: &[(&str, &str, Option<&str>)] = &[
         None,
     ),
     (
+        "user_cache_entries",
+        "Most opened (decrypted) user profiles kept in this process's memory, so that reading a\nsession with its user does not decrypt the same profile again. Each entry is used only while the\nstored, sealed profile is byte for byte the one it was opened from, so an answer is never stale.\n0 turns it off: every read decrypts. Never written to disk.",
+        None,
+    ),
+    (
         "http_header_read_timeout_secs",
         "Longest a request head (request line and headers) may take to arrive, from its first byte;\nslower connections are closed (http_connections_timed_out_total{reason=\"header\"}).",
         None,

@@ -44,6 +44,8 @@ pub struct Settings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
     pub http_max_connections: usize,
+    /// Opened user profiles kept in memory (0: none).
+    pub user_cache_entries: usize,
     pub http_header_read_timeout_secs: u64,
     pub http_idle_timeout_secs: u64,
     pub http_request_timeout_secs: u64,
@@ -76,6 +78,7 @@ impl Default for Settings {
             equisoft_application: None,
             public_url: None,
             http_max_connections: 10_000,
+            user_cache_entries: sessiond_core::login::DEFAULT_PROFILE_CACHE_ENTRIES,
             http_header_read_timeout_secs: 10,
             http_idle_timeout_secs: 60,
             http_request_timeout_secs: 30,
@@ -217,6 +220,8 @@ pub struct Config {
     /// Base URL for links handed to browsers; `None` derives it from the bound address.
     pub public_url: Option<String>,
     pub http_max_connections: usize,
+    /// Opened user profiles kept in memory (0: none).
+    pub user_cache_entries: usize,
     pub http_header_read_timeout_secs: u64,
     pub http_idle_timeout_secs: u64,
     pub http_request_timeout_secs: u64,
@@ -322,6 +327,7 @@ impl Settings {
             ("http_idle_timeout_secs", self.http_idle_timeout_secs, 1, 3600),
             ("http_request_timeout_secs", self.http_request_timeout_secs, 1, 3600),
             ("http_max_connections", self.http_max_connections as u64, 1, 1_000_000),
+            ("user_cache_entries", self.user_cache_entries as u64, 0, 1_000_000),
             ("console_idle_timeout_secs", self.console_idle_timeout_secs, 60, 86_400),
             ("console_session_lifetime_secs", self.console_session_lifetime_secs, 300, 30 * 86_400),
             ("rate_limit_burst_secs", u64::from(self.rate_limit_burst_secs), 1, 60),
@@ -439,6 +445,7 @@ impl Settings {
                 auth_failures_per_min: self.rate_limit_auth_failures_per_min,
             },
             http_max_connections: self.http_max_connections,
+            user_cache_entries: self.user_cache_entries,
             http_header_read_timeout_secs: self.http_header_read_timeout_secs,
             http_idle_timeout_secs: self.http_idle_timeout_secs,
             http_request_timeout_secs: self.http_request_timeout_secs,
