@@ -60,7 +60,7 @@ pub fn router(state: AppState) -> Router {
     }
     let app = app.layer(axum::middleware::from_fn(middleware::record_metrics));
     let timeout = state.options.request_timeout;
-    middleware::with_common_layers(app, timeout).with_state(state)
+    middleware::with_common_layers(app.with_state(state), timeout)
 }
 
 /// The console alone, for a listener of its own (`--console-listen`).
@@ -69,7 +69,7 @@ pub fn console_router(state: AppState) -> Router {
     let app = console::router()
         .fallback(console::not_found_page)
         .layer(axum::middleware::from_fn(middleware::record_metrics));
-    middleware::with_common_layers(app, timeout).with_state(state)
+    middleware::with_common_layers(app.with_state(state), timeout)
 }
 
 /// A path no route serves answers in the error shape of the API its prefix belongs to, so that

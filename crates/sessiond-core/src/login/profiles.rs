@@ -114,7 +114,8 @@ mod tests {
         let p = Profiles::new(8);
         p.put(&id(1), b"sealed-a", profile("a"));
         assert_eq!(
-            p.get(&id(1), b"sealed-a").and_then(|p| p.first_name.clone()),
+            p.get(&id(1), b"sealed-a")
+                .and_then(|p| p.first_name.clone()),
             Some("a".to_owned())
         );
         assert!(p.get(&id(1), b"sealed-b").is_none(), "a re-sealed profile");

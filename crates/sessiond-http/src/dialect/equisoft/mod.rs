@@ -123,11 +123,12 @@ pub fn trusted_router(state: AppState, app: sessiond_core::application::AppId) -
         }))
         .layer(axum::middleware::map_response(equisoft_shaped))
         .split_for_parts();
+    let timeout = state.options.request_timeout;
     crate::middleware::with_common_layers(
         router
             .fallback(|| async { EquisoftError::not_found("no such route").into_response() })
-            .layer(axum::middleware::from_fn(crate::middleware::record_metrics)),
-        state.options.request_timeout,
+            .layer(axum::middleware::from_fn(crate::middleware::record_metrics))
+            .with_state(state),
+        timeout,
     )
-    .with_state(state)
 }
