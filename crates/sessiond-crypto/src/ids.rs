@@ -1,5 +1,7 @@
-//! Identifiers. Every id handed out by sessiond carries 128 bits from the OS CSPRNG, so ids are
-//! unguessable and safe to expose; the prefix tells a reader what kind of object it names.
+//! Identifiers. Every id handed out by sessiond carries at least 80 bits from the OS CSPRNG
+//! (128 for most kinds; 80 after a 48-bit time prefix for the high-rate rows that sort by time:
+//! sessions, clients, events), so ids are unguessable and safe to expose; the prefix tells a
+//! reader what kind of object it names.
 
 const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -51,9 +53,11 @@ pub fn new_id(prefix: &str) -> String {
 }
 
 /// An id that sorts by creation time: `prefix_` and 22 base62 characters whose first 48 bits are
-/// `millis` and the other 80 random. For records written at a high rate into a unique index (the
-/// event outbox): consecutive inserts land on the same index page instead of a random one each.
-/// 80 random bits keep them unguessable; they name events, which are not secrets.
+/// `millis` and the other 80 random. For records written at a high rate into a unique index
+/// (sessions, the event outbox): consecutive inserts land on the same index page instead of a
+/// random one each.
+/// 80 random bits keep them unguessable. The creation time can be read from the id, as from
+/// Clerk's own time-sortable ids.
 pub fn new_time_ordered_id(prefix: &str, millis: u64) -> String {
     let mut v = u128::from_be_bytes(crate::random_bytes::<16>()) & ((1u128 << 80) - 1);
     v |= u128::from(millis & ((1u64 << 48) - 1)) << 80;

@@ -255,7 +255,7 @@ impl LoginService {
             &app.id,
             &app.settings,
             user_id.clone(),
-            ClientId::new(),
+            ClientId::new_ordered(now),
             pending,
             now,
         );

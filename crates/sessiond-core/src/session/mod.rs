@@ -165,7 +165,7 @@ impl Session {
         now: Timestamp,
     ) -> Session {
         Session {
-            id: SessionId::new(),
+            id: SessionId::new_ordered(now),
             application_id: app.clone(),
             user_id: user,
             client_id: client,
