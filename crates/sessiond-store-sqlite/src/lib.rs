@@ -96,7 +96,7 @@ impl SqliteStore {
 
     async fn write<R, F>(&self, f: F) -> StoreResult<R>
     where
-        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+        F: Fn(&Connection) -> StoreResult<R> + Send + 'static,
         R: Send + 'static,
     {
         self.engine.write(f).await
@@ -115,7 +115,7 @@ impl SqliteStore {
     ) -> StoreResult<bool> {
         let (app, id, event) = (app.to_owned(), id.to_owned(), event.cloned());
         self.write(move |c| {
-            let hit = exec(c, sql, [app, id])? == 1;
+            let hit = exec(c, sql, [app.as_str(), id.as_str()])? == 1;
             if hit {
                 events::append(c, event.as_ref())?;
             }

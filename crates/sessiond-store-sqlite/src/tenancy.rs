@@ -175,8 +175,10 @@ impl ApplicationStore for SqliteStore {
 
     async fn delete_application(&self, id: &AppId) -> StoreResult<bool> {
         let id = id.0.clone();
-        self.write(move |c| Ok(exec(c, "DELETE FROM applications WHERE id = ?1", [id])? == 1))
-            .await
+        self.write(move |c| {
+            Ok(exec(c, "DELETE FROM applications WHERE id = ?1", [id.as_str()])? == 1)
+        })
+        .await
     }
 }
 

@@ -258,7 +258,7 @@ impl VaultStore for SqliteStore {
             Ok(exec(
                 c,
                 "DELETE FROM session_tokens WHERE application_id = ?1 AND session_id = ?2 AND token_id = ?3",
-                [app, session, token_id],
+                [app.as_str(), session.as_str(), token_id.as_str()],
             )? == 1)
         })
         .await
@@ -270,7 +270,7 @@ impl VaultStore for SqliteStore {
             exec(
                 c,
                 "DELETE FROM session_tokens WHERE application_id = ?1 AND session_id = ?2",
-                [app, session],
+                [app.as_str(), session.as_str()],
             )
         })
         .await
