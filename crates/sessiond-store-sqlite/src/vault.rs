@@ -87,17 +87,10 @@ impl SessionDeleteStore for SqliteStore {
         let (app_id, user_id) = (app.clone(), user.clone());
         let (app, user) = (app.0.clone(), user.0.clone());
         self.write(move |c| {
-            // The sessions still usable, for the event: an index range of this user's sessions.
-            let usable = crate::all(
-                c,
-                "SELECT s.id FROM sessions s JOIN users u ON u.application_id = s.application_id \
-                 AND u.id = s.user_id AND u.session_generation = s.user_generation \
-                 WHERE s.application_id = ?1 AND s.user_id = ?2 AND s.status IN ('active', 'pending') \
-                 AND min(s.expire_at, s.abandon_at, coalesce(s.idle_deadline, s.expire_at)) > ?3 \
-                 ORDER BY s.created_at, s.id",
-                params![app, user, now.0],
-                |r| get::<String, _>(r, 0),
-            )?;
+            // The sessions still usable, for the event.
+            let usable = crate::all(c, USABLE_SESSIONS_OF_USER, params![app, user, now.0], |r| {
+                get::<String, _>(r, 0)
+            })?;
             let generation: Option<i64> = first(
                 c,
                 "UPDATE users SET session_generation = session_generation + 1 \
@@ -115,7 +108,8 @@ impl SessionDeleteStore for SqliteStore {
                 params![app, user, below],
             )?;
             if !usable.is_empty() {
-                let e = sessiond_core::events::user_sessions_removed(&app_id, &user_id, &usable, now);
+                let e =
+                    sessiond_core::events::user_sessions_removed(&app_id, &user_id, &usable, now);
                 crate::events::append(c, Some(&e))?;
             }
             Ok(true)
@@ -328,5 +322,51 @@ impl AuditStore for SqliteStore {
             limit,
         );
         self.read(|c| q.all(c, |r| rows::impersonation(&crate::Lite(r))))
+    }
+}
+
+/// `?1` application, `?2` user, `?3` now: the user's sessions still usable, an index range of
+/// that user's sessions. The index is named: bound values do not steer plans here (QPSG), and
+/// the planner otherwise took the lapse index's range for `min(…) > ?3`, every session of the
+/// application (1.8 ms per request at 20,000 sessions, profiled).
+const USABLE_SESSIONS_OF_USER: &str = "SELECT s.id FROM sessions s INDEXED BY sessions_by_user \
+     JOIN users u ON u.application_id = s.application_id \
+     AND u.id = s.user_id AND u.session_generation = s.user_generation \
+     WHERE s.application_id = ?1 AND s.user_id = ?2 AND s.status IN ('active', 'pending') \
+     AND min(s.expire_at, s.abandon_at, coalesce(s.idle_deadline, s.expire_at)) > ?3 \
+     ORDER BY s.created_at, s.id";
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::params;
+
+    /// Statements on a request path read an index range of one user, never a scan.
+    #[tokio::test]
+    async fn a_users_usable_sessions_are_read_from_that_users_index_range() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = crate::SqliteStore::open(&dir.path().join("plans.db"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        store.migrate().await.unwrap_or_else(|e| panic!("{e}"));
+        let plan = store
+            .read(|c| {
+                crate::all(
+                    c,
+                    &format!("EXPLAIN QUERY PLAN {}", super::USABLE_SESSIONS_OF_USER),
+                    params!["app", "user", 0],
+                    |r| crate::get::<String, _>(r, 3),
+                )
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("USING INDEX sessions_by_user")),
+            "{plan:?}"
+        );
+        assert!(
+            !plan
+                .iter()
+                .any(|step| step.contains("sessions_by_lapse") || step.starts_with("SCAN")),
+            "{plan:?}"
+        );
     }
 }
