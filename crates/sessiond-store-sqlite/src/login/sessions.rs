@@ -15,19 +15,41 @@ use super::*;
 use crate::{Run, sql};
 use sessiond_store_sql::filters::*;
 
+/// `?1` application, `?2` session: one live session.
+const GET_SESSION: &str = concat!(
+    "SELECT ",
+    session_cols!(),
+    sessiond_store_sql::live_sessions!(),
+    " WHERE s.application_id = ?1 AND s.id = ?2 AND ",
+    sessiond_store_sql::not_purged!("?1")
+);
+
+/// `?1` application, `?2` session: the session with its user, for views that show both. Built
+/// at compile time: this is the Equisoft read path, run on every request.
+const GET_SESSION_WITH_USER: &str = concat!(
+    "SELECT ",
+    session_cols!(),
+    ", ",
+    user_cols!(),
+    " FROM sessions s JOIN users u ON u.application_id = s.application_id \
+     AND u.id = s.user_id AND u.session_generation = s.user_generation \
+     WHERE s.application_id = ?1 AND s.id = ?2 AND ",
+    sessiond_store_sql::not_purged!("?1")
+);
+
+/// A session's new state under optimistic concurrency (`?12` the version it was read at).
+const UPDATE_SESSION: &str = concat!(
+    "UPDATE sessions AS s SET status = ?1, actor = ?2, activity = ?3, last_active_organization_id = ?4, \
+     updated_at = ?5, last_active_at = ?6, abandon_at = ?7, idle_deadline = ?8, version = ?9, \
+     user_id = ?13, attributes = ?14, user_generation = \
+     (SELECT session_generation FROM users WHERE application_id = ?10 AND id = ?13) \
+     WHERE s.application_id = ?10 AND s.id = ?11 AND s.version = ?12 \
+     AND EXISTS (SELECT 1 FROM users WHERE application_id = ?10 AND id = ?13) AND ",
+    sessiond_store_sql::session_is_live!()
+);
+
 pub(super) fn get_session(conn: &Connection, app: &str, id: &str) -> StoreResult<Option<Session>> {
-    first(
-        conn,
-        concat!(
-            "SELECT ",
-            session_cols!(),
-            sessiond_store_sql::live_sessions!(),
-            " WHERE s.application_id = ?1 AND s.id = ?2 AND ",
-            sessiond_store_sql::not_purged!("?1")
-        ),
-        [app, id],
-        session_from_row,
-    )
+    first(conn, GET_SESSION, [app, id], session_from_row)
 }
 
 pub(super) fn session_page(
@@ -99,19 +121,8 @@ impl SessionStore for SqliteStore {
         app: &AppId,
         id: &SessionId,
     ) -> StoreResult<Option<(Session, StoredUser)>> {
-        // Built at compile time: this is the Equisoft read path, run on every request.
-        const SQL: &str = concat!(
-            "SELECT ",
-            session_cols!(),
-            ", ",
-            user_cols!(),
-            " FROM sessions s JOIN users u ON u.application_id = s.application_id \
-             AND u.id = s.user_id AND u.session_generation = s.user_generation \
- WHERE s.application_id = ?1 AND s.id = ?2 AND ",
-            sessiond_store_sql::not_purged!("?1")
-        );
         self.read(|c| {
-            first(c, SQL, [app.as_str(), id.as_str()], |r| {
+            first(c, GET_SESSION_WITH_USER, [app.as_str(), id.as_str()], |r| {
                 Ok((session_from_row(r)?, user_at(r, SESSION_COL_COUNT)?))
             })
         })
@@ -156,15 +167,7 @@ impl SessionStore for SqliteStore {
         self.write(move |c| {
             let n = exec(
                 c,
-                concat!(
-                    "UPDATE sessions AS s SET status = ?1, actor = ?2, activity = ?3, last_active_organization_id = ?4, \
-                     updated_at = ?5, last_active_at = ?6, abandon_at = ?7, idle_deadline = ?8, version = ?9, \
-                     user_id = ?13, attributes = ?14, user_generation = \
-                     (SELECT session_generation FROM users WHERE application_id = ?10 AND id = ?13) \
-                     WHERE s.application_id = ?10 AND s.id = ?11 AND s.version = ?12 \
-                     AND EXISTS (SELECT 1 FROM users WHERE application_id = ?10 AND id = ?13) AND ",
-                    sessiond_store_sql::session_is_live!()
-                ),
+                UPDATE_SESSION,
                 params![
                     s.status.as_str(),
                     s.actor.as_ref().map(Value::to_string),
@@ -313,4 +316,60 @@ pub(crate) fn write_lapse_events(c: &Connection, now: Timestamp, limit: u32) -> 
         )?;
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod plans {
+    /// Plans are fixed when a statement is prepared (QPSG), whatever the values bound later, so
+    /// the request-path statements are checked here: each finds its session by primary key,
+    /// and the lapse scan goes by the lapse index. A wrong choice once cost a full walk of the
+    /// application's sessions per request (`vault.rs`, `USABLE_SESSIONS_OF_USER`).
+    #[tokio::test]
+    async fn request_path_statements_find_sessions_by_key() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = crate::SqliteStore::open(&dir.path().join("plans.db"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        store.migrate().await.unwrap_or_else(|e| panic!("{e}"));
+        let plan = |sql: &str| {
+            store
+                .read(|c| {
+                    let mut stmt = c
+                        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                        .map_err(crate::map_err)?;
+                    let n = stmt.parameter_count();
+                    let args: Vec<rusqlite::types::Value> =
+                        (0..n).map(|_| rusqlite::types::Value::Null).collect();
+                    let rows = stmt
+                        .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))
+                        .map_err(crate::map_err)?;
+                    rows.collect::<Result<Vec<_>, _>>().map_err(crate::map_err)
+                })
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        for (name, sql) in [
+            ("GET_SESSION", super::GET_SESSION),
+            ("GET_SESSION_WITH_USER", super::GET_SESSION_WITH_USER),
+            ("UPDATE_SESSION", super::UPDATE_SESSION),
+        ] {
+            let steps = plan(sql);
+            assert!(
+                steps
+                    .iter()
+                    .any(|s| s.contains("SEARCH s USING INDEX sqlite_autoindex_sessions_1 (id=?)")),
+                "{name}: {steps:?}"
+            );
+            assert!(
+                !steps.iter().any(|s| s.starts_with("SCAN")),
+                "{name}: {steps:?}"
+            );
+        }
+        let steps = plan(super::LAPSED);
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.contains("USING INDEX sessions_by_lapse")),
+            "{steps:?}"
+        );
+        assert!(!steps.iter().any(|s| s.starts_with("SCAN")), "{steps:?}");
+    }
 }
