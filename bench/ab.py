@@ -2,9 +2,11 @@
 """Two sessiond builds on one workload, interleaved, in one invocation:
 
   python3 bench/ab.py DIR_A DIR_B [--workload W1] [--concurrency 32] [--seconds 8] [--rounds 3]
+                      [--backend sqlite|postgres]
 
 DIR_A and DIR_B hold a `sessiond` binary each (say, a worktree's target/release and this
-checkout's). Each round starts a fresh SQLite instance of A, then of B, seeds 20,000 sessions for
+checkout's). Each round starts a fresh instance of A, then of B (SQLite, or a fresh database on the
+local PostgreSQL with --backend postgres), seeds 20,000 sessions for
 1,000 users through the API, and loads it with wrk pinned as in bench/run. Rounds alternate, so a
 machine that slows down during the run slows both. Printed per build: requests per second, the
 server's CPU time per request (user + system over all its threads, from /proc; steadier than
@@ -33,7 +35,7 @@ def cpu_seconds(pid):
 def one_round(rel, args, seed):
     bench.REL = rel
     tmp = tempfile.mkdtemp(prefix="bench-ab-")
-    s = bench.Sessiond("ab", "sqlite", tmp)
+    s = bench.Sessiond("ab", args.backend, tmp)
     s.start()
     try:
         sessions, users = s.seed(20_000, 1_000)
@@ -62,6 +64,7 @@ def main():
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--seconds", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--backend", default="sqlite", choices=["sqlite", "postgres"])
     args = ap.parse_args()
     runs = {"A": [], "B": []}
     for i in range(args.rounds):
@@ -69,7 +72,7 @@ def main():
             r = one_round(rel, args, i)
             runs[name].append(r)
             bench.log(f"round {i + 1} {name}: {r}")
-    print(f"{args.workload} c={args.concurrency}, {args.rounds} rounds of {args.seconds} s")
+    print(f"{args.workload} c={args.concurrency} on {args.backend}, {args.rounds} rounds of {args.seconds} s")
     for name, rel in (("A", args.a), ("B", args.b)):
         rs = runs[name]
         print(f"{name} ({rel}): req/s {median([r['rps'] for r in rs])}, CPU {median([r['cpu_us'] for r in rs])} us/request, "
