@@ -2,7 +2,8 @@
 //! application. Every dialect that speaks login sessions (Clerk, Equisoft) calls this.
 //!
 //! One `impl LoginService` per concern: `users`, `sessions`, `tokens`, `impersonation`,
-//! `token_vault`, `templates`; this file holds the service, its limits and shared helpers.
+//! `token_vault`, `templates`; `profiles` keeps opened user profiles; this file holds the
+//! service, its limits and shared helpers.
 
 mod impersonation;
 mod profiles;
