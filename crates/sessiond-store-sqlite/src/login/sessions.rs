@@ -320,6 +320,10 @@ pub(crate) fn write_lapse_events(c: &Connection, now: Timestamp, limit: u32) -> 
 
 #[cfg(test)]
 mod plans {
+    use sessiond_core::application::AppId;
+    use sessiond_core::clock::Timestamp;
+    use sessiond_core::store::SessionFilter;
+
     /// Plans are fixed when a statement is prepared (QPSG), whatever the values bound later, so
     /// the request-path statements are checked here: each finds its session by primary key,
     /// and the lapse scan goes by the lapse index. A wrong choice once cost a full walk of the
@@ -361,6 +365,38 @@ mod plans {
             assert!(
                 !steps.iter().any(|s| s.starts_with("SCAN")),
                 "{name}: {steps:?}"
+            );
+        }
+        // A user's listing (W3) and a client's: a range of that user's or client's index.
+        use sessiond_core::ids::{ClientId, UserId};
+        let app = AppId("app_x".into());
+        for (filter, index) in [
+            (
+                SessionFilter {
+                    user_id: Some(UserId("user_x".into())),
+                    ..SessionFilter::default()
+                },
+                "sessions_by_user",
+            ),
+            (
+                SessionFilter {
+                    client_id: Some(ClientId("client_x".into())),
+                    ..SessionFilter::default()
+                },
+                "sessions_by_client",
+            ),
+        ] {
+            let page = super::session_page(&app, &filter, 20, 0, Timestamp(0));
+            let steps = plan(&page.text);
+            assert!(
+                steps
+                    .iter()
+                    .any(|s| s.contains(&format!("USING INDEX {index}"))),
+                "{index}: {steps:?}"
+            );
+            assert!(
+                !steps.iter().any(|s| s.starts_with("SCAN")),
+                "{index}: {steps:?}"
             );
         }
         let steps = plan(super::LAPSED);
