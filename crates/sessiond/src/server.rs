@@ -194,6 +194,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         let transport = Arc::new(crate::webhooks::HttpTransport::new(&cfg.webhooks)?);
         let (store, vault, signer) = (store.clone(), rt.vault.clone(), rt.signer.clone());
         let (tenancy, login) = (rt.tenancy.clone(), rt.login.clone());
+        let profile_cache = cfg.user_cache_entries;
         let (dispatch, postgres) = (
             dispatch.clone(),
             (!cfg.uses_sqlite()).then(|| {
@@ -216,7 +217,10 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
                     (
                         own.clone(),
                         Arc::new(Tenancy::new(own.clone(), vault.clone())),
-                        Arc::new(LoginService::new(own, vault.clone(), signer)),
+                        Arc::new(
+                            LoginService::new(own, vault.clone(), signer)
+                                .with_profile_cache(profile_cache),
+                        ),
                     )
                 }
                 None => (store, tenancy, login),
