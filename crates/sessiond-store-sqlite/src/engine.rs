@@ -468,11 +468,7 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn WriteJob>>, counters:
         .requests
         .fetch_add(batch.len() as u64, Ordering::Relaxed);
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let e = map_err(e);
-        for job in batch.drain(..) {
-            job.finish(Err(e.clone()));
-        }
-        return;
+        return fail_all(batch, &map_err(e));
     }
     // Optimistically, every request runs straight in the transaction. A savepoint per request
     // would copy each page it first touches into the statement journal (a tenth of a create's
@@ -491,18 +487,11 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn WriteJob>>, counters:
         }
         counters.isolated.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            let e = map_err(e);
-            for job in batch.drain(..) {
-                job.finish(Err(e.clone()));
-            }
-            return;
+            return fail_all(batch, &map_err(e));
         }
         if let Err(e) = run_isolated(conn, batch) {
             let _ = conn.execute_batch("ROLLBACK");
-            for job in batch.drain(..) {
-                job.finish(Err(e.clone()));
-            }
-            return;
+            return fail_all(batch, &e);
         }
     }
     let committed = conn.execute_batch("COMMIT").map_err(map_err);
@@ -511,6 +500,13 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn WriteJob>>, counters:
     }
     for job in batch.drain(..) {
         job.finish(committed.clone());
+    }
+}
+
+/// Answers every request of `batch` with `e`: nothing of the batch was written.
+fn fail_all(batch: &mut Vec<Box<dyn WriteJob>>, e: &StoreError) {
+    for job in batch.drain(..) {
+        job.finish(Err(e.clone()));
     }
 }
 
