@@ -322,3 +322,38 @@ pub(crate) fn count<P: rusqlite::Params>(
 pub(crate) fn i64_of(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
+
+/// `EXPLAIN QUERY PLAN` on a freshly migrated database, for tests that pin the plans of
+/// request-path statements (plans are fixed at prepare time, whatever is bound later).
+#[cfg(test)]
+pub(crate) struct Planner {
+    _dir: tempfile::TempDir,
+    store: SqliteStore,
+}
+
+#[cfg(test)]
+impl Planner {
+    pub(crate) async fn new() -> Planner {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store =
+            SqliteStore::open(&dir.path().join("plans.db")).unwrap_or_else(|e| panic!("{e}"));
+        store.migrate().await.unwrap_or_else(|e| panic!("{e}"));
+        Planner { _dir: dir, store }
+    }
+
+    /// The plan's steps for `sql`, every parameter bound to NULL.
+    pub(crate) fn plan(&self, sql: &str) -> Vec<String> {
+        self.store
+            .read(|c| {
+                let mut stmt = c
+                    .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                    .map_err(map_err)?;
+                let nulls = vec![rusqlite::types::Value::Null; stmt.parameter_count()];
+                let rows = stmt
+                    .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+                    .map_err(map_err)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
+            })
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+}

@@ -338,25 +338,12 @@ const USABLE_SESSIONS_OF_USER: &str = "SELECT s.id FROM sessions s INDEXED BY se
 
 #[cfg(test)]
 mod tests {
-    use rusqlite::params;
-
     /// Statements on a request path read an index range of one user, never a scan.
     #[tokio::test]
     async fn a_users_usable_sessions_are_read_from_that_users_index_range() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let store = crate::SqliteStore::open(&dir.path().join("plans.db"))
-            .unwrap_or_else(|e| panic!("{e}"));
-        store.migrate().await.unwrap_or_else(|e| panic!("{e}"));
-        let plan = store
-            .read(|c| {
-                crate::all(
-                    c,
-                    &format!("EXPLAIN QUERY PLAN {}", super::USABLE_SESSIONS_OF_USER),
-                    params!["app", "user", 0],
-                    |r| crate::get::<String, _>(r, 3),
-                )
-            })
-            .unwrap_or_else(|e| panic!("{e}"));
+        let plan = crate::Planner::new()
+            .await
+            .plan(super::USABLE_SESSIONS_OF_USER);
         assert!(
             plan.iter()
                 .any(|step| step.contains("USING INDEX sessions_by_user")),

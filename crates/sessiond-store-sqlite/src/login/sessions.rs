@@ -330,26 +330,8 @@ mod plans {
     /// application's sessions per request (`vault.rs`, `USABLE_SESSIONS_OF_USER`).
     #[tokio::test]
     async fn request_path_statements_find_sessions_by_key() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let store = crate::SqliteStore::open(&dir.path().join("plans.db"))
-            .unwrap_or_else(|e| panic!("{e}"));
-        store.migrate().await.unwrap_or_else(|e| panic!("{e}"));
-        let plan = |sql: &str| {
-            store
-                .read(|c| {
-                    let mut stmt = c
-                        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                        .map_err(crate::map_err)?;
-                    let n = stmt.parameter_count();
-                    let args: Vec<rusqlite::types::Value> =
-                        (0..n).map(|_| rusqlite::types::Value::Null).collect();
-                    let rows = stmt
-                        .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))
-                        .map_err(crate::map_err)?;
-                    rows.collect::<Result<Vec<_>, _>>().map_err(crate::map_err)
-                })
-                .unwrap_or_else(|e| panic!("{e}"))
-        };
+        let planner = crate::Planner::new().await;
+        let plan = |sql: &str| planner.plan(sql);
         for (name, sql) in [
             ("GET_SESSION", super::GET_SESSION),
             ("GET_SESSION_WITH_USER", super::GET_SESSION_WITH_USER),
