@@ -427,6 +427,16 @@ async fn custom_template_keys_sign_with_es256_and_eddsa() {
     }
 }
 
+/// The vault of `db` under a fresh master key, shared by every node of a test.
+async fn fresh_vault(db: &TestDb) -> Arc<Vault> {
+    let ring = Keyring::new(vec![MasterKey::generate()]).unwrap_or_else(|e| panic!("{e}"));
+    Arc::new(
+        Vault::open(&*db.store, ring, None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+    )
+}
+
 /// Verified keys are cached per node, yet a change made behind the node's back (another node, or
 /// an administrative command on the same file) is seen on the very next request on SQLite, and
 /// within the notification bound on PostgreSQL.
@@ -434,12 +444,7 @@ async fn key_cache_sees_changes_made_elsewhere(kind: Kind) {
     let Some(db) = TestDb::new(kind).await else {
         return;
     };
-    let ring = Keyring::new(vec![MasterKey::generate()]).unwrap_or_else(|e| panic!("{e}"));
-    let vault = Arc::new(
-        Vault::open(&*db.store, ring, None)
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-    );
+    let vault = fresh_vault(&db).await;
     let node = Tenancy::new(db.store.clone(), vault.clone());
     let elsewhere = Tenancy::new(db.second_node().await, vault);
     let created = node
@@ -531,12 +536,7 @@ async fn profile_cache_sees_changes_made_elsewhere(kind: Kind) {
     let Some(db) = TestDb::new(kind).await else {
         return;
     };
-    let ring = Keyring::new(vec![MasterKey::generate()]).unwrap_or_else(|e| panic!("{e}"));
-    let vault = Arc::new(
-        Vault::open(&*db.store, ring, None)
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-    );
+    let vault = fresh_vault(&db).await;
     let tenancy = Tenancy::new(db.store.clone(), vault.clone());
     let node = LoginService::new(
         db.store.clone(),
