@@ -71,7 +71,9 @@ pub async fn webhook_endpoints_round_trip_and_isolation(db: &TestDb) {
         vec![EventType::SessionRevoked, EventType::UserCreated],
         true,
     );
+    assert_eq!(db.store.any_enabled_endpoint().await, Ok(false));
     assert_eq!(db.store.insert_endpoint(&e).await, Ok(()));
+    assert_eq!(db.store.any_enabled_endpoint().await, Ok(true));
     assert_eq!(
         db.store.get_endpoint(&a.id, &e.id).await,
         Ok(Some(e.clone()))
@@ -99,6 +101,11 @@ pub async fn webhook_endpoints_round_trip_and_isolation(db: &TestDb) {
         Err(StoreError::NotFound)
     );
     assert_eq!(db.store.update_endpoint(&changed).await, Ok(()));
+    assert_eq!(
+        db.store.any_enabled_endpoint().await,
+        Ok(false),
+        "a disabled endpoint has nothing delivered"
+    );
     assert_eq!(
         db.store.list_endpoints(&a.id).await,
         Ok(vec![changed.clone()])

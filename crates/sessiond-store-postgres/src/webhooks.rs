@@ -513,4 +513,12 @@ impl WebhookStore for SqlStore {
         .map_err(map_err)?;
         Ok(u64::try_from(get::<i64>(&row, "n")?).unwrap_or(0))
     }
+
+    async fn any_enabled_endpoint(&self) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT 1 AS one FROM webhook_endpoints WHERE enabled LIMIT 1")
+            .fetch_optional(self.pool())
+            .await
+            .map_err(map_err)?;
+        Ok(row.is_some())
+    }
 }

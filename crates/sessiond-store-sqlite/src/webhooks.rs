@@ -499,4 +499,16 @@ impl WebhookStore for SqliteStore {
             Ok(u64::try_from(n).unwrap_or(0))
         })
     }
+
+    async fn any_enabled_endpoint(&self) -> StoreResult<bool> {
+        self.read(|c| {
+            Ok(first(
+                c,
+                "SELECT 1 FROM webhook_endpoints WHERE enabled = 1 LIMIT 1",
+                [],
+                |_| Ok(()),
+            )?
+            .is_some())
+        })
+    }
 }

@@ -183,7 +183,12 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         clock.clone(),
         stop.clone(),
     ));
-    let webhooks = Arc::new(WebhookService::new(store.clone(), rt.vault.clone()));
+    // Endpoint writes on this node wake its delivery loop to look at the endpoints again.
+    let endpoint_changes = Arc::new(sessiond_core::events::EventSignal::default());
+    let webhooks = Arc::new(
+        WebhookService::new(store.clone(), rt.vault.clone())
+            .with_change_signal(endpoint_changes.clone()),
+    );
     let dispatch = DispatchSettings {
         retry_schedule_secs: cfg.webhooks.retry_schedule_secs.clone(),
         // Past the transport's own timeout, so a live sender is never overtaken.
@@ -241,6 +246,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         build,
         dispatch.batch as usize,
         rt.login.event_signal(),
+        endpoint_changes,
         clock.clone(),
         stop.clone(),
     ));

@@ -118,4 +118,7 @@ pub trait WebhookStore: Send + Sync {
     /// How many deliveries wait: pending retries and replays, and events after enabled
     /// endpoints' cursors (the outbox depth the metrics show).
     async fn pending_deliveries(&self) -> StoreResult<u64>;
+    /// Whether any application has an enabled endpoint: with none, the delivery loop has
+    /// nothing to claim and can skip its passes.
+    async fn any_enabled_endpoint(&self) -> StoreResult<bool>;
 }

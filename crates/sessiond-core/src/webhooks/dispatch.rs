@@ -24,6 +24,9 @@ use crate::store::Store;
 
 /// Endpoints whose new events one pass takes up.
 const FRESH_ENDPOINTS: u32 = 16;
+/// How long a look at whether any endpoint is enabled stands, in ms. It bounds how late a node
+/// starts delivering to an endpoint enabled elsewhere (another node, the CLI).
+const ENDPOINTS_RECHECK_MS: i64 = 1000;
 
 /// A delivery's request headers.
 pub type Headers = Vec<(&'static str, String)>;
@@ -119,6 +122,10 @@ pub struct Dispatcher {
     settings: DispatchSettings,
     /// This node's name on its leases.
     holder: String,
+    /// Whether any endpoint was enabled at the last look, and when that was. With none, a pass
+    /// is skipped rather than run as claims that cannot find anything: on PostgreSQL those were
+    /// two statements after every write burst.
+    endpoints: std::sync::Mutex<Option<(Timestamp, bool)>>,
 }
 
 impl Dispatcher {
@@ -137,13 +144,41 @@ impl Dispatcher {
             transport,
             settings,
             holder,
+            endpoints: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Drops the last look at the endpoints: this node changed one, so the next pass looks again.
+    pub fn forget_endpoints(&self) {
+        if let Ok(mut known) = self.endpoints.lock() {
+            *known = None;
+        }
+    }
+
+    /// Whether a pass at `now` can find work: false only while a look younger than
+    /// [`ENDPOINTS_RECHECK_MS`] saw no enabled endpoint.
+    async fn endpoints_enabled(&self, now: Timestamp) -> Result<bool> {
+        let known = self.endpoints.lock().ok().and_then(|k| *k);
+        if let Some((at, enabled)) = known
+            && now.0 >= at.0
+            && now.0 - at.0 < ENDPOINTS_RECHECK_MS
+        {
+            return Ok(enabled);
+        }
+        let enabled = self.store.any_enabled_endpoint().await?;
+        if let Ok(mut k) = self.endpoints.lock() {
+            *k = Some((now, enabled));
+        }
+        Ok(enabled)
     }
 
     /// One pass at `now`: new events by endpoint cursor, then due retries and replays. Sends run
     /// concurrently; the pass returns when all have been recorded.
     pub async fn run_once(self: &Arc<Self>, now: Timestamp) -> Result<DispatchReport> {
         let mut report = DispatchReport::default();
+        if !self.endpoints_enabled(now).await? {
+            return Ok(report);
+        }
         let lease = now.plus_secs(self.settings.lease_secs);
         let fresh = self
             .store

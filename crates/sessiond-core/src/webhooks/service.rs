@@ -8,6 +8,7 @@ use super::model::*;
 use crate::application::Application;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::events::EventSignal;
 use crate::ids::EndpointId;
 use crate::retry::{Attempt as Try, retry_optimistic};
 use crate::store::Store;
@@ -21,6 +22,9 @@ pub const MAX_REPLAY_SPAN_MS: i64 = 31 * 24 * 3600 * 1000;
 pub struct WebhookService {
     store: Arc<dyn Store>,
     vault: Arc<Vault>,
+    /// Raised after an endpoint is written, so this node's delivery loop looks at the endpoints
+    /// again at once instead of within its recheck period.
+    changes: Option<Arc<EventSignal>>,
 }
 
 fn not_found() -> Error {
@@ -39,7 +43,23 @@ fn check_limit(limit: u32) -> Result<()> {
 
 impl WebhookService {
     pub fn new(store: Arc<dyn Store>, vault: Arc<Vault>) -> Self {
-        WebhookService { store, vault }
+        WebhookService {
+            store,
+            vault,
+            changes: None,
+        }
+    }
+
+    /// Raises `signal` whenever an endpoint is created or changed.
+    pub fn with_change_signal(mut self, signal: Arc<EventSignal>) -> Self {
+        self.changes = Some(signal);
+        self
+    }
+
+    fn changed(&self) {
+        if let Some(s) = &self.changes {
+            s.raise();
+        }
     }
 
     fn seal(&self, id: &EndpointId, s: &WebhookSecret) -> Vec<u8> {
@@ -103,6 +123,7 @@ impl WebhookService {
             version: 1,
         };
         self.store.insert_endpoint(&e).await?;
+        self.changed();
         Ok((e, secret))
     }
 
@@ -125,7 +146,7 @@ impl WebhookService {
         change: impl Fn(&mut Endpoint) -> Result<()> + Send + Sync,
     ) -> Result<Endpoint> {
         let change = &change;
-        retry_optimistic(|| async move {
+        let e = retry_optimistic(|| async move {
             let mut e = self.get(app, id).await?;
             change(&mut e)?;
             e.version += 1;
@@ -135,7 +156,9 @@ impl WebhookService {
                 written => Try::of_write(written, e),
             }
         })
-        .await
+        .await?;
+        self.changed();
+        Ok(e)
     }
 
     /// Changes the given fields.
