@@ -125,6 +125,10 @@ pub struct PoolOptions {
     /// Longest a statement waits for a connection: a free one, or a new one while the database
     /// is being reached. Past it the store answers `Unavailable`.
     pub acquire_timeout: Duration,
+    /// Keep the authentication epoch in memory (a LISTEN connection and a re-read a second).
+    /// Only a store that authenticates requests needs it; without it `auth_epoch()` reads the
+    /// table.
+    pub watch_auth_epoch: bool,
 }
 
 impl Default for PoolOptions {
@@ -132,6 +136,7 @@ impl Default for PoolOptions {
         PoolOptions {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(1),
+            watch_auth_epoch: true,
         }
     }
 }
@@ -162,7 +167,9 @@ impl SqlStore {
             .await
             .map_err(map_err)?;
         let epoch = Arc::new(epoch::EpochWatch::default());
-        epoch::spawn_watcher(url, pool.clone(), epoch.clone());
+        if opts.watch_auth_epoch {
+            epoch::spawn_watcher(url, pool.clone(), epoch.clone());
+        }
         Ok(SqlStore { pool, epoch })
     }
 

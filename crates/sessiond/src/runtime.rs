@@ -257,6 +257,7 @@ pub async fn open(cfg: &Config, create: Create) -> anyhow::Result<Runtime> {
     let opts = PoolOptions {
         max_connections: cfg.database_max_connections,
         acquire_timeout: Duration::from_millis(cfg.database_acquire_timeout_ms),
+        watch_auth_epoch: true,
     };
     let db = if cfg.uses_sqlite() {
         let store = SqliteStore::open_url(&cfg.database_url)

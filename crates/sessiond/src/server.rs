@@ -208,6 +208,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
                     PoolOptions {
                         max_connections: 4,
                         acquire_timeout: Duration::from_millis(cfg.database_acquire_timeout_ms),
+                        // The loop authenticates nothing.
+                        watch_auth_epoch: false,
                     },
                 )
             }),
