@@ -480,6 +480,16 @@ def pg_wire(args, tmp):
             pools = {"sessions": sessions, "users": users}
             client = Client(sys_.port, sys_.headers)
             per = out.setdefault(sys_.name, {})
+            # What the idle node sends on its own (timers: re-reads, leases), per second; the
+            # request figures are also given net of it, so they do not depend on how fast the
+            # sequential pass runs.
+            idle_s = 1 if args.quick else 10
+            time.sleep(1)
+            i0 = meter.counts()
+            time.sleep(idle_s)
+            i1 = meter.counts()
+            idle = ((i1[0] - i0[0]) / idle_s, (i1[1] - i0[1]) / idle_s)
+            per["idle_per_s"] = {"statements": round(idle[0], 2), "round_trips": round(idle[1], 2)}
             for w in ["W2", "W3", "W6", "W1", "W4", "W5"]:
                 if w not in sys_.workloads:
                     continue
@@ -489,10 +499,14 @@ def pg_wire(args, tmp):
                 for i in range(warm):
                     call(i)
                 s0, r0 = meter.counts()
+                t0 = time.monotonic()
                 for i in range(warm, warm + n):
                     call(i)
                 s1, r1 = meter.counts()
-                per[w] = {"statements": round((s1 - s0) / n, 2), "round_trips": round((r1 - r0) / n, 2)}
+                took = time.monotonic() - t0
+                per[w] = {"statements": round((s1 - s0) / n, 2), "round_trips": round((r1 - r0) / n, 2),
+                          "net_statements": round(max(0.0, s1 - s0 - idle[0] * took) / n, 2),
+                          "net_round_trips": round(max(0.0, r1 - r0 - idle[1] * took) / n, 2)}
                 log(f"pg wire {sys_.name} {w}: {per[w]}")
         finally:
             sys_.stop()
@@ -593,12 +607,22 @@ def report(doc, path_md, path_svg):
     wire = doc.get("pg_wire")
     if wire:
         names = list(wire)
-        lines += ["PostgreSQL statements / round trips per request, counted on the wire (bench/pgmeter.py, sequential pass after warm-up):", "",
+        lines += ["PostgreSQL statements / round trips per request, counted on the wire (bench/pgmeter.py, sequential pass after warm-up); "
+                  "in brackets, the same net of what the idle server sends on its own over the pass's time:", "",
                   "| workload | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+
+        def cell(c):
+            if not c:
+                return "n/a"
+            net = f" ({c['net_statements']} / {c['net_round_trips']})" if "net_statements" in c else ""
+            return f"{c['statements']} / {c['round_trips']}{net}"
         for w in ["W1", "W2", "W3", "W4", "W5", "W6"]:
             cells = [wire[n].get(w) for n in names]
             if any(cells):
-                lines.append(f"| {w} | " + " | ".join(f"{c['statements']} / {c['round_trips']}" if c else "n/a" for c in cells) + " |")
+                lines.append(f"| {w} | " + " | ".join(cell(c) for c in cells) + " |")
+        idle = [wire[n].get("idle_per_s") for n in names]
+        if any(idle):
+            lines.append("| idle, per second | " + " | ".join(f"{c['statements']} / {c['round_trips']}" if c else "n/a" for c in idle) + " |")
         lines.append("")
     w7 = [r for r in res if r["workload"] == "W7"]
     if w7:
@@ -690,8 +714,12 @@ def targets(doc):
         vs(f"{w} on PostgreSQL >= 2x express-pg (c=32)", "sessiond-postgres", "express-pg", w, 2)
     wire = (doc.get("pg_wire") or {}).get("sessiond-postgres") or {}
     for w, limit, kind in (("W2", 1, "read"), ("W3", 1, "read"), ("W1", 2, "write"), ("W4", 2, "write"), ("W5", 2, "write")):
-        rt = (wire.get(w) or {}).get("round_trips")
-        add(f"PostgreSQL {w} ({kind}) <= {limit} round trip{'s' if limit > 1 else ''} per request", f"{rt}", rt is not None and rt <= limit)
+        c = wire.get(w) or {}
+        rt, net = c.get("round_trips"), c.get("net_round_trips")
+        # Judged on the request's own round trips: the idle node's timers are a per-node cost
+        # per second, shown beside it, not a per-request one.
+        add(f"PostgreSQL {w} ({kind}) <= {limit} round trip{'s' if limit > 1 else ''} per request",
+            f"{net} ({rt} with the idle node's own)", net is not None and net <= limit)
     g = doc.get("w3_growth") or {}
     add(f"W3 p99 grows <= 1.5x from {g.get('stored_small')} to {g.get('stored_large')} stored", f"x{g.get('p99_growth')}", g.get("p99_growth") and g["p99_growth"] <= 1.5)
     add(f"sessiond RSS <= 100 MB with {g.get('stored_large')} sessions on SQLite", f"{g.get('rss_mb_large')} MB", g.get("rss_mb_large") and g["rss_mb_large"] <= 100)
