@@ -4,7 +4,7 @@
 //! # Layout
 //! - [`SqlStore`]: connection pool and migrations; [`Backend`] picks a backend by URL scheme.
 //! - `pool`: its own connection pool (no ping per checkout; dead connections found by error
-//!   generation) and `Tx`.
+//!   generation) and `Tx`; `nodelay`: TCP_NODELAY on its sockets, which sqlx leaves off.
 //! - `epoch`: the authentication epoch kept in memory, refreshed by LISTEN/NOTIFY.
 //! - `tenancy`: meta values, applications and secret keys.
 //! - `ops`: sealed-value enumeration, job-run claims and health.
@@ -19,7 +19,7 @@
 //! Queries go through sqlx's native PostgreSQL driver: binary protocol, every statement prepared
 //! once per connection and cached (a warm read is one round trip: Bind/Execute/Sync), values bound
 //! as their native types. Columns are TEXT, BIGINT (times are epoch milliseconds, as in the core)
-//! and BYTEA; see docs/design/storage.md for why this driver.
+//! and BYTEA; see docs/design/storage-contract.md for why this driver.
 //!
 //! # Durability of an acknowledged write
 //! Whatever the server's `synchronous_commit` gives (on by default: the commit record is flushed
@@ -29,6 +29,7 @@ mod console;
 mod epoch;
 mod events;
 mod login;
+mod nodelay;
 mod ops;
 mod pool;
 mod tenancy;

@@ -134,6 +134,7 @@ impl ConnPool {
             });
         }
         let conn = PgConnection::connect_with(&inner.connect).await?;
+        crate::nodelay::set_for_peer_port(inner.connect.get_port());
         inner.open.fetch_add(1, Ordering::AcqRel);
         Ok(Lease {
             conn: Some(conn),
