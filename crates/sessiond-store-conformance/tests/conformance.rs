@@ -58,6 +58,7 @@ conformance_suite!(
     session_deletions_by_user_and_lapse,
     deleting_all_of_a_users_sessions_is_one_write,
     deleting_lapsed_sessions_is_one_write,
+    concurrent_creations_are_answered_each_on_its_own,
 );
 
 conformance_suite!(

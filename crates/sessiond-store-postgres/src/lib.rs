@@ -9,7 +9,8 @@
 //! - `tenancy`: meta values, applications and secret keys.
 //! - `ops`: sealed-value enumeration, job-run claims and health.
 //! - `login`, `vault`, `verification`: users, sessions, keys, templates, the token vault, the
-//!   impersonation audit trail and identity-verification sessions.
+//!   impersonation audit trail and identity-verification sessions. Concurrent session creations
+//!   are written together, one multi-row statement per group (`login::grouped`).
 //! - `events`: the outbox: events written inside the writes that cause them (`event_cte!` makes
 //!   the event part of a single statement), read in commit order by transaction id.
 //! - `webhooks`: webhook endpoints, their deliveries (claimed with `FOR UPDATE SKIP LOCKED` and
@@ -147,6 +148,8 @@ impl Default for PoolOptions {
 pub struct SqlStore {
     pool: ConnPool,
     epoch: Arc<epoch::EpochWatch>,
+    /// Concurrent session inserts, grouped into one statement (see `login::grouped`).
+    grouped: Option<Arc<login::grouped::GroupedInserts>>,
 }
 
 impl SqlStore {
@@ -171,7 +174,12 @@ impl SqlStore {
         if opts.watch_auth_epoch {
             epoch::spawn_watcher(url, pool.clone(), epoch.clone());
         }
-        Ok(SqlStore { pool, epoch })
+        let grouped = login::grouped::GroupedInserts::start(pool.clone());
+        Ok(SqlStore {
+            pool,
+            epoch,
+            grouped,
+        })
     }
 
     /// Applies pending migrations.
@@ -195,6 +203,10 @@ impl SqlStore {
 
     fn epoch_from_memory(&self) -> Option<i64> {
         self.epoch.current()
+    }
+
+    pub(crate) fn grouped(&self) -> Option<&login::grouped::GroupedInserts> {
+        self.grouped.as_deref()
     }
 
     pub(crate) fn pool(&self) -> &ConnPool {

@@ -1,9 +1,11 @@
 //! Storage contract of users, sessions, signing keys and JWT templates.
 
+mod concurrent;
 mod keys_templates;
 mod sessions;
 mod users;
 
+pub use concurrent::*;
 pub use keys_templates::*;
 pub use sessions::*;
 pub use users::*;

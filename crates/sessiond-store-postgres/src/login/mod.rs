@@ -73,6 +73,7 @@ fn attributes_json(s: &Session) -> StoreResult<String> {
         .map_err(|e| StoreError::backend_caused("cannot encode a stored value", e))
 }
 
+pub(crate) mod grouped;
 mod sessions;
 mod signing_keys;
 mod templates;

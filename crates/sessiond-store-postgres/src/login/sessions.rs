@@ -16,45 +16,10 @@ use sessiond_store_sql::filters::*;
 #[async_trait]
 impl SessionStore for SqlStore {
     async fn insert_session(&self, s: &Session, event: Option<&NewEvent>) -> StoreResult<()> {
-        let actor = s.actor.as_ref().map(Value::to_string);
-        // One statement: the session and its event, or neither.
-        let q = sqlx::query(concat!(
-            "WITH ins AS (INSERT INTO sessions (id, application_id, user_id, client_id, status, actor, activity, \
-             last_active_organization_id, created_at, updated_at, last_active_at, expire_at, abandon_at, \
-             idle_deadline, version, attributes, sso, user_generation) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $18, $19, \
-             u.session_generation FROM users u WHERE u.application_id = $16 AND u.id = $17 RETURNING 1), ",
-            crate::events::event_cte!("ins", 20, 21, 22, 23, 24, 25),
-            " SELECT count(*) AS n FROM ins"
-        ))
-        .bind(s.id.as_str())
-        .bind(s.application_id.as_str())
-        .bind(s.user_id.as_str())
-        .bind(s.client_id.as_str())
-        .bind(s.status.as_str())
-        .bind(actor)
-        .bind(s.activity.clone())
-        .bind(s.last_active_organization_id.clone())
-        .bind(s.created_at.0)
-        .bind(s.updated_at.0)
-        .bind(s.last_active_at.0)
-        .bind(s.expire_at.0)
-        .bind(s.abandon_at.0)
-        .bind(s.idle_deadline.map(|t| t.0))
-        .bind(s.version)
-        .bind(s.application_id.as_str())
-        .bind(s.user_id.as_str())
-        .bind(attributes_json(s)?)
-        .bind(s.sso.clone());
-        let row = crate::events::bind(q, event)
-            .fetch_one(self.pool())
-            .await
-            .map_err(map_err)?;
-        // The user must belong to the same application; otherwise nothing is inserted.
-        if get::<i64>(&row, "n")? == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::NotFound)
+        // One statement: the session and its event, or neither; grouped with concurrent ones.
+        match self.grouped() {
+            Some(g) => g.insert(s, event).await,
+            None => super::grouped::insert_one(self.pool(), s, event).await,
         }
     }
 
