@@ -119,6 +119,28 @@ impl Env {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Opens a session for `u` (`POST /sessions` with only its uuid): the answer and its id.
+    async fn session_of(&self, u: &sessiond_core::user::User) -> (Value, String) {
+        let (st, s) = self
+            .kt("POST", "/sessions", &json!({"userUuid": u.id}).to_string())
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{s}");
+        let sid = s["sessionId"].as_str().unwrap_or_default().to_owned();
+        (s, sid)
+    }
+
+    /// Lets `u` impersonate other users.
+    async fn may_impersonate(&self, u: &sessiond_core::user::User) {
+        self.set(
+            u,
+            UserPatch {
+                can_impersonate: Some(true),
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+
     async fn set(&self, u: &sessiond_core::user::User, patch: UserPatch) {
         self.login
             .update_user(&self.app, &u.id, patch, self.clock.now())
@@ -284,22 +306,8 @@ async fn every_operation_in_kotlin_encoding() {
     assert_eq!(s["enabledForEquisoftConnect"], true);
 
     let admin = e.user("admin@example.com").await;
-    e.set(
-        &admin,
-        UserPatch {
-            can_impersonate: Some(true),
-            ..Default::default()
-        },
-    )
-    .await;
-    let (_, a) = e
-        .kt(
-            "POST",
-            "/sessions",
-            &json!({"userUuid": admin.id}).to_string(),
-        )
-        .await;
-    let asid = a["sessionId"].as_str().unwrap_or_default().to_owned();
+    e.may_impersonate(&admin).await;
+    let (_, asid) = e.session_of(&admin).await;
     let (st, imp) = e
         .kt(
             "POST",
@@ -514,10 +522,7 @@ async fn typescript_fetch_json_encodes_text_bodies() {
 async fn keep_alive_slides_suspend_never_expire() {
     let e = env().await;
     let u = e.user("life@example.com").await;
-    let (_, s) = e
-        .kt("POST", "/sessions", &json!({"userUuid": u.id}).to_string())
-        .await;
-    let sid = s["sessionId"].as_str().unwrap_or_default().to_owned();
+    let (s, sid) = e.session_of(&u).await;
     let expire = parse_date(&s, "expire");
     let suspend0 = parse_date(&s, "suspend");
     assert_eq!(
@@ -580,10 +585,7 @@ async fn keep_alive_slides_suspend_never_expire() {
     );
 
     // Keeping a session alive until past expire: it expires on time regardless.
-    let (_, s2) = e
-        .kt("POST", "/sessions", &json!({"userUuid": u.id}).to_string())
-        .await;
-    let sid2 = s2["sessionId"].as_str().unwrap_or_default().to_owned();
+    let (s2, sid2) = e.session_of(&u).await;
     let expire2 = parse_date(&s2, "expire");
     for _ in 0..20 {
         e.clock.advance_secs(1700);
@@ -608,10 +610,7 @@ async fn keep_alive_slides_suspend_never_expire() {
 async fn vault_is_sealed_bounded_and_destroyed_with_its_session() {
     let e = env().await;
     let u = e.user("vault@example.com").await;
-    let (_, s) = e
-        .kt("POST", "/sessions", &json!({"userUuid": u.id}).to_string())
-        .await;
-    let sid = s["sessionId"].as_str().unwrap_or_default().to_owned();
+    let (_, sid) = e.session_of(&u).await;
     let secret = "VAULT-SECRET-0f6b2e6c9a";
     let (st, _) = e
         .kt(
@@ -698,10 +697,7 @@ async fn vault_is_sealed_bounded_and_destroyed_with_its_session() {
     );
 
     // Expiry destroys it as well (through the purge of unusable sessions' vaults).
-    let (_, s2) = e
-        .kt("POST", "/sessions", &json!({"userUuid": u.id}).to_string())
-        .await;
-    let sid2 = s2["sessionId"].as_str().unwrap_or_default().to_owned();
+    let (_, sid2) = e.session_of(&u).await;
     let _ = e
         .kt("PUT", &format!("/sessions/{sid2}/tokens/sso"), "\"v\"")
         .await;
@@ -738,14 +734,7 @@ async fn impersonation_rules_and_audit() {
     let admin = e.user("boss@example.com").await;
     let plain = e.user("plain@example.com").await;
     let target = e.user("target@example.com").await;
-    let (_, s) = e
-        .kt(
-            "POST",
-            "/sessions",
-            &json!({"userUuid": plain.id}).to_string(),
-        )
-        .await;
-    let sid = s["sessionId"].as_str().unwrap_or_default().to_owned();
+    let (_, sid) = e.session_of(&plain).await;
     let (st, err) = e
         .kt(
             "POST",
@@ -758,22 +747,8 @@ async fn impersonation_rules_and_audit() {
         (StatusCode::FORBIDDEN, Some("ACCESS_DENIED"))
     );
 
-    e.set(
-        &admin,
-        UserPatch {
-            can_impersonate: Some(true),
-            ..Default::default()
-        },
-    )
-    .await;
-    let (_, a) = e
-        .kt(
-            "POST",
-            "/sessions",
-            &json!({"userUuid": admin.id}).to_string(),
-        )
-        .await;
-    let asid = a["sessionId"].as_str().unwrap_or_default().to_owned();
+    e.may_impersonate(&admin).await;
+    let (_, asid) = e.session_of(&admin).await;
     let (st, err) = e
         .kt("POST", &format!("/sessions/{asid}/revertIdentity"), "null")
         .await;
@@ -1042,10 +1017,7 @@ async fn cross_dialect_and_users_by_external_id() {
 async fn bad_input_is_400_bad_request_never_500() {
     let e = env().await;
     let u = e.user("bad@example.com").await;
-    let (_, s) = e
-        .kt("POST", "/sessions", &json!({"userUuid": u.id}).to_string())
-        .await;
-    let sid = s["sessionId"].as_str().unwrap_or_default().to_owned();
+    let (_, sid) = e.session_of(&u).await;
     for (method, path, body, message) in [
         ("POST", "/sessions".to_owned(), "{", "BAD_REQUEST"),
         ("POST", "/sessions".to_owned(), "[1]", "BAD_REQUEST"),
@@ -1185,10 +1157,7 @@ async fn bad_input_is_400_bad_request_never_500() {
 async fn tenant_isolation() {
     let e = env().await;
     let u = e.user("iso@example.com").await;
-    let (_, s) = e
-        .kt("POST", "/sessions", &json!({"userUuid": u.id}).to_string())
-        .await;
-    let sid = s["sessionId"].as_str().unwrap_or_default().to_owned();
+    let (_, sid) = e.session_of(&u).await;
     let _ = e
         .kt("PUT", &format!("/sessions/{sid}/tokens/sso"), "\"v\"")
         .await;
