@@ -409,6 +409,39 @@ mod tests {
         idle_timeout: Duration::from_secs(60),
     };
 
+    /// Serves `app` until the returned token is cancelled (with `budget` to finish in-flight
+    /// requests), and starts a GET of `path` on a connection of its own.
+    async fn serving(
+        app: axum::Router,
+        path: &str,
+        budget: Duration,
+    ) -> (
+        std::net::SocketAddr,
+        CancellationToken,
+        tokio::task::JoinHandle<bool>,
+        tokio::net::TcpStream,
+    ) {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let stop = CancellationToken::new();
+        let server = tokio::spawn(crate::listener::serve(
+            listener,
+            app,
+            LIMITS,
+            stop.clone(),
+            budget,
+        ));
+        let mut conn = tokio::net::TcpStream::connect(addr)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        conn.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        (addr, stop, server, conn)
+    }
+
     async fn slow() -> &'static str {
         tokio::time::sleep(Duration::from_millis(800)).await;
         "done"
@@ -416,25 +449,8 @@ mod tests {
 
     #[tokio::test]
     async fn in_flight_request_finishes_and_new_connections_are_refused() {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
         let app = axum::Router::new().route("/slow", get(slow));
-        let stop = CancellationToken::new();
-        let server = tokio::spawn(crate::listener::serve(
-            listener,
-            app,
-            LIMITS,
-            stop.clone(),
-            Duration::from_secs(10),
-        ));
-        let mut conn = tokio::net::TcpStream::connect(addr)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        conn.write_all(b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n")
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let (addr, stop, server, mut conn) = serving(app, "/slow", Duration::from_secs(10)).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
         let started = std::time::Instant::now();
         stop.cancel();
@@ -461,25 +477,8 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(60)).await;
             "never"
         }
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
         let app = axum::Router::new().route("/stuck", get(stuck));
-        let stop = CancellationToken::new();
-        let server = tokio::spawn(crate::listener::serve(
-            listener,
-            app,
-            LIMITS,
-            stop.clone(),
-            Duration::from_millis(300),
-        ));
-        let mut conn = tokio::net::TcpStream::connect(addr)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        conn.write_all(b"GET /stuck HTTP/1.1\r\nhost: x\r\n\r\n")
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let (_, stop, server, _conn) = serving(app, "/stuck", Duration::from_millis(300)).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
         let started = std::time::Instant::now();
         stop.cancel();
