@@ -53,6 +53,11 @@ impl Body {
         self.0.str(k).map_err(clerk)
     }
 
+    /// A string field that must be there (absent or null: Clerk's `form_param_missing`).
+    pub fn required_str(&self, k: &str) -> Result<String, ClerkError> {
+        self.str(k)?.ok_or_else(|| ClerkError::missing(k))
+    }
+
     /// For updates: absent is `None`, null is `Some(None)`.
     pub fn str_patch(&self, k: &str) -> Result<Option<Option<String>>, ClerkError> {
         self.0.str_patch(k).map_err(clerk)

@@ -26,9 +26,7 @@ pub async fn create_session(
 ) -> ClerkResult {
     let body = Body::parse(&body)?;
     body.only(&["user_id", "active_organization_id"])?;
-    let uid = body
-        .str("user_id")?
-        .ok_or_else(|| ClerkError::missing("user_id"))?;
+    let uid = body.required_str("user_id")?;
     if body.str("active_organization_id")?.is_some() {
         return Err(ClerkError::value_invalid(
             "active_organization_id",
@@ -162,9 +160,7 @@ pub async fn verify_session(
 ) -> ClerkResult {
     let body = Body::parse(&body)?;
     body.only(&["token"])?;
-    let token = body
-        .str("token")?
-        .ok_or_else(|| ClerkError::missing("token"))?;
+    let token = body.required_str("token")?;
     let sid = session_id(&id)?;
     let now = st.clock.now();
     let s = st

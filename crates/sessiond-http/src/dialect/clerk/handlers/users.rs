@@ -393,9 +393,7 @@ pub async fn verify_password(
 ) -> ClerkResult {
     let b = Body::parse(&body)?;
     b.only(&["password"])?;
-    let password = b
-        .str("password")?
-        .ok_or_else(|| ClerkError::missing("password"))?;
+    let password = b.required_str("password")?;
     let uid = user_id(&id)?;
     let check = st
         .login
