@@ -44,19 +44,13 @@ async fn insert_attachments(
     Ok(())
 }
 
-impl SqlStore {
-    async fn write_verification(
-        &self,
-        tx: &mut crate::pool::Tx,
-        v: &Verification,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE verification_sessions SET state = $1, state_rank = $2, fail_reason = $3, \
-             provider = $4, sub_provider = $5, options = $6, step = $7, input_sealed = $8, \
-             results_sealed = $9, browser_binding = $10, updated_at = $11, finished_at = $12, \
-             redacted_at = $13, version = $14 \
-             WHERE application_id = $15 AND id = $16 AND version = $17",
-        )
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// Binds `$1`–`$16`, the same in the insert and the update: the id and application, then every
+/// field a change may write.
+fn bind_changeable<'q>(q: PgQuery<'q>, v: &'q Verification) -> StoreResult<PgQuery<'q>> {
+    Ok(q.bind(v.id.as_str())
+        .bind(v.application_id.as_str())
         .bind(v.state.as_str())
         .bind(i64::from(v.state.rank()))
         .bind(v.state.fail_reason().map(|r| r.as_str()))
@@ -70,13 +64,27 @@ impl SqlStore {
         .bind(v.updated_at.0)
         .bind(v.finished_at.map(|t| t.0))
         .bind(v.redacted_at.map(|t| t.0))
-        .bind(v.version)
-        .bind(v.application_id.as_str())
-        .bind(v.id.as_str())
-        .bind(v.version - 1)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_err)?;
+        .bind(v.version))
+}
+
+impl SqlStore {
+    async fn write_verification(
+        &self,
+        tx: &mut crate::pool::Tx,
+        v: &Verification,
+    ) -> StoreResult<bool> {
+        let q = sqlx::query(
+            "UPDATE verification_sessions SET state = $3, state_rank = $4, fail_reason = $5, \
+             provider = $6, sub_provider = $7, options = $8, step = $9, input_sealed = $10, \
+             results_sealed = $11, browser_binding = $12, updated_at = $13, finished_at = $14, \
+             redacted_at = $15, version = $16 \
+             WHERE id = $1 AND application_id = $2 AND version = $17",
+        );
+        let done = bind_changeable(q, v)?
+            .bind(v.version - 1)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -98,38 +106,23 @@ impl VerificationStore for SqlStore {
         event: Option<&NewEvent>,
     ) -> StoreResult<()> {
         let mut tx = self.pool().begin().await.map_err(map_err)?;
-        sqlx::query(
-            "INSERT INTO verification_sessions (id, application_id, flow, state, state_rank, \
-             fail_reason, provider, sub_provider, options, step, results_key_hash, \
-             results_public_key, input_sealed, results_sealed, browser_binding, created_at, \
-             updated_at, expires_at, finished_at, redacted_at, version) \
+        let q = sqlx::query(
+            "INSERT INTO verification_sessions (id, application_id, state, state_rank, \
+             fail_reason, provider, sub_provider, options, step, input_sealed, results_sealed, \
+             browser_binding, updated_at, finished_at, redacted_at, version, flow, \
+             results_key_hash, results_public_key, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
              $18, $19, $20, $21)",
-        )
-        .bind(v.id.as_str())
-        .bind(v.application_id.as_str())
-        .bind(v.flow.as_str())
-        .bind(v.state.as_str())
-        .bind(i64::from(v.state.rank()))
-        .bind(v.state.fail_reason().map(|r| r.as_str()))
-        .bind(v.provider.clone())
-        .bind(v.sub_provider.clone())
-        .bind(json(&v.options)?)
-        .bind(json(&v.step)?)
-        .bind(v.results_key_hash.to_vec())
-        .bind(v.results_public_key.to_vec())
-        .bind(v.input_sealed.clone())
-        .bind(v.results_sealed.clone())
-        .bind(v.browser_binding.map(|b| b.to_vec()))
-        .bind(v.created_at.0)
-        .bind(v.updated_at.0)
-        .bind(v.expires_at.0)
-        .bind(v.finished_at.map(|t| t.0))
-        .bind(v.redacted_at.map(|t| t.0))
-        .bind(v.version)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        );
+        bind_changeable(q, v)?
+            .bind(v.flow.as_str())
+            .bind(v.results_key_hash.to_vec())
+            .bind(v.results_public_key.to_vec())
+            .bind(v.created_at.0)
+            .bind(v.expires_at.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         insert_attachments(&mut tx, attachments).await?;
         crate::events::append(&mut tx, event).await?;
         tx.commit().await.map_err(map_err)

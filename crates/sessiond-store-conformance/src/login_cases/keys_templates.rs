@@ -198,6 +198,11 @@ pub async fn templates_round_trip_and_isolation(db: &TestDb) {
     renamed.name = "other".into();
     assert_eq!(db.store.update_template(&renamed).await, Ok(()));
     assert_eq!(
+        db.store.get_template(&a.id, &renamed.id).await,
+        Ok(Some(renamed.clone())),
+        "every field written by the update reads back"
+    );
+    assert_eq!(
         db.store.delete_template(&b.id, &t1.id).await.ok(),
         Some(false)
     );

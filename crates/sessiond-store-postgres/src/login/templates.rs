@@ -30,15 +30,12 @@ pub(super) async fn fetch_template(store: &SqlStore, sql: Sql) -> StoreResult<Op
     row.as_ref().map(template_from_row).transpose()
 }
 
-#[async_trait]
-impl TemplateStore for SqlStore {
-    async fn insert_template(&self, t: &JwtTemplate) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO jwt_templates (id, application_id, name, claims, lifetime, allowed_clock_skew, \
-             custom_signing_key, signing_algorithm, signing_key, created_at, updated_at, version, claims_sealed) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(t.id.as_str())
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// Binds `$1`–`$12`, the same in the insert and the update: the id and application, then every
+/// field an update may write.
+fn bind_changeable<'q>(q: PgQuery<'q>, t: &'q JwtTemplate) -> PgQuery<'q> {
+    q.bind(t.id.as_str())
         .bind(t.application_id.as_str())
         .bind(t.name.as_str())
         .bind(Value::Object(t.claims.clone()).to_string())
@@ -47,13 +44,24 @@ impl TemplateStore for SqlStore {
         .bind(i64::from(t.custom_signing_key))
         .bind(t.signing_algorithm.as_str())
         .bind(t.signing_key_sealed.clone())
-        .bind(t.created_at.0)
         .bind(t.updated_at.0)
         .bind(t.version)
         .bind(t.claims_sealed.clone())
-        .execute(self.pool())
-        .await
-        .map_err(map_err)?;
+}
+
+#[async_trait]
+impl TemplateStore for SqlStore {
+    async fn insert_template(&self, t: &JwtTemplate) -> StoreResult<()> {
+        let q = sqlx::query(
+            "INSERT INTO jwt_templates (id, application_id, name, claims, lifetime, allowed_clock_skew, \
+             custom_signing_key, signing_algorithm, signing_key, updated_at, version, claims_sealed, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        );
+        bind_changeable(q, t)
+            .bind(t.created_at.0)
+            .execute(self.pool())
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 
@@ -110,27 +118,16 @@ impl TemplateStore for SqlStore {
     }
 
     async fn update_template(&self, t: &JwtTemplate) -> StoreResult<()> {
-        let done = sqlx::query(
-            "UPDATE jwt_templates SET name = $1, claims = $2, lifetime = $3, allowed_clock_skew = $4, \
-             custom_signing_key = $5, signing_algorithm = $6, signing_key = $7, updated_at = $8, version = $9, \
-             claims_sealed = $13 WHERE application_id = $10 AND id = $11 AND version = $12",
-        )
-        .bind(t.name.as_str())
-        .bind(Value::Object(t.claims.clone()).to_string())
-        .bind(i64_of(t.lifetime_secs))
-        .bind(i64_of(t.allowed_clock_skew_secs))
-        .bind(i64::from(t.custom_signing_key))
-        .bind(t.signing_algorithm.as_str())
-        .bind(t.signing_key_sealed.clone())
-        .bind(t.updated_at.0)
-        .bind(t.version)
-        .bind(t.application_id.as_str())
-        .bind(t.id.as_str())
-        .bind(t.version - 1)
-        .bind(t.claims_sealed.clone())
-        .execute(self.pool())
-        .await
-        .map_err(map_err)?;
+        let q = sqlx::query(
+            "UPDATE jwt_templates SET name = $3, claims = $4, lifetime = $5, allowed_clock_skew = $6, \
+             custom_signing_key = $7, signing_algorithm = $8, signing_key = $9, updated_at = $10, \
+             version = $11, claims_sealed = $12 WHERE id = $1 AND application_id = $2 AND version = $13",
+        );
+        let done = bind_changeable(q, t)
+            .bind(t.version - 1)
+            .execute(self.pool())
+            .await
+            .map_err(map_err)?;
         if done.rows_affected() == 1 {
             return Ok(());
         }
