@@ -217,7 +217,9 @@ test("the console is usable by keyboard alone", async () => {
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(base + "/console/sign-in");
-  // The email field has focus; type, Tab, type, Enter.
+  // The email field takes focus by itself (autofocus runs at a rendering step, which may come
+  // after the load event, so wait for it); then type, Tab, type, Enter.
+  await page.locator("#email:focus").waitFor();
   await page.keyboard.type("admin@example.com");
   await page.keyboard.press("Tab");
   await page.keyboard.type(PASSWORD);
