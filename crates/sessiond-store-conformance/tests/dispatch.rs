@@ -103,14 +103,17 @@ async fn passes_wait_for_an_enabled_endpoint(kind: Kind) {
     // Another node, or the CLI: its writes raise nothing here.
     let elsewhere = WebhookService::new(s.store.clone(), s.vault.clone());
     let receiver = Arc::new(Receiver::default());
-    let dispatcher = Arc::new(Dispatcher::new(
-        s.store.clone(),
-        here.clone(),
-        Arc::new(Ids),
-        receiver.clone(),
-        DispatchSettings::default(),
-        "n1".into(),
-    ));
+    let dispatcher = Arc::new(
+        Dispatcher::new(
+            s.store.clone(),
+            here.clone(),
+            Arc::new(Ids),
+            receiver.clone(),
+            DispatchSettings::default(),
+            "n1".into(),
+        )
+        .with_endpoint_changes(changes.clone()),
+    );
     let at = |ms: i64| Timestamp(T0.0 + ms);
     let pass = |now: Timestamp| {
         let d = dispatcher.clone();
@@ -162,13 +165,12 @@ async fn passes_wait_for_an_enabled_endpoint(kind: Kind) {
         "a disabled endpoint gets nothing"
     );
 
-    // Enabled on this node: the loop is told, so the next pass looks again at once instead of
+    // Enabled on this node: the dispatcher is told, so the next pass looks again at once instead of
     // trusting the look that found none a moment ago.
     here.create(&app, hook("https://example.com/b", true), at(2001))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(told.has_changed().unwrap_or(false));
-    dispatcher.forget_endpoints();
     one_event(&s, &app, at(2002)).await;
     assert_eq!(
         pass(at(2003)).await.queued,

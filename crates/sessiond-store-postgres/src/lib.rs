@@ -214,6 +214,9 @@ impl SqlStore {
     }
 }
 
+/// A statement with its bound values, ready to run.
+pub(crate) type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
 /// A stored value that does not decode: a backend error naming what (the text is for logs only).
 pub(crate) use sessiond_store_sql::rows::corrupt;
 

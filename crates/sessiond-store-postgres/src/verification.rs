@@ -10,7 +10,7 @@ use sessiond_core::store::{
 use sessiond_core::verification::{State, Verification, VerificationId};
 use sqlx::postgres::PgRow;
 
-use crate::{SqlStore, map_err};
+use crate::{PgQuery, SqlStore, map_err};
 
 use sessiond_store_sql::rows::VERIFICATION_COLS as COLS;
 
@@ -43,8 +43,6 @@ async fn insert_attachments(
     }
     Ok(())
 }
-
-type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
 /// Binds `$1`–`$16`, the same in the insert and the update: the id and application, then every
 /// field a change may write.

@@ -72,6 +72,28 @@ macro_rules! live_sessions {
 /// has not lapsed by that application's last purge of lapsed sessions: its expiry, abandonment
 /// and idle deadline are all later. The purge row is found once per statement (an uncorrelated
 /// subquery), not once per row: joining it cost a third of a user's listing.
+/// A session with its user, by application (`$app`) and id (`$id`), each backend in its own
+/// placeholders: the Equisoft view's one read, the user of the session's current generation.
+#[macro_export]
+macro_rules! session_with_user {
+    ($app:literal, $id:literal) => {
+        concat!(
+            "SELECT ",
+            $crate::session_cols!(),
+            ", ",
+            $crate::user_cols!(),
+            " FROM sessions s JOIN users u ON u.application_id = s.application_id \
+             AND u.id = s.user_id AND u.session_generation = s.user_generation \
+             WHERE s.application_id = ",
+            $app,
+            " AND s.id = ",
+            $id,
+            " AND ",
+            $crate::not_purged!($app)
+        )
+    };
+}
+
 #[macro_export]
 macro_rules! not_purged {
     ($app:literal) => {

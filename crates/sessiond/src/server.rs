@@ -183,7 +183,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         clock.clone(),
         stop.clone(),
     ));
-    // Endpoint writes on this node wake its delivery loop to look at the endpoints again.
+    // Endpoint writes on this node tell its delivery loop to look at the endpoints again.
     let endpoint_changes = Arc::new(sessiond_core::events::EventSignal::default());
     let webhooks = Arc::new(
         WebhookService::new(store.clone(), rt.vault.clone())
@@ -200,6 +200,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         let (store, vault, signer) = (store.clone(), rt.vault.clone(), rt.signer.clone());
         let (tenancy, login) = (rt.tenancy.clone(), rt.login.clone());
         let profile_cache = cfg.user_cache_entries;
+        let endpoint_changes = endpoint_changes.clone();
         let (dispatch, postgres) = (
             dispatch.clone(),
             (!cfg.uses_sqlite()).then(|| {
@@ -233,14 +234,17 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
                 None => (store, tenancy, login),
             };
             let webhooks = Arc::new(WebhookService::new(store.clone(), vault));
-            let dispatcher = Arc::new(Dispatcher::new(
-                store.clone(),
-                webhooks,
-                Arc::new(ClerkPayloads::new(tenancy, login)),
-                transport,
-                dispatch,
-                holder,
-            ));
+            let dispatcher = Arc::new(
+                Dispatcher::new(
+                    store.clone(),
+                    webhooks,
+                    Arc::new(ClerkPayloads::new(tenancy, login)),
+                    transport,
+                    dispatch,
+                    holder,
+                )
+                .with_endpoint_changes(endpoint_changes),
+            );
             Ok((dispatcher, store))
         }
     };
@@ -248,7 +252,6 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         build,
         dispatch.batch as usize,
         rt.login.event_signal(),
-        endpoint_changes,
         clock.clone(),
         stop.clone(),
     ));

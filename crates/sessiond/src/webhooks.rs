@@ -199,9 +199,8 @@ pub type Built = anyhow::Result<(Arc<Dispatcher>, Arc<dyn Store>)>;
 
 /// Runs the dispatcher until `stop`: at once when this node writes an event, and every second
 /// otherwise (for other nodes' events and for retries coming due). While no endpoint is enabled
-/// anywhere a pass costs one look at the endpoints a second, whatever the write rate; an
-/// endpoint written on this node (`endpoint_changes`) ends that at once, one written elsewhere
-/// within the second.
+/// anywhere a pass costs one look at the endpoints a second, whatever the write rate (see
+/// `Dispatcher::with_endpoint_changes`).
 ///
 /// The loop runs on a thread of its own at the lowest CPU priority: delivery is background work,
 /// and on a saturated node it must not take CPU from requests (it catches up when they let up;
@@ -212,7 +211,6 @@ pub fn spawn<B, F>(
     build: B,
     batch: usize,
     signal: Arc<EventSignal>,
-    endpoint_changes: Arc<EventSignal>,
     clock: Arc<dyn Clock>,
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()>
@@ -234,8 +232,7 @@ where
                 Ok(rt) => rt.block_on(async move {
                     match build().await {
                         Ok((dispatcher, store)) => {
-                            let signals = (signal, endpoint_changes);
-                            run(dispatcher, batch, store, signals, clock, stop).await;
+                            run(dispatcher, batch, store, signal, clock, stop).await;
                         }
                         Err(e) => tracing::error!(error = %e, "webhook delivery cannot start"),
                     }
@@ -255,12 +252,11 @@ async fn run(
     dispatcher: Arc<Dispatcher>,
     batch: usize,
     store: Arc<dyn Store>,
-    (signal, endpoint_changes): (Arc<EventSignal>, Arc<EventSignal>),
+    signal: Arc<EventSignal>,
     clock: Arc<dyn Clock>,
     stop: CancellationToken,
 ) {
     let mut wake = signal.subscribe();
-    let mut endpoints = endpoint_changes.subscribe();
     let mut last_depth = Instant::now() - Duration::from_secs(60);
     loop {
         match dispatcher.run_once(clock.now()).await {
@@ -290,7 +286,6 @@ async fn run(
             }
         }
         tokio::select! {
-            _ = endpoints.changed() => dispatcher.forget_endpoints(),
             _ = wake.changed() => {
                 tokio::select! {
                     () = tokio::time::sleep(GATHER) => {}

@@ -122,10 +122,14 @@ pub struct Dispatcher {
     settings: DispatchSettings,
     /// This node's name on its leases.
     holder: String,
-    /// Whether any endpoint was enabled at the last look, and when that was. With none, a pass
-    /// is skipped rather than run as claims that cannot find anything: on PostgreSQL those were
-    /// two statements after every write burst.
-    endpoints: std::sync::Mutex<Option<(Timestamp, bool)>>,
+    /// Whether any endpoint was enabled at the last look, when that was, and how many endpoint
+    /// writes this node had signalled by then. With none, a pass is skipped rather than run as
+    /// claims that cannot find anything: on PostgreSQL those were two statements after every
+    /// write burst.
+    endpoints: std::sync::Mutex<Option<(Timestamp, bool, u64)>>,
+    /// Raised by this node's endpoint writes (`WebhookService::with_change_signal`): a look
+    /// taken before the latest one is stale at once.
+    endpoint_changes: Option<Arc<crate::events::EventSignal>>,
 }
 
 impl Dispatcher {
@@ -145,21 +149,25 @@ impl Dispatcher {
             settings,
             holder,
             endpoints: std::sync::Mutex::new(None),
+            endpoint_changes: None,
         }
     }
 
-    /// Drops the last look at the endpoints: this node changed one, so the next pass looks again.
-    pub fn forget_endpoints(&self) {
-        if let Ok(mut known) = self.endpoints.lock() {
-            *known = None;
-        }
+    /// Takes `signal` as word that this node wrote an endpoint: the next pass looks again.
+    pub fn with_endpoint_changes(mut self, signal: Arc<crate::events::EventSignal>) -> Self {
+        self.endpoint_changes = Some(signal);
+        self
     }
 
     /// Whether a pass at `now` can find work: false only while a look younger than
-    /// [`ENDPOINTS_RECHECK_MS`] saw no enabled endpoint.
+    /// [`ENDPOINTS_RECHECK_MS`], and than this node's last endpoint write, saw no enabled
+    /// endpoint.
     async fn endpoints_enabled(&self, now: Timestamp) -> Result<bool> {
+        // Counted before the look: a write signalled during it makes the look stale.
+        let changes = self.endpoint_changes.as_ref().map_or(0, |s| s.raised());
         let known = self.endpoints.lock().ok().and_then(|k| *k);
-        if let Some((at, enabled)) = known
+        if let Some((at, enabled, seen)) = known
+            && seen == changes
             && now.0 >= at.0
             && now.0 - at.0 < ENDPOINTS_RECHECK_MS
         {
@@ -167,7 +175,7 @@ impl Dispatcher {
         }
         let enabled = self.store.any_enabled_endpoint().await?;
         if let Ok(mut k) = self.endpoints.lock() {
-            *k = Some((now, enabled));
+            *k = Some((now, enabled, changes));
         }
         Ok(enabled)
     }

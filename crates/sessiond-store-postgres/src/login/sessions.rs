@@ -45,16 +45,7 @@ impl SessionStore for SqlStore {
         id: &SessionId,
     ) -> StoreResult<Option<(Session, StoredUser)>> {
         // Built at compile time: this is the Equisoft read path, run on every request.
-        const SQL: &str = concat!(
-            "SELECT ",
-            session_cols!(),
-            ", ",
-            user_cols!(),
-            " FROM sessions s JOIN users u ON u.application_id = s.application_id \
-             AND u.id = s.user_id AND u.session_generation = s.user_generation \
- WHERE s.application_id = $1 AND s.id = $2 AND ",
-            sessiond_store_sql::not_purged!("$1")
-        );
+        const SQL: &str = sessiond_store_sql::session_with_user!("$1", "$2");
         let row = sqlx::query(SQL)
             .bind(app.as_str())
             .bind(id.as_str())

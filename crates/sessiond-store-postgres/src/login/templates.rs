@@ -1,7 +1,7 @@
 //! JWT templates.
 
 use crate::Pg;
-use crate::{SqlStore, get, map_err};
+use crate::{PgQuery, SqlStore, get, map_err};
 use async_trait::async_trait;
 use serde_json::Value;
 use sessiond_core::application::AppId;
@@ -29,8 +29,6 @@ pub(super) async fn fetch_template(store: &SqlStore, sql: Sql) -> StoreResult<Op
         .map_err(map_err)?;
     row.as_ref().map(template_from_row).transpose()
 }
-
-type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
 /// Binds `$1`–`$12`, the same in the insert and the update: the id and application, then every
 /// field an update may write.

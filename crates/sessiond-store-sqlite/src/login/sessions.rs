@@ -26,16 +26,7 @@ const GET_SESSION: &str = concat!(
 
 /// `?1` application, `?2` session: the session with its user, for views that show both. Built
 /// at compile time: this is the Equisoft read path, run on every request.
-const GET_SESSION_WITH_USER: &str = concat!(
-    "SELECT ",
-    session_cols!(),
-    ", ",
-    user_cols!(),
-    " FROM sessions s JOIN users u ON u.application_id = s.application_id \
-     AND u.id = s.user_id AND u.session_generation = s.user_generation \
-     WHERE s.application_id = ?1 AND s.id = ?2 AND ",
-    sessiond_store_sql::not_purged!("?1")
-);
+const GET_SESSION_WITH_USER: &str = sessiond_store_sql::session_with_user!("?1", "?2");
 
 /// A session's new state under optimistic concurrency (`?12` the version it was read at).
 const UPDATE_SESSION: &str = concat!(
