@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
 use sessiond_core::Timestamp;
 use sessiond_core::application::Application;
 use sessiond_core::clock::ManualClock;
@@ -20,7 +19,6 @@ use sessiond_core::user::NewUser;
 use sessiond_crypto::totp::TotpSecret;
 use sessiond_http::AppState;
 use sessiond_store_conformance::services::Services;
-use tower::ServiceExt;
 
 const T0: Timestamp = Timestamp(1_767_225_600_000);
 const PASSWORD: &str = "correct horse battery staple";
@@ -102,13 +100,15 @@ impl NowTs for ManualClock {
     }
 }
 
-struct Page {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    text: String,
+use support::Resp as Page;
+
+/// What the console tests read from a page beyond status and body.
+trait PageExt {
+    fn location(&self) -> &str;
+    fn csrf(&self) -> String;
 }
 
-impl Page {
+impl PageExt for Page {
     fn location(&self) -> &str {
         self.headers
             .get(header::LOCATION)
@@ -155,13 +155,12 @@ impl Browser {
             }
             None => String::new(),
         };
-        let resp = self
-            .router
-            .clone()
-            .oneshot(req.body(Body::from(body)).unwrap_or_else(|e| panic!("{e}")))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        for v in resp.headers().get_all(header::SET_COOKIE) {
+        let page = support::send(
+            &self.router,
+            req.body(Body::from(body)).unwrap_or_else(|e| panic!("{e}")),
+        )
+        .await;
+        for v in page.headers.get_all(header::SET_COOKIE) {
             let v = v.to_str().unwrap_or("");
             let Some((kv, attrs)) = v.split_once(';') else {
                 continue;
@@ -175,19 +174,7 @@ impl Browser {
                 self.cookies.insert(k.to_owned(), val.to_owned());
             }
         }
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let bytes = resp
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
-        Page {
-            status,
-            headers,
-            text: String::from_utf8_lossy(&bytes).into_owned(),
-        }
+        page
     }
 
     async fn get(&mut self, path: &str) -> Page {

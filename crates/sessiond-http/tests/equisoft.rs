@@ -62,34 +62,22 @@ impl Env {
         ct: Option<&str>,
         body: &str,
     ) -> (StatusCode, Option<String>, String) {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("authorization", format!("Bearer {}", self.key));
-        if let Some(ct) = ct {
-            req = req.header("content-type", ct);
-        }
-        let req = req
-            .body(Body::from(body.to_owned()))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let resp = self
-            .router
-            .clone()
-            .oneshot(req)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let status = resp.status();
-        let ct = resp
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap_or_default().to_owned());
-        let bytes = resp
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
-        (status, ct, String::from_utf8_lossy(&bytes).into_owned())
+        let req = support::request(method, path, Some(&self.key), ct, body.to_owned());
+        let r = support::send(&self.router, req).await;
+        (r.status, Some(r.ct).filter(|c| !c.is_empty()), r.text)
+    }
+
+    /// `PUT /sessions/{sid}/tokens/{name}` as TypeScript and PHP send it (text/plain).
+    async fn put_token(&self, sid: &str, name: &str, body: &str) -> StatusCode {
+        let path = format!("/sessions/{sid}/tokens/{name}");
+        self.call("PUT", &path, Some("text/plain"), body).await.0
+    }
+
+    /// The stored value of a session's token, `Null` when there is none.
+    async fn token_value(&self, sid: &str, name: &str) -> Value {
+        let path = format!("/sessions/{sid}/tokens/{name}");
+        let (_, _, text) = self.call("GET", &path, None, "").await;
+        serde_json::from_str::<Value>(&text).unwrap_or_default()["value"].clone()
     }
 
     /// Kotlin style: JSON content type on everything.
@@ -405,40 +393,16 @@ async fn typescript_and_php_send_text_plain() {
         StatusCode::NO_CONTENT,
         "PHP may send no body and no content type; enabling twice is fine"
     );
-    let (st, _, _) = e
-        .call(
-            "PUT",
-            &format!("/sessions/{sid}/tokens/saml"),
-            Some("text/plain"),
+    for (value, why) in [
+        (
             "raw \"token\" {not json}",
-        )
-        .await;
-    assert_eq!(st, StatusCode::OK);
-    let (_, _, t) = e
-        .call("GET", &format!("/sessions/{sid}/tokens/saml"), None, "")
-        .await;
-    assert_eq!(
-        serde_json::from_str::<Value>(&t).unwrap_or_default()["value"],
-        "raw \"token\" {not json}",
-        "stored exactly, no double encoding"
-    );
-    let (st, _, _) = e
-        .call(
-            "PUT",
-            &format!("/sessions/{sid}/tokens/saml"),
-            Some("text/plain"),
-            "replaced",
-        )
-        .await;
-    assert_eq!(st, StatusCode::OK);
-    let (_, _, t) = e
-        .call("GET", &format!("/sessions/{sid}/tokens/saml"), None, "")
-        .await;
-    assert_eq!(
-        serde_json::from_str::<Value>(&t).unwrap_or_default()["value"],
-        "replaced",
-        "PUT replaces"
-    );
+            "stored exactly, no double encoding",
+        ),
+        ("replaced", "PUT replaces"),
+    ] {
+        assert_eq!(e.put_token(&sid, "saml", value).await, StatusCode::OK);
+        assert_eq!(e.token_value(&sid, "saml").await, value, "{why}");
+    }
     let (st, _, body) = e
         .call("GET", &format!("/sessions/{sid}?keepAlive=1"), None, "")
         .await;
@@ -474,21 +438,11 @@ async fn typescript_fetch_json_encodes_text_bodies() {
     assert_eq!(s["cookieDomain"], ".Example.COM", "stored as sent");
     let sid = s["sessionId"].as_str().unwrap_or_default().to_owned();
     let token = |value: &str| {
-        let (e, sid, value) = (&e, sid.clone(), value.to_owned());
+        let (e, sid) = (&e, sid.clone());
+        let body = serde_json::to_string(value).unwrap_or_default();
         async move {
-            let (st, _, _) = e
-                .call(
-                    "PUT",
-                    &format!("/sessions/{sid}/tokens/t"),
-                    Some("text/plain"),
-                    &serde_json::to_string(&value).unwrap_or_default(),
-                )
-                .await;
-            let (_, _, got) = e
-                .call("GET", &format!("/sessions/{sid}/tokens/t"), None, "")
-                .await;
-            let got = serde_json::from_str::<Value>(&got).unwrap_or_default()["value"].clone();
-            (st, got)
+            let st = e.put_token(&sid, "t", &body).await;
+            (st, e.token_value(&sid, "t").await)
         }
     };
     let (st, got) = token("abc").await;

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use sessiond_core::Timestamp;
 use sessiond_core::application::TrinsicGeneration;
@@ -17,7 +16,6 @@ use sessiond_core::jobs::{Purger, VerificationRetention};
 use sessiond_core::store::Store;
 use sessiond_store_conformance::TestDb;
 use sessiond_store_conformance::services::Services;
-use tower::ServiceExt;
 
 const T0: Timestamp = Timestamp(1_767_225_600_000);
 const RP: &str = "https://rp.example";
@@ -31,18 +29,7 @@ struct Env {
     router: axum::Router,
 }
 
-struct Resp {
-    status: StatusCode,
-    ct: String,
-    headers: axum::http::HeaderMap,
-    text: String,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or(Value::Null)
-    }
-}
+use support::Resp;
 
 async fn env() -> Env {
     let services = Services::sqlite().await;
@@ -72,60 +59,29 @@ async fn env() -> Env {
 
 impl Env {
     async fn send(&self, req: Request<Body>) -> Resp {
-        let resp = self
-            .router
-            .clone()
-            .oneshot(req)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let ct = headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let bytes = resp
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
-        Resp {
-            status,
-            ct,
-            headers,
-            text: String::from_utf8_lossy(&bytes).into_owned(),
-        }
+        support::send(&self.router, req).await
     }
 
     async fn api(&self, key: &str, method: &str, path: &str, body: &str) -> Resp {
-        let req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("authorization", format!("Bearer {key}"))
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_owned()))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let req = support::request(
+            method,
+            path,
+            Some(key),
+            Some("application/json"),
+            body.to_owned(),
+        );
         self.send(req).await
     }
 
+    /// Generation B (Trinsic API); a `Null` body is sent as no body.
     async fn b(&self, method: &str, path: &str, body: Value) -> Resp {
-        let body = if body.is_null() {
-            String::new()
-        } else {
-            body.to_string()
-        };
-        self.api(&self.api_key.clone(), method, path, &body).await
+        self.api(&self.api_key, method, path, &body_text(&body))
+            .await
     }
 
+    /// Generation A (Trinsic Connect); a `Null` body is sent as no body.
     async fn a(&self, method: &str, path: &str, body: Value) -> Resp {
-        let body = if body.is_null() {
-            String::new()
-        } else {
-            body.to_string()
-        };
-        self.api(&self.connect_key.clone(), method, path, &body)
+        self.api(&self.connect_key, method, path, &body_text(&body))
             .await
     }
 
@@ -142,6 +98,14 @@ impl Env {
                 .unwrap_or_else(|e| panic!("{e}")),
         )
         .await
+    }
+}
+
+fn body_text(body: &Value) -> String {
+    if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
     }
 }
 
@@ -656,32 +620,14 @@ async fn retention_redacts_after_the_period_and_expiry_settles_abandoned_session
         .b("POST", "/api/v1/sessions/widget", json!({}))
         .await
         .json();
-    let results = |e: &Env| {
-        let (sid, key) = (sid.clone(), key.clone());
-        let router = e.router.clone();
-        let api_key = e.api_key.clone();
-        async move {
-            let req = Request::builder()
-                .method("POST")
-                .uri(format!("/api/v1/sessions/{sid}/results"))
-                .header("authorization", format!("Bearer {api_key}"))
-                .body(Body::from(json!({"resultsAccessKey": key}).to_string()))
-                .unwrap_or_else(|err| panic!("{err}"));
-            let resp = router
-                .oneshot(req)
-                .await
-                .unwrap_or_else(|err| panic!("{err}"));
-            let bytes = resp
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null)
-        }
-    };
+    async fn results(e: &Env, sid: &str, key: &str) -> Value {
+        let path = format!("/api/v1/sessions/{sid}/results");
+        e.b("POST", &path, json!({"resultsAccessKey": key}))
+            .await
+            .json()
+    }
     let job = VerificationRetention(e.store.clone());
-    let before = results(&e).await;
+    let before = results(&e, &sid, &key).await;
     assert_eq!(before["identityData"]["person"]["givenName"], "Reta");
     let att = before["identityData"]["attachmentAccessKeys"]["selfie"]
         .as_str()
@@ -692,7 +638,7 @@ async fn retention_redacts_after_the_period_and_expiry_settles_abandoned_session
     e.clock.advance_secs(3599);
     assert_eq!(job.purge(e.clock.now()).await.unwrap_or(99), 1);
     assert_eq!(
-        results(&e).await["identityData"]["person"]["givenName"],
+        results(&e, &sid, &key).await["identityData"]["person"]["givenName"],
         "Reta"
     );
     let aid = abandoned["sessionId"].as_str().unwrap_or_default();
@@ -704,7 +650,7 @@ async fn retention_redacts_after_the_period_and_expiry_settles_abandoned_session
 
     e.clock.advance_secs(1);
     assert!(job.purge(e.clock.now()).await.unwrap_or(0) >= 1);
-    let after = results(&e).await;
+    let after = results(&e, &sid, &key).await;
     assert_eq!(after["identityData"], Value::Null);
     assert_eq!(after["session"]["success"], true, "the record stays");
     let r = e

@@ -393,53 +393,26 @@ pub async fn new_events_go_by_cursor_and_failures_are_retried(db: &TestDb) {
     );
 
     // Replays queue deliveries again with a fresh count; unwanted types are skipped.
-    assert_eq!(
-        db.store
-            .replay_deliveries(
-                &a.id,
-                &all_kinds.id,
-                &Replay::Event(created.id.clone()),
-                at(70_000)
-            )
-            .await,
-        Ok(1)
-    );
-    assert_eq!(
-        db.store
-            .replay_deliveries(
-                &a.id,
-                &revocations.id,
-                &Replay::Event(created.id.clone()),
-                at(70_000)
-            )
-            .await,
-        Ok(0)
-    );
-    assert_eq!(
-        db.store
-            .replay_deliveries(
-                &b.id,
-                &all_kinds.id,
-                &Replay::Event(created.id.clone()),
-                at(70_000)
-            )
-            .await,
-        Ok(0)
-    );
-    assert_eq!(
-        db.store
-            .replay_deliveries(
-                &a.id,
-                &revocations.id,
-                &Replay::Range {
-                    since: T0,
-                    until: at(1)
-                },
-                at(70_000)
-            )
-            .await,
-        Ok(1)
-    );
+    let replay_created = Replay::Event(created.id.clone());
+    let replay_range = Replay::Range {
+        since: T0,
+        until: at(1),
+    };
+    for (app, endpoint, replay, queued) in [
+        (&a.id, &all_kinds.id, &replay_created, 1),
+        (&a.id, &revocations.id, &replay_created, 0),
+        (&b.id, &all_kinds.id, &replay_created, 0),
+        (&a.id, &revocations.id, &replay_range, 1),
+    ] {
+        assert_eq!(
+            db.store
+                .replay_deliveries(app, endpoint, replay, at(70_000))
+                .await,
+            Ok(queued),
+            "{replay:?} to {}",
+            endpoint.as_str()
+        );
+    }
     assert_eq!(db.store.pending_deliveries().await, Ok(2));
     let again = db
         .store

@@ -42,6 +42,19 @@ async fn env(settings: fn(&mut AppSettings)) -> Env {
 }
 
 /// Verifies `token` against the application's published JWKS at the env's current time.
+impl Env {
+    /// A session token for session `id`, minted now.
+    async fn mint(
+        &self,
+        id: &sessiond_core::ids::SessionId,
+        lifetime: Option<u64>,
+    ) -> sessiond_core::error::Result<String> {
+        self.login
+            .create_session_token(&self.app, id, lifetime, self.clock.now())
+            .await
+    }
+}
+
 async fn verifies(e: &Env, token: &str) -> bool {
     let Ok((header, _)) = decode_unverified(token) else {
         return false;
@@ -86,8 +99,7 @@ async fn rotation_publishes_next_key_first_and_keeps_old_tokens_valid() {
     let e = env(|_| {}).await;
     let s = session(&e).await;
     let before = e
-        .login
-        .create_session_token(&e.app, &s.id, Some(3600), e.clock.now())
+        .mint(&s.id, Some(3600))
         .await
         .unwrap_or_else(|err| panic!("{err}"));
     let old_kid = kid(&before);
@@ -108,11 +120,7 @@ async fn rotation_publishes_next_key_first_and_keeps_old_tokens_valid() {
         2,
         "the next key is published before it signs"
     );
-    let still_old = e
-        .login
-        .create_session_token(&e.app, &s.id, None, e.clock.now())
-        .await
-        .unwrap_or_default();
+    let still_old = e.mint(&s.id, None).await.unwrap_or_default();
     assert_eq!(
         kid(&still_old),
         old_kid,
@@ -124,11 +132,7 @@ async fn rotation_publishes_next_key_first_and_keeps_old_tokens_valid() {
         e.signer.maintain(&e.app.id, e.clock.now()).await.ok(),
         Some(1)
     );
-    let after = e
-        .login
-        .create_session_token(&e.app, &s.id, None, e.clock.now())
-        .await
-        .unwrap_or_default();
+    let after = e.mint(&s.id, None).await.unwrap_or_default();
     assert_eq!(
         kid(&after),
         next.as_str(),
@@ -166,20 +170,12 @@ async fn rotation_publishes_next_key_first_and_keeps_old_tokens_valid() {
 async fn immediate_rotation_keeps_the_old_key_published() {
     let e = env(|_| {}).await;
     let s = session(&e).await;
-    let before = e
-        .login
-        .create_session_token(&e.app, &s.id, None, e.clock.now())
-        .await
-        .unwrap_or_default();
+    let before = e.mint(&s.id, None).await.unwrap_or_default();
     e.signer
         .rotate(&e.app.id, true, e.clock.now())
         .await
         .unwrap_or_else(|err| panic!("{err}"));
-    let after = e
-        .login
-        .create_session_token(&e.app, &s.id, None, e.clock.now())
-        .await
-        .unwrap_or_default();
+    let after = e.mint(&s.id, None).await.unwrap_or_default();
     assert_ne!(kid(&before), kid(&after));
     assert!(verifies(&e, &before).await && verifies(&e, &after).await);
     // Even a 60 s token keeps its key published for the rotation lead time (other nodes' caches).
@@ -192,11 +188,7 @@ async fn immediate_rotation_keeps_the_old_key_published() {
 async fn old_keys_are_rotated_by_maintenance() {
     let e = env(|_| {}).await;
     let s = session(&e).await;
-    let first = kid(&e
-        .login
-        .create_session_token(&e.app, &s.id, None, e.clock.now())
-        .await
-        .unwrap_or_default());
+    let first = kid(&e.mint(&s.id, None).await.unwrap_or_default());
     e.clock
         .advance_secs(sessiond_core::signing::MAX_KEY_AGE_SECS);
     assert_eq!(
@@ -207,11 +199,7 @@ async fn old_keys_are_rotated_by_maintenance() {
     e.clock.advance_secs(NEXT_KEY_LEAD_SECS);
     let _ = e.signer.maintain(&e.app.id, e.clock.now()).await;
     let s2 = session(&e).await;
-    let second = kid(&e
-        .login
-        .create_session_token(&e.app, &s2.id, None, e.clock.now())
-        .await
-        .unwrap_or_default());
+    let second = kid(&e.mint(&s2.id, None).await.unwrap_or_default());
     assert_ne!(first, second);
 }
 
@@ -226,11 +214,7 @@ async fn activity_is_coalesced_and_deadlines_apply_at_once() {
     let v0 = s.version;
     for _ in 0..5 {
         e.clock.advance_secs(10);
-        let _ = e
-            .login
-            .create_session_token(&e.app, &s.id, None, e.clock.now())
-            .await
-            .unwrap_or_default();
+        let _ = e.mint(&s.id, None).await.unwrap_or_default();
     }
     let read = e
         .login
@@ -242,10 +226,7 @@ async fn activity_is_coalesced_and_deadlines_apply_at_once() {
         "reads within the window write nothing (window = min(60 s, idle/10) = 60 s)"
     );
     e.clock.advance_secs(20);
-    let _ = e
-        .login
-        .create_session_token(&e.app, &s.id, None, e.clock.now())
-        .await;
+    let _ = e.mint(&s.id, None).await;
     let read = e
         .login
         .get_session(&e.app, &s.id)
@@ -264,10 +245,7 @@ async fn activity_is_coalesced_and_deadlines_apply_at_once() {
         read.effective_status(e.clock.now()),
         SessionStatus::Suspended
     );
-    let refused = e
-        .login
-        .create_session_token(&e.app, &s.id, None, e.clock.now())
-        .await;
+    let refused = e.mint(&s.id, None).await;
     assert!(matches!(
         refused,
         Err(Error::SessionNotUsable {
@@ -299,10 +277,7 @@ async fn tokens_only_for_active_sessions_and_bounded_lifetimes() {
         .create_session(&e.app, &u.id, true, e.clock.now())
         .await
         .unwrap_or_else(|err| panic!("{err}"));
-    let r = e
-        .login
-        .create_session_token(&e.app, &pending.id, None, e.clock.now())
-        .await;
+    let r = e.mint(&pending.id, None).await;
     assert!(matches!(
         r,
         Err(Error::SessionNotUsable {
@@ -311,16 +286,10 @@ async fn tokens_only_for_active_sessions_and_bounded_lifetimes() {
     ));
     let s = session(&e).await;
     for bad in [29, 315_360_001] {
-        let r = e
-            .login
-            .create_session_token(&e.app, &s.id, Some(bad), e.clock.now())
-            .await;
+        let r = e.mint(&s.id, Some(bad)).await;
         assert!(matches!(r, Err(Error::InvalidInput { .. })), "{bad}");
     }
-    let ok = e
-        .login
-        .create_session_token(&e.app, &s.id, Some(30), e.clock.now())
-        .await;
+    let ok = e.mint(&s.id, Some(30)).await;
     assert!(ok.is_ok());
     let revoked = e
         .login
@@ -619,8 +588,7 @@ async fn refresh_takes_an_expired_token_of_the_same_active_session() {
     let e = env(|_| {}).await;
     let s = session(&e).await;
     let old = e
-        .login
-        .create_session_token(&e.app, &s.id, Some(30), e.clock.now())
+        .mint(&s.id, Some(30))
         .await
         .unwrap_or_else(|err| panic!("{err}"));
     e.clock.advance_secs(3600);

@@ -3,7 +3,6 @@
 use crate::TestDb;
 use crate::cases::{T0, insert_app};
 use sessiond_core::Timestamp;
-use sessiond_core::application::AppId;
 use sessiond_core::ids::{SessionId, UserId};
 use sessiond_core::jobs::{Job, SessionSweeper};
 use sessiond_core::session::{Session, SessionStatus};
@@ -267,24 +266,14 @@ pub async fn session_deletions_by_user_and_lapse(db: &TestDb) {
         put_user(db, u).await;
     }
     let t = Timestamp(T0.0 + 10_000);
-    let with = |u: &StoredUser, app: &AppId, f: fn(&mut Session)| {
-        let mut s = session(app, &u.id, T0);
-        s.expire_at = Timestamp(T0.0 + 1_000_000);
-        s.abandon_at = Timestamp(T0.0 + 2_000_000);
-        f(&mut s);
-        s
-    };
-    let live = with(&u1, &a.id, |_| {});
-    let expired = with(&u1, &a.id, |s| s.expire_at = Timestamp(T0.0 + 10_000));
-    let abandoned = with(&u2, &a.id, |s| s.abandon_at = Timestamp(T0.0 + 9_999));
-    let idle = with(&u2, &a.id, |s| s.idle_deadline = Some(Timestamp(T0.0 + 5)));
-    let idle_later = with(&u2, &a.id, |s| {
-        s.idle_deadline = Some(Timestamp(T0.0 + 10_001));
-    });
-    let foreign = with(&ub, &b.id, |s| s.expire_at = Timestamp(T0.0 + 1));
-    for s in [&live, &expired, &abandoned, &idle, &idle_later, &foreign] {
-        assert_eq!(db.store.insert_session(s, None).await, Ok(()));
-    }
+    let Lapses {
+        live,
+        expired,
+        abandoned,
+        idle,
+        idle_later,
+        foreign,
+    } = Lapses::insert(db, [&u1, &u1, &u2, &u2, &u2, &ub]).await;
     let exists = |s: &Session| {
         let (app, id) = (s.application_id.clone(), s.id.clone());
         async move { matches!(db.store.get_session(&app, &id).await, Ok(Some(_))) }
@@ -488,24 +477,14 @@ pub async fn deleting_lapsed_sessions_is_one_write(db: &TestDb) {
     put_user(db, &ua).await;
     put_user(db, &ub).await;
     let t = Timestamp(T0.0 + 10_000);
-    let with = |u: &StoredUser, app: &AppId, f: fn(&mut Session)| {
-        let mut s = session(app, &u.id, T0);
-        s.expire_at = Timestamp(T0.0 + 1_000_000);
-        s.abandon_at = Timestamp(T0.0 + 2_000_000);
-        f(&mut s);
-        s
-    };
-    let live = with(&ua, &a.id, |_| {});
-    let expired = with(&ua, &a.id, |s| s.expire_at = Timestamp(T0.0 + 10_000));
-    let abandoned = with(&ua, &a.id, |s| s.abandon_at = Timestamp(T0.0 + 9_999));
-    let idle = with(&ua, &a.id, |s| s.idle_deadline = Some(Timestamp(T0.0 + 5)));
-    let idle_later = with(&ua, &a.id, |s| {
-        s.idle_deadline = Some(Timestamp(T0.0 + 10_001));
-    });
-    let foreign = with(&ub, &b.id, |s| s.expire_at = Timestamp(T0.0 + 1));
-    for s in [&live, &expired, &abandoned, &idle, &idle_later, &foreign] {
-        assert_eq!(db.store.insert_session(s, None).await, Ok(()));
-    }
+    let Lapses {
+        live,
+        expired,
+        abandoned,
+        idle,
+        idle_later,
+        foreign,
+    } = Lapses::insert(db, [&ua, &ua, &ua, &ua, &ua, &ub]).await;
     assert_eq!(
         db.store
             .put_session_token(
@@ -581,7 +560,7 @@ pub async fn deleting_lapsed_sessions_is_one_write(db: &TestDb) {
     kept.version += 1;
     kept.idle_deadline = Some(Timestamp(T0.0 + 20_000));
     assert_eq!(db.store.update_session(&kept, None).await, Ok(()));
-    let fresh = with(&ua, &a.id, |_| {});
+    let fresh = session(&a.id, &ua.id, T0);
     assert_eq!(db.store.insert_session(&fresh, None).await, Ok(()));
     assert!(exists(&fresh).await);
 
@@ -592,4 +571,46 @@ pub async fn deleting_lapsed_sessions_is_one_write(db: &TestDb) {
     assert!(exists(&live).await && exists(&idle_later).await && exists(&fresh).await);
     assert!(exists(&foreign).await);
     assert_eq!(total().await, Ok((3, 3)));
+}
+
+/// Six stored sessions, seen at `T0 + 10 s`: one live, one expired exactly then, one abandoned
+/// just before, one idle long before, one whose idle deadline is just after, and one (of another
+/// application, given by the last owner) expired long before.
+struct Lapses {
+    live: Session,
+    expired: Session,
+    abandoned: Session,
+    idle: Session,
+    idle_later: Session,
+    foreign: Session,
+}
+
+impl Lapses {
+    /// Inserts the six, owned in field order by `owners`; each in its owner's application.
+    async fn insert(db: &TestDb, owners: [&StoredUser; 6]) -> Lapses {
+        let at = |ms: i64| Timestamp(T0.0 + ms);
+        let mut all = owners.map(|u| {
+            let mut s = session(&u.application_id, &u.id, T0);
+            s.expire_at = at(1_000_000);
+            s.abandon_at = at(2_000_000);
+            s
+        });
+        all[1].expire_at = at(10_000);
+        all[2].abandon_at = at(9_999);
+        all[3].idle_deadline = Some(at(5));
+        all[4].idle_deadline = Some(at(10_001));
+        all[5].expire_at = at(1);
+        for s in &all {
+            assert_eq!(db.store.insert_session(s, None).await, Ok(()));
+        }
+        let [live, expired, abandoned, idle, idle_later, foreign] = all;
+        Lapses {
+            live,
+            expired,
+            abandoned,
+            idle,
+            idle_later,
+            foreign,
+        }
+    }
 }
