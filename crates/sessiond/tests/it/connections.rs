@@ -26,12 +26,7 @@ async fn eleven_hundred_idle_connections_under_a_1024_file_limit_leave_healthz_a
     assert_eq!(status, 200, "{body}");
     assert!(took < Duration::from_secs(2), "/healthz took {took:?}");
     let (_, _, _) = get(&server.url("/healthz"), None).await;
-    let metrics = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains("http_connections_evicted_total"),
         "evictions are counted"

@@ -225,14 +225,7 @@ async fn https_public_url_makes_the_cookie_secure_and_the_console_app_is_guarded
     for attr in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/console"] {
         assert!(cookie.contains(attr), "{cookie}");
     }
-    let metrics = client()
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains("console_sign_ins_total{outcome=\"signed_in\"} 1"),
         "{metrics}"

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{Env, client, get};
+use crate::harness::{Env, client, get, post_json};
 
 /// `jwt.Verify` of `github.com/clerk/clerk-sdk-go/v2` with default options accepts an issuer only
 /// if it starts with `https://clerk.` or contains `.clerk.accounts`.
@@ -73,18 +73,7 @@ async fn new_applications_issue_tokens_the_go_sdk_accepts() {
     let post = |path: &str, body: Value| {
         let url = server.url(path);
         let key = key.clone();
-        async move {
-            client()
-                .post(url)
-                .bearer_auth(key)
-                .json(&body)
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("{e}"))
-                .json::<Value>()
-                .await
-                .unwrap_or_default()
-        }
+        async move { post_json(&url, &key, body).await }
     };
     let user = post("/v1/users", json!({"first_name": "Go"})).await;
     let session = post("/v1/sessions", json!({"user_id": user["id"]})).await;

@@ -2,9 +2,10 @@
 
 use std::time::{Duration, Instant};
 
+use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::harness::{Env, client};
+use crate::harness::{Env, client, post_json};
 
 fn trusted_addr(server: &crate::harness::Server) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -24,6 +25,24 @@ fn trusted_addr(server: &crate::harness::Server) -> String {
     }
 }
 
+/// One request as the Kotlin client sends it: a JSON body with its content type, and the bearer
+/// key when one is given.
+async fn send(
+    method: Method,
+    url: String,
+    key: Option<&str>,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut req = client().request(method, &url);
+    if let Some(key) = key {
+        req = req.bearer_auth(key);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    req.send().await.unwrap_or_else(|e| panic!("{url}: {e}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trusted_listener_needs_no_key_and_is_bound_to_one_application() {
     let env = Env::sqlite();
@@ -37,16 +56,7 @@ async fn trusted_listener_needs_no_key_and_is_bound_to_one_application() {
     let mk_user = |key: String| {
         let url = server.url("/v1/users");
         async move {
-            let v: Value = client()
-                .post(url)
-                .bearer_auth(key)
-                .json(&json!({"first_name": "Eq"}))
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("{e}"))
-                .json()
-                .await
-                .unwrap_or_default();
+            let v: Value = post_json(&url, &key, json!({"first_name": "Eq"})).await;
             v["id"].as_str().unwrap_or_default().to_owned()
         }
     };
@@ -54,63 +64,71 @@ async fn trusted_listener_needs_no_key_and_is_bound_to_one_application() {
     let ub = mk_user(key_b.clone()).await;
 
     // Kotlin-style request with no credentials on the trusted listener.
-    let r = client()
-        .post(format!("{trusted}/sessions"))
-        .header("content-type", "application/json")
-        .body(json!({"userUuid": ua}).to_string())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let r = send(
+        Method::POST,
+        format!("{trusted}/sessions"),
+        None,
+        Some(json!({"userUuid": ua})),
+    )
+    .await;
     assert_eq!(r.status().as_u16(), 201);
     let s: Value = r.json().await.unwrap_or_default();
     let sid = s["sessionId"].as_str().unwrap_or_default().to_owned();
-    let r = client()
-        .get(format!("{trusted}/sessions/{sid}?keepAlive=true"))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let r = send(
+        Method::GET,
+        format!("{trusted}/sessions/{sid}?keepAlive=true"),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.headers()["content-type"], "application/json");
     // It acts for application A only.
-    let r = client()
-        .post(format!("{trusted}/sessions"))
-        .header("content-type", "application/json")
-        .body(json!({"userUuid": ub}).to_string())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let r = send(
+        Method::POST,
+        format!("{trusted}/sessions"),
+        None,
+        Some(json!({"userUuid": ub})),
+    )
+    .await;
     assert_eq!(
         r.status().as_u16(),
         404,
         "B's user is not visible through A's trusted listener"
     );
     // Only the Equisoft dialect is there.
-    let r = client()
-        .get(format!("{trusted}/v1/sessions/{sid}"))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let r = send(
+        Method::GET,
+        format!("{trusted}/v1/sessions/{sid}"),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(r.status().as_u16(), 404);
     // The main listener still requires the key for the same paths.
-    let r = client()
-        .get(server.url(&format!("/sessions/{sid}")))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let r = send(
+        Method::GET,
+        server.url(&format!("/sessions/{sid}")),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(r.status().as_u16(), 401);
-    let r = client()
-        .get(server.url(&format!("/sessions/{sid}")))
-        .bearer_auth(&key_a)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let r = send(
+        Method::GET,
+        server.url(&format!("/sessions/{sid}")),
+        Some(&key_a),
+        None,
+    )
+    .await;
     assert_eq!(r.status().as_u16(), 200);
-    let r = client()
-        .get(server.url(&format!("/sessions/{sid}")))
-        .bearer_auth(&key_b)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let r = send(
+        Method::GET,
+        server.url(&format!("/sessions/{sid}")),
+        Some(&key_b),
+        None,
+    )
+    .await;
     assert_eq!(
         r.status().as_u16(),
         404,
@@ -132,13 +150,13 @@ async fn trusted_listener_needs_no_key_and_is_bound_to_one_application() {
         true
     );
     let target = mk_user(key_a.clone()).await;
-    let r = client()
-        .post(format!("{trusted}/sessions/{sid}/impersonate"))
-        .header("content-type", "application/json")
-        .body(json!({"userUuid": target}).to_string())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let r = send(
+        Method::POST,
+        format!("{trusted}/sessions/{sid}/impersonate"),
+        None,
+        Some(json!({"userUuid": target})),
+    )
+    .await;
     assert_eq!(r.status().as_u16(), 200);
     let log: Value = serde_json::from_str(&env.ok(&["users", "impersonations", &app_a, "--json"]))
         .unwrap_or_default();

@@ -7,26 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sessiond_store_conformance::Kind;
 
-use crate::harness::{Env, client};
-
-pub async fn call(
-    base: &str,
-    key: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut r = client()
-        .request(method, format!("{base}{path}"))
-        .bearer_auth(key);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let resp = r.send().await.unwrap_or_else(|e| panic!("{path}: {e}"));
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
+use crate::harness::{Env, call};
 
 fn id(v: &Value) -> String {
     v["id"]

@@ -209,6 +209,18 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// The node's Prometheus exposition, as text.
+    pub async fn metrics(&self) -> String {
+        client()
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET /metrics: {e}"))
+            .text()
+            .await
+            .unwrap_or_default()
+    }
+
     pub fn stderr_text(&self) -> String {
         self.stderr.lock().map(|v| v.join("\n")).unwrap_or_default()
     }
@@ -301,6 +313,43 @@ pub async fn get(
         serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
         headers,
     )
+}
+
+/// A request with a bearer key and an optional JSON body; returns (status, JSON body or Null).
+pub async fn call(
+    base: &str,
+    key: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut r = client()
+        .request(method, format!("{base}{path}"))
+        .bearer_auth(key);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let resp = r.send().await.unwrap_or_else(|e| panic!("{path}: {e}"));
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// POSTs `body` as JSON with a bearer key; returns the JSON answer, or Null.
+pub async fn post_json(url: &str, key: &str, body: serde_json::Value) -> serde_json::Value {
+    client()
+        .post(url)
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"))
+        .json()
+        .await
+        .unwrap_or_default()
 }
 
 pub fn read(path: &Path) -> String {

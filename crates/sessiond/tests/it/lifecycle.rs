@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sessiond_store_conformance::Kind;
 
-use crate::harness::{Env, get, read};
+use crate::harness::{Env, get, post_json, read};
 
 async fn restart_keeps_data(kind: Kind) {
     let Some(env) = Env::of(kind).await else {
@@ -164,16 +164,12 @@ async fn master_key_rotation_round_trip() {
     // A running identity verification holds launch links sealed into URLs: retiring the key
     // they use is refused, saying why, until it is over.
     let http = reqwest::Client::new();
-    let started: serde_json::Value = http
-        .post(server.url("/api/v1/sessions/widget"))
-        .bearer_auth(&key)
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .json()
-        .await
-        .unwrap_or_default();
+    let started: serde_json::Value = post_json(
+        &server.url("/api/v1/sessions/widget"),
+        &key,
+        serde_json::json!({}),
+    )
+    .await;
     let vid = started["sessionId"].as_str().unwrap_or_default().to_owned();
     assert!(!vid.is_empty(), "{started}");
     let refused = env.run(&["keys", "rotate-master", "--retire-old"]);

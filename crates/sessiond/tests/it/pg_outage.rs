@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Env, client};
+use crate::harness::{Env, client, post_json};
 
 /// The PostgreSQL server binaries of this machine (Debian keeps them out of PATH).
 fn pg_bindir() -> Option<PathBuf> {
@@ -157,16 +157,12 @@ async fn a_database_outage_fails_fast_and_recovers_without_a_restart() {
     let (_, key, _) = env.create_app("outage");
     let server = env.spawn();
     let http = client();
-    let user: Value = http
-        .post(server.url("/v1/users"))
-        .bearer_auth(&key)
-        .json(&json!({"first_name": "Outage"}))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .json()
-        .await
-        .unwrap_or_default();
+    let user: Value = post_json(
+        &server.url("/v1/users"),
+        &key,
+        json!({"first_name": "Outage"}),
+    )
+    .await;
     let uid = user["id"].as_str().unwrap_or_default().to_owned();
     let create = || {
         http.post(server.url("/v1/sessions"))

@@ -59,12 +59,7 @@ async fn an_application_over_its_rate_gets_429_in_every_dialect() {
     );
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(call(&server.url("/v1/jwks"), &key).await.0, 200, "refilled");
-    let metrics = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains("http_rate_limited_total{limit=\"application\"}"),
         "{metrics}"

@@ -12,8 +12,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sessiond_crypto::webhook::WebhookSecret;
 
-use crate::events::call;
 use crate::harness::Env;
+use crate::harness::call;
 
 #[derive(Clone, Default)]
 struct Receiver {
@@ -283,14 +283,7 @@ async fn private_addresses_are_refused_unless_allowed() {
     // The metrics count what happened (the dispatcher publishes them after each pass).
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let metrics = crate::harness::client()
-            .get(server.url("/metrics"))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .text()
-            .await
-            .unwrap_or_default();
+        let metrics = server.metrics().await;
         let has = |name: &str| metrics.lines().any(|l| l.starts_with(name));
         let attempts = "webhook_attempts_total{outcome=\"failed_attempt\"} 3";
         if (has(attempts) && has("events_emitted_total 1")) || Instant::now() > deadline {
