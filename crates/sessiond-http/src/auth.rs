@@ -120,3 +120,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
         })
     }
 }
+
+/// Adds the `WWW-Authenticate` challenge that RFC 6750 asks of a 401 answer; any other answer
+/// passes unchanged.
+pub fn with_challenge(mut resp: Response, challenge: &'static str) -> Response {
+    if resp.status() == axum::http::StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(
+            axum::http::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(challenge),
+        );
+    }
+    resp
+}

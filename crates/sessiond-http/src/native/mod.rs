@@ -7,7 +7,7 @@ mod webhooks;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use sessiond_core::application::{AppId, AppSettings, Application};
@@ -211,14 +211,10 @@ pub fn render_error(e: &Error) -> Response {
             message,
         },
     };
-    let mut resp = (status, Json(body)).into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        resp.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Bearer realm=\"sessiond\""),
-        );
-    }
-    resp
+    crate::auth::with_challenge(
+        (status, Json(body)).into_response(),
+        "Bearer realm=\"sessiond\"",
+    )
 }
 
 /// A core error on its way out of a native handler.

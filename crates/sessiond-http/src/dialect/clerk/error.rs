@@ -1,7 +1,7 @@
 //! Clerk's error envelope: `{"errors": [{message, long_message, code, meta?}], "clerk_trace_id"}`.
 
 use axum::Json;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use sessiond_core::error::AuthFailure;
@@ -247,14 +247,7 @@ impl ClerkError {
 
 impl IntoResponse for ClerkError {
     fn into_response(self) -> Response {
-        let mut resp = (self.status, Json(self.body())).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer"),
-            );
-        }
-        resp
+        crate::auth::with_challenge((self.status, Json(self.body())).into_response(), "Bearer")
     }
 }
 

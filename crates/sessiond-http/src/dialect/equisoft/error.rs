@@ -117,19 +117,15 @@ impl EquisoftError {
 impl IntoResponse for EquisoftError {
     fn into_response(self) -> Response {
         let body = json!({ "message": self.message, "description": self.description }).to_string();
-        let mut resp = (
-            self.status,
-            [(header::CONTENT_TYPE, "application/json")],
-            body,
+        crate::auth::with_challenge(
+            (
+                self.status,
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response(),
+            "Bearer",
         )
-            .into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer"),
-            );
-        }
-        resp
     }
 }
 

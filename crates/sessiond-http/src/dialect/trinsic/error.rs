@@ -177,19 +177,15 @@ impl IntoResponse for TrinsicError {
                 ("application/problem+json; charset=utf-8", p)
             }
         };
-        let mut resp = (
-            self.status,
-            [(header::CONTENT_TYPE, content_type)],
-            body.to_string(),
+        crate::auth::with_challenge(
+            (
+                self.status,
+                [(header::CONTENT_TYPE, content_type)],
+                body.to_string(),
+            )
+                .into_response(),
+            "Bearer",
         )
-            .into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer"),
-            );
-        }
-        resp
     }
 }
 

@@ -10,7 +10,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use serde_json::{Value, json};
 use sessiond_core::verification::negotiate::Capability;
-use sessiond_core::verification::service::NewVerification;
+use sessiond_core::verification::service::{Created, NewVerification};
 use sessiond_core::verification::{Flow, Options};
 
 use super::*;
@@ -28,7 +28,24 @@ pub async fn b_list(
 
 // ---- generation B creation and steps ----
 
-pub(super) fn created_b(c: &sessiond_core::verification::service::Created) -> Response {
+/// Creates a verification of `app` now.
+async fn create(
+    st: &AppState,
+    app: &Application,
+    req: NewVerification,
+) -> Result<Created, TrinsicError> {
+    st.verification
+        .create(app, req, st.clock.now())
+        .await
+        .map_err(core(Gen::B))
+}
+
+/// Creates a verification of `app` and answers as generation B's hosted and widget calls do.
+async fn start(st: &AppState, app: &Application, req: NewVerification) -> TResult {
+    Ok(created_b(&create(st, app, req).await?))
+}
+
+pub(super) fn created_b(c: &Created) -> Response {
     ok(json!({
         "sessionId": c.verification.id.as_str(),
         "launchUrl": c.launch_url,
@@ -53,12 +70,7 @@ pub async fn b_widget(State(st): State<AppState>, Caller(app): Caller, body: Byt
         known_identity: b.object("recommendationInfo")?.map(Value::Object),
         ..NewVerification::default()
     };
-    let c = st
-        .verification
-        .create(&app, req, st.clock.now())
-        .await
-        .map_err(core(g))?;
-    Ok(created_b(&c))
+    start(&st, &app, req).await
 }
 
 #[utoipa::path(post, path = "/api/v1/sessions/provider/hosted", tag = TAG_B, security(("secret_key" = [])),
@@ -78,12 +90,7 @@ pub async fn b_hosted(State(st): State<AppState>, Caller(app): Caller, body: Byt
         provider_input: b.object("providerInput")?,
         ..NewVerification::default()
     };
-    let c = st
-        .verification
-        .create(&app, req, st.clock.now())
-        .await
-        .map_err(core(g))?;
-    Ok(created_b(&c))
+    start(&st, &app, req).await
 }
 
 #[utoipa::path(post, path = "/api/v1/sessions/provider/advanced", tag = TAG_B, security(("secret_key" = [])),
@@ -132,11 +139,7 @@ pub async fn b_advanced(State(st): State<AppState>, Caller(app): Caller, body: B
         provider_input: b.object("providerInput")?,
         ..NewVerification::default()
     };
-    let c = st
-        .verification
-        .create(&app, req, st.clock.now())
-        .await
-        .map_err(core(g))?;
+    let c = create(&st, &app, req).await?;
     let (Some(step), Some(collection)) = (&c.next_step, c.collection) else {
         return Err(TrinsicError::from_core(
             g,
