@@ -2,7 +2,7 @@
 //!
 //! # Layout
 //! - `engine`: read connections used on the calling thread; one writer thread that commits
-//!   queued requests in batches (group commit), each request in its own savepoint.
+//!   queued requests in batches (group commit); a failing request is undone alone.
 //! - `migrate`: the schema migrations, compiled in, recorded in the same history table earlier
 //!   builds (sqlx's migrator) used.
 //! - `tenancy` (meta, applications, keys), `login` (users, sessions, signing keys, templates),
