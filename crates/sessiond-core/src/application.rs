@@ -36,10 +36,9 @@ impl std::fmt::Display for AppId {
     }
 }
 
-/// Per-application settings. Stored as JSON; every field has a default so that settings added in
-/// later versions read cleanly from older rows.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// Per-application settings. How they are stored (and read back from rows written by older
+/// versions) is the storage backends' business.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppSettings {
     /// Absolute lifetime of a login session, in seconds. Default 7 days.
     pub session_max_lifetime_secs: u64,
@@ -57,10 +56,9 @@ pub struct AppSettings {
     /// How long an unfinished verification session (and its launch link) lasts, in seconds.
     /// Default 1 hour.
     pub verification_session_lifetime_secs: u64,
-    /// Which Trinsic generation answers on the paths both share (`/api/v1/sessions/{id}`,
-    /// `/results`, `/cancel`, network endpoints): `api` (Trinsic API 2.x, the default) or
-    /// `connect` (Trinsic Connect 1.x).
-    pub trinsic_generation: TrinsicGeneration,
+    /// Which generation of the identity-verification API answers on the paths both generations
+    /// share (a session's read, its results, cancel, the provider listing). Default B.
+    pub verification_generation: VerificationGeneration,
     /// Frontend URL of the application. Its host is encoded in the publishable key and is the
     /// `iss` of session tokens. Default `https://clerk.<app id>.sessiond.localhost`.
     pub frontend_url: String,
@@ -68,34 +66,17 @@ pub struct AppSettings {
     pub allowed_redirect_origins: Vec<String>,
     /// Requests per second this application may make on each node; `None` is the server's
     /// default, 0 is unlimited.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit_per_sec: Option<u32>,
 }
 
-/// The Trinsic API generation an application speaks where the two generations share a path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TrinsicGeneration {
-    /// Trinsic Connect (SDK 0.3–1.2, generation A).
-    Connect,
-    /// Trinsic API (SDK 2.0–2.1, generation B).
-    Api,
-}
-
-impl TrinsicGeneration {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TrinsicGeneration::Connect => "connect",
-            TrinsicGeneration::Api => "api",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "connect" | "a" | "A" => Some(TrinsicGeneration::Connect),
-            "api" | "b" | "B" => Some(TrinsicGeneration::Api),
-            _ => None,
-        }
-    }
+/// The two generations of the identity-verification API. They differ in paths, shapes and
+/// state names (each dialect spells them); the sessions under both are the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerificationGeneration {
+    /// The older generation.
+    A,
+    /// The newer generation, the default.
+    B,
 }
 
 pub const DAY_SECS: u64 = 86_400;
@@ -115,7 +96,7 @@ impl Default for AppSettings {
             session_token_lifetime_secs: 60,
             verification_retention_secs: 30 * DAY_SECS,
             verification_session_lifetime_secs: 3600,
-            trinsic_generation: TrinsicGeneration::Api,
+            verification_generation: VerificationGeneration::B,
             frontend_url: String::new(),
             allowed_redirect_origins: Vec::new(),
             rate_limit_per_sec: None,

@@ -10,10 +10,11 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 use sessiond_core::Timestamp;
-use sessiond_core::application::TrinsicGeneration;
+use sessiond_core::application::VerificationGeneration;
 use sessiond_core::clock::{Clock, ManualClock};
 use sessiond_core::jobs::{Purger, VerificationRetention};
 use sessiond_core::store::Store;
+use sessiond_http::dialect::trinsic::generation_name;
 use sessiond_store_conformance::TestDb;
 use sessiond_store_conformance::services::Services;
 
@@ -34,10 +35,10 @@ use support::Resp;
 async fn env() -> Env {
     let services = Services::sqlite().await;
     let mut keys = Vec::new();
-    for g in [TrinsicGeneration::Connect, TrinsicGeneration::Api] {
+    for g in [VerificationGeneration::A, VerificationGeneration::B] {
         let (_, key) = services
-            .app(g.as_str(), T0, |s| {
-                s.trinsic_generation = g;
+            .app(generation_name(g), T0, |s| {
+                s.verification_generation = g;
                 s.allowed_redirect_origins = vec![RP.into()];
                 s.verification_session_lifetime_secs = 600;
                 s.verification_retention_secs = 3600;

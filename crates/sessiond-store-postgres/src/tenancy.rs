@@ -23,11 +23,6 @@ fn key_from_row(row: &PgRow) -> StoreResult<ApiKey> {
     rows::api_key(&Pg(row))
 }
 
-fn settings_json(app: &Application) -> StoreResult<String> {
-    serde_json::to_string(&app.settings)
-        .map_err(|e| StoreError::backend_caused("cannot encode a stored value", e))
-}
-
 #[async_trait]
 impl MetaStore for SqlStore {
     async fn get_meta(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
@@ -75,7 +70,7 @@ impl ApplicationStore for SqlStore {
         .bind(app.id.as_str())
         .bind(app.name.as_str())
         .bind(app.environment.as_str())
-        .bind(settings_json(app)?)
+        .bind(sessiond_store_sql::settings::to_json(&app.settings)?)
         .bind(app.created_at.0)
         .bind(app.updated_at.0)
         .bind(app.version)
@@ -137,7 +132,7 @@ impl ApplicationStore for SqlStore {
              WHERE id = $5 AND version = $6",
         )
         .bind(app.name.as_str())
-        .bind(settings_json(app)?)
+        .bind(sessiond_store_sql::settings::to_json(&app.settings)?)
         .bind(app.updated_at.0)
         .bind(app.version)
         .bind(app.id.as_str())

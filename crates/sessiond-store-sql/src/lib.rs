@@ -11,11 +11,13 @@
 //! - [`columns`]: values stored as text in both backends (an endpoint's event types).
 //! - [`console`]: the operator console's audit log and counts over the outbox.
 //! - [`rows`]: one decoder per stored record, over a backend's [`rows::Row`].
+//! - [`settings`]: an application's settings as stored (JSON, under their historical names).
 
 pub mod columns;
 pub mod console;
 pub mod filters;
 pub mod rows;
+pub mod settings;
 
 /// A bound value of an assembled statement.
 #[derive(Debug, Clone, PartialEq, Eq)]

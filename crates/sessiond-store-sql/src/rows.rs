@@ -8,7 +8,7 @@
 use serde_json::{Map, Value};
 use sessiond_core::Timestamp;
 use sessiond_core::apikey::{ApiKey, ApiKeyId};
-use sessiond_core::application::{AppId, AppSettings, Application, KeyEnvironment};
+use sessiond_core::application::{AppId, Application, KeyEnvironment};
 use sessiond_core::events::{Event, EventType, NewEvent, Position};
 use sessiond_core::ids::{ClientId, EndpointId, SessionId, SigningKeyId, TemplateId, UserId};
 use sessiond_core::session::{Session, SessionStatus};
@@ -203,7 +203,7 @@ pub fn application(r: &impl Row) -> StoreResult<Application> {
         "live" => KeyEnvironment::Live,
         other => return Err(corrupt("application environment", other)),
     };
-    let settings: AppSettings = json("application settings", &r.text("a_settings")?)?;
+    let settings = crate::settings::from_json(&r.text("a_settings")?)?;
     Ok(Application {
         id: AppId(r.text("a_id")?),
         name: r.text("a_name")?,

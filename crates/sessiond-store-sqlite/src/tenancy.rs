@@ -22,11 +22,6 @@ fn key_from_row(row: &Row<'_>) -> StoreResult<ApiKey> {
     rows::api_key(&Lite(row))
 }
 
-fn settings_json(app: &Application) -> StoreResult<String> {
-    serde_json::to_string(&app.settings)
-        .map_err(|e| StoreError::backend_caused("cannot encode a stored value", e))
-}
-
 fn get_application(conn: &Connection, id: &str) -> StoreResult<Option<Application>> {
     first(
         conn,
@@ -92,7 +87,7 @@ impl ApplicationStore for SqliteStore {
                 "first key belongs to another application",
             ));
         }
-        let settings = settings_json(app)?;
+        let settings = sessiond_store_sql::settings::to_json(&app.settings)?;
         let (app, key) = (app.clone(), first_key.clone());
         self.write(move |c| {
             exec(
@@ -146,7 +141,7 @@ impl ApplicationStore for SqliteStore {
     }
 
     async fn update_application(&self, app: &Application) -> StoreResult<()> {
-        let settings = settings_json(app)?;
+        let settings = sessiond_store_sql::settings::to_json(&app.settings)?;
         let app = app.clone();
         self.write(move |c| {
             let n = exec(

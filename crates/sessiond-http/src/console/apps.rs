@@ -1,11 +1,14 @@
 //! Applications: the list, each one's overview with its charts, settings, secret keys and
 //! signing keys.
 
+use crate::dialect::trinsic::{generation_name, parse_generation};
 use axum::body::Bytes;
 use axum::extract::Path;
 use sessiond_core::Error;
 use sessiond_core::apikey::ApiKeyId;
-use sessiond_core::application::{AppSettings, Application, KeyEnvironment, TrinsicGeneration};
+use sessiond_core::application::{
+    AppSettings, Application, KeyEnvironment, VerificationGeneration,
+};
 use sessiond_core::console::Action;
 use sessiond_core::console::overview::Bucket;
 
@@ -200,13 +203,16 @@ fn settings_form(ctx: &Ctx, app: &Application, editable: bool) -> String {
             esc(&value)
         )
     };
-    let generation = |g: TrinsicGeneration, label: &str| {
-        let sel = if s.trinsic_generation == g {
+    let generation = |g: VerificationGeneration, label: &str| {
+        let sel = if s.verification_generation == g {
             " selected"
         } else {
             ""
         };
-        format!("<option value=\"{}\"{sel}>{label}</option>", g.as_str())
+        format!(
+            "<option value=\"{}\"{sel}>{label}</option>",
+            generation_name(g)
+        )
     };
     let save = if editable {
         "<button type=\"submit\">Save settings</button>"
@@ -261,8 +267,8 @@ fn settings_form(ctx: &Ctx, app: &Application, editable: bool) -> String {
             "seconds",
             s.verification_session_lifetime_secs.to_string()
         ),
-        generation(TrinsicGeneration::Api, "Trinsic API (2.x)"),
-        generation(TrinsicGeneration::Connect, "Trinsic Connect (1.x)"),
+        generation(VerificationGeneration::B, "Trinsic API (2.x)"),
+        generation(VerificationGeneration::A, "Trinsic Connect (1.x)"),
         field("frontend_url", "Frontend URL", "", s.frontend_url.clone()),
         esc(&s.allowed_redirect_origins.join("\n")),
         field(
@@ -392,7 +398,7 @@ fn apply_form(form: &Form, base: &AppSettings) -> Result<AppSettings, Error> {
     s.session_token_lifetime_secs = req("session_token_lifetime_secs")?;
     s.verification_retention_secs = req("verification_retention_secs")?;
     s.verification_session_lifetime_secs = req("verification_session_lifetime_secs")?;
-    s.trinsic_generation = TrinsicGeneration::parse(form.text("trinsic_generation"))
+    s.verification_generation = parse_generation(form.text("trinsic_generation"))
         .ok_or_else(|| Error::invalid("trinsic_generation", "must be api or connect"))?;
     s.frontend_url = form.text("frontend_url").to_owned();
     s.allowed_redirect_origins = form
@@ -415,7 +421,11 @@ fn apply_form(form: &Form, base: &AppSettings) -> Result<AppSettings, Error> {
 
 /// Names the settings that differ, for the audit log.
 fn changed(a: &AppSettings, b: &AppSettings) -> String {
-    let (Ok(a), Ok(b)) = (serde_json::to_value(a), serde_json::to_value(b)) else {
+    use crate::native::SettingsView;
+    let (Ok(a), Ok(b)) = (
+        serde_json::to_value(SettingsView::from(a)),
+        serde_json::to_value(SettingsView::from(b)),
+    ) else {
         return String::new();
     };
     let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {

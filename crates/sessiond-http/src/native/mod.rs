@@ -122,8 +122,8 @@ pub struct ApplicationView {
     pub updated_at: i64,
 }
 
-impl From<&Application> for ApplicationView {
-    fn from(a: &Application) -> Self {
+impl From<&AppSettings> for SettingsView {
+    fn from(s: &AppSettings) -> Self {
         // Destructured field by field so that a new setting fails to compile until it is shown.
         let AppSettings {
             session_max_lifetime_secs,
@@ -132,29 +132,35 @@ impl From<&Application> for ApplicationView {
             session_token_lifetime_secs,
             verification_retention_secs,
             verification_session_lifetime_secs,
-            trinsic_generation,
+            verification_generation,
             frontend_url,
             allowed_redirect_origins,
             rate_limit_per_sec,
-        } = &a.settings;
+        } = s;
+        SettingsView {
+            session_max_lifetime_secs: *session_max_lifetime_secs,
+            inactivity_timeout_secs: *inactivity_timeout_secs,
+            abandon_period_secs: *abandon_period_secs,
+            session_token_lifetime_secs: *session_token_lifetime_secs,
+            verification_retention_secs: *verification_retention_secs,
+            verification_session_lifetime_secs: *verification_session_lifetime_secs,
+            trinsic_generation: crate::dialect::trinsic::generation_name(*verification_generation),
+            frontend_url: frontend_url.clone(),
+            allowed_redirect_origins: allowed_redirect_origins.clone(),
+            rate_limit_per_sec: *rate_limit_per_sec,
+        }
+    }
+}
+
+impl From<&Application> for ApplicationView {
+    fn from(a: &Application) -> Self {
         ApplicationView {
             object: "application",
             id: a.id.to_string(),
             name: a.name.clone(),
             environment: a.environment.as_str(),
             publishable_key: a.publishable_key(),
-            settings: SettingsView {
-                session_max_lifetime_secs: *session_max_lifetime_secs,
-                inactivity_timeout_secs: *inactivity_timeout_secs,
-                abandon_period_secs: *abandon_period_secs,
-                session_token_lifetime_secs: *session_token_lifetime_secs,
-                verification_retention_secs: *verification_retention_secs,
-                verification_session_lifetime_secs: *verification_session_lifetime_secs,
-                trinsic_generation: trinsic_generation.as_str(),
-                frontend_url: frontend_url.clone(),
-                allowed_redirect_origins: allowed_redirect_origins.clone(),
-                rate_limit_per_sec: *rate_limit_per_sec,
-            },
+            settings: SettingsView::from(&a.settings),
             jwt_public_key: None,
             jwks_path: format!("/v1/apps/{}/.well-known/jwks.json", a.id),
             created_at: a.created_at.as_millis(),

@@ -117,7 +117,7 @@ pub(super) async fn update(
         .trinsic_generation
         .as_deref()
         .map(|g| {
-            sessiond_core::application::TrinsicGeneration::parse(g)
+            sessiond_http::dialect::trinsic::parse_generation(g)
                 .ok_or_else(|| anyhow::anyhow!("--trinsic-generation must be `api` or `connect`"))
         })
         .transpose()?;
@@ -155,7 +155,7 @@ pub(super) async fn update(
                 s.verification_session_lifetime_secs = v;
             }
             if let Some(g) = generation {
-                s.trinsic_generation = g;
+                s.verification_generation = g;
             }
             if let Some(v) = idle {
                 s.inactivity_timeout_secs = v;

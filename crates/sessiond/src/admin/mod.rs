@@ -49,7 +49,7 @@ fn app_json(a: &Application) -> serde_json::Value {
         "name": a.name,
         "environment": a.environment.as_str(),
         "publishable_key": a.publishable_key(),
-        "settings": a.settings,
+        "settings": sessiond_http::native::SettingsView::from(&a.settings),
         "created_at": a.created_at.as_millis(),
         "updated_at": a.updated_at.as_millis(),
         "version": a.version,
@@ -103,7 +103,7 @@ fn print_app(a: &Application) {
     );
     println!(
         "  trinsic generation:      {}",
-        s.trinsic_generation.as_str()
+        sessiond_http::dialect::trinsic::generation_name(s.verification_generation)
     );
     println!(
         "  rate limit:              {}",

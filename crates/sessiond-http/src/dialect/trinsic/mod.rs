@@ -21,7 +21,27 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::auth::{AuthState, require_application};
 pub use error::{Gen, TrinsicError, render_auth_error};
+use sessiond_core::application::VerificationGeneration;
 pub use views::rfc3339;
+
+/// How the native API, the CLI and the console spell the application setting that picks the
+/// generation answering on shared paths (`trinsic_generation`): `connect` is generation A
+/// (Trinsic Connect), `api` generation B (Trinsic API).
+pub fn generation_name(g: VerificationGeneration) -> &'static str {
+    match g {
+        VerificationGeneration::A => "connect",
+        VerificationGeneration::B => "api",
+    }
+}
+
+/// The setting's value from its spelling; `a` and `b` (either case) are accepted too.
+pub fn parse_generation(s: &str) -> Option<VerificationGeneration> {
+    match s {
+        "connect" | "a" | "A" => Some(VerificationGeneration::A),
+        "api" | "b" | "B" => Some(VerificationGeneration::B),
+        _ => None,
+    }
+}
 
 /// Framework rejections (unknown method, oversized body, unparseable path) as ProblemDetails.
 pub(crate) async fn trinsic_shaped(resp: Response) -> Response {

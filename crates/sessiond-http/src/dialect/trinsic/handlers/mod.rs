@@ -14,7 +14,7 @@ use axum::body::Bytes;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
-use sessiond_core::application::{Application, TrinsicGeneration};
+use sessiond_core::application::{Application, VerificationGeneration};
 use sessiond_core::verification::VerificationId;
 
 use crate::body::{JsonObject, Problem};
@@ -40,9 +40,9 @@ fn ok(v: Value) -> Response {
 
 /// The generation that answers on paths both generations share.
 fn shared_gen(app: &Application) -> Gen {
-    match app.settings.trinsic_generation {
-        TrinsicGeneration::Connect => Gen::A,
-        TrinsicGeneration::Api => Gen::B,
+    match app.settings.verification_generation {
+        VerificationGeneration::A => Gen::A,
+        VerificationGeneration::B => Gen::B,
     }
 }
 
