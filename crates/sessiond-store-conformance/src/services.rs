@@ -11,7 +11,6 @@ use sessiond_core::store::Store;
 use sessiond_core::tenancy::Tenancy;
 use sessiond_core::vault::Vault;
 use sessiond_core::verification::VerificationService;
-use sessiond_core::verification::provider::Providers;
 use sessiond_crypto::seal::{Keyring, MasterKey};
 
 use crate::{Kind, TestDb};
@@ -59,7 +58,7 @@ impl Services {
         let verification = Arc::new(VerificationService::new(
             store.clone(),
             vault.clone(),
-            Providers::builtin(),
+            sessiond_providers::builtin(),
             TEST_PUBLIC_URL,
         ));
         Some(Services {

@@ -17,7 +17,6 @@ use sessiond_core::jobs::{
 };
 use sessiond_core::signing::MaintainKeys;
 use sessiond_core::verification::VerificationService;
-use sessiond_core::verification::provider::Providers;
 use sessiond_http::{AppServices, AppState};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -272,7 +271,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let verification = Arc::new(VerificationService::new(
         store.clone(),
         rt.vault.clone(),
-        Providers::builtin(),
+        sessiond_providers::builtin(),
         public_url.clone(),
     ));
     let pool_db = rt.db.clone();

@@ -4,7 +4,8 @@
 //! - [`negotiate`]: pure decisions: the capabilities an advanced session needs, which providers
 //!   suit a user.
 //! - [`identity`]: the identity data providers produce (plaintext only in memory).
-//! - [`provider`]: the provider trait and registry; [`testing`]: the built-in sandbox providers.
+//! - [`provider`]: the provider trait and registry (the providers themselves live in
+//!   `sessiond-providers`).
 //! - [`service`]: every operation, including the hosted pages' flow and result sealing.
 
 pub mod identity;
@@ -12,7 +13,6 @@ pub mod model;
 pub mod negotiate;
 pub mod provider;
 pub mod service;
-pub mod testing;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test

@@ -1,4 +1,4 @@
-//! Built-in providers that follow Trinsic's sandbox contract, for test-mode applications:
+//! Sandbox providers that follow Trinsic's sandbox contract, for test-mode applications:
 //!
 //! - `trinsic-test-database-lookup`: input `givenName`, `familyName`, `identityCode` (6 digits;
 //!   exactly `123456` matches, anything else fails the session), optional `selfieBase64`.
@@ -13,11 +13,11 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use serde_json::{Map, Value};
 
-use super::identity::{
+use sessiond_core::verification::identity::{
     Address, AttachmentSlot, Claims, Document, DocumentType, NewAttachment, Person, Sex,
 };
-use super::model::FailReason;
-use super::provider::{
+use sessiond_core::verification::model::FailReason;
+use sessiond_core::verification::provider::{
     Choice, Collection, Ctx, Deeplink, FormField, InputError, LaunchMethod, Next, Outcome,
     Provider, ProviderInfo, SubProvider,
 };
@@ -109,19 +109,6 @@ fn test_person(given: &str, family: &str) -> Person {
             ..Address::default()
         }),
         ..Person::default()
-    }
-}
-
-/// The registry knows providers only through the trait; the built-in set is named here, beside
-/// the providers themselves.
-impl super::provider::Providers {
-    /// The built-in providers: the sandbox test providers.
-    pub fn builtin() -> Self {
-        super::provider::Providers::new(vec![
-            std::sync::Arc::new(DatabaseLookup::new()),
-            std::sync::Arc::new(SubProviders::new()),
-            std::sync::Arc::new(Wallet::new()),
-        ])
     }
 }
 
