@@ -60,7 +60,7 @@ pub struct AppSettings {
     /// share (a session's read, its results, cancel, the provider listing). Default B.
     pub verification_generation: VerificationGeneration,
     /// Frontend URL of the application. Its host is encoded in the publishable key and is the
-    /// `iss` of session tokens. Default `https://clerk.<app id>.sessiond.localhost`.
+    /// `iss` of session tokens. Default: see [`FrontendUrlFn`].
     pub frontend_url: String,
     /// Origins (`scheme://host[:port]`) that hosted pages may redirect to. Default none.
     pub allowed_redirect_origins: Vec<String>,
@@ -80,7 +80,7 @@ pub enum VerificationGeneration {
 }
 
 pub const DAY_SECS: u64 = 86_400;
-/// Upper bound for any lifetime setting: ten years, the largest token lifetime Clerk accepts.
+/// Upper bound for any lifetime setting: ten years, also the longest token lifetime accepted.
 pub const MAX_LIFETIME_SECS: u64 = 315_360_000;
 const MAX_ORIGINS: usize = 100;
 /// Largest per-application rate limit that can be set.
@@ -174,13 +174,16 @@ impl AppSettings {
     }
 }
 
-/// `https://clerk.<app id>.sessiond.localhost`: the `clerk.` label is what Clerk's SDKs look for
-/// when they check an issuer with default options (the Go SDK accepts only `https://clerk.…` or
-/// `….clerk.accounts…`), so tokens of a new application verify unchanged. Applications created
-/// before keep the URL they were given.
-fn default_frontend_url(id: &AppId) -> String {
+/// How a new application's frontend URL is made from its id. The host is encoded in the
+/// publishable key and is the issuer of the application's tokens, so the server picks the shape
+/// that the token-verifying clients it serves accept (`Tenancy::with_frontend_url`).
+pub type FrontendUrlFn = fn(&AppId) -> String;
+
+/// `https://<app id>.sessiond.localhost`, the id lowercased with `_` as `-` (a valid host
+/// label). Applications keep the URL they were created with.
+pub fn default_frontend_url(id: &AppId) -> String {
     format!(
-        "https://clerk.{}.sessiond.localhost",
+        "https://{}.sessiond.localhost",
         id.as_str().to_ascii_lowercase().replace('_', "-")
     )
 }
@@ -229,7 +232,7 @@ pub struct Application {
 }
 
 impl Application {
-    /// `pk_<env>_` + base64(`<frontend host>$`), the format Clerk's SDKs decode to find the
+    /// `pk_<env>_` + base64(`<frontend host>$`), the format front-end SDKs decode to find the
     /// frontend host. Derived, never stored, so it always follows the settings.
     pub fn publishable_key(&self) -> String {
         use base64::Engine as _;
@@ -268,7 +271,8 @@ mod tests {
         assert_eq!(s.abandon_period_secs, 2_592_000);
         assert_eq!(s.session_token_lifetime_secs, 60);
         assert_eq!(s.verification_retention_secs, 2_592_000);
-        assert!(s.frontend_url.starts_with("https://clerk.app-"));
+        assert!(s.frontend_url.starts_with("https://app-"));
+        assert!(s.frontend_url.ends_with(".sessiond.localhost"));
     }
 
     #[test]
@@ -278,15 +282,18 @@ mod tests {
             name: "a".into(),
             environment: KeyEnvironment::Test,
             settings: AppSettings {
-                frontend_url: "https://clerk.example.com".into(),
+                frontend_url: "https://accounts.example.com".into(),
                 ..AppSettings::default()
             },
             created_at: Timestamp(0),
             updated_at: Timestamp(0),
             version: 1,
         };
-        // base64("clerk.example.com$")
-        assert_eq!(app.publishable_key(), "pk_test_Y2xlcmsuZXhhbXBsZS5jb20k");
+        // base64("accounts.example.com$")
+        assert_eq!(
+            app.publishable_key(),
+            "pk_test_YWNjb3VudHMuZXhhbXBsZS5jb20k"
+        );
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub struct KeySet {
     parsed: HashMap<SigningKeyId, Arc<SigningKey>>,
     /// Published JWKs (current, next, retired still in use), newest first.
     pub jwks: Vec<Value>,
-    /// PEM of the current public key (what Clerk calls the "JWT public key").
+    /// PEM of the current public key, for verifiers configured with one key.
     pub public_pem: Option<String>,
 }
 
@@ -307,7 +307,7 @@ impl Signer {
         Ok(changed)
     }
 
-    /// The published keys as a Clerk-shaped JWKS document.
+    /// The published keys as a JWKS document (`{keys: [...]}`).
     pub async fn jwks(&self, app: &AppId, now: Timestamp) -> Result<Value> {
         let ks = self.keyset(app, now).await?;
         Ok(json!({ "keys": ks.jwks }))

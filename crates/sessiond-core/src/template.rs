@@ -1,4 +1,4 @@
-//! JWT templates: named claim sets rendered per session with Clerk's shortcode rules.
+//! JWT templates: named claim sets rendered per session with shortcode rules (`{{user.…}}`).
 //!
 //! - A claim value that is exactly one shortcode (`"{{user.public_metadata}}"`) takes the JSON
 //!   type of what it names (object, array, number, bool, null).

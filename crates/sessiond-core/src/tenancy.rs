@@ -38,6 +38,8 @@ pub struct Tenancy {
     store: Arc<dyn Store>,
     vault: Arc<Vault>,
     cache: RwLock<KeyCache>,
+    /// A new application's frontend URL.
+    frontend_url: application::FrontendUrlFn,
 }
 
 /// An application created together with its first secret key, shown once.
@@ -54,7 +56,14 @@ impl Tenancy {
             store,
             vault,
             cache: RwLock::new(KeyCache::default()),
+            frontend_url: application::default_frontend_url,
         }
+    }
+
+    /// Gives new applications their frontend URL with `f` instead of the default.
+    pub fn with_frontend_url(mut self, f: application::FrontendUrlFn) -> Self {
+        self.frontend_url = f;
+        self
     }
 
     pub fn vault(&self) -> &Arc<Vault> {
@@ -94,7 +103,10 @@ impl Tenancy {
         };
         let id = AppId::new();
         let app = Application {
-            settings: AppSettings::defaults_for(&id),
+            settings: AppSettings {
+                frontend_url: (self.frontend_url)(&id),
+                ..AppSettings::default()
+            },
             id,
             name: name.to_owned(),
             environment,

@@ -111,10 +111,12 @@ mod tests {
 
     #[test]
     fn settings_round_trip_under_their_stored_names() {
-        let mut s = AppSettings::default();
-        s.verification_generation = VerificationGeneration::A;
-        s.rate_limit_per_sec = Some(7);
-        s.allowed_redirect_origins = vec!["https://rp.example".into()];
+        let s = AppSettings {
+            verification_generation: VerificationGeneration::A,
+            rate_limit_per_sec: Some(7),
+            allowed_redirect_origins: vec!["https://rp.example".into()],
+            ..AppSettings::default()
+        };
         let text = to_json(&s).unwrap_or_default();
         assert!(
             text.contains("\"trinsic_generation\":\"connect\""),

@@ -337,7 +337,10 @@ pub async fn open(cfg: &Config, create: Create) -> anyhow::Result<Runtime> {
         })?;
     let vault = Arc::new(vault);
     let _ = slot.set(Arc::downgrade(&vault));
-    let tenancy = Arc::new(Tenancy::new(store.clone(), vault.clone()));
+    let tenancy = Arc::new(
+        Tenancy::new(store.clone(), vault.clone())
+            .with_frontend_url(sessiond_http::dialect::clerk::frontend_url),
+    );
     let signer = Arc::new(Signer::new(store.clone(), vault.clone()));
     let login = Arc::new(
         LoginService::new(store.clone(), vault.clone(), signer.clone())

@@ -223,7 +223,10 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
                         Arc::new(SqlStore::connect(&url, &opts).await?);
                     (
                         own.clone(),
-                        Arc::new(Tenancy::new(own.clone(), vault.clone())),
+                        Arc::new(
+                            Tenancy::new(own.clone(), vault.clone())
+                                .with_frontend_url(sessiond_http::dialect::clerk::frontend_url),
+                        ),
                         Arc::new(
                             LoginService::new(own, vault.clone(), signer)
                                 .with_profile_cache(profile_cache),

@@ -273,7 +273,7 @@ pub fn session_changed(before: &Session, after: &Session) -> Option<NewEvent> {
     Some(session_event(kind, after))
 }
 
-/// The event of a session deleted outright (Equisoft's delete): receivers see it removed.
+/// The event of a session deleted outright (rather than revoked): receivers see it removed.
 pub fn session_deleted(s: &Session, now: Timestamp) -> NewEvent {
     let mut snapshot = SessionSnapshot::of(s);
     snapshot.status = SessionStatus::Removed;

@@ -1,5 +1,5 @@
 //! The login-session service: users, sessions, session tokens and JWT templates of an
-//! application. Every dialect that speaks login sessions (Clerk, Equisoft) calls this.
+//! application. Every dialect that speaks login sessions calls this.
 //!
 //! One `impl LoginService` per concern: `users`, `sessions`, `tokens`, `impersonation`,
 //! `token_vault`, `templates`; `profiles` keeps opened user profiles; this file holds the
@@ -26,8 +26,8 @@ use crate::signing::Signer;
 use crate::store::Store;
 use crate::vault::Vault;
 
-/// Token category header values, as Clerk's SDKs know them: a template token must never be
-/// accepted as a session token.
+/// Token category header values (`cat`), part of the session-token format that token-verifying
+/// SDKs check: a template token must never be accepted as a session token.
 pub const CATEGORY_SESSION: &str = "cl_B7d4PD111AAA";
 pub const CATEGORY_TEMPLATE: &str = "cl_B7d4PD222AAA";
 /// Bounds of `expires_in_seconds` on token requests.

@@ -356,10 +356,11 @@ impl LoginService {
         Ok(after)
     }
 
-    /// Enables an active session for Equisoft/Connect, within the user's concurrent-access limit.
+    /// Enables an active session for concurrent access, within the user's concurrent-access
+    /// limit.
     /// Over the limit: refused, or with `disable_oldest` the oldest enabled sessions lose their
     /// enablement until this one fits.
-    pub async fn enable_for_connect(
+    pub async fn enable_for_concurrent_access(
         &self,
         app: &Application,
         id: &SessionId,
@@ -371,7 +372,7 @@ impl LoginService {
         if status != SessionStatus::Active {
             return Err(Error::SessionNotUsable { status });
         }
-        if s.attributes.enabled_for_connect {
+        if s.attributes.concurrent_access {
             return Ok(s);
         }
         let user = self.get_user(app, &s.user_id).await?;
@@ -386,7 +387,7 @@ impl LoginService {
                 .store
                 .list_sessions(&app.id, &filter, 500, 0, now)
                 .await?;
-            others.retain(|o| o.id != s.id && o.attributes.enabled_for_connect);
+            others.retain(|o| o.id != s.id && o.attributes.concurrent_access);
             let excess = (others.len() + 1).saturating_sub(limit as usize);
             if excess > 0 {
                 if !disable_oldest {
@@ -395,7 +396,7 @@ impl LoginService {
                 // Listed newest first: the oldest are at the end.
                 for old in others.iter().rev().take(excess) {
                     self.modify(app, &old.id, now, |x| {
-                        x.attributes.enabled_for_connect = false;
+                        x.attributes.concurrent_access = false;
                         Ok(())
                     })
                     .await?;
@@ -407,7 +408,7 @@ impl LoginService {
             if status != SessionStatus::Active {
                 return Err(Error::SessionNotUsable { status });
             }
-            x.attributes.enabled_for_connect = true;
+            x.attributes.concurrent_access = true;
             Ok(())
         })
         .await

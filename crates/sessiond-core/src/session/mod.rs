@@ -27,10 +27,10 @@ use crate::ids::{ClientId, SessionId, UserId};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SessionStatus {
-    /// Created but not yet enabled: no tokens (Equisoft NEW).
+    /// Created but not yet enabled: no tokens.
     Pending,
     Active,
-    /// Idle deadline passed (Equisoft SUSPENDED; Clerk shows `expired`).
+    /// Idle deadline passed.
     Suspended,
     /// Absolute lifetime passed.
     Expired,
@@ -95,7 +95,8 @@ pub struct Activity {
     pub is_mobile: bool,
 }
 
-/// Details of a single sign-on that started a session (Equisoft `SsoProvider`).
+/// Details of a single sign-on that started a session: the identity provider and the user's
+/// identifier there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SsoDetails {
     pub provider: String,
@@ -118,8 +119,10 @@ pub struct SessionAttributes {
     /// for sessions stored by versions that kept it here in clear.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sso: Option<SsoDetails>,
-    /// Enabled for Equisoft/Connect, and so counted against the user's concurrent-access limit.
-    pub enabled_for_connect: bool,
+    /// Enabled for concurrent access, and so counted against the user's concurrent-access
+    /// limit. (Stored under its historical name.)
+    #[serde(rename = "enabled_for_connect")]
+    pub concurrent_access: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -18,7 +18,7 @@ use crate::application::AppId;
 use crate::clock::Timestamp;
 use crate::ids::{IdentificationId, UserId};
 
-/// An email address or phone number with its own id, as Clerk models them.
+/// An email address or phone number with its own id, so that each can be named on its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contact {
     pub id: IdentificationId,
@@ -50,7 +50,7 @@ pub struct Profile {
     pub locale: Option<String>,
     /// May impersonate other users of the application (set by an operator).
     pub can_impersonate: bool,
-    /// Concurrent sessions allowed for Equisoft/Connect; `None` or 0 is unlimited.
+    /// Sessions that may be enabled for concurrent access at once; `None` or 0 is unlimited.
     pub max_concurrent_access: Option<u32>,
     /// The password digest, if the user has a password.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -79,7 +79,7 @@ impl std::fmt::Debug for StoredPassword {
 pub enum PasswordInput {
     /// A new password in clear; `skip_checks` waives the minimum length (an import).
     Plain { password: String, skip_checks: bool },
-    /// A digest from another system (`hasher` as Clerk names it).
+    /// A digest from another system, with the name of the algorithm that made it.
     Digest { hasher: String, digest: String },
 }
 
@@ -150,7 +150,7 @@ pub struct NewUser {
     pub public_metadata: Option<Map<String, Value>>,
     pub private_metadata: Option<Map<String, Value>>,
     pub unsafe_metadata: Option<Map<String, Value>>,
-    /// Backdated creation time (Clerk allows importing users with their original date).
+    /// Backdated creation time, for users imported with their original date.
     pub created_at: Option<Timestamp>,
     pub locale: Option<String>,
     pub password: Option<PasswordInput>,

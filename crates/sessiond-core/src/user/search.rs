@@ -139,7 +139,7 @@ pub(super) fn phone_matches<'a>(
     contains_any(values, q)
 }
 
-/// Partial-match queries of a user listing, all case-insensitive. `any` is Clerk's `query`:
+/// Partial-match queries of a user listing, all case-insensitive. `any` is a free-text query over
 /// emails, phone numbers, username, first and last name, user id and external id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserQuery {

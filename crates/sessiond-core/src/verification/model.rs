@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::application::AppId;
 use crate::clock::Timestamp;
 
-/// Id of a verification session: a random UUID (the shape Trinsic's clients expect).
+/// Id of a verification session: a random UUID (the shape verification clients expect).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct VerificationId(pub String);

@@ -71,8 +71,8 @@ fn any_event() -> impl Strategy<Value = Event> {
 }
 
 proptest! {
-    /// Terminal states are final; stored names round-trip. (How each Trinsic generation spells
-    /// a state is tested in the dialect.)
+    /// Terminal states are final; stored names round-trip. (How each dialect spells a state is
+    /// tested in the dialect.)
     #[test]
     fn invariants(s in any_state(), events in proptest::collection::vec(any_event(), 0..12)) {
         let mut cur = s;

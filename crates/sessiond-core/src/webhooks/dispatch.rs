@@ -45,6 +45,13 @@ pub trait PayloadRenderer: Send + Sync {
         }
         out
     }
+
+    /// Other names under which this dialect's receivers read the delivery's id, timestamp and
+    /// signature headers, sent beside the Standard Webhooks ones (`webhook-id`,
+    /// `webhook-timestamp`, `webhook-signature`). None by default.
+    fn header_aliases(&self) -> Option<[&'static str; 3]> {
+        None
+    }
 }
 
 /// What came of one POST.
@@ -305,16 +312,19 @@ impl Dispatcher {
         let id = c.event.event.id.clone();
         let ts = now.as_secs();
         let signature = signature_header(&refs, &id, ts, &body);
-        // Standard Webhooks' names, and Svix's, which Clerk's receivers (and `svix`) read.
-        let headers = vec![
+        let mut headers = vec![
             ("content-type", "application/json".to_owned()),
             ("webhook-id", id.clone()),
             ("webhook-timestamp", ts.to_string()),
             ("webhook-signature", signature.clone()),
-            ("svix-id", id),
-            ("svix-timestamp", ts.to_string()),
-            ("svix-signature", signature),
         ];
+        if let Some([id_name, ts_name, signature_name]) = self.renderer.header_aliases() {
+            headers.extend([
+                (id_name, id),
+                (ts_name, ts.to_string()),
+                (signature_name, signature),
+            ]);
+        }
         Ok((headers, body))
     }
 }

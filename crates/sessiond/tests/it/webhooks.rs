@@ -87,7 +87,8 @@ impl Receiver {
         }
     }
 
-    /// Checks every delivery's signature with `secret` the way Standard Webhooks receivers do.
+    /// Checks every delivery's signature with `secret` the way Standard Webhooks receivers do,
+    /// and that Svix's header names (which Clerk's receivers read) carry the same values.
     fn all_signed_by(&self, secret: &str) -> bool {
         let Some(s) = WebhookSecret::parse(secret) else {
             return false;
@@ -98,9 +99,13 @@ impl Receiver {
                 g.iter().all(|(h, body)| {
                     let v = |k: &str| h.get(k).and_then(|x| x.to_str().ok()).unwrap_or_default();
                     let ts: i64 = v("webhook-timestamp").parse().unwrap_or_default();
-                    v("webhook-signature")
-                        .split(' ')
-                        .any(|sig| sig == s.sign(v("webhook-id"), ts, body))
+                    let aliased = ["id", "timestamp", "signature"]
+                        .iter()
+                        .all(|n| v(&format!("svix-{n}")) == v(&format!("webhook-{n}")));
+                    aliased
+                        && v("webhook-signature")
+                            .split(' ')
+                            .any(|sig| sig == s.sign(v("webhook-id"), ts, body))
                 })
             })
             .unwrap_or(false)

@@ -1,5 +1,5 @@
-//! The verification service: every operation of both Trinsic generations and of the hosted
-//! pages, over one aggregate. Dialects and pages call this; it decides.
+//! The verification service: every operation of both verification API generations and of the
+//! hosted pages, over one aggregate. Dialects and pages call this; it decides.
 //!
 //! Keys and what they protect (threat model: docs/design/verification.md):
 //! - The **results access key** (`rak_…`) is generated at creation, handed to the relying party

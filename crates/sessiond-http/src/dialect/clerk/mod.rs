@@ -46,6 +46,17 @@ impl IntoResponse for ClerkJson {
 
 pub type ClerkResult = Result<ClerkJson, ClerkError>;
 
+/// `https://clerk.<app id>.sessiond.localhost`, a new application's frontend URL. The `clerk.`
+/// label is what Clerk's SDKs look for when they check a token's issuer with default options
+/// (the Go SDK accepts only `https://clerk.…` or `….clerk.accounts…`), so tokens of a new
+/// application verify unchanged. The server gives it to `Tenancy::with_frontend_url`.
+pub fn frontend_url(id: &sessiond_core::application::AppId) -> String {
+    format!(
+        "https://clerk.{}",
+        sessiond_core::application::default_frontend_url(id).trim_start_matches("https://")
+    )
+}
+
 pub fn router(state: AppState) -> OpenApiRouter<AppState> {
     let auth = AuthState::new(&state, render_auth_error);
     OpenApiRouter::new()
@@ -120,4 +131,18 @@ pub(crate) async fn clerk_shaped(resp: Response) -> Response {
         ),
     };
     ClerkError::new(status, code, message, long).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use sessiond_core::application::AppId;
+
+    #[test]
+    fn a_new_applications_frontend_host_carries_the_clerk_label() {
+        let id = AppId("app_2AbC".into());
+        assert_eq!(
+            super::frontend_url(&id),
+            "https://clerk.app-2abc.sessiond.localhost"
+        );
+    }
 }

@@ -139,6 +139,11 @@ impl PayloadRenderer for ClerkPayloads {
         }
         out
     }
+
+    /// Svix's names, which Clerk's receivers (and the `svix` library) read.
+    fn header_aliases(&self) -> Option<[&'static str; 3]> {
+        Some(["svix-id", "svix-timestamp", "svix-signature"])
+    }
 }
 
 /// Whether `kind` is one of Clerk's own webhook event types (the others are sessiond's, in

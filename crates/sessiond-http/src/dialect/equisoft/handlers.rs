@@ -231,7 +231,7 @@ pub async fn create_session(
             .unwrap_or(false),
         cookie_domain,
         sso,
-        enabled_for_connect: false,
+        concurrent_access: false,
     };
     let user = st.login.resolve_user(&app, &user_ref).await.map_err(core)?;
     let s = st
@@ -391,7 +391,7 @@ pub async fn enable_session_for_service(
     };
     let s = visible(&st, &app, &id).await?;
     st.login
-        .enable_for_connect(&app, &s.id, disable_oldest, st.clock.now())
+        .enable_for_concurrent_access(&app, &s.id, disable_oldest, st.clock.now())
         .await
         .map_err(core)?;
     Ok(no_content(StatusCode::ACCEPTED))

@@ -145,7 +145,7 @@ pub fn session<'a>(
         suspend: date(suspend),
         expire: date(s.expire_at),
         user: user_view,
-        enabled_for_equisoft_connect: s.attributes.enabled_for_connect,
+        enabled_for_equisoft_connect: s.attributes.concurrent_access,
         mobile: s.attributes.mobile,
         cookie_domain: s.attributes.cookie_domain.as_deref(),
         actor,
