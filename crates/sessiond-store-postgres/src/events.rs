@@ -7,6 +7,7 @@ use sessiond_core::application::AppId;
 use sessiond_core::events::{Event, EventType, NewEvent, Position};
 use sessiond_core::store::{EventStore, StoreResult};
 use sessiond_store_sql::rows;
+use sessiond_store_sql::{dollar, statements};
 use sqlx::Postgres;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
@@ -132,14 +133,11 @@ impl EventStore for SqlStore {
 
     async fn purge_events(&self, cutoff: Timestamp) -> StoreResult<u64> {
         // Attempts are history of the same age; the key's endpoint prefix finds them.
-        sqlx::query(
-            "DELETE FROM webhook_attempts WHERE endpoint_id IN (SELECT id FROM webhook_endpoints) \
-             AND at < $1",
-        )
-        .bind(cutoff.0)
-        .execute(self.pool())
-        .await
-        .map_err(map_err)?;
+        sqlx::query(dollar!(statements::DELETE_ATTEMPTS_BEFORE))
+            .bind(cutoff.0)
+            .execute(self.pool())
+            .await
+            .map_err(map_err)?;
         // Each application's newest event stays, as on SQLite (there it keeps `seq` from going back).
         let done = sqlx::query(
             "DELETE FROM events e WHERE e.occurred_at < $1 AND EXISTS (SELECT 1 FROM events n \

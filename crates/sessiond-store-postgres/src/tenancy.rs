@@ -10,6 +10,7 @@ use sessiond_core::store::{
 };
 use sessiond_store_sql::rows;
 use sessiond_store_sql::{app_cols, key_cols};
+use sessiond_store_sql::{dollar, statements};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
@@ -41,15 +42,13 @@ impl MetaStore for SqlStore {
         value: &[u8],
         sealed: bool,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "INSERT INTO meta (name, value, sealed) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(value)
-        .bind(i64::from(sealed))
-        .execute(self.pool())
-        .await
-        .map_err(map_err)?;
+        let done = sqlx::query(dollar!(statements::INSERT_META))
+            .bind(name)
+            .bind(value)
+            .bind(i64::from(sealed))
+            .execute(self.pool())
+            .await
+            .map_err(map_err)?;
         Ok(done.rows_affected() == 1)
     }
 }
@@ -63,29 +62,23 @@ impl ApplicationStore for SqlStore {
             ));
         }
         let mut tx = self.pool().begin().await.map_err(map_err)?;
-        sqlx::query(
-            "INSERT INTO applications (id, name, environment, settings, created_at, updated_at, version) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(app.id.as_str())
-        .bind(app.name.as_str())
-        .bind(app.environment.as_str())
-        .bind(sessiond_store_sql::settings::to_json(&app.settings)?)
-        .bind(app.created_at.0)
-        .bind(app.updated_at.0)
-        .bind(app.version)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        sqlx::query(dollar!(statements::INSERT_APPLICATION))
+            .bind(app.id.as_str())
+            .bind(app.name.as_str())
+            .bind(app.environment.as_str())
+            .bind(sessiond_store_sql::settings::to_json(&app.settings)?)
+            .bind(app.created_at.0)
+            .bind(app.updated_at.0)
+            .bind(app.version)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         // Its sessions are read through this row (see `session_purges`).
-        sqlx::query(
-            "INSERT INTO session_purges (application_id, lapsed_through, swept_through) \
-             VALUES ($1, -9223372036854775807, -9223372036854775807)",
-        )
-        .bind(app.id.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        sqlx::query(dollar!(statements::INSERT_SESSION_PURGES))
+            .bind(app.id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         insert_key(&mut *tx, first_key).await?;
         tx.commit().await.map_err(map_err)
     }
@@ -127,19 +120,16 @@ impl ApplicationStore for SqlStore {
     }
 
     async fn update_application(&self, app: &Application) -> StoreResult<()> {
-        let done = sqlx::query(
-            "UPDATE applications SET name = $1, settings = $2, updated_at = $3, version = $4 \
-             WHERE id = $5 AND version = $6",
-        )
-        .bind(app.name.as_str())
-        .bind(sessiond_store_sql::settings::to_json(&app.settings)?)
-        .bind(app.updated_at.0)
-        .bind(app.version)
-        .bind(app.id.as_str())
-        .bind(app.version - 1)
-        .execute(self.pool())
-        .await
-        .map_err(map_err)?;
+        let done = sqlx::query(dollar!(statements::UPDATE_APPLICATION))
+            .bind(app.name.as_str())
+            .bind(sessiond_store_sql::settings::to_json(&app.settings)?)
+            .bind(app.updated_at.0)
+            .bind(app.version)
+            .bind(app.id.as_str())
+            .bind(app.version - 1)
+            .execute(self.pool())
+            .await
+            .map_err(map_err)?;
         if done.rows_affected() == 1 {
             return Ok(());
         }
@@ -163,19 +153,16 @@ async fn insert_key<'e, E>(exec: E, key: &ApiKey) -> StoreResult<()>
 where
     E: sqlx::Executor<'e, Database = sqlx::Postgres>,
 {
-    sqlx::query(
-        "INSERT INTO api_keys (id, application_id, hash, hint, created_at, revoked_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(key.id.as_str())
-    .bind(key.application_id.as_str())
-    .bind(&key.hash[..])
-    .bind(key.hint.as_str())
-    .bind(key.created_at.0)
-    .bind(key.revoked_at.map(|t| t.0))
-    .execute(exec)
-    .await
-    .map_err(map_err)?;
+    sqlx::query(dollar!(statements::INSERT_API_KEY))
+        .bind(key.id.as_str())
+        .bind(key.application_id.as_str())
+        .bind(&key.hash[..])
+        .bind(key.hint.as_str())
+        .bind(key.created_at.0)
+        .bind(key.revoked_at.map(|t| t.0))
+        .execute(exec)
+        .await
+        .map_err(map_err)?;
     Ok(())
 }
 
@@ -230,16 +217,13 @@ impl ApiKeyStore for SqlStore {
         key: &ApiKeyId,
         now: Timestamp,
     ) -> StoreResult<Option<ApiKey>> {
-        sqlx::query(
-            "UPDATE api_keys SET revoked_at = $1 \
-             WHERE id = $2 AND application_id = $3 AND revoked_at IS NULL",
-        )
-        .bind(now.0)
-        .bind(key.as_str())
-        .bind(app.as_str())
-        .execute(self.pool())
-        .await
-        .map_err(map_err)?;
+        sqlx::query(dollar!(statements::REVOKE_API_KEY))
+            .bind(now.0)
+            .bind(key.as_str())
+            .bind(app.as_str())
+            .execute(self.pool())
+            .await
+            .map_err(map_err)?;
         let sql = concat!(
             "SELECT ",
             key_cols!(),
@@ -255,12 +239,11 @@ impl ApiKeyStore for SqlStore {
     }
 
     async fn purge_revoked_api_keys(&self, cutoff: Timestamp) -> StoreResult<u64> {
-        let done =
-            sqlx::query("DELETE FROM api_keys WHERE revoked_at IS NOT NULL AND revoked_at < $1")
-                .bind(cutoff.0)
-                .execute(self.pool())
-                .await
-                .map_err(map_err)?;
+        let done = sqlx::query(dollar!(statements::DELETE_REVOKED_API_KEYS))
+            .bind(cutoff.0)
+            .execute(self.pool())
+            .await
+            .map_err(map_err)?;
         Ok(done.rows_affected())
     }
 }

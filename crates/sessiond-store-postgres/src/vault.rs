@@ -10,6 +10,7 @@ use sessiond_core::store::{
 };
 use sessiond_store_sql::rows;
 use sessiond_store_sql::session_is_live;
+use sessiond_store_sql::{dollar, statements};
 use sqlx::Row;
 
 use crate::login::Bind;
@@ -33,7 +34,7 @@ const USER_SWEEP: Sweep = Sweep {
            LIMIT 1 FOR UPDATE SKIP LOCKED",
     delete: "DELETE FROM sessions WHERE ctid = ANY (ARRAY(SELECT ctid FROM sessions \
              WHERE application_id = $1 AND user_id = $2 AND user_generation < $3 LIMIT $4))",
-    done: "DELETE FROM session_sweeps WHERE application_id = $1 AND user_id = $2 AND below = $3",
+    done: dollar!(statements::DELETE_SESSION_SWEEP),
 };
 
 /// An application's sessions (`scope`: the application again) lapsed by a time; the search is
@@ -44,8 +45,7 @@ const PURGE_SWEEP: Sweep = Sweep {
     delete: "DELETE FROM sessions WHERE ctid = ANY (ARRAY(SELECT ctid FROM sessions \
              WHERE application_id = $1 AND application_id = $2 \
              AND LEAST(expire_at, abandon_at, COALESCE(idle_deadline, expire_at)) <= $3 LIMIT $4))",
-    done: "UPDATE session_purges SET swept_through = $3 \
-           WHERE application_id = $1 AND application_id = $2 AND lapsed_through = $3",
+    done: dollar!(statements::ADVANCE_SWEPT_THROUGH),
 };
 
 #[async_trait]
@@ -231,7 +231,7 @@ impl VaultStore for SqlStore {
         if usize::try_from(others).unwrap_or(usize::MAX) >= max_tokens {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM session_tokens WHERE session_id = $1 AND token_id = $2")
+        sqlx::query(dollar!(statements::DELETE_SESSION_TOKEN_BY_ID))
             .bind(session.as_str())
             .bind(token_id)
             .execute(&mut *tx)
@@ -287,26 +287,23 @@ impl VaultStore for SqlStore {
         session: &SessionId,
         token_id: &str,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "DELETE FROM session_tokens WHERE application_id = $1 AND session_id = $2 AND token_id = $3",
-        )
-        .bind(app.as_str())
-        .bind(session.as_str())
-        .bind(token_id)
-        .execute(self.pool())
-        .await
-        .map_err(map_err)?;
+        let done = sqlx::query(dollar!(statements::DELETE_SESSION_TOKEN))
+            .bind(app.as_str())
+            .bind(session.as_str())
+            .bind(token_id)
+            .execute(self.pool())
+            .await
+            .map_err(map_err)?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn delete_session_tokens(&self, app: &AppId, session: &SessionId) -> StoreResult<u64> {
-        let done =
-            sqlx::query("DELETE FROM session_tokens WHERE application_id = $1 AND session_id = $2")
-                .bind(app.as_str())
-                .bind(session.as_str())
-                .execute(self.pool())
-                .await
-                .map_err(map_err)?;
+        let done = sqlx::query(dollar!(statements::DELETE_SESSION_TOKENS))
+            .bind(app.as_str())
+            .bind(session.as_str())
+            .execute(self.pool())
+            .await
+            .map_err(map_err)?;
         Ok(done.rows_affected())
     }
 
@@ -328,20 +325,17 @@ impl VaultStore for SqlStore {
 #[async_trait]
 impl AuditStore for SqlStore {
     async fn record_impersonation(&self, e: &ImpersonationEvent) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO impersonation_events (id, application_id, session_id, actor_user_id, target_user_id, kind, at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(e.id.as_str())
-        .bind(e.application_id.as_str())
-        .bind(e.session_id.as_str())
-        .bind(e.actor_user_id.as_str())
-        .bind(e.target_user_id.as_str())
-        .bind(e.kind.as_str())
-        .bind(e.at.0)
-        .execute(self.pool())
-        .await
-        .map_err(map_err)?;
+        sqlx::query(dollar!(statements::INSERT_IMPERSONATION))
+            .bind(e.id.as_str())
+            .bind(e.application_id.as_str())
+            .bind(e.session_id.as_str())
+            .bind(e.actor_user_id.as_str())
+            .bind(e.target_user_id.as_str())
+            .bind(e.kind.as_str())
+            .bind(e.at.0)
+            .execute(self.pool())
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 

@@ -8,6 +8,7 @@ use sessiond_core::store::{
     StoreError, StoreResult, StoredAttachment, VerificationOrder, VerificationStore,
 };
 use sessiond_core::verification::{State, Verification, VerificationId};
+use sessiond_store_sql::{dollar, statements};
 use sqlx::postgres::PgRow;
 
 use crate::{PgQuery, SqlStore, map_err};
@@ -28,18 +29,15 @@ async fn insert_attachments(
     atts: &[StoredAttachment],
 ) -> StoreResult<()> {
     for a in atts {
-        sqlx::query(
-            "INSERT INTO verification_attachments (id, application_id, verification_id, sealed, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(a.id.as_str())
-        .bind(a.application_id.as_str())
-        .bind(a.verification_id.as_str())
-        .bind(a.sealed.as_slice())
-        .bind(a.created_at.0)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_err)?;
+        sqlx::query(dollar!(statements::INSERT_ATTACHMENT))
+            .bind(a.id.as_str())
+            .bind(a.application_id.as_str())
+            .bind(a.verification_id.as_str())
+            .bind(a.sealed.as_slice())
+            .bind(a.created_at.0)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
     }
     Ok(())
 }
@@ -171,14 +169,12 @@ impl VerificationStore for SqlStore {
             drop(tx);
             return Err(self.missing_or_conflict(v).await);
         }
-        sqlx::query(
-            "DELETE FROM verification_attachments WHERE application_id = $1 AND verification_id = $2",
-        )
-        .bind(v.application_id.as_str())
-        .bind(v.id.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        sqlx::query(dollar!(statements::DELETE_ATTACHMENTS))
+            .bind(v.application_id.as_str())
+            .bind(v.id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         crate::events::append(&mut tx, event).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(())
@@ -204,44 +200,34 @@ impl VerificationStore for SqlStore {
             .fetch_all(self.pool())
             .await
             .map_err(map_err)?;
-        let total: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM verification_sessions WHERE application_id = $1",
-        )
-        .bind(app.as_str())
-        .fetch_one(self.pool())
-        .await
-        .map_err(map_err)?;
+        let total: i64 = sqlx::query_scalar(dollar!(statements::COUNT_VERIFICATIONS))
+            .bind(app.as_str())
+            .fetch_one(self.pool())
+            .await
+            .map_err(map_err)?;
         let list = rows.iter().map(from_row).collect::<StoreResult<Vec<_>>>()?;
         Ok((list, u64::try_from(total).unwrap_or(0)))
     }
 
     async fn get_attachment(&self, app: &AppId, id: &str) -> StoreResult<Option<StoredAttachment>> {
-        let row = sqlx::query(
-            "SELECT id, application_id, verification_id, sealed, created_at \
-             FROM verification_attachments WHERE application_id = $1 AND id = $2",
-        )
-        .bind(app.as_str())
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await
-        .map_err(map_err)?;
+        let row = sqlx::query(dollar!(statements::SELECT_ATTACHMENT))
+            .bind(app.as_str())
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(map_err)?;
         row.map(|r| sessiond_store_sql::rows::attachment(&crate::Pg(&r)))
             .transpose()
     }
 
     async fn expire_verifications(&self, now: Timestamp) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "UPDATE verification_sessions SET state = 'expired', state_rank = $1, \
-             fail_reason = NULL, finished_at = expires_at, updated_at = expires_at, \
-             input_sealed = NULL, step = $2, version = version + 1 \
-             WHERE finished_at IS NULL AND expires_at <= $3",
-        )
-        .bind(i64::from(State::Expired.rank()))
-        .bind(r#"{"kind":"finished"}"#)
-        .bind(now.0)
-        .execute(self.pool())
-        .await
-        .map_err(map_err)?;
+        let done = sqlx::query(dollar!(statements::EXPIRE_VERIFICATIONS))
+            .bind(i64::from(State::Expired.rank()))
+            .bind(r#"{"kind":"finished"}"#)
+            .bind(now.0)
+            .execute(self.pool())
+            .await
+            .map_err(map_err)?;
         Ok(done.rows_affected())
     }
 

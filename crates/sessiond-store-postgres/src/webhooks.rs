@@ -11,6 +11,7 @@ use sessiond_core::webhooks::{
     Attempt, Claimed, Delivery, DeliveryState, Endpoint, Fresh, NextStep, Replay,
 };
 use sessiond_store_sql::rows;
+use sessiond_store_sql::{dollar, statements};
 use sqlx::postgres::PgRow;
 
 use crate::{SqlStore, get, map_err};
@@ -50,22 +51,18 @@ async fn finish_one(
 ) -> StoreResult<bool> {
     insert_attempt(tx, a).await?;
     let (state, next_at) = state_after(next);
-    let done = sqlx::query(
-        "UPDATE webhook_deliveries SET state = $1, attempts = $2, next_at = $3, \
-         lease_holder = NULL, lease_until = 0, last_status = $4, updated_at = $5 \
-         WHERE endpoint_id = $6 AND event_id = $7 AND lease_holder = $8",
-    )
-    .bind(state.as_str())
-    .bind(i32_of(a.number))
-    .bind(next_at)
-    .bind(a.response_code.map(i32::from))
-    .bind(a.at.0)
-    .bind(a.endpoint_id.as_str())
-    .bind(&a.event_id)
-    .bind(holder)
-    .execute(&mut **tx)
-    .await
-    .map_err(map_err)?;
+    let done = sqlx::query(dollar!(statements::UPDATE_DELIVERY))
+        .bind(state.as_str())
+        .bind(i32_of(a.number))
+        .bind(next_at)
+        .bind(a.response_code.map(i32::from))
+        .bind(a.at.0)
+        .bind(a.endpoint_id.as_str())
+        .bind(&a.event_id)
+        .bind(holder)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -159,27 +156,22 @@ impl WebhookStore for SqlStore {
     }
 
     async fn update_endpoint(&self, e: &Endpoint) -> StoreResult<()> {
-        let done = sqlx::query(
-            "UPDATE webhook_endpoints SET url = $1, description = $2, event_types = $3, \
-             enabled = $4, secret = $5, previous_secret = $6, previous_until = $7, \
-             updated_at = $8, version = $9 \
-             WHERE application_id = $10 AND id = $11 AND version = $12",
-        )
-        .bind(&e.url)
-        .bind(&e.description)
-        .bind(event_types_text(&e.event_types))
-        .bind(e.enabled)
-        .bind(&e.secret_sealed)
-        .bind(&e.previous_secret_sealed)
-        .bind(e.previous_until.map(|t| t.0))
-        .bind(e.updated_at.0)
-        .bind(e.version)
-        .bind(e.application_id.as_str())
-        .bind(e.id.as_str())
-        .bind(e.version - 1)
-        .execute(self.pool())
-        .await
-        .map_err(map_err)?;
+        let done = sqlx::query(dollar!(statements::UPDATE_ENDPOINT))
+            .bind(&e.url)
+            .bind(&e.description)
+            .bind(event_types_text(&e.event_types))
+            .bind(e.enabled)
+            .bind(&e.secret_sealed)
+            .bind(&e.previous_secret_sealed)
+            .bind(e.previous_until.map(|t| t.0))
+            .bind(e.updated_at.0)
+            .bind(e.version)
+            .bind(e.application_id.as_str())
+            .bind(e.id.as_str())
+            .bind(e.version - 1)
+            .execute(self.pool())
+            .await
+            .map_err(map_err)?;
         if done.rows_affected() == 1 {
             return Ok(());
         }
@@ -190,13 +182,12 @@ impl WebhookStore for SqlStore {
     }
 
     async fn delete_endpoint(&self, app: &AppId, id: &EndpointId) -> StoreResult<bool> {
-        let done =
-            sqlx::query("DELETE FROM webhook_endpoints WHERE application_id = $1 AND id = $2")
-                .bind(app.as_str())
-                .bind(id.as_str())
-                .execute(self.pool())
-                .await
-                .map_err(map_err)?;
+        let done = sqlx::query(dollar!(statements::DELETE_ENDPOINT))
+            .bind(app.as_str())
+            .bind(id.as_str())
+            .execute(self.pool())
+            .await
+            .map_err(map_err)?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -459,11 +450,9 @@ impl WebhookStore for SqlStore {
             return Ok(0);
         };
         let q = match which {
-            Replay::Event(id) => {
-                sqlx::query("SELECT id, type FROM events WHERE application_id = $1 AND id = $2")
-                    .bind(app.as_str())
-                    .bind(id.as_str())
-            }
+            Replay::Event(id) => sqlx::query(dollar!(statements::SELECT_EVENT_TYPE))
+                .bind(app.as_str())
+                .bind(id.as_str()),
             Replay::Range { since, until } => sqlx::query(
                 "SELECT id, type FROM events WHERE application_id = $1 AND occurred_at >= $2 \
                  AND occurred_at < $3 ORDER BY txid, seq LIMIT 10000",

@@ -12,12 +12,17 @@
 //! - [`console`]: the operator console's audit log and counts over the outbox.
 //! - [`rows`]: one decoder per stored record, over a backend's [`rows::Row`].
 //! - [`settings`]: an application's settings as stored (JSON, under their historical names).
+//! - [`statements`]: statements both backends run alike, written once ([`dollar!`] numbers
+//!   them for PostgreSQL).
+//! - [`check_migration_list`]: the backends' check that their compiled-in migrations match
+//!   their folders.
 
 pub mod columns;
 pub mod console;
 pub mod filters;
 pub mod rows;
 pub mod settings;
+pub mod statements;
 
 /// A bound value of an assembled statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,8 +93,79 @@ impl Sql {
     }
 }
 
+/// `sql` with every `?N` placeholder written `$N`, for PostgreSQL; SQLite takes the text as it
+/// is. Statements both backends run alike are written once, in SQLite's numbering, and turned
+/// at compile time (see [`dollar!`]). `$` and `?` are one byte each, so the length is kept.
+#[doc(hidden)]
+pub const fn dollar_bytes<const N: usize>(sql: &str) -> [u8; N] {
+    let b = sql.as_bytes();
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = if b[i] == b'?' && i + 1 < N && b[i + 1].is_ascii_digit() {
+            b'$'
+        } else {
+            b[i]
+        };
+        i += 1;
+    }
+    out
+}
+
+/// A statement written once with `?N` placeholders, as PostgreSQL numbers them (`$N`): a
+/// `&'static str` made at compile time.
+#[macro_export]
+macro_rules! dollar {
+    ($sql:expr) => {{
+        const SQL: &str = $sql;
+        const BYTES: [u8; SQL.len()] = $crate::dollar_bytes::<{ SQL.len() }>(SQL);
+        const OUT: &str = match ::core::str::from_utf8(&BYTES) {
+            Ok(s) => s,
+            Err(_) => panic!("a statement is not UTF-8"),
+        };
+        OUT
+    }};
+}
+
+/// Checks a backend's compiled-in migration list against its folder: every `.sql` file in `dir`
+/// is listed, in file-name order, nothing else is, and each version is its file name's numeric
+/// prefix. For the backends' tests; `Err` says what differs.
+pub fn check_migration_list(dir: &std::path::Path, listed: &[(i64, &str)]) -> Result<(), String> {
+    let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".sql").map(str::to_owned))
+        .collect();
+    on_disk.sort();
+    let names: Vec<&str> = listed.iter().map(|m| m.1).collect();
+    if names != on_disk {
+        return Err(format!("listed {names:?}, on disk {on_disk:?}"));
+    }
+    match listed
+        .iter()
+        .find(|(v, name)| name.split('_').next().and_then(|p| p.parse().ok()) != Some(*v))
+    {
+        Some((v, name)) => Err(format!("{name} is listed as version {v}")),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn placeholders_are_renumbered_for_postgres_and_nothing_else_changes() {
+        const Q: &str = "SELECT a FROM t WHERE x = ?1 AND y = '?' AND z > ?12 LIMIT ?2";
+        const PG: &str = crate::dollar!(Q);
+        assert_eq!(
+            PG,
+            "SELECT a FROM t WHERE x = $1 AND y = '?' AND z > $12 LIMIT $2"
+        );
+        assert_eq!(
+            crate::dollar!("DELETE FROM t WHERE id = ?1"),
+            "DELETE FROM t WHERE id = $1"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -8,6 +8,7 @@ use sessiond_core::application::AppId;
 use sessiond_core::events::{Event, EventType, NewEvent, Position};
 use sessiond_core::store::{EventStore, StoreResult};
 use sessiond_store_sql::rows;
+use sessiond_store_sql::statements;
 
 use crate::{Arg, Run, SqliteStore, exec, first, get, sql};
 
@@ -82,12 +83,7 @@ impl EventStore for SqliteStore {
     async fn purge_events(&self, cutoff: Timestamp) -> StoreResult<u64> {
         self.write(move |c| {
             // Attempts are history of the same age; the key's endpoint prefix finds them.
-            exec(
-                c,
-                "DELETE FROM webhook_attempts WHERE endpoint_id IN (SELECT id FROM webhook_endpoints) \
-                 AND at < ?1",
-                [cutoff.0],
-            )?;
+            exec(c, statements::DELETE_ATTEMPTS_BEFORE, [cutoff.0])?;
             // Per application: its events are in `seq` order, which is time order, so the first
             // one young enough ends the range to delete (reading only what goes). The newest
             // always stays, so the next `seq` is never one a reader has already passed.

@@ -4,66 +4,11 @@ use async_trait::async_trait;
 use rusqlite::params;
 use sessiond_core::Timestamp;
 use sessiond_core::store::{HealthStore, JobLeaseStore, SealedRef, SealedStore, StoreResult};
+use sessiond_store_sql::statements;
+
+use sessiond_store_sql::statements::SEALED_SOURCES;
 
 use crate::{SqliteStore, all, exec, get, migrate};
-
-/// Every column that holds sealed values: its kind (also the sealing-context prefix), a page
-/// query (`?1` = exclusive lower bound on the id, `?2` = limit) and a compare-and-swap update
-/// (`?1` = new value, `?2` = id, `?3` = old value). Kinds are listed in sort order.
-struct SealedSource {
-    kind: &'static str,
-    page: &'static str,
-    replace: &'static str,
-}
-
-const SEALED_SOURCES: &[SealedSource] = &[
-    SealedSource {
-        kind: "jwt_template_claims",
-        page: "SELECT id, claims_sealed AS blob FROM jwt_templates WHERE claims_sealed IS NOT NULL \
-               AND id > ?1 ORDER BY id LIMIT ?2",
-        replace: "UPDATE jwt_templates SET claims_sealed = ?1 WHERE id = ?2 AND claims_sealed = ?3",
-    },
-    SealedSource {
-        kind: "jwt_templates",
-        page: "SELECT id, signing_key AS blob FROM jwt_templates WHERE signing_key IS NOT NULL \
-               AND id > ?1 ORDER BY id LIMIT ?2",
-        replace: "UPDATE jwt_templates SET signing_key = ?1 WHERE id = ?2 AND signing_key = ?3",
-    },
-    SealedSource {
-        kind: "meta",
-        page: "SELECT name AS id, value AS blob FROM meta WHERE sealed = 1 AND name > ?1 \
-               ORDER BY name LIMIT ?2",
-        replace: "UPDATE meta SET value = ?1 WHERE name = ?2 AND value = ?3 AND sealed = 1",
-    },
-    SealedSource {
-        kind: "session_sso",
-        page: "SELECT id, sso AS blob FROM sessions WHERE sso IS NOT NULL AND id > ?1 \
-               ORDER BY id LIMIT ?2",
-        replace: "UPDATE sessions SET sso = ?1 WHERE id = ?2 AND sso = ?3",
-    },
-    SealedSource {
-        kind: "session_tokens",
-        page: "SELECT id, value AS blob FROM session_tokens WHERE id > ?1 ORDER BY id LIMIT ?2",
-        replace: "UPDATE session_tokens SET value = ?1 WHERE id = ?2 AND value = ?3",
-    },
-    SealedSource {
-        kind: "sessions",
-        page: "SELECT id, activity AS blob FROM sessions WHERE activity IS NOT NULL AND id > ?1 \
-               ORDER BY id LIMIT ?2",
-        replace: "UPDATE sessions SET activity = ?1 WHERE id = ?2 AND activity = ?3",
-    },
-    SealedSource {
-        kind: "signing_keys",
-        page: "SELECT kid AS id, private_key AS blob FROM signing_keys WHERE kid > ?1 \
-               ORDER BY kid LIMIT ?2",
-        replace: "UPDATE signing_keys SET private_key = ?1 WHERE kid = ?2 AND private_key = ?3",
-    },
-    SealedSource {
-        kind: "users",
-        page: "SELECT id, profile AS blob FROM users WHERE id > ?1 ORDER BY id LIMIT ?2",
-        replace: "UPDATE users SET profile = ?1 WHERE id = ?2 AND profile = ?3",
-    },
-];
 
 #[async_trait]
 impl SealedStore for SqliteStore {
@@ -123,8 +68,7 @@ impl JobLeaseStore for SqliteStore {
         self.write(move |c| {
             Ok(exec(
                 c,
-                "INSERT INTO job_runs (job, slot, holder, started_at) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (job, slot) DO NOTHING",
+                statements::CLAIM_JOB_RUN,
                 params![job, slot, holder, now.0],
             )? == 1)
         })
@@ -143,7 +87,7 @@ impl JobLeaseStore for SqliteStore {
         self.write(move |c| {
             exec(
                 c,
-                "UPDATE job_runs SET finished_at = ?1, outcome = ?2 WHERE job = ?3 AND slot = ?4",
+                statements::FINISH_JOB_RUN,
                 params![now.0, outcome, job, slot],
             )?;
             Ok(())
@@ -152,7 +96,7 @@ impl JobLeaseStore for SqliteStore {
     }
 
     async fn purge_job_runs(&self, cutoff: Timestamp) -> StoreResult<u64> {
-        self.write(move |c| exec(c, "DELETE FROM job_runs WHERE started_at < ?1", [cutoff.0]))
+        self.write(move |c| exec(c, statements::DELETE_JOB_RUNS_BEFORE, [cutoff.0]))
             .await
     }
 }

@@ -10,6 +10,7 @@ use sessiond_core::store::{
     ApiKeyStore, ApplicationStore, AuthEpochStore, MetaStore, StoreError, StoreResult,
 };
 use sessiond_store_sql::rows;
+use sessiond_store_sql::statements;
 use sessiond_store_sql::{app_cols, key_cols};
 
 use crate::{SqliteStore, all, count, exec, first, get, is_foreign_key, map_err};
@@ -36,18 +37,15 @@ fn get_application(conn: &Connection, id: &str) -> StoreResult<Option<Applicatio
 }
 
 fn insert_key(conn: &Connection, key: &ApiKey) -> rusqlite::Result<usize> {
-    conn.prepare_cached(
-        "INSERT INTO api_keys (id, application_id, hash, hint, created_at, revoked_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        key.id.as_str(),
-        key.application_id.as_str(),
-        &key.hash[..],
-        key.hint.as_str(),
-        key.created_at.0,
-        key.revoked_at.map(|t| t.0),
-    ])
+    conn.prepare_cached(statements::INSERT_API_KEY)?
+        .execute(params![
+            key.id.as_str(),
+            key.application_id.as_str(),
+            &key.hash[..],
+            key.hint.as_str(),
+            key.created_at.0,
+            key.revoked_at.map(|t| t.0),
+        ])
 }
 
 #[async_trait]
@@ -70,7 +68,7 @@ impl MetaStore for SqliteStore {
         self.write(move |c| {
             let n = exec(
                 c,
-                "INSERT INTO meta (name, value, sealed) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
+                statements::INSERT_META,
                 params![name, value, i64::from(sealed)],
             )?;
             Ok(n == 1)
@@ -92,8 +90,7 @@ impl ApplicationStore for SqliteStore {
         self.write(move |c| {
             exec(
                 c,
-                "INSERT INTO applications (id, name, environment, settings, created_at, updated_at, version) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                statements::INSERT_APPLICATION,
                 params![
                     app.id.as_str(),
                     app.name.as_str(),
@@ -105,12 +102,7 @@ impl ApplicationStore for SqliteStore {
                 ],
             )?;
             // Its sessions are read through this row (see `session_purges`).
-            exec(
-                c,
-                "INSERT INTO session_purges (application_id, lapsed_through, swept_through) \
-                 VALUES (?1, -9223372036854775807, -9223372036854775807)",
-                [app.id.as_str()],
-            )?;
+            exec(c, statements::INSERT_SESSION_PURGES, [app.id.as_str()])?;
             insert_key(c, &key).map_err(map_err)?;
             Ok(())
         })
@@ -146,8 +138,7 @@ impl ApplicationStore for SqliteStore {
         self.write(move |c| {
             let n = exec(
                 c,
-                "UPDATE applications SET name = ?1, settings = ?2, updated_at = ?3, version = ?4 \
-                 WHERE id = ?5 AND version = ?6",
+                statements::UPDATE_APPLICATION,
                 params![
                     app.name.as_str(),
                     settings,
@@ -233,12 +224,7 @@ impl ApiKeyStore for SqliteStore {
     ) -> StoreResult<Option<ApiKey>> {
         let (app, key) = (app.0.clone(), key.0.clone());
         self.write(move |c| {
-            exec(
-                c,
-                "UPDATE api_keys SET revoked_at = ?1 \
-                 WHERE id = ?2 AND application_id = ?3 AND revoked_at IS NULL",
-                params![now.0, key, app],
-            )?;
+            exec(c, statements::REVOKE_API_KEY, params![now.0, key, app])?;
             first(
                 c,
                 concat!(
@@ -254,14 +240,8 @@ impl ApiKeyStore for SqliteStore {
     }
 
     async fn purge_revoked_api_keys(&self, cutoff: Timestamp) -> StoreResult<u64> {
-        self.write(move |c| {
-            exec(
-                c,
-                "DELETE FROM api_keys WHERE revoked_at IS NOT NULL AND revoked_at < ?1",
-                [cutoff.0],
-            )
-        })
-        .await
+        self.write(move |c| exec(c, statements::DELETE_REVOKED_API_KEYS, [cutoff.0]))
+            .await
     }
 }
 

@@ -9,6 +9,7 @@ use sessiond_core::store::{
     AuditStore, ImpersonationEvent, SessionDeleteStore, SessionDeletion, StoreError, StoreResult,
     VaultEntry, VaultStore,
 };
+use sessiond_store_sql::statements;
 
 use crate::{Arg, Run, SqliteStore, count, exec, first, get};
 use sessiond_store_sql::rows;
@@ -27,7 +28,7 @@ const USER_SWEEP: Sweep = Sweep {
     pick: "SELECT application_id AS app, user_id AS scope, below AS bound FROM session_sweeps LIMIT 1",
     delete: "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions \
              WHERE application_id = ?1 AND user_id = ?2 AND user_generation < ?3 LIMIT ?4)",
-    done: "DELETE FROM session_sweeps WHERE application_id = ?1 AND user_id = ?2 AND below = ?3",
+    done: statements::DELETE_SESSION_SWEEP,
 };
 
 /// An application's sessions (`scope`: the application again) lapsed by a time; the search is
@@ -38,8 +39,7 @@ const PURGE_SWEEP: Sweep = Sweep {
     delete: "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions \
              WHERE application_id = ?1 AND application_id = ?2 \
              AND min(expire_at, abandon_at, coalesce(idle_deadline, expire_at)) <= ?3 LIMIT ?4)",
-    done: "UPDATE session_purges SET swept_through = ?3 \
-           WHERE application_id = ?1 AND application_id = ?2 AND lapsed_through = ?3",
+    done: statements::ADVANCE_SWEPT_THROUGH,
 };
 
 #[async_trait]
@@ -195,7 +195,7 @@ impl VaultStore for SqliteStore {
             }
             exec(
                 c,
-                "DELETE FROM session_tokens WHERE session_id = ?1 AND token_id = ?2",
+                statements::DELETE_SESSION_TOKEN_BY_ID,
                 [&session, &token_id],
             )?;
             exec(
@@ -251,7 +251,7 @@ impl VaultStore for SqliteStore {
         self.write(move |c| {
             Ok(exec(
                 c,
-                "DELETE FROM session_tokens WHERE application_id = ?1 AND session_id = ?2 AND token_id = ?3",
+                statements::DELETE_SESSION_TOKEN,
                 [app.as_str(), session.as_str(), token_id.as_str()],
             )? == 1)
         })
@@ -263,7 +263,7 @@ impl VaultStore for SqliteStore {
         self.write(move |c| {
             exec(
                 c,
-                "DELETE FROM session_tokens WHERE application_id = ?1 AND session_id = ?2",
+                statements::DELETE_SESSION_TOKENS,
                 [app.as_str(), session.as_str()],
             )
         })
@@ -292,8 +292,7 @@ impl AuditStore for SqliteStore {
         self.write(move |c| {
             exec(
                 c,
-                "INSERT INTO impersonation_events (id, application_id, session_id, actor_user_id, target_user_id, kind, at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                statements::INSERT_IMPERSONATION,
                 params![
                     e.id,
                     e.application_id.as_str(),

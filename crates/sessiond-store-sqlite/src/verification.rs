@@ -9,6 +9,7 @@ use sessiond_core::store::{
     StoreError, StoreResult, StoredAttachment, VerificationOrder, VerificationStore,
 };
 use sessiond_core::verification::{State, Verification, VerificationId};
+use sessiond_store_sql::statements;
 
 use crate::{SqliteStore, all, count, exec, first, i64_of};
 
@@ -27,8 +28,7 @@ fn insert_attachments(conn: &Connection, atts: &[StoredAttachment]) -> StoreResu
     for a in atts {
         exec(
             conn,
-            "INSERT INTO verification_attachments (id, application_id, verification_id, sealed, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            statements::INSERT_ATTACHMENT,
             params![
                 a.id,
                 a.application_id.as_str(),
@@ -170,7 +170,7 @@ impl VerificationStore for SqliteStore {
             write_verification(c, &v)?;
             exec(
                 c,
-                "DELETE FROM verification_attachments WHERE application_id = ?1 AND verification_id = ?2",
+                statements::DELETE_ATTACHMENTS,
                 [v.application_id.as_str(), v.id.as_str()],
             )?;
             crate::events::append(c, event.as_ref())
@@ -200,24 +200,16 @@ impl VerificationStore for SqliteStore {
                 params![app.as_str(), i64::from(limit), i64_of(offset)],
                 from_row,
             )?;
-            let total = count(
-                c,
-                "SELECT COUNT(*) FROM verification_sessions WHERE application_id = ?1",
-                [app.as_str()],
-            )?;
+            let total = count(c, statements::COUNT_VERIFICATIONS, [app.as_str()])?;
             Ok((list, total))
         })
     }
 
     async fn get_attachment(&self, app: &AppId, id: &str) -> StoreResult<Option<StoredAttachment>> {
         self.read(|c| {
-            first(
-                c,
-                "SELECT id, application_id, verification_id, sealed, created_at \
-                 FROM verification_attachments WHERE application_id = ?1 AND id = ?2",
-                [app.as_str(), id],
-                |r| sessiond_store_sql::rows::attachment(&crate::Lite(r)),
-            )
+            first(c, statements::SELECT_ATTACHMENT, [app.as_str(), id], |r| {
+                sessiond_store_sql::rows::attachment(&crate::Lite(r))
+            })
         })
     }
 
@@ -225,10 +217,7 @@ impl VerificationStore for SqliteStore {
         self.write(move |c| {
             exec(
                 c,
-                "UPDATE verification_sessions SET state = 'expired', state_rank = ?1, \
-                 fail_reason = NULL, finished_at = expires_at, updated_at = expires_at, \
-                 input_sealed = NULL, step = ?2, version = version + 1 \
-                 WHERE finished_at IS NULL AND expires_at <= ?3",
+                statements::EXPIRE_VERIFICATIONS,
                 params![
                     i64::from(State::Expired.rank()),
                     r#"{"kind":"finished"}"#,

@@ -13,6 +13,7 @@ use sessiond_core::webhooks::{
     Attempt, Claimed, Delivery, DeliveryState, Endpoint, Fresh, NextStep, Replay,
 };
 use sessiond_store_sql::rows;
+use sessiond_store_sql::statements;
 
 use crate::{SqliteStore, all, corrupt, exec, first, get, map_err};
 use sessiond_store_sql::columns::{event_types_of, event_types_text, wants};
@@ -90,9 +91,7 @@ fn finish_one(c: &Connection, holder: &str, a: &Attempt, next: NextStep) -> Stor
     let (state, next_at) = state_after(next);
     let n = exec(
         c,
-        "UPDATE webhook_deliveries SET state = ?1, attempts = ?2, next_at = ?3, \
-         lease_holder = NULL, lease_until = 0, last_status = ?4, updated_at = ?5 \
-         WHERE endpoint_id = ?6 AND event_id = ?7 AND lease_holder = ?8",
+        statements::UPDATE_DELIVERY,
         params![
             state.as_str(),
             a.number,
@@ -160,10 +159,7 @@ impl WebhookStore for SqliteStore {
         self.write(move |c| {
             let n = exec(
                 c,
-                "UPDATE webhook_endpoints SET url = ?1, description = ?2, event_types = ?3, \
-                 enabled = ?4, secret = ?5, previous_secret = ?6, previous_until = ?7, \
-                 updated_at = ?8, version = ?9 \
-                 WHERE application_id = ?10 AND id = ?11 AND version = ?12",
+                statements::UPDATE_ENDPOINT,
                 params![
                     e.url,
                     e.description,
@@ -198,13 +194,8 @@ impl WebhookStore for SqliteStore {
     }
 
     async fn delete_endpoint(&self, app: &AppId, id: &EndpointId) -> StoreResult<bool> {
-        self.write_one(
-            "DELETE FROM webhook_endpoints WHERE application_id = ?1 AND id = ?2",
-            app.as_str(),
-            id.as_str(),
-            None,
-        )
-        .await
+        self.write_one(statements::DELETE_ENDPOINT, app.as_str(), id.as_str(), None)
+            .await
     }
 
     async fn claim_fresh(
@@ -450,7 +441,7 @@ impl WebhookStore for SqliteStore {
             let events = match &which {
                 Replay::Event(id) => all(
                     c,
-                    "SELECT id, type FROM events WHERE application_id = ?1 AND id = ?2",
+                    statements::SELECT_EVENT_TYPE,
                     params![app.as_str(), id],
                     |r| Ok((get::<String, _>(r, "id")?, get::<String, _>(r, "type")?)),
                 )?,

@@ -9,6 +9,7 @@ use sessiond_core::events::NewEvent;
 use sessiond_core::ids::SessionId;
 use sessiond_core::session::Session;
 use sessiond_core::store::{SessionFilter, SessionStore, StoreError, StoreResult, StoredUser};
+use sessiond_store_sql::{dollar, statements};
 
 use super::*;
 use sessiond_store_sql::filters::*;
@@ -197,12 +198,10 @@ impl SqlStore {
     /// Writes `session.expired` for the sessions that lapsed since each application's cursor
     /// (see `EventStore::write_lapse_events`), one transaction per application with work.
     pub(crate) async fn lapse_events(&self, now: Timestamp, limit: u32) -> StoreResult<u64> {
-        let cursors = sqlx::query(
-            "SELECT application_id, lapse_events_through, lapse_events_id FROM session_purges",
-        )
-        .fetch_all(self.pool())
-        .await
-        .map_err(map_err)?;
+        let cursors = sqlx::query(dollar!(statements::SELECT_LAPSE_CURSORS))
+            .fetch_all(self.pool())
+            .await
+            .map_err(map_err)?;
         let mut written = 0;
         for row in &cursors {
             let app: String = get(row, "application_id")?;

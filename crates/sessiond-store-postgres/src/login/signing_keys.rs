@@ -8,6 +8,7 @@ use sessiond_core::application::AppId;
 use sessiond_core::ids::SigningKeyId;
 use sessiond_core::store::{SigningKeyRecord, SigningKeyStore, StoreError, StoreResult};
 use sessiond_store_sql::rows;
+use sessiond_store_sql::{dollar, statements};
 use sqlx::postgres::PgRow;
 
 // ---- signing keys ----
@@ -19,41 +20,33 @@ pub(super) fn key_from_row(row: &PgRow) -> StoreResult<SigningKeyRecord> {
 #[async_trait]
 impl SigningKeyStore for SqlStore {
     async fn insert_signing_key(&self, k: &SigningKeyRecord) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, application_id, algorithm, private_key, public_jwk, state, \
-             created_at, activates_at, retired_at, publish_until, version) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(k.kid.as_str())
-        .bind(k.application_id.as_str())
-        .bind(k.algorithm.as_str())
-        .bind(k.private_sealed.as_slice())
-        .bind(k.public_jwk.as_str())
-        .bind(k.state.as_str())
-        .bind(k.created_at.0)
-        .bind(k.activates_at.0)
-        .bind(k.retired_at.map(|t| t.0))
-        .bind(k.publish_until.0)
-        .bind(k.version)
-        .execute(self.pool())
-        .await
-        .map_err(|e| match map_err(e) {
-            e if crate::is_foreign_key(&e) => StoreError::NotFound,
-            other => other,
-        })?;
+        sqlx::query(dollar!(statements::INSERT_SIGNING_KEY))
+            .bind(k.kid.as_str())
+            .bind(k.application_id.as_str())
+            .bind(k.algorithm.as_str())
+            .bind(k.private_sealed.as_slice())
+            .bind(k.public_jwk.as_str())
+            .bind(k.state.as_str())
+            .bind(k.created_at.0)
+            .bind(k.activates_at.0)
+            .bind(k.retired_at.map(|t| t.0))
+            .bind(k.publish_until.0)
+            .bind(k.version)
+            .execute(self.pool())
+            .await
+            .map_err(|e| match map_err(e) {
+                e if crate::is_foreign_key(&e) => StoreError::NotFound,
+                other => other,
+            })?;
         Ok(())
     }
 
     async fn list_signing_keys(&self, app: &AppId) -> StoreResult<Vec<SigningKeyRecord>> {
-        let rows = sqlx::query(
-            "SELECT kid, application_id, algorithm, private_key, public_jwk, state, created_at, \
-             activates_at, retired_at, publish_until, version FROM signing_keys \
-             WHERE application_id = $1 ORDER BY created_at, kid",
-        )
-        .bind(app.as_str())
-        .fetch_all(self.pool())
-        .await
-        .map_err(map_err)?;
+        let rows = sqlx::query(dollar!(statements::SELECT_SIGNING_KEYS))
+            .bind(app.as_str())
+            .fetch_all(self.pool())
+            .await
+            .map_err(map_err)?;
         rows.iter().map(key_from_row).collect()
     }
 
@@ -64,25 +57,19 @@ impl SigningKeyStore for SqlStore {
         now: Timestamp,
     ) -> StoreResult<bool> {
         let mut tx = self.pool().begin().await.map_err(map_err)?;
-        sqlx::query(
-            "UPDATE signing_keys SET state = 'retired', retired_at = $1, version = version + 1 \
-             WHERE application_id = $2 AND state = 'current'",
-        )
-        .bind(now.0)
-        .bind(app.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        let done = sqlx::query(
-            "UPDATE signing_keys SET state = 'current', activates_at = $1, version = version + 1 \
-             WHERE application_id = $2 AND kid = $3 AND state = 'next'",
-        )
-        .bind(now.0)
-        .bind(app.as_str())
-        .bind(next.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        sqlx::query(dollar!(statements::RETIRE_SIGNING_KEY))
+            .bind(now.0)
+            .bind(app.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let done = sqlx::query(dollar!(statements::ACTIVATE_SIGNING_KEY))
+            .bind(now.0)
+            .bind(app.as_str())
+            .bind(next.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         if done.rows_affected() != 1 {
             tx.rollback().await.map_err(map_err)?;
             return Ok(false);
@@ -112,14 +99,12 @@ impl SigningKeyStore for SqlStore {
     }
 
     async fn delete_expired_signing_keys(&self, app: &AppId, now: Timestamp) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "DELETE FROM signing_keys WHERE application_id = $1 AND state = 'retired' AND publish_until < $2",
-        )
-        .bind(app.as_str())
-        .bind(now.0)
-        .execute(self.pool())
-        .await
-        .map_err(map_err)?;
+        let done = sqlx::query(dollar!(statements::DELETE_RETIRED_SIGNING_KEYS))
+            .bind(app.as_str())
+            .bind(now.0)
+            .execute(self.pool())
+            .await
+            .map_err(map_err)?;
         Ok(done.rows_affected())
     }
 }

@@ -9,6 +9,7 @@ use sessiond_core::ids::TemplateId;
 use sessiond_core::store::{StoreError, StoreResult, TemplateStore};
 use sessiond_core::template::JwtTemplate;
 use sessiond_store_sql::rows;
+use sessiond_store_sql::{dollar, statements};
 use sqlx::postgres::PgRow;
 
 use super::*;
@@ -136,7 +137,7 @@ impl TemplateStore for SqlStore {
     }
 
     async fn delete_template(&self, app: &AppId, id: &TemplateId) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM jwt_templates WHERE application_id = $1 AND id = $2")
+        let done = sqlx::query(dollar!(statements::DELETE_TEMPLATE))
             .bind(app.as_str())
             .bind(id.as_str())
             .execute(self.pool())

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use sessiond_core::session::Session;
 use sessiond_core::store::{StoreResult, StoredUser, UpgradeStore};
 use sessiond_core::template::JwtTemplate;
+use sessiond_store_sql::{dollar, statements};
 
 use super::templates::{TEMPLATE_COLS, template_from_row};
 use super::*;
@@ -45,18 +46,15 @@ impl UpgradeStore for SqlStore {
     }
 
     async fn seal_session_sso(&self, s: &Session) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE sessions SET sso = $1, attributes = $2 \
-             WHERE application_id = $3 AND id = $4 AND version = $5 AND sso IS NULL",
-        )
-        .bind(s.sso.clone())
-        .bind(attributes_json(s)?)
-        .bind(s.application_id.as_str())
-        .bind(s.id.as_str())
-        .bind(s.version)
-        .execute(self.pool())
-        .await
-        .map_err(map_err)?;
+        let done = sqlx::query(dollar!(statements::SEAL_SESSION_SSO))
+            .bind(s.sso.clone())
+            .bind(attributes_json(s)?)
+            .bind(s.application_id.as_str())
+            .bind(s.id.as_str())
+            .bind(s.version)
+            .execute(self.pool())
+            .await
+            .map_err(map_err)?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -7,6 +7,7 @@ use sessiond_core::events::NewEvent;
 use sessiond_core::ids::UserId;
 use sessiond_core::store::{StoreError, StoreResult, StoredUser, UserStore};
 use sessiond_core::user::UserFilter;
+use sessiond_store_sql::{dollar, statements};
 
 use super::*;
 use sessiond_store_sql::filters::*;
@@ -15,20 +16,17 @@ use sessiond_store_sql::filters::*;
 impl UserStore for SqlStore {
     async fn insert_user(&self, u: &StoredUser, event: Option<&NewEvent>) -> StoreResult<()> {
         let mut tx = self.pool().begin().await.map_err(map_err)?;
-        sqlx::query(
-            "INSERT INTO users (id, application_id, external_id, profile, created_at, updated_at, version) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(u.id.as_str())
-        .bind(u.application_id.as_str())
-        .bind(u.external_id.as_deref())
-        .bind(u.profile_sealed.as_slice())
-        .bind(u.created_at.0)
-        .bind(u.updated_at.0)
-        .bind(u.version)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        sqlx::query(dollar!(statements::INSERT_USER))
+            .bind(u.id.as_str())
+            .bind(u.application_id.as_str())
+            .bind(u.external_id.as_deref())
+            .bind(u.profile_sealed.as_slice())
+            .bind(u.created_at.0)
+            .bind(u.updated_at.0)
+            .bind(u.version)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         insert_identifiers(&mut tx, u).await?;
         crate::events::append(&mut tx, event).await?;
         tx.commit().await.map_err(map_err)
@@ -82,20 +80,17 @@ impl UserStore for SqlStore {
 
     async fn update_user(&self, u: &StoredUser, event: Option<&NewEvent>) -> StoreResult<()> {
         let mut tx = self.pool().begin().await.map_err(map_err)?;
-        let done = sqlx::query(
-            "UPDATE users SET external_id = $1, profile = $2, updated_at = $3, version = $4 \
-             WHERE application_id = $5 AND id = $6 AND version = $7",
-        )
-        .bind(u.external_id.as_deref())
-        .bind(u.profile_sealed.as_slice())
-        .bind(u.updated_at.0)
-        .bind(u.version)
-        .bind(u.application_id.as_str())
-        .bind(u.id.as_str())
-        .bind(u.version - 1)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        let done = sqlx::query(dollar!(statements::UPDATE_USER))
+            .bind(u.external_id.as_deref())
+            .bind(u.profile_sealed.as_slice())
+            .bind(u.updated_at.0)
+            .bind(u.version)
+            .bind(u.application_id.as_str())
+            .bind(u.id.as_str())
+            .bind(u.version - 1)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         if done.rows_affected() != 1 {
             let exists =
                 sqlx::query("SELECT 1 AS x FROM users WHERE application_id = $1 AND id = $2")
@@ -110,7 +105,7 @@ impl UserStore for SqlStore {
                 StoreError::NotFound
             });
         }
-        sqlx::query("DELETE FROM user_identifiers WHERE user_id = $1")
+        sqlx::query(dollar!(statements::DELETE_USER_IDENTIFIERS))
             .bind(u.id.as_str())
             .execute(&mut *tx)
             .await

@@ -10,6 +10,7 @@ use sessiond_core::events::NewEvent;
 use sessiond_core::ids::SessionId;
 use sessiond_core::session::Session;
 use sessiond_core::store::{SessionFilter, SessionStore, StoreError, StoreResult, StoredUser};
+use sessiond_store_sql::statements;
 
 use super::*;
 use crate::{Run, sql};
@@ -235,18 +236,13 @@ const LAPSED: &str = concat!(
 /// Each application's lapse-event cursor: (application, lapse time, session id), `None` before
 /// the first pass.
 fn lapse_cursors(c: &Connection) -> StoreResult<Vec<(String, Option<i64>, String)>> {
-    crate::all(
-        c,
-        "SELECT application_id, lapse_events_through, lapse_events_id FROM session_purges",
-        [],
-        |r| {
-            Ok((
-                get::<String, _>(r, 0)?,
-                get::<Option<i64>, _>(r, 1)?,
-                get::<String, _>(r, 2)?,
-            ))
-        },
-    )
+    crate::all(c, statements::SELECT_LAPSE_CURSORS, [], |r| {
+        Ok((
+            get::<String, _>(r, 0)?,
+            get::<Option<i64>, _>(r, 1)?,
+            get::<String, _>(r, 2)?,
+        ))
+    })
 }
 
 /// Applications with lapse events to write (or a cursor to start): read before taking the writer.

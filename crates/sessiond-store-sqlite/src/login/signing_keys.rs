@@ -9,6 +9,7 @@ use sessiond_core::application::AppId;
 use sessiond_core::ids::SigningKeyId;
 use sessiond_core::store::{SigningKeyRecord, SigningKeyStore, StoreError, StoreResult};
 use sessiond_store_sql::rows;
+use sessiond_store_sql::statements;
 
 // ---- signing keys ----
 
@@ -22,11 +23,7 @@ impl SigningKeyStore for SqliteStore {
         let k = k.clone();
         self.write(move |c| {
             let done = c
-                .prepare_cached(
-                    "INSERT INTO signing_keys (kid, application_id, algorithm, private_key, public_jwk, state, \
-                     created_at, activates_at, retired_at, publish_until, version) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                )
+                .prepare_cached(statements::INSERT_SIGNING_KEY)
                 .and_then(|mut stmt| {
                     stmt.execute(params![
                         k.kid.as_str(),
@@ -55,9 +52,7 @@ impl SigningKeyStore for SqliteStore {
         self.read(|c| {
             all(
                 c,
-                "SELECT kid, application_id, algorithm, private_key, public_jwk, state, created_at, \
-                 activates_at, retired_at, publish_until, version FROM signing_keys \
-                 WHERE application_id = ?1 ORDER BY created_at, kid",
+                statements::SELECT_SIGNING_KEYS,
                 [app.as_str()],
                 signing_key_from_row,
             )
@@ -73,16 +68,10 @@ impl SigningKeyStore for SqliteStore {
         let (app, next) = (app.0.clone(), next.0.clone());
         let promoted = self
             .write(move |c| {
-                exec(
-                    c,
-                    "UPDATE signing_keys SET state = 'retired', retired_at = ?1, version = version + 1 \
-                     WHERE application_id = ?2 AND state = 'current'",
-                    params![now.0, app],
-                )?;
+                exec(c, statements::RETIRE_SIGNING_KEY, params![now.0, app])?;
                 let n = exec(
                     c,
-                    "UPDATE signing_keys SET state = 'current', activates_at = ?1, version = version + 1 \
-                     WHERE application_id = ?2 AND kid = ?3 AND state = 'next'",
+                    statements::ACTIVATE_SIGNING_KEY,
                     params![now.0, app, next],
                 )?;
                 // Not promoted: undo the retirement too (the request's savepoint is rolled back).
@@ -124,7 +113,7 @@ impl SigningKeyStore for SqliteStore {
         self.write(move |c| {
             exec(
                 c,
-                "DELETE FROM signing_keys WHERE application_id = ?1 AND state = 'retired' AND publish_until < ?2",
+                statements::DELETE_RETIRED_SIGNING_KEYS,
                 params![app, now.0],
             )
         })

@@ -10,6 +10,7 @@ use sessiond_core::ids::TemplateId;
 use sessiond_core::store::{StoreError, StoreResult, TemplateStore};
 use sessiond_core::template::JwtTemplate;
 use sessiond_store_sql::rows;
+use sessiond_store_sql::statements;
 
 // ---- JWT templates ----
 
@@ -147,12 +148,7 @@ impl TemplateStore for SqliteStore {
     }
 
     async fn delete_template(&self, app: &AppId, id: &TemplateId) -> StoreResult<bool> {
-        self.write_one(
-            "DELETE FROM jwt_templates WHERE application_id = ?1 AND id = ?2",
-            app.as_str(),
-            id.as_str(),
-            None,
-        )
-        .await
+        self.write_one(statements::DELETE_TEMPLATE, app.as_str(), id.as_str(), None)
+            .await
     }
 }

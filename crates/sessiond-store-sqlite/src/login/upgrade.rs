@@ -5,6 +5,7 @@ use rusqlite::params;
 use sessiond_core::session::Session;
 use sessiond_core::store::{StoreResult, StoredUser, UpgradeStore};
 use sessiond_core::template::JwtTemplate;
+use sessiond_store_sql::statements;
 
 use super::templates::{TEMPLATE_COLS, template_from_row};
 use super::*;
@@ -53,8 +54,7 @@ impl UpgradeStore for SqliteStore {
         self.write(move |c| {
             let n = exec(
                 c,
-                "UPDATE sessions SET sso = ?1, attributes = ?2 \
-                 WHERE application_id = ?3 AND id = ?4 AND version = ?5 AND sso IS NULL",
+                statements::SEAL_SESSION_SSO,
                 params![
                     s.sso,
                     attributes,

@@ -8,6 +8,7 @@ use sessiond_core::events::NewEvent;
 use sessiond_core::ids::UserId;
 use sessiond_core::store::{StoreError, StoreResult, StoredUser, UserStore};
 use sessiond_core::user::UserFilter;
+use sessiond_store_sql::statements;
 
 use super::*;
 use crate::{Run, sql};
@@ -37,8 +38,7 @@ impl UserStore for SqliteStore {
         self.write(move |c| {
             exec(
                 c,
-                "INSERT INTO users (id, application_id, external_id, profile, created_at, updated_at, version) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                statements::INSERT_USER,
                 params![
                     u.id.as_str(),
                     u.application_id.as_str(),
@@ -99,8 +99,7 @@ impl UserStore for SqliteStore {
         self.write(move |c| {
             let n = exec(
                 c,
-                "UPDATE users SET external_id = ?1, profile = ?2, updated_at = ?3, version = ?4 \
-                 WHERE application_id = ?5 AND id = ?6 AND version = ?7",
+                statements::UPDATE_USER,
                 params![
                     u.external_id.as_deref(),
                     u.profile_sealed.as_slice(),
@@ -123,11 +122,7 @@ impl UserStore for SqliteStore {
                     StoreError::NotFound
                 });
             }
-            exec(
-                c,
-                "DELETE FROM user_identifiers WHERE user_id = ?1",
-                [u.id.as_str()],
-            )?;
+            exec(c, statements::DELETE_USER_IDENTIFIERS, [u.id.as_str()])?;
             insert_identifiers(c, &u)?;
             crate::events::append(c, event.as_ref())
         })
