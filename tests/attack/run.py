@@ -25,8 +25,10 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "support"))
+import sessiond_server  # noqa: E402
 import urllib.request
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -69,30 +71,8 @@ def start(tmp, binary):
             cli(binary, env, "apps", "update", created["id"], "--trinsic-generation", gen, "--json")
         apps[name] = created["secret_key"]
     log = open(os.path.join(tmp, "server.log"), "w")
-    proc = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0"], env=env,
-                            stdout=subprocess.PIPE, stderr=log, text=True)
-    url = None
-    deadline = time.time() + 60
     lines = []
-    while url is None and time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"sessiond exited with {proc.wait()}")
-        lines.append(line)
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if entry.get("message") == "listening":
-            url = "http://" + entry["addr"]
-    if not url:
-        raise RuntimeError("sessiond did not start")
-
-    def drain():
-        for line in proc.stdout:
-            lines.append(line)
-
-    threading.Thread(target=drain, daemon=True).start()
+    proc, url = sessiond_server.serve(binary, env, stderr=log, lines=lines)
     return proc, url, apps, lines
 
 

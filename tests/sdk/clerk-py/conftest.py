@@ -3,11 +3,11 @@
 import json
 import os
 import pathlib
-import signal
-import subprocess
+import sys
 import tempfile
-import threading
-import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "support"))
+import sessiond_server  # noqa: E402
 
 import httpx
 import pytest
@@ -54,25 +54,9 @@ def server():
         "SESSIOND_DATA_DIR": os.path.join(tmp.name, "data"),
         "SESSIOND_BOOTSTRAP_SECRET_KEY": SECRET_KEY,
     }
-    proc = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    url = None
-    deadline = time.time() + 60
-    while url is None and time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"sessiond exited with {proc.wait()}")
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if entry.get("message") == "listening":
-            url = "http://" + entry["addr"]
-    assert url, "sessiond did not start"
-    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    proc, url = sessiond_server.serve(binary, env)
     yield Server(url, proc, tmp)
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=15)
+    sessiond_server.stop(proc)
     tmp.cleanup()
 
 

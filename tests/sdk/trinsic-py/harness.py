@@ -12,12 +12,12 @@ import json
 import os
 import pathlib
 import shlex
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
-import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "support"))
+import sessiond_server  # noqa: E402
 
 RP_ORIGIN = "https://rp.example"
 
@@ -39,30 +39,12 @@ def start(tmpdir):
         _cli(binary, env, "apps", "update", created["id"], "--trinsic-generation", gen,
              "--allowed-redirect-origin", RP_ORIGIN, "--json")
         apps[gen] = {"id": created["id"], "secret_key": created["secret_key"]}
-    proc = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:0"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    url = None
-    deadline = time.time() + 60
-    while url is None and time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"sessiond exited with {proc.wait()}")
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if entry.get("message") == "listening":
-            url = "http://" + entry["addr"]
-    if not url:
-        raise RuntimeError("sessiond did not start")
-    # Keep draining the log so the server never blocks on a full pipe.
-    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    proc, url = sessiond_server.serve(binary, env)
     return proc, {"url": url, "apps": apps, "data_dir": data, "rp_origin": RP_ORIGIN}
 
 
 def stop(proc):
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=15)
+    sessiond_server.stop(proc)
 
 
 def main(commands):
