@@ -43,6 +43,14 @@ async fn env(settings: fn(&mut AppSettings)) -> Env {
 
 /// Verifies `token` against the application's published JWKS at the env's current time.
 impl Env {
+    /// The application's published keys now.
+    async fn jwks(&self) -> Value {
+        self.signer
+            .jwks(&self.app.id, self.clock.now())
+            .await
+            .unwrap_or_default()
+    }
+
     /// A session token for session `id`, minted now.
     async fn mint(
         &self,
@@ -60,11 +68,7 @@ async fn verifies(e: &Env, token: &str) -> bool {
         return false;
     };
     let kid = header["kid"].as_str().unwrap_or_default().to_owned();
-    let jwks = e
-        .signer
-        .jwks(&e.app.id, e.clock.now())
-        .await
-        .unwrap_or_default();
+    let jwks = e.jwks().await;
     let keys = jwks["keys"].as_array().cloned().unwrap_or_default();
     keys.iter()
         .filter(|k| k["kid"] == kid.as_str())
@@ -110,11 +114,7 @@ async fn rotation_publishes_next_key_first_and_keeps_old_tokens_valid() {
         .rotate(&e.app.id, false, e.clock.now())
         .await
         .unwrap_or_else(|err| panic!("{err}"));
-    let jwks = e
-        .signer
-        .jwks(&e.app.id, e.clock.now())
-        .await
-        .unwrap_or_default();
+    let jwks = e.jwks().await;
     assert_eq!(
         published(&jwks),
         2,
@@ -153,11 +153,7 @@ async fn rotation_publishes_next_key_first_and_keeps_old_tokens_valid() {
     );
     e.clock.set(T0.plus_secs(3600 + 3600 + 1));
     let _ = e.signer.maintain(&e.app.id, e.clock.now()).await;
-    let jwks = e
-        .signer
-        .jwks(&e.app.id, e.clock.now())
-        .await
-        .unwrap_or_default();
+    let jwks = e.jwks().await;
     assert_eq!(
         published(&jwks),
         1,

@@ -50,7 +50,8 @@ async fn finish_one(
     next: NextStep,
 ) -> StoreResult<bool> {
     insert_attempt(tx, a).await?;
-    let (state, next_at) = state_after(next);
+    let (state, next_at) = next.state();
+    let next_at = next_at.map(|t| t.0);
     let done = sqlx::query(dollar!(statements::UPDATE_DELIVERY))
         .bind(state.as_str())
         .bind(i32_of(a.number))
@@ -89,14 +90,6 @@ async fn insert_attempt(tx: &mut crate::pool::Tx, a: &Attempt) -> StoreResult<()
     .await
     .map_err(map_err)?;
     Ok(())
-}
-
-fn state_after(next: NextStep) -> (DeliveryState, Option<i64>) {
-    match next {
-        NextStep::Succeeded => (DeliveryState::Succeeded, None),
-        NextStep::RetryAt(t) => (DeliveryState::Pending, Some(t.0)),
-        NextStep::Failed => (DeliveryState::Failed, None),
-    }
 }
 
 #[async_trait]
@@ -271,7 +264,8 @@ impl WebhookStore for SqlStore {
             == 1;
         if held {
             for (a, next) in done.iter().filter(|(a, _)| !a.succeeded) {
-                let (state, next_at) = state_after(*next);
+                let (state, next_at) = next.state();
+                let next_at = next_at.map(|t| t.0);
                 sqlx::query(
                     "INSERT INTO webhook_deliveries (endpoint_id, event_id, state, attempts, \
                      next_at, lease_holder, lease_until, last_status, updated_at) \

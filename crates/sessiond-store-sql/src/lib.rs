@@ -14,8 +14,8 @@
 //! - [`settings`]: an application's settings as stored (JSON, under their historical names).
 //! - [`statements`]: statements both backends run alike, written once ([`dollar!`] numbers
 //!   them for PostgreSQL).
-//! - [`check_migration_list`]: the backends' check that their compiled-in migrations match
-//!   their folders.
+//! - [`check_migration_list()`](check_migration_list): the backends' check that their
+//!   compiled-in migrations match their folders.
 
 pub mod columns;
 pub mod console;

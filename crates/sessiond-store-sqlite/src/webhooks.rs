@@ -77,18 +77,11 @@ fn insert_attempt(c: &Connection, a: &Attempt) -> StoreResult<()> {
     Ok(())
 }
 
-fn state_after(next: NextStep) -> (DeliveryState, Option<i64>) {
-    match next {
-        NextStep::Succeeded => (DeliveryState::Succeeded, None),
-        NextStep::RetryAt(t) => (DeliveryState::Pending, Some(t.0)),
-        NextStep::Failed => (DeliveryState::Failed, None),
-    }
-}
-
 /// Records one attempt and moves its delivery on, if `holder` still holds its lease.
 fn finish_one(c: &Connection, holder: &str, a: &Attempt, next: NextStep) -> StoreResult<bool> {
     insert_attempt(c, a)?;
-    let (state, next_at) = state_after(next);
+    let (state, next_at) = next.state();
+    let next_at = next_at.map(|t| t.0);
     let n = exec(
         c,
         statements::UPDATE_DELIVERY,
@@ -268,7 +261,8 @@ impl WebhookStore for SqliteStore {
             )? == 1;
             if held {
                 for (a, next) in done.iter().filter(|(a, _)| !a.succeeded) {
-                    let (state, next_at) = state_after(*next);
+                    let (state, next_at) = next.state();
+                let next_at = next_at.map(|t| t.0);
                     exec(
                         c,
                         "INSERT OR IGNORE INTO webhook_deliveries (endpoint_id, event_id, state, \

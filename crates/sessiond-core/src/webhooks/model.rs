@@ -245,6 +245,17 @@ pub enum NextStep {
     Failed,
 }
 
+impl NextStep {
+    /// The delivery's state after this step, and when it is due again (only a retry is).
+    pub fn state(self) -> (DeliveryState, Option<Timestamp>) {
+        match self {
+            NextStep::Succeeded => (DeliveryState::Succeeded, None),
+            NextStep::RetryAt(t) => (DeliveryState::Pending, Some(t)),
+            NextStep::Failed => (DeliveryState::Failed, None),
+        }
+    }
+}
+
 /// Which deliveries a replay sends again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Replay {

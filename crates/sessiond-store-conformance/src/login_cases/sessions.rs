@@ -255,16 +255,7 @@ pub async fn session_with_user_in_one_read(db: &TestDb) {
 /// another application's sessions are never touched.
 pub async fn session_deletions_by_user_and_lapse(db: &TestDb) {
     use sessiond_core::store::SessionDeletion;
-    let (a, _) = insert_app(db, "a", T0).await;
-    let (b, _) = insert_app(db, "b", T0).await;
-    let (u1, u2, ub) = (
-        user(&a.id, T0, &[], None),
-        user(&a.id, T0, &[], None),
-        user(&b.id, T0, &[], None),
-    );
-    for u in [&u1, &u2, &ub] {
-        put_user(db, u).await;
-    }
+    let (a, _, [u1, u2, ub]) = users_of_two_apps(db).await;
     let t = Timestamp(T0.0 + 10_000);
     let Lapses {
         live,
@@ -311,16 +302,7 @@ pub async fn session_deletions_by_user_and_lapse(db: &TestDb) {
 }
 
 pub async fn deleting_all_of_a_users_sessions_is_one_write(db: &TestDb) {
-    let (a, _) = insert_app(db, "a", T0).await;
-    let (b, _) = insert_app(db, "b", T0).await;
-    let (u1, u2, ub) = (
-        user(&a.id, T0, &[], None),
-        user(&a.id, T0, &[], None),
-        user(&b.id, T0, &[], None),
-    );
-    for u in [&u1, &u2, &ub] {
-        put_user(db, u).await;
-    }
+    let (a, b, [u1, u2, ub]) = users_of_two_apps(db).await;
     let gone: Vec<Session> = (0..5).map(|_| session(&a.id, &u1.id, T0)).collect();
     let kept = session(&a.id, &u2.id, T0);
     let foreign = session(&b.id, &ub.id, T0);
@@ -571,6 +553,27 @@ pub async fn deleting_lapsed_sessions_is_one_write(db: &TestDb) {
     assert!(exists(&live).await && exists(&idle_later).await && exists(&fresh).await);
     assert!(exists(&foreign).await);
     assert_eq!(total().await, Ok((3, 3)));
+}
+
+/// Applications `a` and `b`, and three stored users: two of `a`, then one of `b`.
+async fn users_of_two_apps(
+    db: &TestDb,
+) -> (
+    sessiond_core::application::Application,
+    sessiond_core::application::Application,
+    [StoredUser; 3],
+) {
+    let (a, _) = insert_app(db, "a", T0).await;
+    let (b, _) = insert_app(db, "b", T0).await;
+    let users = [
+        user(&a.id, T0, &[], None),
+        user(&a.id, T0, &[], None),
+        user(&b.id, T0, &[], None),
+    ];
+    for u in &users {
+        put_user(db, u).await;
+    }
+    (a, b, users)
 }
 
 /// Six stored sessions, seen at `T0 + 10 s`: one live, one expired exactly then, one abandoned
