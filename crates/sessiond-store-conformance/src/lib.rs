@@ -4,10 +4,10 @@
 //! - [`TestDb`]: a fresh, isolated database per test: a temporary SQLite file, or a new
 //!   PostgreSQL database created under `SESSIOND_TEST_DATABASE_URL` and dropped afterwards.
 //! - [`cases`]: one `async fn` per rule of the contract, over `&dyn` store traits: tenancy,
-//!   sealing, jobs, the token vault; [`login_cases`]: users, sessions, signing keys, templates;
-//!   [`verification_cases`]: identity-verification sessions; [`event_cases`]: the outbox;
-//!   [`webhook_cases`]: webhook endpoints and deliveries; [`console_cases`]: the operator audit
-//!   log and counts over the outbox.
+//!   sealing, jobs, the token vault; [`login_cases`]: users, sessions, bulk deletions, signing
+//!   keys, templates; [`verification_cases`]: identity-verification sessions; [`event_cases`]:
+//!   the outbox; [`webhook_cases`]: webhook endpoints and deliveries; [`console_cases`]: the
+//!   operator audit log and counts over the outbox.
 //! - [`services`]: the core services over a fresh database, for service-level and in-process
 //!   HTTP tests.
 //! - `tests/conformance.rs` stamps every case out for both backends.

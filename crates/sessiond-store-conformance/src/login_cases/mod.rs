@@ -1,11 +1,13 @@
 //! Storage contract of users, sessions, signing keys and JWT templates.
 
 mod concurrent;
+mod deletions;
 mod keys_templates;
 mod sessions;
 mod users;
 
 pub use concurrent::*;
+pub use deletions::*;
 pub use keys_templates::*;
 pub use sessions::*;
 pub use users::*;
