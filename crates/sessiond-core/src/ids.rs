@@ -63,7 +63,8 @@ typed_id!(
     TemplateId, "jtmp"
 );
 typed_id!(
-    /// A signing key; also its JWK `kid` (`ins_…`, the shape token verifiers expect of instance keys).
+    /// A signing key; also its JWK `kid` (`ins_…`, the shape token verifiers expect of
+    /// instance keys).
     SigningKeyId, "ins"
 );
 typed_id!(
