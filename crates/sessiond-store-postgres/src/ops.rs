@@ -3,10 +3,9 @@
 use async_trait::async_trait;
 use sessiond_core::Timestamp;
 use sessiond_core::store::{HealthStore, JobLeaseStore, SealedRef, SealedStore, StoreResult};
-use sessiond_store_sql::{dollar, statements};
+use sessiond_store_sql::dollar;
+use sessiond_store_sql::statements::{self, SEALED_SOURCES_PG};
 use sqlx::Row;
-
-use sessiond_store_sql::statements::SEALED_SOURCES_PG;
 
 use crate::{SqlStore, map_err};
 

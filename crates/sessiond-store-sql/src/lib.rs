@@ -14,8 +14,8 @@
 //! - [`settings`]: an application's settings as stored (JSON, under their historical names).
 //! - [`statements`]: statements both backends run alike, written once ([`dollar!`] numbers
 //!   them for PostgreSQL).
-//! - [`check_migration_list()`](check_migration_list): the backends' check that their
-//!   compiled-in migrations match their folders.
+//! - `check_migration_list()` (feature `test-util`): the backends' test that their compiled-in
+//!   migrations match their folders.
 
 pub mod columns;
 pub mod console;
@@ -130,6 +130,7 @@ macro_rules! dollar {
 /// Checks a backend's compiled-in migration list against its folder: every `.sql` file in `dir`
 /// is listed, in file-name order, nothing else is, and each version is its file name's numeric
 /// prefix. For the backends' tests; `Err` says what differs.
+#[cfg(any(test, feature = "test-util"))]
 pub fn check_migration_list(dir: &std::path::Path, listed: &[(i64, &str)]) -> Result<(), String> {
     let mut on_disk: Vec<String> = std::fs::read_dir(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?

@@ -4,9 +4,8 @@ use async_trait::async_trait;
 use rusqlite::params;
 use sessiond_core::Timestamp;
 use sessiond_core::store::{HealthStore, JobLeaseStore, SealedRef, SealedStore, StoreResult};
-use sessiond_store_sql::statements;
 
-use sessiond_store_sql::statements::SEALED_SOURCES;
+use sessiond_store_sql::statements::{self, SEALED_SOURCES};
 
 use crate::{SqliteStore, all, exec, get, migrate};
 
