@@ -13,6 +13,7 @@ from html.parser import HTMLParser
 from http.cookiejar import CookieJar
 
 import pytest
+import trinsic_api
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
@@ -48,6 +49,27 @@ def env():
             yield info
         finally:
             harness.stop(proc)
+
+
+@pytest.fixture(scope="module")
+def client(env, request):
+    """An SDK client holding the secret key of the test module's application (its `APP`)."""
+    key = env["apps"][request.module.APP]["secret_key"]
+    return trinsic_api.ApiClient(trinsic_api.Configuration(host=env["url"], access_token=key))
+
+
+@pytest.fixture(scope="module")
+def sessions(client):
+    return trinsic_api.SessionsApi(client)
+
+
+def session_results(sessions, check, sid, key):
+    """A session's results twice: the raw body, checked against the published schema, and the
+    SDK's model of it."""
+    request = trinsic_api.models.GetSessionResultRequest(results_access_key=key)
+    raw = raw_json(sessions.get_session_result_without_preload_content(sid, request))
+    check("GetSessionResultResponse", raw)
+    return sessions.get_session_result(sid, request), raw
 
 
 def raw_json(resp):

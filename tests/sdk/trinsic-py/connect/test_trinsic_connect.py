@@ -20,10 +20,11 @@ from trinsic_api.models import (
     SessionOrdering,
 )
 
-from conftest import LAUNCH_RE, checker, database_bytes, raw_json, redirect_params, sealed_blobs
+from conftest import LAUNCH_RE, checker, session_results, database_bytes, raw_json, redirect_params, sealed_blobs
 
 DB = "trinsic-test-database-lookup"
 SUB = "trinsic-test-sub-providers"
+APP = "connect"
 check = checker("connect-1.2.0")
 
 
@@ -31,21 +32,8 @@ def test_sdk_generation():
     assert trinsic_api.__version__ == "1.2.0"
 
 
-@pytest.fixture(scope="module")
-def client(env):
-    return ApiClient(Configuration(host=env["url"], access_token=env["apps"]["connect"]["secret_key"]))
-
-
-@pytest.fixture(scope="module")
-def sessions(client):
-    return SessionsApi(client)
-
-
 def results(sessions, sid, key):
-    raw = raw_json(sessions.get_session_result_without_preload_content(
-        sid, GetSessionResultRequest(results_access_key=key)))
-    check("GetSessionResultResponse", raw)
-    return sessions.get_session_result(sid, GetSessionResultRequest(results_access_key=key)), raw
+    return session_results(sessions, check, sid, key)
 
 
 def test_direct_launch_redirect_flow_with_disclosure(env, sessions, client, browser):
