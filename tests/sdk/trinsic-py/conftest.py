@@ -14,27 +14,14 @@ from http.cookiejar import CookieJar
 
 import pytest
 import trinsic_api
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
 
-import harness
-
-# Trinsic's published component schemas, reduced to their structure (tests/schemas/README.md).
-SCHEMAS = pathlib.Path(__file__).resolve().parents[2] / "schemas" / "trinsic"
+import harness  # first: it puts tests/support on the path
+import schemas
 
 
 def checker(spec_file):
     """A validator for one published Trinsic document, e.g. `checker("api-2.1.0")`."""
-    doc = json.loads((SCHEMAS / (spec_file + ".json")).read_text())
-    registry = Registry().with_resource("urn:trinsic", Resource.from_contents(doc))
-
-    def check(name, instance):
-        schema = {"$ref": f"urn:trinsic#/$defs/{name}"}
-        errors = sorted(Draft202012Validator(schema, registry=registry).iter_errors(instance), key=str)
-        assert not errors, f"{name} schema violations: " + "; ".join(e.message for e in errors[:5])
-        return instance
-
-    return check
+    return schemas.checker(f"trinsic/{spec_file}.json")
 
 
 @pytest.fixture(scope="session")
