@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //! - `engine`: read connections used on the calling thread; one writer thread that commits
-//!   queued requests in batches (group commit); a failing request is undone alone.
+//!   queued requests in batches (group commit); a failing request is undone alone; the file's
+//!   last commit, read from the wal-index without a transaction.
 //! - `migrate`: the schema migrations, compiled in, recorded in the same history table earlier
 //!   builds (sqlx's migrator) used.
 //! - `tenancy` (meta, applications, keys), `login` (users, sessions, signing keys, templates),
@@ -34,11 +35,13 @@ use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::{Connection, ErrorCode, Row};
 use sessiond_core::store::{StoreError, StoreResult};
 
-use crate::engine::Engine;
+use crate::engine::{Commit, Engine};
 
 /// A store over one SQLite database file.
 pub struct SqliteStore {
     engine: Engine,
+    /// The authentication epoch with the file's state it was read in (see `auth_epoch`).
+    epoch: std::sync::Mutex<Option<(Commit, i64)>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -61,6 +64,7 @@ impl SqliteStore {
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
         Ok(SqliteStore {
             engine: Engine::open(path)?,
+            epoch: std::sync::Mutex::new(None),
         })
     }
 
@@ -102,8 +106,6 @@ impl SqliteStore {
         self.engine.write(f).await
     }
 
-    /// Runs `sql`, a write keyed by `?1` = application id and `?2` = row id, in the writer;
-    /// whether it changed exactly one row.
     /// Runs a statement on one row (`?1` the application, `?2` the id); returns whether it
     /// matched, and writes `event` with it if so.
     async fn write_one(

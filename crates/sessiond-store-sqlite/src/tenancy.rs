@@ -1,6 +1,7 @@
 //! Meta values, applications and secret keys.
 
 use crate::Lite;
+use crate::engine::lock;
 use async_trait::async_trait;
 use rusqlite::{Connection, Row, params};
 use sessiond_core::Timestamp;
@@ -247,12 +248,32 @@ impl ApiKeyStore for SqliteStore {
 
 #[async_trait]
 impl AuthEpochStore for SqliteStore {
+    /// Read from the table only when something was committed since the last read: any change
+    /// of the epoch is a commit, and a commit by any connection of any process shows in the
+    /// wal-index at once. A read of the file's state costs a `pread`; the table read it saves
+    /// took a read transaction (profiled at 8 % of a session read's CPU).
     async fn auth_epoch(&self) -> StoreResult<i64> {
-        self.read(|c| {
-            first(c, "SELECT value FROM auth_epoch WHERE id = 1", [], |r| {
-                get(r, "value")
-            })
-        })
-        .map(Option::unwrap_or_default)
+        // Before the table read: the value read is then at least as new as this state, and a
+        // later commit changes the state, so a pair is never served past a change.
+        let state = self.engine.last_commit();
+        if let Some(state) = state {
+            let known = *lock(&self.epoch);
+            if let Some((at, epoch)) = known
+                && at == state
+            {
+                return Ok(epoch);
+            }
+        }
+        let epoch = self
+            .read(|c| {
+                first(c, "SELECT value FROM auth_epoch WHERE id = 1", [], |r| {
+                    get(r, "value")
+                })
+            })?
+            .unwrap_or_default();
+        if let Some(state) = state {
+            *lock(&self.epoch) = Some((state, epoch));
+        }
+        Ok(epoch)
     }
 }

@@ -14,9 +14,10 @@
 //!   any write path.
 //!
 //! `writer` holds the writer thread and its batches, `checkpoint` the thread that folds the log
-//! back into the database file.
+//! back into the database file, `wal_index` the check for commits that needs no transaction.
 
 mod checkpoint;
+mod wal_index;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +33,8 @@ use sessiond_core::store::{StoreError, StoreResult};
 
 use crate::map_err;
 use checkpoint::{CheckpointState, checkpoint_loop, note_wal_pages};
+pub(crate) use wal_index::Commit;
+use wal_index::WalIndex;
 pub(crate) use writer::WriteCounters;
 use writer::{Msg, Pending, writer_loop};
 
@@ -54,9 +57,11 @@ pub(crate) struct Engine {
     open_readers: AtomicUsize,
     writer: Mutex<Option<Sender<Msg>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
+    /// Opened on first use: SQLite creates the `-shm` file with the first write to a new file.
+    wal_index: std::sync::OnceLock<WalIndex>,
 }
 
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // The guarded values stay consistent even if a holder panicked (a Vec push/pop, an Option).
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -148,6 +153,7 @@ impl Engine {
             open_readers: AtomicUsize::new(0),
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(thread)),
+            wal_index: std::sync::OnceLock::new(),
         })
     }
 
@@ -181,6 +187,17 @@ impl Engine {
             self.open_readers.fetch_sub(1, Ordering::Relaxed);
         }
         result
+    }
+
+    /// The last commit to the file by any connection of any process, read without a
+    /// transaction; `None` when that cannot be known this way (then read the database).
+    pub(crate) fn last_commit(&self) -> Option<Commit> {
+        if let Some(index) = self.wal_index.get() {
+            return index.last_commit();
+        }
+        // Two first uses may both open it; either handle will do.
+        let _ = self.wal_index.set(WalIndex::open(&self.path)?);
+        self.wal_index.get()?.last_commit()
     }
 
     fn send(&self, msg: Msg) -> StoreResult<()> {

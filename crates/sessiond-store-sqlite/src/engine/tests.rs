@@ -294,3 +294,66 @@ async fn the_log_restarts_under_constant_writes_and_reads() {
         "the log grew to {size} bytes past a threshold of {threshold} pages"
     );
 }
+
+/// The wal-index tells a commit from no commit, whichever connection or process made it, and
+/// reads alone leave it alone.
+#[tokio::test]
+async fn last_commit_moves_with_every_commit_and_only_then() {
+    let (dir, e) = engine();
+    setup(&e).await;
+    let before = e
+        .last_commit()
+        .unwrap_or_else(|| panic!("no wal-index state"));
+    assert_eq!(ids(&e), Vec::<i64>::new());
+    assert_eq!(e.last_commit(), Some(before), "a read is not a commit");
+
+    e.write(|c| exec(c, "INSERT INTO t (id) VALUES (1)"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mine = e.last_commit();
+    assert!(
+        mine.is_some() && mine != Some(before),
+        "this engine's commit shows"
+    );
+
+    // Another connection, as another process would have: its own lock, its own commit.
+    let other = Connection::open(dir.path().join("t.db")).unwrap_or_else(|e| panic!("{e}"));
+    other
+        .execute_batch("INSERT INTO t (id) VALUES (2)")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let theirs = e.last_commit();
+    assert!(
+        theirs.is_some() && theirs != mine,
+        "another connection's commit shows"
+    );
+
+    // A transaction that changed nothing still ends without a commit in the log.
+    other
+        .execute_batch("BEGIN; SELECT count(*) FROM t; COMMIT;")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(e.last_commit(), theirs);
+
+    // A log restarted from its start (after a complete checkpoint) is a new state, even where
+    // the frame count comes back to an earlier value.
+    e.checkpoint().await.unwrap_or_else(|e| panic!("{e}"));
+    e.write(|c| exec(c, "INSERT INTO t (id) VALUES (3)"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let restarted = e.last_commit();
+    assert!(restarted.is_some() && restarted != theirs && restarted != mine);
+}
+
+/// Without a wal-index (a database not in WAL mode) the state is unknown, never a stale answer.
+#[test]
+fn no_wal_index_means_unknown() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("plain.db");
+    let c = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+    c.execute_batch("CREATE TABLE t (id INTEGER)")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(super::wal_index::WalIndex::open(&path).is_none());
+}
+
+fn exec(c: &Connection, sql: &str) -> StoreResult<()> {
+    c.execute_batch(sql).map_err(crate::map_err)
+}
