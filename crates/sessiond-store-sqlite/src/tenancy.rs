@@ -251,7 +251,7 @@ impl AuthEpochStore for SqliteStore {
     /// Read from the table only when something was committed since the last read: any change
     /// of the epoch is a commit, and a commit by any connection of any process shows in the
     /// wal-index at once. A read of the file's state costs a `pread`; the table read it saves
-    /// took a read transaction (profiled at 8 % of a session read's CPU).
+    /// took a read transaction (8 % of the server's CPU under a read-only load, profiled).
     async fn auth_epoch(&self) -> StoreResult<i64> {
         // Before the table read: the value read is then at least as new as this state, and a
         // later commit changes the state, so a pair is never served past a change.
