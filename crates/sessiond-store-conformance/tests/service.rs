@@ -41,7 +41,6 @@ async fn env(settings: fn(&mut AppSettings)) -> Env {
     }
 }
 
-/// Verifies `token` against the application's published JWKS at the env's current time.
 impl Env {
     /// The application's published keys now.
     async fn jwks(&self) -> Value {
@@ -61,8 +60,16 @@ impl Env {
             .create_session_token(&self.app, id, lifetime, self.clock.now())
             .await
     }
+
+    /// [`Env::mint`] where minting must succeed.
+    async fn minted(&self, id: &sessiond_core::ids::SessionId, lifetime: Option<u64>) -> String {
+        self.mint(id, lifetime)
+            .await
+            .unwrap_or_else(|err| panic!("{err}"))
+    }
 }
 
+/// Verifies `token` against the application's published JWKS at the env's current time.
 async fn verifies(e: &Env, token: &str) -> bool {
     let Ok((header, _)) = decode_unverified(token) else {
         return false;
@@ -102,10 +109,7 @@ async fn session(e: &Env) -> sessiond_core::session::Session {
 async fn rotation_publishes_next_key_first_and_keeps_old_tokens_valid() {
     let e = env(|_| {}).await;
     let s = session(&e).await;
-    let before = e
-        .mint(&s.id, Some(3600))
-        .await
-        .unwrap_or_else(|err| panic!("{err}"));
+    let before = e.minted(&s.id, Some(3600)).await;
     let old_kid = kid(&before);
     assert!(verifies(&e, &before).await);
 
@@ -120,7 +124,7 @@ async fn rotation_publishes_next_key_first_and_keeps_old_tokens_valid() {
         2,
         "the next key is published before it signs"
     );
-    let still_old = e.mint(&s.id, None).await.unwrap_or_default();
+    let still_old = e.minted(&s.id, None).await;
     assert_eq!(
         kid(&still_old),
         old_kid,
@@ -132,7 +136,7 @@ async fn rotation_publishes_next_key_first_and_keeps_old_tokens_valid() {
         e.signer.maintain(&e.app.id, e.clock.now()).await.ok(),
         Some(1)
     );
-    let after = e.mint(&s.id, None).await.unwrap_or_default();
+    let after = e.minted(&s.id, None).await;
     assert_eq!(
         kid(&after),
         next.as_str(),
@@ -166,12 +170,12 @@ async fn rotation_publishes_next_key_first_and_keeps_old_tokens_valid() {
 async fn immediate_rotation_keeps_the_old_key_published() {
     let e = env(|_| {}).await;
     let s = session(&e).await;
-    let before = e.mint(&s.id, None).await.unwrap_or_default();
+    let before = e.minted(&s.id, None).await;
     e.signer
         .rotate(&e.app.id, true, e.clock.now())
         .await
         .unwrap_or_else(|err| panic!("{err}"));
-    let after = e.mint(&s.id, None).await.unwrap_or_default();
+    let after = e.minted(&s.id, None).await;
     assert_ne!(kid(&before), kid(&after));
     assert!(verifies(&e, &before).await && verifies(&e, &after).await);
     // Even a 60 s token keeps its key published for the rotation lead time (other nodes' caches).
@@ -184,7 +188,7 @@ async fn immediate_rotation_keeps_the_old_key_published() {
 async fn old_keys_are_rotated_by_maintenance() {
     let e = env(|_| {}).await;
     let s = session(&e).await;
-    let first = kid(&e.mint(&s.id, None).await.unwrap_or_default());
+    let first = kid(&e.minted(&s.id, None).await);
     e.clock
         .advance_secs(sessiond_core::signing::MAX_KEY_AGE_SECS);
     assert_eq!(
@@ -195,7 +199,7 @@ async fn old_keys_are_rotated_by_maintenance() {
     e.clock.advance_secs(NEXT_KEY_LEAD_SECS);
     let _ = e.signer.maintain(&e.app.id, e.clock.now()).await;
     let s2 = session(&e).await;
-    let second = kid(&e.mint(&s2.id, None).await.unwrap_or_default());
+    let second = kid(&e.minted(&s2.id, None).await);
     assert_ne!(first, second);
 }
 
@@ -210,7 +214,7 @@ async fn activity_is_coalesced_and_deadlines_apply_at_once() {
     let v0 = s.version;
     for _ in 0..5 {
         e.clock.advance_secs(10);
-        let _ = e.mint(&s.id, None).await.unwrap_or_default();
+        e.minted(&s.id, None).await;
     }
     let read = e
         .login
@@ -583,10 +587,7 @@ async fn profile_cache_sees_changes_made_elsewhere_postgres() {
 async fn refresh_takes_an_expired_token_of_the_same_active_session() {
     let e = env(|_| {}).await;
     let s = session(&e).await;
-    let old = e
-        .mint(&s.id, Some(30))
-        .await
-        .unwrap_or_else(|err| panic!("{err}"));
+    let old = e.minted(&s.id, Some(30)).await;
     e.clock.advance_secs(3600);
     let fresh = e
         .login

@@ -213,25 +213,14 @@ pub async fn deleting_all_of_a_users_sessions_is_one_write(db: &TestDb) {
 }
 
 pub async fn deleting_lapsed_sessions_is_one_write(db: &TestDb) {
-    let (a, _) = insert_app(db, "a", T0).await;
-    let (b, _) = insert_app(db, "b", T0).await;
-    let (ua, ub) = (user(&a.id, T0, &[], None), user(&b.id, T0, &[], None));
-    put_user(db, &ua).await;
-    put_user(db, &ub).await;
+    let (a, _, [ua, _, ub]) = users_of_two_apps(db).await;
     let t = Timestamp(T0.0 + 10_000);
-    let Lapses {
-        live,
-        expired,
-        abandoned,
-        idle,
-        idle_later,
-        foreign,
-    } = Lapses::insert(db, [&ua, &ua, &ua, &ua, &ua, &ub]).await;
+    let l = Lapses::insert(db, [&ua, &ua, &ua, &ua, &ua, &ub]).await;
     assert_eq!(
         db.store
             .put_session_token(
                 &a.id,
-                &idle.id,
+                &l.idle.id,
                 "t",
                 &VaultEntry {
                     row_id: "vt_purges".into(),
@@ -261,27 +250,27 @@ pub async fn deleting_lapsed_sessions_is_one_write(db: &TestDb) {
     assert_eq!(total().await, Ok((5, 5)));
 
     assert_eq!(db.store.delete_lapsed_sessions(&a.id, t).await, Ok(()));
-    for s in [&expired, &abandoned, &idle] {
+    for s in [&l.expired, &l.abandoned, &l.idle] {
         assert!(!exists(s).await, "lapsed at or before T: gone");
     }
     assert!(
-        exists(&live).await && exists(&idle_later).await,
+        exists(&l.live).await && exists(&l.idle_later).await,
         "not lapsed by T"
     );
     assert!(
-        exists(&foreign).await,
+        exists(&l.foreign).await,
         "B's lapsed session is B's to delete"
     );
     assert_eq!(total().await, Ok((2, 2)));
     assert_eq!(
-        db.store.get_session_token(&a.id, &idle.id, "t").await,
+        db.store.get_session_token(&a.id, &l.idle.id, "t").await,
         Ok(None)
     );
     assert_eq!(
-        db.store.delete_session(&a.id, &expired.id, None).await,
+        db.store.delete_session(&a.id, &l.expired.id, None).await,
         Ok(false)
     );
-    let mut revived = idle.clone();
+    let mut revived = l.idle.clone();
     revived.version += 1;
     revived.idle_deadline = Some(Timestamp(T0.0 + 50_000));
     assert_eq!(
@@ -296,9 +285,9 @@ pub async fn deleting_lapsed_sessions_is_one_write(db: &TestDb) {
             .await,
         Ok(())
     );
-    assert!(!exists(&expired).await);
+    assert!(!exists(&l.expired).await);
     // Updates of the survivors and new sessions go on as usual.
-    let mut kept = idle_later.clone();
+    let mut kept = l.idle_later.clone();
     kept.version += 1;
     kept.idle_deadline = Some(Timestamp(T0.0 + 20_000));
     assert_eq!(db.store.update_session(&kept, None).await, Ok(()));
@@ -310,8 +299,8 @@ pub async fn deleting_lapsed_sessions_is_one_write(db: &TestDb) {
     assert_eq!(db.store.sweep_deleted_sessions(2).await, Ok(2));
     assert_eq!(db.store.sweep_deleted_sessions(100).await, Ok(1));
     assert_eq!(db.store.sweep_deleted_sessions(100).await, Ok(0));
-    assert!(exists(&live).await && exists(&idle_later).await && exists(&fresh).await);
-    assert!(exists(&foreign).await);
+    assert!(exists(&l.live).await && exists(&l.idle_later).await && exists(&fresh).await);
+    assert!(exists(&l.foreign).await);
     assert_eq!(total().await, Ok((3, 3)));
 }
 
