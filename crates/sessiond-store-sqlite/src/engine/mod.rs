@@ -195,7 +195,8 @@ impl Engine {
         if let Some(index) = self.wal_index.get() {
             return index.last_commit();
         }
-        // Two first uses may both open it; either handle will do.
+        // Two first uses may both open it (and keep it open, see `WalIndex::open`); either
+        // handle will do.
         let _ = self.wal_index.set(WalIndex::open(&self.path)?);
         self.wal_index.get()?.last_commit()
     }

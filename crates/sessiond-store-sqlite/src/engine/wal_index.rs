@@ -27,22 +27,31 @@ pub(crate) struct Commit([u8; HEADER]);
 
 /// The open wal-index of a database file.
 pub(super) struct WalIndex {
-    file: File,
+    file: &'static File,
 }
 
 impl WalIndex {
-    /// Opens `<database>-shm`, which SQLite creates with the first read in WAL mode. `None` if
-    /// there is none (not in WAL mode): callers then always read the database.
+    /// Opens `<database>-shm`, which SQLite creates with the first write to a new file in WAL
+    /// mode. `None` while there is none: callers then read the database.
+    ///
+    /// The handle is never closed. Closing any descriptor of a file releases all of the
+    /// process's POSIX locks on it, and SQLite holds its wal-index locks (among them the one
+    /// that tells other processes the index is in use) on its own descriptor of the same file;
+    /// this process's connections may outlive any moment we could pick. The cost is one
+    /// descriptor per store opened.
     pub(super) fn open(database: &Path) -> Option<WalIndex> {
         let mut name = database.as_os_str().to_owned();
         name.push("-shm");
-        File::open(name).ok().map(|file| WalIndex { file })
+        let file = File::open(name).ok()?;
+        Some(WalIndex {
+            file: Box::leak(Box::new(file)),
+        })
     }
 
     /// The state last committed, if the header could be read whole.
     pub(super) fn last_commit(&self) -> Option<Commit> {
         let mut both = [0u8; 2 * HEADER];
-        read_exact_at(&self.file, &mut both)?;
+        read_exact_at(self.file, &mut both)?;
         let (first, second) = both.split_at(HEADER);
         // Byte 12 is `isInit`: zero while the index is being rebuilt after a crash. The checksum
         // is what SQLite's readers check too: equal copies could still both be torn.
