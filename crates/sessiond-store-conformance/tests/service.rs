@@ -21,6 +21,26 @@ use sessiond_store_conformance::{Kind, TestDb};
 
 const T0: Timestamp = Timestamp(1_767_225_600_000);
 
+/// Tests `NAME::sqlite` and `NAME::postgres`, running `NAME(kind)`. Multi-threaded: dropping a
+/// PostgreSQL test database closes its pool, which needs the runtime.
+macro_rules! on_both_backends {
+    ($name:ident) => {
+        mod $name {
+            use super::Kind;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(Kind::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(Kind::Postgres).await;
+            }
+        }
+    };
+}
+
 struct Env {
     _services: Services,
     clock: ManualClock,
@@ -488,15 +508,7 @@ async fn key_cache_sees_changes_made_elsewhere(kind: Kind) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn key_cache_sees_changes_made_elsewhere_sqlite() {
-    key_cache_sees_changes_made_elsewhere(Kind::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn key_cache_sees_changes_made_elsewhere_postgres() {
-    key_cache_sees_changes_made_elsewhere(Kind::Postgres).await;
-}
+on_both_backends!(key_cache_sees_changes_made_elsewhere);
 
 /// Opened profiles are kept per node, yet a change made on another node (or by an
 /// administrative command) is in the very next read of this one: an entry answers only for the
@@ -573,15 +585,7 @@ async fn profile_cache_sees_changes_made_elsewhere(kind: Kind) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn profile_cache_sees_changes_made_elsewhere_sqlite() {
-    profile_cache_sees_changes_made_elsewhere(Kind::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn profile_cache_sees_changes_made_elsewhere_postgres() {
-    profile_cache_sees_changes_made_elsewhere(Kind::Postgres).await;
-}
+on_both_backends!(profile_cache_sees_changes_made_elsewhere);
 
 #[tokio::test]
 async fn refresh_takes_an_expired_token_of_the_same_active_session() {
@@ -833,13 +837,4 @@ async fn legacy_clear_values_are_sealed_at_start(kind: Kind) {
     assert_eq!(opened.claims["secret"], "legacy-claim");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn legacy_clear_values_are_sealed_at_start_sqlite() {
-    legacy_clear_values_are_sealed_at_start(Kind::Sqlite).await;
-}
-
-// Multi-threaded: dropping a PostgreSQL test database closes its pool, which needs the runtime.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn legacy_clear_values_are_sealed_at_start_postgres() {
-    legacy_clear_values_are_sealed_at_start(Kind::Postgres).await;
-}
+on_both_backends!(legacy_clear_values_are_sealed_at_start);

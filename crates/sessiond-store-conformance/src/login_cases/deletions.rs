@@ -17,14 +17,7 @@ pub async fn session_deletions_by_user_and_lapse(db: &TestDb) {
     use sessiond_core::store::SessionDeletion;
     let (a, _, [u1, u2, ub]) = users_of_two_apps(db).await;
     let t = Timestamp(T0.0 + 10_000);
-    let Lapses {
-        live,
-        expired,
-        abandoned,
-        idle,
-        idle_later,
-        foreign,
-    } = Lapses::insert(db, [&u1, &u1, &u2, &u2, &u2, &ub]).await;
+    let l = Lapses::insert(db, [&u1, &u1, &u2, &u2, &u2, &ub]).await;
     let exists = |s: &Session| {
         let (app, id) = (s.application_id.clone(), s.id.clone());
         async move { matches!(db.store.get_session(&app, &id).await, Ok(Some(_))) }
@@ -35,21 +28,21 @@ pub async fn session_deletions_by_user_and_lapse(db: &TestDb) {
         lapsed_at: Some(t),
     };
     assert_eq!(db.store.delete_sessions(&a.id, &lapsed_of_u1).await, Ok(1));
-    assert!(!exists(&expired).await, "expiry exactly at T has lapsed");
-    assert!(exists(&abandoned).await, "the user filter holds");
+    assert!(!exists(&l.expired).await, "expiry exactly at T has lapsed");
+    assert!(exists(&l.abandoned).await, "the user filter holds");
 
     let lapsed = SessionDeletion {
         user_id: None,
         lapsed_at: Some(t),
     };
     assert_eq!(db.store.delete_sessions(&a.id, &lapsed).await, Ok(2));
-    assert!(!exists(&abandoned).await && !exists(&idle).await);
+    assert!(!exists(&l.abandoned).await && !exists(&l.idle).await);
     assert!(
-        exists(&live).await && exists(&idle_later).await,
+        exists(&l.live).await && exists(&l.idle_later).await,
         "not lapsed yet"
     );
     assert!(
-        exists(&foreign).await,
+        exists(&l.foreign).await,
         "B's lapsed session is B's to delete"
     );
 
@@ -58,7 +51,7 @@ pub async fn session_deletions_by_user_and_lapse(db: &TestDb) {
         lapsed_at: None,
     };
     assert_eq!(db.store.delete_sessions(&a.id, &all_of_u2).await, Ok(1));
-    assert!(!exists(&idle_later).await && exists(&live).await);
+    assert!(!exists(&l.idle_later).await && exists(&l.live).await);
 }
 
 pub async fn deleting_all_of_a_users_sessions_is_one_write(db: &TestDb) {
