@@ -10,6 +10,27 @@ use sessiond_core::store::{SessionFilter, StoreError, StoredUser, VaultEntry};
 
 use super::*;
 
+/// Whether `s` can still be read back.
+async fn stored(db: &TestDb, s: &Session) -> bool {
+    matches!(
+        db.store.get_session(&s.application_id, &s.id).await,
+        Ok(Some(_))
+    )
+}
+
+/// [`stored`], checked against the read that joins the session's user: both agree.
+async fn readable(db: &TestDb, s: &Session) -> bool {
+    let one = stored(db, s).await;
+    let joined = matches!(
+        db.store
+            .get_session_with_user(&s.application_id, &s.id)
+            .await,
+        Ok(Some(_))
+    );
+    assert_eq!(one, joined, "both reads agree");
+    one
+}
+
 /// Bulk deletions (`DELETE /sessions/expired`, `DELETE /users/{id}/sessions`): a session has
 /// lapsed at T when its expiry, abandonment or idle deadline is at or before T; filters combine;
 /// another application's sessions are never touched.
@@ -18,31 +39,30 @@ pub async fn session_deletions_by_user_and_lapse(db: &TestDb) {
     let (a, _, [u1, u2, ub]) = users_of_two_apps(db).await;
     let t = Timestamp(T0.0 + 10_000);
     let l = Lapses::insert(db, [&u1, &u1, &u2, &u2, &u2, &ub]).await;
-    let exists = |s: &Session| {
-        let (app, id) = (s.application_id.clone(), s.id.clone());
-        async move { matches!(db.store.get_session(&app, &id).await, Ok(Some(_))) }
-    };
 
     let lapsed_of_u1 = SessionDeletion {
         user_id: Some(u1.id.clone()),
         lapsed_at: Some(t),
     };
     assert_eq!(db.store.delete_sessions(&a.id, &lapsed_of_u1).await, Ok(1));
-    assert!(!exists(&l.expired).await, "expiry exactly at T has lapsed");
-    assert!(exists(&l.abandoned).await, "the user filter holds");
+    assert!(
+        !stored(db, &l.expired).await,
+        "expiry exactly at T has lapsed"
+    );
+    assert!(stored(db, &l.abandoned).await, "the user filter holds");
 
     let lapsed = SessionDeletion {
         user_id: None,
         lapsed_at: Some(t),
     };
     assert_eq!(db.store.delete_sessions(&a.id, &lapsed).await, Ok(2));
-    assert!(!exists(&l.abandoned).await && !exists(&l.idle).await);
+    assert!(!stored(db, &l.abandoned).await && !stored(db, &l.idle).await);
     assert!(
-        exists(&l.live).await && exists(&l.idle_later).await,
+        stored(db, &l.live).await && stored(db, &l.idle_later).await,
         "not lapsed yet"
     );
     assert!(
-        exists(&l.foreign).await,
+        stored(db, &l.foreign).await,
         "B's lapsed session is B's to delete"
     );
 
@@ -51,7 +71,7 @@ pub async fn session_deletions_by_user_and_lapse(db: &TestDb) {
         lapsed_at: None,
     };
     assert_eq!(db.store.delete_sessions(&a.id, &all_of_u2).await, Ok(1));
-    assert!(!exists(&l.idle_later).await && exists(&l.live).await);
+    assert!(!stored(db, &l.idle_later).await && stored(db, &l.live).await);
 }
 
 pub async fn deleting_all_of_a_users_sessions_is_one_write(db: &TestDb) {
@@ -225,15 +245,6 @@ pub async fn deleting_lapsed_sessions_is_one_write(db: &TestDb) {
             .await,
         Ok(true)
     );
-    let exists = |s: &Session| {
-        let (app, id) = (s.application_id.clone(), s.id.clone());
-        async move {
-            let one = matches!(db.store.get_session(&app, &id).await, Ok(Some(_)));
-            let joined = matches!(db.store.get_session_with_user(&app, &id).await, Ok(Some(_)));
-            assert_eq!(one, joined, "both reads agree");
-            one
-        }
-    };
     let total = || async {
         db.store
             .list_sessions(&a.id, &SessionFilter::default(), 50, 0, t)
@@ -244,14 +255,14 @@ pub async fn deleting_lapsed_sessions_is_one_write(db: &TestDb) {
 
     assert_eq!(db.store.delete_lapsed_sessions(&a.id, t).await, Ok(()));
     for s in [&l.expired, &l.abandoned, &l.idle] {
-        assert!(!exists(s).await, "lapsed at or before T: gone");
+        assert!(!readable(db, s).await, "lapsed at or before T: gone");
     }
     assert!(
-        exists(&l.live).await && exists(&l.idle_later).await,
+        readable(db, &l.live).await && readable(db, &l.idle_later).await,
         "not lapsed by T"
     );
     assert!(
-        exists(&l.foreign).await,
+        readable(db, &l.foreign).await,
         "B's lapsed session is B's to delete"
     );
     assert_eq!(total().await, Ok((2, 2)));
@@ -278,7 +289,7 @@ pub async fn deleting_lapsed_sessions_is_one_write(db: &TestDb) {
             .await,
         Ok(())
     );
-    assert!(!exists(&l.expired).await);
+    assert!(!readable(db, &l.expired).await);
     // Updates of the survivors and new sessions go on as usual.
     let mut kept = l.idle_later.clone();
     kept.version += 1;
@@ -286,14 +297,18 @@ pub async fn deleting_lapsed_sessions_is_one_write(db: &TestDb) {
     assert_eq!(db.store.update_session(&kept, None).await, Ok(()));
     let fresh = session(&a.id, &ua.id, T0);
     assert_eq!(db.store.insert_session(&fresh, None).await, Ok(()));
-    assert!(exists(&fresh).await);
+    assert!(readable(db, &fresh).await);
 
     // The sweeper removes exactly the purged rows (with their vaults).
     assert_eq!(db.store.sweep_deleted_sessions(2).await, Ok(2));
     assert_eq!(db.store.sweep_deleted_sessions(100).await, Ok(1));
     assert_eq!(db.store.sweep_deleted_sessions(100).await, Ok(0));
-    assert!(exists(&l.live).await && exists(&l.idle_later).await && exists(&fresh).await);
-    assert!(exists(&l.foreign).await);
+    assert!(
+        readable(db, &l.live).await
+            && readable(db, &l.idle_later).await
+            && readable(db, &fresh).await
+    );
+    assert!(readable(db, &l.foreign).await);
     assert_eq!(total().await, Ok((3, 3)));
 }
 

@@ -13,12 +13,12 @@ fn engine() -> (tempfile::TempDir, Arc<Engine>) {
 
 async fn setup(e: &Engine) {
     e.write(|c| {
-        c.execute_batch(
+        sql_batch(
+            c,
             "CREATE TABLE parent (id INTEGER PRIMARY KEY); \
              CREATE TABLE t (id INTEGER PRIMARY KEY, parent INTEGER REFERENCES parent (id)); \
              INSERT INTO parent VALUES (1);",
         )
-        .map_err(crate::map_err)
     })
     .await
     .unwrap_or_else(|e| panic!("{e}"));
@@ -152,8 +152,7 @@ async fn a_failed_commit_fails_every_request_of_its_batch() {
     setup(&e).await;
     // A deferred foreign-key violation passes its statement and fails the COMMIT.
     let poison: Job = Box::new(|c| {
-        c.execute_batch("PRAGMA defer_foreign_keys = ON")
-            .map_err(crate::map_err)?;
+        sql_batch(c, "PRAGMA defer_foreign_keys = ON")?;
         crate::exec(c, "INSERT INTO t (id, parent) VALUES (200, 99)", [])?;
         Ok(())
     });
@@ -218,12 +217,9 @@ async fn reads_see_acknowledged_writes_and_closing_refuses_new_ones() {
 /// The writer never checkpoints in its commit path; past the threshold the checkpointer
 /// copies the log into the database file on its own thread.
 async fn blobs_table(e: &Engine) {
-    e.write(|c| {
-        c.execute_batch("CREATE TABLE blobs (id INTEGER PRIMARY KEY, b BLOB)")
-            .map_err(crate::map_err)
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    e.write(|c| sql_batch(c, "CREATE TABLE blobs (id INTEGER PRIMARY KEY, b BLOB)"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -307,7 +303,7 @@ async fn last_commit_moves_with_every_commit_and_only_then() {
     assert_eq!(ids(&e), Vec::<i64>::new());
     assert_eq!(e.last_commit(), Some(before), "a read is not a commit");
 
-    e.write(|c| exec(c, "INSERT INTO t (id) VALUES (1)"))
+    e.write(|c| sql_batch(c, "INSERT INTO t (id) VALUES (1)"))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let mine = e.last_commit();
@@ -336,7 +332,7 @@ async fn last_commit_moves_with_every_commit_and_only_then() {
     // A log restarted from its start (after a complete checkpoint) is a new state, even where
     // the frame count comes back to an earlier value.
     e.checkpoint().await.unwrap_or_else(|e| panic!("{e}"));
-    e.write(|c| exec(c, "INSERT INTO t (id) VALUES (3)"))
+    e.write(|c| sql_batch(c, "INSERT INTO t (id) VALUES (3)"))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let restarted = e.last_commit();
@@ -354,6 +350,7 @@ fn no_wal_index_means_unknown() {
     assert!(super::wal_index::WalIndex::open(&path).is_none());
 }
 
-fn exec(c: &Connection, sql: &str) -> StoreResult<()> {
+/// Runs `sql` (one or more statements) as the store would report its errors.
+fn sql_batch(c: &Connection, sql: &str) -> StoreResult<()> {
     c.execute_batch(sql).map_err(crate::map_err)
 }
