@@ -280,8 +280,9 @@ pub struct SessionSweeper<S: ?Sized> {
 
 impl<S: ?Sized> SessionSweeper<S> {
     pub const NAME: &'static str = "session_sweep";
-    /// Rows per transaction.
-    pub const BATCH: u32 = 250;
+    /// Rows per transaction. A sweep holds the SQLite writer, and every request queued behind
+    /// it, for its whole transaction: 250 rows measured 10 to 20 ms, 32 about 2.
+    pub const BATCH: u32 = 32;
     /// Rows per run at most; a larger backlog continues at the next run.
     pub const PER_RUN: u64 = 10_000;
     pub const INTERVAL_SECS: u64 = 5;
@@ -318,9 +319,13 @@ impl<S: crate::store::SessionDeleteStore + ?Sized + 'static> Job for SessionSwee
         let mut items = 0;
         let mut backlog = false;
         while items < Self::PER_RUN {
-            let n = self.store.sweep_deleted_sessions(Self::BATCH).await?;
+            let want = (Self::PER_RUN - items).min(u64::from(Self::BATCH));
+            let n = self
+                .store
+                .sweep_deleted_sessions(u32::try_from(want).unwrap_or(Self::BATCH))
+                .await?;
             items += n;
-            if n < u64::from(Self::BATCH) {
+            if n < want {
                 break;
             }
             backlog = items >= Self::PER_RUN;
@@ -469,13 +474,14 @@ mod tests {
         }
         assert_eq!(counts(), (1, 1));
         // A deletion on this node: the next slot sweeps, in batches, then goes quiet again.
-        *db.backlog.lock().unwrap_or_else(|e| e.into_inner()) = 600;
+        let batch = u64::from(SessionSweeper::<Db>::BATCH);
+        *db.backlog.lock().unwrap_or_else(|e| e.into_inner()) = 2 * batch + batch / 2;
         signal.mark();
         match tick(56).await {
-            Scheduled::Ran(o) => assert_eq!(o.items, 600),
+            Scheduled::Ran(o) => assert_eq!(o.items, 2 * batch + batch / 2),
             other => panic!("{other:?}"),
         }
-        assert_eq!(counts(), (4, 2), "250 + 250 + 100");
+        assert_eq!(counts(), (4, 2), "two full batches and a half");
         assert_eq!(tick(57).await, Scheduled::Skipped);
         // A backlog larger than one run continues at the next slot without a new signal.
         *db.backlog.lock().unwrap_or_else(|e| e.into_inner()) = SessionSweeper::<Db>::PER_RUN + 10;
