@@ -32,7 +32,7 @@ use rusqlite::{Connection, OpenFlags};
 use sessiond_core::store::{StoreError, StoreResult};
 
 use crate::map_err;
-use checkpoint::{CheckpointState, checkpoint_loop, note_wal_pages};
+use checkpoint::{CheckpointState, checkpoint_loop, note_wal_pages, open_for_flush};
 pub(crate) use wal_index::Commit;
 use wal_index::WalIndex;
 pub(crate) use writer::WriteCounters;
@@ -59,6 +59,9 @@ pub(crate) struct Engine {
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     /// Opened on first use: SQLite creates the `-shm` file with the first write to a new file.
     wal_index: std::sync::OnceLock<WalIndex>,
+    /// What the checkpointer thread has done (read by tests).
+    #[cfg(test)]
+    checkpoints: Arc<CheckpointState>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -123,11 +126,14 @@ impl Engine {
         // Shared with the writer, which restarts the log only between the checkpointer's passes.
         let ckpt_state = Arc::new(CheckpointState::default());
         let busy = ckpt_state.clone();
+        #[cfg(test)]
+        let checkpoints_seen = ckpt_state.clone();
         let gate = Arc::new(RwLock::new(()));
         let log_gate = gate.clone();
+        let database = open_for_flush(path);
         std::thread::Builder::new()
             .name("sessiond-sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(&checkpointer, &checkpoints, &busy))
+            .spawn(move || checkpoint_loop(&checkpointer, database, &checkpoints, &busy))
             .map_err(|e| StoreError::backend_caused("cannot start the SQLite checkpointer", e))?;
         let (tx, rx) = std::sync::mpsc::channel();
         let counters = Arc::new(WriteCounters::default());
@@ -154,6 +160,8 @@ impl Engine {
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(thread)),
             wal_index: std::sync::OnceLock::new(),
+            #[cfg(test)]
+            checkpoints: checkpoints_seen,
         })
     }
 
@@ -245,6 +253,12 @@ impl Engine {
             self.counters.batches.load(Ordering::Relaxed),
             self.counters.requests.load(Ordering::Relaxed),
         )
+    }
+
+    /// Flushes of the database file the checkpointer made after its passes.
+    #[cfg(test)]
+    pub(crate) fn checkpoint_flushes(&self) -> u64 {
+        self.checkpoints.flushes.load(Ordering::Relaxed)
     }
 
     /// (open connections, idle connections): the readers plus the writer.
