@@ -131,15 +131,17 @@ impl Engine {
         let gate = Arc::new(RwLock::new(()));
         let log_gate = gate.clone();
         let database = open_for_flush(path);
+        // Thread names fit Linux's 15 characters, so `top -H` and /proc tell the two apart (the
+        // longer names were both cut to "sessiond-sqlite").
         std::thread::Builder::new()
-            .name("sessiond-sqlite-checkpoint".into())
+            .name("sqlite-ckpt".into())
             .spawn(move || checkpoint_loop(&checkpointer, database, &checkpoints, &busy))
             .map_err(|e| StoreError::backend_caused("cannot start the SQLite checkpointer", e))?;
         let (tx, rx) = std::sync::mpsc::channel();
         let counters = Arc::new(WriteCounters::default());
         let for_writer = counters.clone();
         let thread = std::thread::Builder::new()
-            .name("sessiond-sqlite-writer".into())
+            .name("sqlite-writer".into())
             .spawn(move || {
                 writer_loop(
                     &conn,
