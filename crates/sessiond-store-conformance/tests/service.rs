@@ -838,3 +838,75 @@ async fn legacy_clear_values_are_sealed_at_start(kind: Kind) {
 }
 
 on_both_backends!(legacy_clear_values_are_sealed_at_start);
+
+/// Revoking all of a user's sessions revokes every usable one, however many pages they fill, and
+/// counts only those: ended sessions and other users' sessions stay as they are.
+async fn revoking_all_of_a_users_sessions_crosses_pages(kind: Kind) {
+    let Some(services) = Services::new(kind).await else {
+        return;
+    };
+    let (app, _) = services.app("revoke-all", T0, |_| {}).await;
+    let login = &services.login;
+    let user = |name: &str| NewUser {
+        first_name: Some(name.to_owned()),
+        ..NewUser::default()
+    };
+    let ada = login
+        .create_user(&app, user("Ada"), T0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let bob = login
+        .create_user(&app, user("Bob"), T0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let usable = sessiond_core::login::REVOKE_PAGE as usize + 30;
+    let mut ada_sessions = Vec::new();
+    for i in 0..usable + 1 {
+        let pending = i % 3 == 0;
+        let s = login
+            .create_session(&app, &ada.id, pending, T0)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        ada_sessions.push(s.id);
+    }
+    // One already ended: not revoked again, not counted.
+    let ended = ada_sessions[0].clone();
+    login
+        .apply(&app, &ended, sessiond_core::session::Event::End, T0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let bobs = login
+        .create_session(&app, &bob.id, false, T0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let later = Timestamp(T0.0 + 1_000);
+    assert_eq!(
+        login.revoke_user_sessions(&app, &ada.id, later).await.ok(),
+        Some(usable as u64)
+    );
+    for id in &ada_sessions {
+        let s = login
+            .get_session(&app, id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let want = if *id == ended {
+            SessionStatus::Ended
+        } else {
+            SessionStatus::Revoked
+        };
+        assert_eq!(s.status, want, "{id}");
+    }
+    let bobs = login
+        .get_session(&app, &bobs.id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(bobs.status, SessionStatus::Active, "another user's session");
+    assert_eq!(
+        login.revoke_user_sessions(&app, &ada.id, later).await.ok(),
+        Some(0),
+        "nothing left to revoke"
+    );
+}
+
+on_both_backends!(revoking_all_of_a_users_sessions_crosses_pages);

@@ -15,6 +15,7 @@ mod upgrade;
 mod users;
 
 pub use profiles::DEFAULT_ENTRIES as DEFAULT_PROFILE_CACHE_ENTRIES;
+pub use sessions::REVOKE_PAGE;
 pub use upgrade::Sealed;
 
 use std::sync::Arc;

@@ -12,6 +12,9 @@ use crate::user::{User, UserSearch};
 
 use super::*;
 
+/// Sessions revoked per transaction by [`LoginService::revoke_user_sessions`].
+pub const REVOKE_PAGE: u32 = 100;
+
 impl LoginService {
     /// Creates a session for an existing user on a new client.
     pub async fn create_session(
@@ -154,7 +157,10 @@ impl LoginService {
         self.apply(app, id, Event::Revoke, now).await
     }
 
-    /// Revokes every usable (active or pending) session of a user; returns how many.
+    /// Revokes every usable (active or pending) session of a user; returns how many. Each page
+    /// of up to [`REVOKE_PAGE`] sessions is one read and one write (a transaction of the
+    /// page's updates, all or none), not a read and a write per session; a page another writer
+    /// changed meanwhile is read again.
     pub async fn revoke_user_sessions(
         &self,
         app: &Application,
@@ -168,18 +174,38 @@ impl LoginService {
         };
         let mut revoked = 0;
         loop {
-            let (page, _) = self.list_sessions(app, &filter, 100, 0, now).await?;
-            if page.is_empty() {
+            let written = retry_optimistic(|| async {
+                let page = self
+                    .list_sessions_page(app, &filter, REVOKE_PAGE, 0, now)
+                    .await?;
+                let changes: Vec<_> = page
+                    .iter()
+                    .filter_map(|s| {
+                        // One that cannot be revoked (it lapsed since the read) is left as it is.
+                        let mut next = transition(s, Event::Revoke, &app.settings, now).ok()?;
+                        (next != *s).then(|| {
+                            next.version = s.version + 1;
+                            let event = crate::events::session_changed(s, &next);
+                            (next, event)
+                        })
+                    })
+                    .collect();
+                if changes.is_empty() {
+                    return Ok(Attempt::Done(0));
+                }
+                let n = changes.len() as u64;
+                match self.store.update_sessions(&changes).await {
+                    // Gone meanwhile: the page is read again without it.
+                    Err(StoreError::NotFound) => Ok(Attempt::Raced),
+                    written => Attempt::of_write(written, n),
+                }
+            })
+            .await?;
+            if written == 0 {
                 return Ok(revoked);
             }
-            for s in page {
-                match self.revoke_session(app, &s.id, now).await {
-                    // Gone or ended meanwhile: nothing left to revoke.
-                    Ok(_) | Err(Error::NotFound { .. } | Error::SessionNotUsable { .. }) => {}
-                    Err(e) => return Err(e),
-                }
-                revoked += 1;
-            }
+            self.events.raise();
+            revoked += written;
         }
     }
 

@@ -281,6 +281,13 @@ pub trait SessionStore: Send + Sync {
         s: &crate::session::Session,
         event: Option<&NewEvent>,
     ) -> StoreResult<()>;
+    /// [`SessionStore::update_session`] for several sessions at once, each with its event, in
+    /// one transaction: all are written or none. [`StoreError::Conflict`] when any of them was
+    /// changed meanwhile, [`StoreError::NotFound`] when any is gone.
+    async fn update_sessions(
+        &self,
+        changes: &[(crate::session::Session, Option<NewEvent>)],
+    ) -> StoreResult<()>;
     /// Deletes sessions that ended, or passed a deadline, before `cutoff`; returns how many.
     async fn purge_sessions(&self, cutoff: Timestamp) -> StoreResult<u64>;
 }

@@ -248,3 +248,102 @@ pub async fn session_with_user_in_one_read(db: &TestDb) {
         Some(None)
     );
 }
+
+/// Several sessions written together (revoking all of a user's): every one with its event, or,
+/// when one of them is stale or gone, none of them and no event.
+pub async fn sessions_update_together_or_not_at_all(db: &TestDb) {
+    use sessiond_core::events::{self, EventType, Position};
+    let (a, _) = insert_app(db, "a", T0).await;
+    let u = user(&a.id, T0, &[], None);
+    put_user(db, &u).await;
+    let s1 = session(&a.id, &u.id, T0);
+    let s2 = session(&a.id, &u.id, Timestamp(T0.0 + 1));
+    for s in [&s1, &s2] {
+        db.store
+            .insert_session(s, None)
+            .await
+            .unwrap_or_else(|e| panic!("insert_session: {e}"));
+    }
+    let revoked = |s: &sessiond_core::session::Session| {
+        let mut next = s.clone();
+        next.status = SessionStatus::Revoked;
+        next.version = s.version + 1;
+        next.updated_at = Timestamp(T0.0 + 5);
+        let event = events::session_changed(s, &next);
+        (next, event)
+    };
+    let unchanged = vec![
+        Some((SessionStatus::Active, s1.version)),
+        Some((SessionStatus::Active, s2.version)),
+    ];
+
+    let mut stale = revoked(&s2);
+    stale.0.version += 5;
+    assert_eq!(
+        db.store.update_sessions(&[revoked(&s1), stale]).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(
+        statuses(db, &a.id, [&s1.id, &s2.id]).await,
+        unchanged,
+        "a stale session leaves the others of its write unwritten"
+    );
+    let ghost = revoked(&session(&a.id, &u.id, T0));
+    assert_eq!(
+        db.store.update_sessions(&[revoked(&s1), ghost]).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        statuses(db, &a.id, [&s1.id, &s2.id]).await,
+        unchanged,
+        "a missing session leaves the others of its write unwritten"
+    );
+    assert_eq!(db.store.update_sessions(&[]).await, Ok(()));
+
+    assert_eq!(
+        db.store
+            .update_sessions(&[revoked(&s1), revoked(&s2)])
+            .await,
+        Ok(())
+    );
+    assert_eq!(
+        statuses(db, &a.id, [&s1.id, &s2.id]).await,
+        vec![
+            Some((SessionStatus::Revoked, s1.version + 1)),
+            Some((SessionStatus::Revoked, s2.version + 1))
+        ]
+    );
+    let written = crate::event_cases::settled(db, &a.id, Position::START, &[], 2).await;
+    let mut subjects: Vec<_> = written
+        .iter()
+        .map(|e| (e.event.subject.clone(), e.event.kind))
+        .collect();
+    subjects.sort_by(|x, y| x.0.cmp(&y.0));
+    let mut want = vec![
+        (s1.id.to_string(), EventType::SessionRevoked),
+        (s2.id.to_string(), EventType::SessionRevoked),
+    ];
+    want.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(
+        subjects, want,
+        "one event per session, and only for the write that stood"
+    );
+}
+
+/// The stored status and version of each of `ids`.
+async fn statuses(
+    db: &TestDb,
+    app: &sessiond_core::application::AppId,
+    ids: [&SessionId; 2],
+) -> Vec<Option<(SessionStatus, i64)>> {
+    let mut out = Vec::new();
+    for id in ids {
+        let s = db
+            .store
+            .get_session(app, id)
+            .await
+            .unwrap_or_else(|e| panic!("get_session: {e}"));
+        out.push(s.map(|s| (s.status, s.version)));
+    }
+    out
+}

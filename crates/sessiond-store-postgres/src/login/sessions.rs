@@ -14,6 +14,61 @@ use sessiond_store_sql::{dollar, statements};
 use super::*;
 use sessiond_store_sql::filters::*;
 
+/// One statement, one round trip: the conditional update of `update_session` and, for a terminal
+/// status, the vault deletion (a data-modifying CTE that only sees the row if the update
+/// matched), with the event. Its row's `n` is 1 when the session was written.
+fn update_query<'q>(
+    s: &'q Session,
+    attributes: &'q str,
+    event: Option<&'q NewEvent>,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let q = sqlx::query(concat!(
+        "WITH upd AS (UPDATE sessions AS s SET status = $1, actor = $2, activity = $3, \
+         last_active_organization_id = $4, updated_at = $5, last_active_at = $6, abandon_at = $7, \
+         idle_deadline = $8, version = $9, user_id = $13, attributes = $14, user_generation = \
+         (SELECT session_generation FROM users WHERE application_id = $15 AND id = $16) \
+         WHERE s.application_id = $10 AND s.id = $11 AND s.version = $12 \
+         AND EXISTS (SELECT 1 FROM users WHERE application_id = $15 AND id = $16) AND ",
+        sessiond_store_sql::session_is_live!(),
+        " RETURNING s.id), \
+         del AS (DELETE FROM session_tokens WHERE $17 AND application_id = $15 \
+         AND session_id IN (SELECT id FROM upd)), ",
+        crate::events::event_cte!("upd", 18, 19, 20, 21, 22, 23),
+        " SELECT count(*) AS n FROM upd"
+    ));
+    crate::events::bind(
+        q.bind(s.status.as_str())
+            .bind(s.actor.as_ref().map(Value::to_string))
+            .bind(s.activity.clone())
+            .bind(s.last_active_organization_id.clone())
+            .bind(s.updated_at.0)
+            .bind(s.last_active_at.0)
+            .bind(s.abandon_at.0)
+            .bind(s.idle_deadline.map(|t| t.0))
+            .bind(s.version)
+            .bind(s.application_id.as_str())
+            .bind(s.id.as_str())
+            .bind(s.version - 1)
+            .bind(s.user_id.as_str())
+            .bind(attributes)
+            .bind(s.application_id.as_str())
+            .bind(s.user_id.as_str())
+            .bind(s.status.is_terminal()),
+        event,
+    )
+}
+
+impl SqlStore {
+    /// Why the conditional update of `s` matched no row: it changed meanwhile, or it is gone.
+    async fn why_not_updated(&self, s: &Session) -> StoreError {
+        match self.get_session(&s.application_id, &s.id).await {
+            Ok(Some(_)) => StoreError::Conflict,
+            Ok(None) => StoreError::NotFound,
+            Err(e) => e,
+        }
+    }
+}
+
 #[async_trait]
 impl SessionStore for SqlStore {
     async fn insert_session(&self, s: &Session, event: Option<&NewEvent>) -> StoreResult<()> {
@@ -105,52 +160,35 @@ impl SessionStore for SqlStore {
     }
 
     async fn update_session(&self, s: &Session, event: Option<&NewEvent>) -> StoreResult<()> {
-        // One statement, one round trip: the conditional update and, for a terminal status, the
-        // vault deletion (a data-modifying CTE that only sees the row if the update matched).
-        let q = sqlx::query(concat!(
-            "WITH upd AS (UPDATE sessions AS s SET status = $1, actor = $2, activity = $3, \
-             last_active_organization_id = $4, updated_at = $5, last_active_at = $6, abandon_at = $7, \
-             idle_deadline = $8, version = $9, user_id = $13, attributes = $14, user_generation = \
-             (SELECT session_generation FROM users WHERE application_id = $15 AND id = $16) \
-             WHERE s.application_id = $10 AND s.id = $11 AND s.version = $12 \
-             AND EXISTS (SELECT 1 FROM users WHERE application_id = $15 AND id = $16) AND ",
-            sessiond_store_sql::session_is_live!(),
-            " RETURNING s.id), \
-             del AS (DELETE FROM session_tokens WHERE $17 AND application_id = $15 \
-             AND session_id IN (SELECT id FROM upd)), ",
-            crate::events::event_cte!("upd", 18, 19, 20, 21, 22, 23),
-            " SELECT count(*) AS n FROM upd"
-        ));
-        let row = crate::events::bind(
-            q.bind(s.status.as_str())
-                .bind(s.actor.as_ref().map(Value::to_string))
-                .bind(s.activity.clone())
-                .bind(s.last_active_organization_id.clone())
-                .bind(s.updated_at.0)
-                .bind(s.last_active_at.0)
-                .bind(s.abandon_at.0)
-                .bind(s.idle_deadline.map(|t| t.0))
-                .bind(s.version)
-                .bind(s.application_id.as_str())
-                .bind(s.id.as_str())
-                .bind(s.version - 1)
-                .bind(s.user_id.as_str())
-                .bind(attributes_json(s)?)
-                .bind(s.application_id.as_str())
-                .bind(s.user_id.as_str())
-                .bind(s.status.is_terminal()),
-            event,
-        )
-        .fetch_one(self.pool())
-        .await
-        .map_err(map_err)?;
+        let attributes = attributes_json(s)?;
+        let row = update_query(s, &attributes, event)
+            .fetch_one(self.pool())
+            .await
+            .map_err(map_err)?;
         if get::<i64>(&row, "n")? == 1 {
             return Ok(());
         }
-        match self.get_session(&s.application_id, &s.id).await? {
-            Some(_) => Err(StoreError::Conflict),
-            None => Err(StoreError::NotFound),
+        Err(self.why_not_updated(s).await)
+    }
+
+    async fn update_sessions(&self, changes: &[(Session, Option<NewEvent>)]) -> StoreResult<()> {
+        let attributes = changes
+            .iter()
+            .map(|(s, _)| attributes_json(s))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut tx = self.pool().begin().await.map_err(map_err)?;
+        for ((s, event), attributes) in changes.iter().zip(&attributes) {
+            let row = update_query(s, attributes, event.as_ref())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            if get::<i64>(&row, "n")? != 1 {
+                // Dropping the transaction rolls back the sessions already written.
+                drop(tx);
+                return Err(self.why_not_updated(s).await);
+            }
         }
+        tx.commit().await.map_err(map_err)
     }
 
     async fn purge_sessions(&self, cutoff: Timestamp) -> StoreResult<u64> {

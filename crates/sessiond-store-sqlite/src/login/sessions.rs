@@ -60,6 +60,49 @@ pub(super) fn session_page(
     page
 }
 
+/// The conditional update of `update_session`, its vault deletion and its event, on the writer.
+fn write_session(
+    c: &Connection,
+    s: &Session,
+    attributes: &str,
+    event: Option<&NewEvent>,
+) -> StoreResult<()> {
+    let n = exec(
+        c,
+        UPDATE_SESSION,
+        params![
+            s.status.as_str(),
+            s.actor.as_ref().map(Value::to_string),
+            s.activity,
+            s.last_active_organization_id,
+            s.updated_at.0,
+            s.last_active_at.0,
+            s.abandon_at.0,
+            s.idle_deadline.map(|t| t.0),
+            s.version,
+            s.application_id.as_str(),
+            s.id.as_str(),
+            s.version - 1,
+            s.user_id.as_str(),
+            attributes
+        ],
+    )?;
+    if n == 1 {
+        if s.status.is_terminal() {
+            exec(
+                c,
+                "DELETE FROM session_tokens WHERE application_id = ?1 AND session_id = ?2",
+                [s.application_id.as_str(), s.id.as_str()],
+            )?;
+        }
+        return crate::events::append(c, event);
+    }
+    match get_session(c, s.application_id.as_str(), s.id.as_str())? {
+        Some(_) => Err(StoreError::Conflict),
+        None => Err(StoreError::NotFound),
+    }
+}
+
 #[async_trait]
 impl SessionStore for SqliteStore {
     async fn insert_session(&self, s: &Session, event: Option<&NewEvent>) -> StoreResult<()> {
@@ -154,43 +197,22 @@ impl SessionStore for SqliteStore {
 
     async fn update_session(&self, s: &Session, event: Option<&NewEvent>) -> StoreResult<()> {
         let attributes = attributes_json(s)?;
-        let s = s.clone();
-        let event = event.cloned();
+        let (s, event) = (s.clone(), event.cloned());
+        self.write(move |c| write_session(c, &s, &attributes, event.as_ref()))
+            .await
+    }
+
+    async fn update_sessions(&self, changes: &[(Session, Option<NewEvent>)]) -> StoreResult<()> {
+        let changes = changes
+            .iter()
+            .map(|(s, e)| Ok((s.clone(), attributes_json(s)?, e.clone())))
+            .collect::<StoreResult<Vec<_>>>()?;
+        // One write request: a failing session fails the request, and the writer undoes all of
+        // its statements (see `engine::writer`).
         self.write(move |c| {
-            let n = exec(
-                c,
-                UPDATE_SESSION,
-                params![
-                    s.status.as_str(),
-                    s.actor.as_ref().map(Value::to_string),
-                    s.activity,
-                    s.last_active_organization_id,
-                    s.updated_at.0,
-                    s.last_active_at.0,
-                    s.abandon_at.0,
-                    s.idle_deadline.map(|t| t.0),
-                    s.version,
-                    s.application_id.as_str(),
-                    s.id.as_str(),
-                    s.version - 1,
-                    s.user_id.as_str(),
-                    attributes
-                ],
-            )?;
-            if n == 1 {
-                if s.status.is_terminal() {
-                    exec(
-                        c,
-                        "DELETE FROM session_tokens WHERE application_id = ?1 AND session_id = ?2",
-                        [s.application_id.as_str(), s.id.as_str()],
-                    )?;
-                }
-                return crate::events::append(c, event.as_ref());
-            }
-            match get_session(c, s.application_id.as_str(), s.id.as_str())? {
-                Some(_) => Err(StoreError::Conflict),
-                None => Err(StoreError::NotFound),
-            }
+            changes
+                .iter()
+                .try_for_each(|(s, attributes, e)| write_session(c, s, attributes, e.as_ref()))
         })
         .await
     }
