@@ -5,6 +5,8 @@
 
 W5: DELETE /users/{id}/sessions for 200 users holding 40 sessions each, one request at a time
 (p50 and mean latency). W7: purge of 100,000 expired sessions inserted through SQL (seconds).
+Revoke-all: Clerk's password change with `sign_out_of_other_sessions` for a user holding 1,000
+sessions, three users in turn, on SQLite and on the local PostgreSQL (milliseconds each).
 RELEASE_DIR defaults to this checkout's target/release; point it at another build to compare.
 """
 
@@ -39,6 +41,30 @@ def main():
         s.bulk_insert(100_000)
         n, secs = s.purge(100_000)
         print(f"W7: purged {n} expired sessions in {secs:.3f} s")
+    finally:
+        s.stop()
+        s.cleanup()
+    for backend in ("sqlite", "postgres"):
+        revoke_all(backend)
+
+
+def revoke_all(backend, sessions=1_000, rounds=3):
+    """Revokes every session of a user at once (Clerk), `rounds` times with a fresh user."""
+    tmp = tempfile.mkdtemp(prefix="bench-micro-")
+    s = bench.Sessiond("micro", backend, tmp)
+    s.start()
+    try:
+        took = []
+        for _ in range(rounds):
+            _, (user,) = s.seed(sessions, 1)
+            client = bench.Client(s.port, s.headers)
+            t = time.perf_counter()
+            client.call("PATCH", f"/v1/users/{user}", {"password": "a brand new secret 123", "sign_out_of_other_sessions": True})
+            took.append((time.perf_counter() - t) * 1000)
+            left = client.call("GET", f"/v1/sessions?user_id={user}&status=active&limit=1")
+            if (left if isinstance(left, list) else left.get("data")):
+                raise SystemExit(f"revoke-all left active sessions: {left}")
+        print(f"revoke-all ({backend}, {sessions} sessions, c=1): " + ", ".join(f"{ms:.0f} ms" for ms in took))
     finally:
         s.stop()
         s.cleanup()
