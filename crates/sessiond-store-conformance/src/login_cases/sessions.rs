@@ -264,6 +264,16 @@ pub async fn sessions_update_together_or_not_at_all(db: &TestDb) {
             .await
             .unwrap_or_else(|e| panic!("insert_session: {e}"));
     }
+    let entry = VaultEntry {
+        row_id: "vt_together".into(),
+        value_sealed: vec![4, 5, 6],
+    };
+    assert_eq!(
+        db.store
+            .put_session_token(&a.id, &s1.id, "tok", &entry, 10, T0)
+            .await,
+        Ok(true)
+    );
     let revoked = |s: &sessiond_core::session::Session| {
         let mut next = s.clone();
         next.status = SessionStatus::Revoked;
@@ -287,6 +297,11 @@ pub async fn sessions_update_together_or_not_at_all(db: &TestDb) {
         statuses(db, &a.id, [&s1.id, &s2.id]).await,
         unchanged,
         "a stale session leaves the others of its write unwritten"
+    );
+    assert_eq!(
+        db.store.get_session_token(&a.id, &s1.id, "tok").await,
+        Ok(Some(entry.clone())),
+        "and their vaults as they were"
     );
     let ghost = revoked(&session(&a.id, &u.id, T0));
     assert_eq!(
@@ -312,6 +327,11 @@ pub async fn sessions_update_together_or_not_at_all(db: &TestDb) {
             Some((SessionStatus::Revoked, s1.version + 1)),
             Some((SessionStatus::Revoked, s2.version + 1))
         ]
+    );
+    assert_eq!(
+        db.store.get_session_token(&a.id, &s1.id, "tok").await,
+        Ok(None),
+        "a session ended with the others empties its vault"
     );
     let written = crate::event_cases::settled(db, &a.id, Position::START, &[], 2).await;
     let mut subjects: Vec<_> = written
