@@ -195,9 +195,29 @@ pub(crate) async fn insert_one(
     }
 }
 
-/// The group's rows, column by column, as `unnest` takes them.
+/// `SELECT * FROM unnest(…)` over [`Columns`] bound at `$1` to `$23`: one row per session, the
+/// columns named `id, application_id, user_id, client_id, status, actor, activity, org,
+/// created_at, updated_at, last_active_at, expire_at, abandon_at, idle_deadline, version,
+/// attributes, sso` and its event's `event_id, event_app, event_type, event_subject, event_at,
+/// event_data`.
+macro_rules! unnest_sessions {
+    () => {
+        "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], \
+         $5::text[], $6::text[], $7::bytea[], $8::text[], $9::int8[], $10::int8[], $11::int8[], \
+         $12::int8[], $13::int8[], $14::int8[], $15::int8[], $16::text[], $17::bytea[], \
+         $18::text[], $19::text[], $20::text[], $21::text[], $22::int8[], $23::text[]) \
+         AS v(id, application_id, user_id, client_id, status, actor, activity, org, created_at, \
+         updated_at, last_active_at, expire_at, abandon_at, idle_deadline, version, attributes, \
+         sso, event_id, event_app, event_type, event_subject, event_at, event_data)"
+    };
+}
+pub(super) use unnest_sessions;
+
+/// Sessions with their events, column by column, as `unnest` takes them (`$1` to `$23` in the
+/// order of [`Columns::bind`], named as in [`unnest_sessions!`]). Grouped inserts and
+/// `update_sessions` both write through it.
 #[derive(Default)]
-struct Columns {
+pub(super) struct Columns {
     id: Vec<String>,
     application_id: Vec<String>,
     user_id: Vec<String>,
@@ -224,10 +244,11 @@ struct Columns {
 }
 
 impl Columns {
-    fn of(group: &[Pending]) -> StoreResult<Self> {
+    pub(super) fn of<'a>(
+        rows: impl IntoIterator<Item = (&'a Session, Option<&'a NewEvent>)>,
+    ) -> StoreResult<Self> {
         let mut c = Columns::default();
-        for p in group {
-            let s = &p.session;
+        for (s, e) in rows {
             c.id.push(s.id.as_str().to_owned());
             c.application_id.push(s.application_id.as_str().to_owned());
             c.user_id.push(s.user_id.as_str().to_owned());
@@ -245,7 +266,6 @@ impl Columns {
             c.version.push(s.version);
             c.attributes.push(super::attributes_json(s)?);
             c.sso.push(s.sso.clone());
-            let e = p.event.as_ref();
             c.event_id.push(e.map(|e| e.id.clone()));
             c.event_app
                 .push(e.map(|e| e.application_id.as_str().to_owned()));
@@ -256,21 +276,47 @@ impl Columns {
         }
         Ok(c)
     }
+
+    /// Binds the 23 arrays as `$1` to `$23`.
+    pub(super) fn bind<'q>(
+        &'q self,
+        q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        let c = self;
+        q.bind(&c.id)
+            .bind(&c.application_id)
+            .bind(&c.user_id)
+            .bind(&c.client_id)
+            .bind(&c.status)
+            .bind(&c.actor)
+            .bind(&c.activity)
+            .bind(&c.organization)
+            .bind(&c.created_at)
+            .bind(&c.updated_at)
+            .bind(&c.last_active_at)
+            .bind(&c.expire_at)
+            .bind(&c.abandon_at)
+            .bind(&c.idle_deadline)
+            .bind(&c.version)
+            .bind(&c.attributes)
+            .bind(&c.sso)
+            .bind(&c.event_id)
+            .bind(&c.event_app)
+            .bind(&c.event_type)
+            .bind(&c.event_subject)
+            .bind(&c.event_at)
+            .bind(&c.event_data)
+    }
 }
 
 /// Every row of `group` whose user is its application's, with their events, in one statement;
 /// returns the ids inserted.
 async fn insert_many(pool: &ConnPool, group: &[Pending]) -> StoreResult<HashSet<String>> {
-    let c = Columns::of(group)?;
-    let rows = sqlx::query(concat!(
-        "WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], \
-         $5::text[], $6::text[], $7::bytea[], $8::text[], $9::int8[], $10::int8[], $11::int8[], \
-         $12::int8[], $13::int8[], $14::int8[], $15::int8[], $16::text[], $17::bytea[], \
-         $18::text[], $19::text[], $20::text[], $21::text[], $22::int8[], $23::text[]) \
-         AS v(id, application_id, user_id, client_id, status, actor, activity, org, created_at, \
-         updated_at, last_active_at, expire_at, abandon_at, idle_deadline, version, attributes, \
-         sso, event_id, event_app, event_type, event_subject, event_at, event_data)), \
-         ins AS (INSERT INTO sessions (",
+    let c = Columns::of(group.iter().map(|p| (&p.session, p.event.as_ref())))?;
+    let rows = c.bind(sqlx::query(concat!(
+        "WITH v AS (",
+        unnest_sessions!(),
+        "), ins AS (INSERT INTO sessions (",
         insert_cols!(),
         ") SELECT v.id, v.application_id, v.user_id, v.client_id, v.status, v.actor, v.activity, \
          v.org, v.created_at, v.updated_at, v.last_active_at, v.expire_at, v.abandon_at, \
@@ -281,30 +327,7 @@ async fn insert_many(pool: &ConnPool, group: &[Pending]) -> StoreResult<HashSet<
          SELECT v.event_id, v.event_app, v.event_type, v.event_subject, v.event_at, \
          v.event_data FROM v JOIN ins ON ins.id = v.id WHERE v.event_id IS NOT NULL) \
          SELECT id FROM ins"
-    ))
-    .bind(&c.id)
-    .bind(&c.application_id)
-    .bind(&c.user_id)
-    .bind(&c.client_id)
-    .bind(&c.status)
-    .bind(&c.actor)
-    .bind(&c.activity)
-    .bind(&c.organization)
-    .bind(&c.created_at)
-    .bind(&c.updated_at)
-    .bind(&c.last_active_at)
-    .bind(&c.expire_at)
-    .bind(&c.abandon_at)
-    .bind(&c.idle_deadline)
-    .bind(&c.version)
-    .bind(&c.attributes)
-    .bind(&c.sso)
-    .bind(&c.event_id)
-    .bind(&c.event_app)
-    .bind(&c.event_type)
-    .bind(&c.event_subject)
-    .bind(&c.event_at)
-    .bind(&c.event_data)
+    )))
     .fetch_all(pool)
     .await
     .map_err(map_err)?;

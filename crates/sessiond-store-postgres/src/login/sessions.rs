@@ -58,9 +58,10 @@ fn update_query<'q>(
     )
 }
 
-/// `update_sessions` as one set-based statement: the new states as arrays (`UpdateColumns`),
-/// each session written under the same conditions as [`update_query`], vaults of ended sessions
-/// emptied and each written session's event appended; returns the ids written.
+/// `update_sessions` as one set-based statement: the new states as arrays (`Columns`; `$24` the
+/// ids of the sessions it ends), each session written under the same conditions as
+/// [`update_query`], vaults of ended sessions emptied and each written session's event appended;
+/// returns the ids written.
 ///
 /// Each session is found through its primary key in a lateral subquery and then updated by
 /// row address (`ctid`), whatever the planner believes of the table: joined directly, a table
@@ -68,107 +69,29 @@ fn update_query<'q>(
 /// among 3,000). A row another writer changed after it was found is not written (its new
 /// version has another address), which the caller sees in the count.
 const UPDATE_SESSIONS: &str = concat!(
-    "WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], \
-     $6::text[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::text[], $13::text[], \
-     $14::bool[], $15::text[], $16::text[], $17::text[], $18::int8[], $19::text[]) \
-     AS v(app, id, status, actor, activity, org, updated_at, last_active_at, abandon_at, idle_deadline, \
-     version, user_id, attributes, terminal, ev_id, ev_type, ev_subject, ev_at, ev_data)), \
-     found AS MATERIALIZED (SELECT f.at, v.* FROM v CROSS JOIN LATERAL (SELECT s.ctid AS at \
-     FROM sessions AS s WHERE s.application_id = v.app AND s.id = v.id AND s.version = v.version - 1 \
-     AND EXISTS (SELECT 1 FROM users WHERE application_id = v.app AND id = v.user_id) AND ",
+    "WITH v AS (",
+    super::grouped::unnest_sessions!(),
+    "), found AS MATERIALIZED (SELECT f.at, v.* FROM v CROSS JOIN LATERAL (SELECT s.ctid AS at \
+     FROM sessions AS s WHERE s.application_id = v.application_id AND s.id = v.id \
+     AND s.version = v.version - 1 \
+     AND EXISTS (SELECT 1 FROM users WHERE application_id = v.application_id AND id = v.user_id) AND ",
     sessiond_store_sql::session_is_live!(),
     ") AS f), \
      upd AS (UPDATE sessions AS s SET status = v.status, actor = v.actor, activity = v.activity, \
      last_active_organization_id = v.org, updated_at = v.updated_at, last_active_at = v.last_active_at, \
      abandon_at = v.abandon_at, idle_deadline = v.idle_deadline, version = v.version, user_id = v.user_id, \
      attributes = v.attributes, user_generation = \
-     (SELECT session_generation FROM users WHERE application_id = v.app AND id = v.user_id) \
+     (SELECT session_generation FROM users WHERE application_id = v.application_id AND id = v.user_id) \
      FROM found AS v WHERE s.ctid = v.at AND s.version = v.version - 1 \
      RETURNING s.application_id, s.id), \
-     del AS (DELETE FROM session_tokens t USING upd, v WHERE v.terminal AND v.app = upd.application_id \
-     AND v.id = upd.id AND t.application_id = upd.application_id AND t.session_id = upd.id), \
+     del AS (DELETE FROM session_tokens t USING upd WHERE upd.id = ANY($24::text[]) \
+     AND t.application_id = upd.application_id AND t.session_id = upd.id), \
      ev AS (INSERT INTO events (id, application_id, type, subject, occurred_at, data) \
-     SELECT v.ev_id, v.app, v.ev_type, v.ev_subject, v.ev_at, v.ev_data FROM upd JOIN v \
-     ON v.app = upd.application_id AND v.id = upd.id WHERE v.ev_id IS NOT NULL) \
+     SELECT v.event_id, v.event_app, v.event_type, v.event_subject, v.event_at, v.event_data \
+     FROM upd JOIN v ON v.application_id = upd.application_id AND v.id = upd.id \
+     WHERE v.event_id IS NOT NULL) \
      SELECT id FROM upd"
 );
-
-/// The columns of `UPDATE_SESSIONS`, one array per column, one element per session.
-#[derive(Default)]
-struct UpdateColumns {
-    app: Vec<String>,
-    id: Vec<String>,
-    status: Vec<&'static str>,
-    actor: Vec<Option<String>>,
-    activity: Vec<Option<Vec<u8>>>,
-    org: Vec<Option<String>>,
-    updated_at: Vec<i64>,
-    last_active_at: Vec<i64>,
-    abandon_at: Vec<i64>,
-    idle_deadline: Vec<Option<i64>>,
-    version: Vec<i64>,
-    user_id: Vec<String>,
-    attributes: Vec<String>,
-    terminal: Vec<bool>,
-    ev_id: Vec<Option<String>>,
-    ev_type: Vec<Option<&'static str>>,
-    ev_subject: Vec<Option<String>>,
-    ev_at: Vec<Option<i64>>,
-    ev_data: Vec<Option<String>>,
-}
-
-impl UpdateColumns {
-    fn of(changes: &[(Session, Option<NewEvent>)]) -> StoreResult<UpdateColumns> {
-        let mut c = UpdateColumns::default();
-        for (s, e) in changes {
-            c.app.push(s.application_id.as_str().to_owned());
-            c.id.push(s.id.as_str().to_owned());
-            c.status.push(s.status.as_str());
-            c.actor.push(s.actor.as_ref().map(Value::to_string));
-            c.activity.push(s.activity.clone());
-            c.org.push(s.last_active_organization_id.clone());
-            c.updated_at.push(s.updated_at.0);
-            c.last_active_at.push(s.last_active_at.0);
-            c.abandon_at.push(s.abandon_at.0);
-            c.idle_deadline.push(s.idle_deadline.map(|t| t.0));
-            c.version.push(s.version);
-            c.user_id.push(s.user_id.as_str().to_owned());
-            c.attributes.push(attributes_json(s)?);
-            c.terminal.push(s.status.is_terminal());
-            c.ev_id.push(e.as_ref().map(|e| e.id.clone()));
-            c.ev_type.push(e.as_ref().map(|e| e.kind.as_str()));
-            c.ev_subject.push(e.as_ref().map(|e| e.subject.clone()));
-            c.ev_at.push(e.as_ref().map(|e| e.occurred_at.0));
-            c.ev_data.push(e.as_ref().map(|e| e.data.to_string()));
-        }
-        Ok(c)
-    }
-
-    fn bind<'q, O>(
-        self,
-        q: sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
-    ) -> sqlx::query::QueryScalar<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
-        q.bind(self.app)
-            .bind(self.id)
-            .bind(self.status)
-            .bind(self.actor)
-            .bind(self.activity)
-            .bind(self.org)
-            .bind(self.updated_at)
-            .bind(self.last_active_at)
-            .bind(self.abandon_at)
-            .bind(self.idle_deadline)
-            .bind(self.version)
-            .bind(self.user_id)
-            .bind(self.attributes)
-            .bind(self.terminal)
-            .bind(self.ev_id)
-            .bind(self.ev_type)
-            .bind(self.ev_subject)
-            .bind(self.ev_at)
-            .bind(self.ev_data)
-    }
-}
 
 impl SqlStore {
     /// Why the conditional update of `s` matched no row: it changed meanwhile, or it is gone.
@@ -287,16 +210,26 @@ impl SessionStore for SqlStore {
         if changes.is_empty() {
             return Ok(());
         }
-        let columns = UpdateColumns::of(changes)?;
+        let columns = super::grouped::Columns::of(changes.iter().map(|(s, e)| (s, e.as_ref())))?;
+        let ended: Vec<&str> = changes
+            .iter()
+            .filter(|(s, _)| s.status.is_terminal())
+            .map(|(s, _)| s.id.as_str())
+            .collect();
         // One statement for the whole set, in a transaction kept only if it wrote every session:
-        // a row another writer changed in between is skipped by the statement (its WHERE is
-        // checked again on the newest row version), so the count decides.
+        // a row another writer changed in between is skipped by the statement, so the count
+        // decides.
         let mut tx = self.pool().begin().await.map_err(map_err)?;
-        let written: Vec<String> = columns
-            .bind(sqlx::query_scalar(UPDATE_SESSIONS))
+        let rows = columns
+            .bind(sqlx::query(UPDATE_SESSIONS))
+            .bind(ended)
             .fetch_all(&mut *tx)
             .await
             .map_err(map_err)?;
+        let written = rows
+            .iter()
+            .map(|r| get::<String>(r, "id"))
+            .collect::<StoreResult<Vec<_>>>()?;
         if written.len() == changes.len() {
             return tx.commit().await.map_err(map_err);
         }
