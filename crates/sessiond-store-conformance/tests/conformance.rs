@@ -60,6 +60,7 @@ conformance_suite!(
     deleting_all_of_a_users_sessions_is_one_write,
     deleting_lapsed_sessions_is_one_write,
     concurrent_creations_are_answered_each_on_its_own,
+    sessions_written_together_are_never_half_written,
 );
 
 conformance_suite!(

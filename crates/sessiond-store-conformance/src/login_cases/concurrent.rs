@@ -94,3 +94,66 @@ pub async fn concurrent_creations_are_answered_each_on_its_own(db: &TestDb) {
     let subjects: BTreeSet<_> = created.iter().map(|e| e.event.subject.clone()).collect();
     assert_eq!(subjects, expected);
 }
+
+/// Several sessions written together race a single update of one of them, round after round,
+/// both from the same read: one of the two wins that session, and the set is written whole or
+/// not at all — never some of its sessions without the others.
+pub async fn sessions_written_together_are_never_half_written(db: &TestDb) {
+    use sessiond_core::session::{Session, SessionStatus};
+    let (a, _) = insert_app(db, "a", T0).await;
+    let u = user(&a.id, T0, &[], None);
+    put_user(db, &u).await;
+    for round in 0..12 {
+        let set: Vec<Session> = (0..6).map(|_| session(&a.id, &u.id, T0)).collect();
+        for s in &set {
+            db.store
+                .insert_session(s, None)
+                .await
+                .unwrap_or_else(|e| panic!("insert_session: {e}"));
+        }
+        let revoked: Vec<_> = set
+            .iter()
+            .map(|s| {
+                let mut next = s.clone();
+                next.status = SessionStatus::Revoked;
+                next.version = s.version + 1;
+                (next, None)
+            })
+            .collect();
+        // The single writer touches the session at `round % 6` from the same version.
+        let mut touched = set[round % set.len()].clone();
+        touched.last_active_at = Timestamp(T0.0 + 1);
+        touched.version += 1;
+        let (together, alone) = {
+            let (s1, s2) = (db.store.clone(), db.store.clone());
+            let t = touched.clone();
+            let set_write = tokio::spawn(async move { s1.update_sessions(&revoked).await });
+            let one_write = tokio::spawn(async move { s2.update_session(&t, None).await });
+            (
+                set_write.await.unwrap_or_else(|e| panic!("join: {e}")),
+                one_write.await.unwrap_or_else(|e| panic!("join: {e}")),
+            )
+        };
+        let mut stored = Vec::new();
+        for s in &set {
+            let got = db
+                .store
+                .get_session(&a.id, &s.id)
+                .await
+                .unwrap_or_else(|e| panic!("get_session: {e}"))
+                .unwrap_or_else(|| panic!("{} is gone", s.id));
+            stored.push(got.status);
+        }
+        let all_revoked = stored.iter().all(|st| *st == SessionStatus::Revoked);
+        let none_revoked = stored.iter().all(|st| *st == SessionStatus::Active);
+        match (&together, &alone) {
+            (Ok(()), Err(StoreError::Conflict)) => {
+                assert!(all_revoked, "round {round}: {stored:?}")
+            }
+            (Err(StoreError::Conflict), Ok(())) => {
+                assert!(none_revoked, "round {round}: half written: {stored:?}");
+            }
+            other => panic!("round {round}: exactly one write wins, got {other:?}"),
+        }
+    }
+}
