@@ -1,7 +1,6 @@
 //! The checkpointer thread, and the log restart the writer runs when its passes fall behind.
 
 use std::fs::File;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
 
@@ -42,7 +41,8 @@ pub(super) fn note_wal_pages(
 /// Copies the WAL into the database when the writer asks, without blocking it (PASSIVE: frames
 /// still needed by a reader or not yet committed stay for the next round). Ends with the writer.
 ///
-/// After a pass that copied frames it also flushes the database file through `database`.
+/// After a pass that copied frames it also flushes the database file through `database` (a
+/// descriptor from `keep_open`).
 /// SQLite syncs the file only when a checkpoint copies the log to its very end, which under
 /// constant writes is the writer's log restart, never a pass here: every page the passes had
 /// copied then reached the disk inside the writer's pause (measured growing to 12 ms, with reads
@@ -84,14 +84,6 @@ pub(super) fn checkpoint_loop(
         }
         state.busy.store(false, Ordering::Release);
     }
-}
-
-/// A descriptor of the database file for `checkpoint_loop`'s flushes, or `None` if it cannot be
-/// opened (the flushes are then left to SQLite). Never closed, for the reason given at
-/// `WalIndex::open`: closing any descriptor of the file would drop the POSIX locks SQLite's
-/// connections in this process hold on it. One descriptor per store opened.
-pub(super) fn open_for_flush(database: &Path) -> Option<&'static File> {
-    File::open(database).ok().map(|f| &*Box::leak(Box::new(f)))
 }
 
 /// What the checkpointer thread tells the writer.

@@ -32,7 +32,7 @@ use rusqlite::{Connection, OpenFlags};
 use sessiond_core::store::{StoreError, StoreResult};
 
 use crate::map_err;
-use checkpoint::{CheckpointState, checkpoint_loop, note_wal_pages, open_for_flush};
+use checkpoint::{CheckpointState, checkpoint_loop, note_wal_pages};
 pub(crate) use wal_index::Commit;
 use wal_index::WalIndex;
 pub(crate) use writer::WriteCounters;
@@ -130,7 +130,8 @@ impl Engine {
         let checkpoints_seen = ckpt_state.clone();
         let gate = Arc::new(RwLock::new(()));
         let log_gate = gate.clone();
-        let database = open_for_flush(path);
+        // For the checkpointer's flushes; without it they are left to SQLite.
+        let database = keep_open(path);
         // Thread names fit Linux's 15 characters, so `top -H` and /proc tell the two apart (the
         // longer names were both cut to "sessiond-sqlite").
         std::thread::Builder::new()
@@ -205,7 +206,7 @@ impl Engine {
         if let Some(index) = self.wal_index.get() {
             return index.last_commit();
         }
-        // Two first uses may both open it (and keep it open, see `WalIndex::open`); either
+        // Two first uses may both open it (and keep it open, see `keep_open`); either
         // handle will do.
         let _ = self.wal_index.set(WalIndex::open(&self.path)?);
         self.wal_index.get()?.last_commit()
@@ -288,6 +289,17 @@ impl Drop for Engine {
     fn drop(&mut self) {
         drop(lock(&self.writer).take());
     }
+}
+
+/// A read-only descriptor of `path` (the database file or its `-shm`) that is never closed.
+/// Closing any descriptor of a file releases all of the process's POSIX locks on it, and
+/// SQLite's connections in this process hold theirs (the database's, the wal-index's, among
+/// them the one that tells other processes the index is in use) on descriptors of their own,
+/// for as long as they live: no moment to close ours is safe. One descriptor per file per store.
+fn keep_open(path: &Path) -> Option<&'static std::fs::File> {
+    std::fs::File::open(path)
+        .ok()
+        .map(|f| &*Box::leak(Box::new(f)))
 }
 
 #[cfg(unix)]

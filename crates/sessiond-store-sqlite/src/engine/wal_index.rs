@@ -32,19 +32,13 @@ pub(super) struct WalIndex {
 
 impl WalIndex {
     /// Opens `<database>-shm`, which SQLite creates with the first write to a new file in WAL
-    /// mode. `None` while there is none: callers then read the database.
-    ///
-    /// The handle is never closed. Closing any descriptor of a file releases all of the
-    /// process's POSIX locks on it, and SQLite holds its wal-index locks (among them the one
-    /// that tells other processes the index is in use) on its own descriptor of the same file;
-    /// this process's connections may outlive any moment we could pick. The cost is one
-    /// descriptor per store opened.
+    /// mode. `None` while there is none: callers then read the database. The handle is never
+    /// closed (see `keep_open`).
     pub(super) fn open(database: &Path) -> Option<WalIndex> {
         let mut name = database.as_os_str().to_owned();
         name.push("-shm");
-        let file = File::open(name).ok()?;
         Some(WalIndex {
-            file: Box::leak(Box::new(file)),
+            file: super::keep_open(Path::new(&name))?,
         })
     }
 
