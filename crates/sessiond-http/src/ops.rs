@@ -93,6 +93,11 @@ async fn metrics(State(state): State<AppState>) -> Response {
         metrics::counter!("db_write_transactions_total").absolute(transactions);
         metrics::counter!("db_write_requests_total").absolute(requests);
     }
+    if let Some((held, hits, misses)) = db.session_cache {
+        metrics::gauge!("db_session_cache_entries").set(held as f64);
+        metrics::counter!("db_session_cache_hits_total").absolute(hits);
+        metrics::counter!("db_session_cache_misses_total").absolute(misses);
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -19,6 +19,8 @@ pub struct DbStats {
     /// (transactions, write requests) of a group-committing writer (SQLite): their ratio is
     /// the batching the writer achieves. `None` where writes are not batched.
     pub group_commit: Option<(u64, u64)>,
+    /// (sessions held, hits, misses) of the SQLite hot-session cache; `None` where there is none.
+    pub session_cache: Option<(usize, u64, u64)>,
 }
 
 /// Reports [`DbStats`] for the metrics endpoint.

@@ -55,6 +55,7 @@ conformance_suite!(
     signing_keys_rotate_atomically,
     templates_round_trip_and_isolation,
     session_with_user_in_one_read,
+    a_session_read_again_shows_every_change_since,
     sessions_update_together_or_not_at_all,
     session_deletions_by_user_and_lapse,
     deleting_all_of_a_users_sessions_is_one_write,

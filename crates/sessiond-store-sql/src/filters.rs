@@ -77,11 +77,16 @@ macro_rules! live_sessions {
 #[macro_export]
 macro_rules! session_with_user {
     ($app:literal, $id:literal) => {
+        $crate::session_with_user!($app, $id, "")
+    };
+    // `$more`: further columns, after the user's.
+    ($app:literal, $id:literal, $more:literal) => {
         concat!(
             "SELECT ",
             $crate::session_cols!(),
             ", ",
             $crate::user_cols!(),
+            $more,
             " FROM sessions s JOIN users u ON u.application_id = s.application_id \
              AND u.id = s.user_id AND u.session_generation = s.user_generation \
              WHERE s.application_id = ",

@@ -37,6 +37,9 @@ use sessiond_core::store::{StoreError, StoreResult};
 
 use crate::engine::{Commit, Engine};
 
+/// Sessions kept in memory with their users by default (see `engine::hot`): about 0.5 KB each.
+pub const DEFAULT_SESSION_CACHE_ENTRIES: usize = 100_000;
+
 /// A store over one SQLite database file.
 pub struct SqliteStore {
     engine: Engine,
@@ -60,22 +63,48 @@ pub fn path_from_url(url: &str) -> Option<PathBuf> {
 }
 
 impl SqliteStore {
-    /// Opens the database file (creating it, mode 0600, if missing). Does not migrate.
+    /// Opens the database file (creating it, mode 0600, if missing), with the default
+    /// hot-session cache. Does not migrate.
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        SqliteStore::open_with(path, DEFAULT_SESSION_CACHE_ENTRIES)
+    }
+
+    /// [`SqliteStore::open`] with a hot-session cache of `session_cache_entries` sessions
+    /// (0: none).
+    pub fn open_with(path: &Path, session_cache_entries: usize) -> StoreResult<SqliteStore> {
         Ok(SqliteStore {
-            engine: Engine::open(path)?,
+            engine: Engine::open(path, session_cache_entries)?,
             epoch: std::sync::Mutex::new(None),
         })
     }
 
-    /// Opens the file a `sqlite:` URL names.
+    /// Opens the file a `sqlite:` URL names, with the default hot-session cache.
     pub fn open_url(url: &str) -> StoreResult<SqliteStore> {
+        SqliteStore::open_url_with(url, DEFAULT_SESSION_CACHE_ENTRIES)
+    }
+
+    /// [`SqliteStore::open_url`] with a hot-session cache of `session_cache_entries` sessions.
+    pub fn open_url_with(url: &str, session_cache_entries: usize) -> StoreResult<SqliteStore> {
         let path = path_from_url(url).ok_or_else(|| {
             StoreError::backend(format!(
                 "`{url}` does not name a database file (sqlite://PATH)"
             ))
         })?;
-        SqliteStore::open(&path)
+        SqliteStore::open_with(&path, session_cache_entries)
+    }
+
+    /// Sessions the hot-session cache holds.
+    pub fn cached_sessions(&self) -> usize {
+        self.engine.hot().map_or(0, |h| h.len())
+    }
+
+    /// (sessions held, look-ups answered from memory, look-ups that read the database) of the
+    /// hot-session cache; `None` when it is off.
+    pub fn session_cache_stats(&self) -> Option<(usize, u64, u64)> {
+        self.engine.hot().map(|h| {
+            let (hits, misses) = h.counts();
+            (h.len(), hits, misses)
+        })
     }
 
     /// Applies pending migrations (in one transaction of the writer).

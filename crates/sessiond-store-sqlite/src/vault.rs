@@ -119,7 +119,12 @@ impl SessionDeleteStore for SqliteStore {
 
     async fn delete_lapsed_sessions(&self, app: &AppId, through: Timestamp) -> StoreResult<()> {
         let app = app.0.clone();
+        let hot = self.engine.hot_shared();
         self.write(move |c| {
+            // Hides sessions through a table the cache cannot watch row by row.
+            if let Some(hot) = &hot {
+                hot.note_all();
+            }
             exec(
                 c,
                 "UPDATE session_purges SET lapsed_through = max(lapsed_through, ?2) \

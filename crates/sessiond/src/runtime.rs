@@ -56,6 +56,7 @@ impl Db {
                     open,
                     idle,
                     group_commit: Some(s.write_stats()),
+                    session_cache: s.session_cache_stats(),
                 }
             }
             Db::Postgres(s) => {
@@ -64,6 +65,7 @@ impl Db {
                     open,
                     idle,
                     group_commit: None,
+                    session_cache: None,
                 }
             }
         }
@@ -260,7 +262,7 @@ pub async fn open(cfg: &Config, create: Create) -> anyhow::Result<Runtime> {
         watch_auth_epoch: true,
     };
     let db = if cfg.uses_sqlite() {
-        let store = SqliteStore::open_url(&cfg.database_url)
+        let store = SqliteStore::open_url_with(&cfg.database_url, cfg.session_cache_entries)
             .with_context(|| format!("cannot open the {} database", backend_name(cfg)))?;
         store
             .migrate()

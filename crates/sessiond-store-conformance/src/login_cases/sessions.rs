@@ -367,3 +367,153 @@ async fn statuses(
     }
     out
 }
+
+/// A session read again after a change shows the change, whichever write made it: an update of
+/// the session or of several at once, of its user, the deletion of all of the user's sessions,
+/// of the user, of lapsed sessions or of the application. (The SQLite backend answers repeated
+/// reads from memory; this is the rule that memory must keep.)
+pub async fn a_session_read_again_shows_every_change_since(db: &TestDb) {
+    let (a, _) = insert_app(db, "a", T0).await;
+    let (b, _) = insert_app(db, "b", T0).await;
+    let [u, v, w] = [0, 1, 2].map(|_| user(&a.id, T0, &[], None));
+    let x = user(&b.id, T0, &[], None);
+    for one in [&u, &v, &w, &x] {
+        put_user(db, one).await;
+    }
+    let s = session(&a.id, &u.id, T0);
+    let mut lapsing = session(&a.id, &u.id, T0);
+    lapsing.expire_at = Timestamp(T0.0 + 1_000);
+    let of_v = session(&a.id, &v.id, T0);
+    let of_w = session(&a.id, &w.id, T0);
+    let of_b = session(&b.id, &x.id, T0);
+    for one in [&s, &lapsing, &of_v, &of_w, &of_b] {
+        db.store
+            .insert_session(one, None)
+            .await
+            .unwrap_or_else(|e| panic!("insert_session: {e}"));
+    }
+    let read = |s: &sessiond_core::session::Session| {
+        let (app, id) = (s.application_id.clone(), s.id.clone());
+        async move {
+            let joined = db
+                .store
+                .get_session_with_user(&app, &id)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let alone = db
+                .store
+                .get_session(&app, &id)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                joined.as_ref().map(|(s, _)| s),
+                alone.as_ref(),
+                "both reads agree"
+            );
+            joined
+        }
+    };
+    // Each session is read twice before each change: the second read may come from memory.
+    let twice = |s: &sessiond_core::session::Session| {
+        let s = s.clone();
+        async move {
+            read(&s).await;
+            read(&s).await
+        }
+    };
+
+    twice(&s).await;
+    let mut touched = s.clone();
+    touched.last_active_at = Timestamp(T0.0 + 60_000);
+    touched.version += 1;
+    assert_eq!(db.store.update_session(&touched, None).await, Ok(()));
+    let got = read(&s).await.map(|(s, _)| s);
+    assert_eq!(got, Some(touched.clone()), "an update of the session");
+
+    twice(&s).await;
+    let mut revoked = touched.clone();
+    revoked.status = SessionStatus::Revoked;
+    revoked.version += 1;
+    assert_eq!(
+        db.store.update_sessions(&[(revoked.clone(), None)]).await,
+        Ok(())
+    );
+    let got = read(&s).await.map(|(s, _)| s.status);
+    assert_eq!(got, Some(SessionStatus::Revoked), "an update of several");
+
+    twice(&s).await;
+    let mut renamed = u.clone();
+    renamed.external_id = Some("renamed".into());
+    renamed.profile_sealed = vec![9, 9, 9];
+    renamed.version += 1;
+    assert_eq!(db.store.update_user(&renamed, None).await, Ok(()));
+    let got = read(&s)
+        .await
+        .map(|(_, u)| (u.external_id, u.profile_sealed));
+    assert_eq!(
+        got,
+        Some((Some("renamed".into()), vec![9, 9, 9])),
+        "an update of the user"
+    );
+
+    twice(&of_v).await;
+    assert_eq!(
+        db.store.delete_user_sessions(&a.id, &v.id, T0).await,
+        Ok(true)
+    );
+    assert_eq!(
+        read(&of_v).await,
+        None,
+        "all of the user's sessions deleted"
+    );
+
+    twice(&of_w).await;
+    assert_eq!(db.store.delete_user(&a.id, &w.id, None).await, Ok(true));
+    assert_eq!(read(&of_w).await, None, "the user deleted");
+
+    twice(&lapsing).await;
+    assert_eq!(
+        db.store
+            .delete_lapsed_sessions(&a.id, Timestamp(T0.0 + 1_000))
+            .await,
+        Ok(())
+    );
+    assert_eq!(read(&lapsing).await, None, "lapsed sessions deleted");
+    assert!(read(&s).await.is_some(), "not lapsed");
+
+    // Another node (on SQLite: another connection to the file, as another process would
+    // have) changes the session; then this one writes something else, then the other again.
+    let other = db.second_node().await;
+    twice(&s).await;
+    let mut elsewhere = revoked.clone();
+    elsewhere.last_active_organization_id = Some("org_elsewhere".into());
+    elsewhere.version += 1;
+    assert_eq!(other.update_session(&elsewhere, None).await, Ok(()));
+    let got = read(&s).await.map(|(s, _)| s);
+    assert_eq!(got, Some(elsewhere.clone()), "a change by another node");
+    twice(&s).await;
+    let y = user(&a.id, T0, &[], None);
+    put_user(db, &y).await;
+    let mut again = elsewhere.clone();
+    again.version += 1;
+    again.last_active_organization_id = Some("org_again".into());
+    assert_eq!(other.update_session(&again, None).await, Ok(()));
+    let got = read(&s).await.map(|(s, _)| s);
+    assert_eq!(
+        got,
+        Some(again.clone()),
+        "another node's change after this node's"
+    );
+    twice(&s).await;
+    let mut third = again.clone();
+    third.version += 1;
+    third.last_active_organization_id = Some("org_third".into());
+    assert_eq!(other.update_session(&third, None).await, Ok(()));
+    put_user(db, &user(&a.id, T0, &[], None)).await;
+    let got = read(&s).await.map(|(s, _)| s);
+    assert_eq!(got, Some(third), "another node's change before this node's");
+
+    twice(&of_b).await;
+    assert_eq!(db.store.delete_application(&b.id).await, Ok(true));
+    assert_eq!(read(&of_b).await, None, "the application deleted");
+}

@@ -14,9 +14,11 @@
 //!   any write path.
 //!
 //! `writer` holds the writer thread and its batches, `checkpoint` the thread that folds the log
-//! back into the database file, `wal_index` the check for commits that needs no transaction.
+//! back into the database file, `wal_index` the check for commits that needs no transaction,
+//! `hot` the hot-session cache (sessions read with their users, kept exact by the writer).
 
 mod checkpoint;
+mod hot;
 mod wal_index;
 mod writer;
 
@@ -33,8 +35,9 @@ use sessiond_core::store::{StoreError, StoreResult};
 
 use crate::map_err;
 use checkpoint::{CheckpointState, checkpoint_loop, note_wal_pages};
+pub(crate) use hot::{HotCache, Lookup};
 pub(crate) use wal_index::Commit;
-use wal_index::WalIndex;
+use wal_index::Marker;
 pub(crate) use writer::WriteCounters;
 use writer::{Msg, Pending, writer_loop};
 
@@ -57,8 +60,9 @@ pub(crate) struct Engine {
     open_readers: AtomicUsize,
     writer: Mutex<Option<Sender<Msg>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
-    /// Opened on first use: SQLite creates the `-shm` file with the first write to a new file.
-    wal_index: std::sync::OnceLock<WalIndex>,
+    /// The file's last commit, shared with the writer (for the hot-session cache).
+    marker: Arc<Marker>,
+    hot: Option<Arc<HotCache>>,
     /// What the checkpointer thread has done (read by tests).
     #[cfg(test)]
     checkpoints: Arc<CheckpointState>,
@@ -96,8 +100,9 @@ fn configure(conn: &Connection, writer: bool) -> rusqlite::Result<()> {
 }
 
 impl Engine {
-    /// Opens (creating if missing) the database file, owner-only, and starts the writer.
-    pub(crate) fn open(path: &Path) -> StoreResult<Engine> {
+    /// Opens (creating if missing) the database file, owner-only, and starts the writer; with a
+    /// hot-session cache of `hot_sessions` entries (0: none).
+    pub(crate) fn open(path: &Path, hot_sessions: usize) -> StoreResult<Engine> {
         let existed = path.exists();
         let conn = Connection::open_with_flags(
             path,
@@ -114,6 +119,16 @@ impl Engine {
         configure(&conn, true).map_err(map_err)?;
         // After `wal_autocheckpoint = 0` (configure): that pragma replaces any WAL hook.
         conn.wal_hook(Some(note_wal_pages));
+        let hot = (hot_sessions > 0).then(|| Arc::new(HotCache::new(hot_sessions)));
+        if let Some(hot) = &hot {
+            let hot = hot.clone();
+            conn.update_hook(Some(move |action, _: &str, table: &str, row| {
+                hot.note(action, table, row)
+            }))
+            .map_err(map_err)?;
+        }
+        let marker = Arc::new(Marker::new(path));
+        let cached = hot.clone().map(|h| (h, marker.clone()));
         let checkpointer = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -151,6 +166,7 @@ impl Engine {
                     &want_checkpoint,
                     &ckpt_state,
                     &log_gate,
+                    cached.as_ref().map(|(h, m)| (&**h, &**m)),
                 )
             })
             .map_err(|e| StoreError::backend_caused("cannot start the SQLite writer", e))?;
@@ -162,7 +178,8 @@ impl Engine {
             open_readers: AtomicUsize::new(0),
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(thread)),
-            wal_index: std::sync::OnceLock::new(),
+            marker,
+            hot,
             #[cfg(test)]
             checkpoints: checkpoints_seen,
         })
@@ -203,13 +220,17 @@ impl Engine {
     /// The last commit to the file by any connection of any process, read without a
     /// transaction; `None` when that cannot be known this way (then read the database).
     pub(crate) fn last_commit(&self) -> Option<Commit> {
-        if let Some(index) = self.wal_index.get() {
-            return index.last_commit();
-        }
-        // Two first uses may both open it (and keep it open, see `keep_open`); either
-        // handle will do.
-        let _ = self.wal_index.set(WalIndex::open(&self.path)?);
-        self.wal_index.get()?.last_commit()
+        self.marker.last_commit()
+    }
+
+    /// The hot-session cache, unless turned off.
+    pub(crate) fn hot(&self) -> Option<&HotCache> {
+        self.hot.as_deref()
+    }
+
+    /// The same, for a write request to take along to the writer thread.
+    pub(crate) fn hot_shared(&self) -> Option<Arc<HotCache>> {
+        self.hot.clone()
     }
 
     fn send(&self, msg: Msg) -> StoreResult<()> {

@@ -7,7 +7,7 @@ use super::Engine;
 
 fn engine() -> (tempfile::TempDir, Arc<Engine>) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let e = Engine::open(&dir.path().join("t.db")).unwrap_or_else(|e| panic!("{e}"));
+    let e = Engine::open(&dir.path().join("t.db"), 0).unwrap_or_else(|e| panic!("{e}"));
     (dir, Arc::new(e))
 }
 

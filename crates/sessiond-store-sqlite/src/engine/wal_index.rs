@@ -25,6 +25,44 @@ const HEADER: usize = 48;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Commit([u8; HEADER]);
 
+impl Commit {
+    /// SQLite's `iChange`: incremented by every commit (a log restart or truncation leaves it).
+    pub(crate) fn change_counter(&self) -> u32 {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&self.0[8..12]);
+        // The wal-index is in the machine's own byte order.
+        u32::from_ne_bytes(w)
+    }
+}
+
+/// The last commit of one database file, for any thread: the wal-index is opened on first use
+/// (SQLite creates the `-shm` file with the first write to a new file in WAL mode).
+pub(super) struct Marker {
+    database: std::path::PathBuf,
+    index: std::sync::OnceLock<WalIndex>,
+}
+
+impl Marker {
+    pub(super) fn new(database: &Path) -> Marker {
+        Marker {
+            database: database.to_path_buf(),
+            index: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The last commit to the file by any connection of any process, read without a
+    /// transaction; `None` when that cannot be known this way (then read the database).
+    pub(super) fn last_commit(&self) -> Option<Commit> {
+        if let Some(index) = self.index.get() {
+            return index.last_commit();
+        }
+        // Two first uses may both open it (and keep it open, see `keep_open`); either
+        // handle will do.
+        let _ = self.index.set(WalIndex::open(&self.database)?);
+        self.index.get()?.last_commit()
+    }
+}
+
 /// The open wal-index of a database file.
 pub(super) struct WalIndex {
     file: &'static File,

@@ -11,7 +11,12 @@ use sessiond_core::store::{StoreError, StoreResult};
 use super::checkpoint::{
     CHECKPOINT_PAGES, CheckpointState, RESTART_PAGES, RESTART_TAIL, WAL_PAGES, restart_log,
 };
+use super::hot::HotCache;
+use super::wal_index::Marker;
 use crate::map_err;
+
+/// The hot-session cache and the file's commit marker, when the cache is on.
+pub(super) type Hot<'a> = Option<(&'a HotCache, &'a Marker)>;
 
 /// Most requests one transaction takes in. Bounds the latency a request can add to the others of
 /// its batch; at a few microseconds per statement the fsync still dominates.
@@ -84,6 +89,7 @@ pub(super) fn writer_loop(
     want_checkpoint: &std::sync::mpsc::SyncSender<()>,
     checkpoints: &CheckpointState,
     gate: &RwLock<()>,
+    hot: Hot<'_>,
 ) {
     let mut batch: Vec<Box<dyn WriteJob>> = Vec::with_capacity(MAX_BATCH);
     let mut last_pages = 0;
@@ -94,10 +100,14 @@ pub(super) fn writer_loop(
                 Msg::Write(job) => batch.push(job),
                 Msg::Checkpoint(reply) => {
                     // Commit what is queued before it, then checkpoint outside the transaction.
-                    commit_batch(conn, &mut batch, counters);
+                    commit_batch(conn, &mut batch, counters, hot);
+                    let before = hot.and_then(|(_, m)| m.last_commit());
                     let r = conn
                         .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
                         .map_err(map_err);
+                    if let Some((h, m)) = hot {
+                        h.rebase(before, m.last_commit());
+                    }
                     let _ = reply.send(r);
                 }
             }
@@ -106,7 +116,7 @@ pub(super) fn writer_loop(
             }
             next = rx.try_recv().ok();
         }
-        commit_batch(conn, &mut batch, counters);
+        commit_batch(conn, &mut batch, counters, hot);
         // Ask once per threshold crossed (the log restarts from zero after a complete checkpoint);
         // a request already pending covers this one.
         let pages = WAL_PAGES.with(std::cell::Cell::get);
@@ -130,7 +140,12 @@ pub(super) fn writer_loop(
     }
 }
 
-fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn WriteJob>>, counters: &WriteCounters) {
+fn commit_batch(
+    conn: &Connection,
+    batch: &mut Vec<Box<dyn WriteJob>>,
+    counters: &WriteCounters,
+    hot: Hot<'_>,
+) {
     if batch.is_empty() {
         return;
     }
@@ -141,6 +156,8 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn WriteJob>>, counters:
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         return fail_all(batch, &map_err(e));
     }
+    // Under the write lock: no other connection can commit until this batch has.
+    let begun = hot.and_then(|(_, m)| m.last_commit());
     // Optimistically, every request runs straight in the transaction. A savepoint per request
     // would copy each page it first touches into the statement journal (a tenth of a create's
     // CPU, profiled), a price only a failing request needs to pay. When one fails, the batch is
@@ -165,9 +182,15 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn WriteJob>>, counters:
             return fail_all(batch, &e);
         }
     }
+    if let Some((h, _)) = hot {
+        h.before_commit(begun);
+    }
     let committed = conn.execute_batch("COMMIT").map_err(map_err);
     if committed.is_err() && !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
+    }
+    if let Some((h, m)) = hot {
+        h.after_commit(begun, m.last_commit(), committed.is_ok());
     }
     for job in batch.drain(..) {
         job.finish(committed.clone());

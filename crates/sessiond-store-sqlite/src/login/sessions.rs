@@ -1,5 +1,6 @@
 //! Sessions, with their user where a view needs both.
 
+use crate::engine::Lookup;
 use crate::{Arg, Sql, SqliteStore, exec, first, get, i64_of};
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
@@ -25,9 +26,14 @@ const GET_SESSION: &str = concat!(
     sessiond_store_sql::not_purged!("?1")
 );
 
-/// `?1` application, `?2` session: the session with its user, for views that show both. Built
-/// at compile time: this is the Equisoft read path, run on every request.
-const GET_SESSION_WITH_USER: &str = sessiond_store_sql::session_with_user!("?1", "?2");
+/// `?1` application, `?2` session: the session with its user, for views that show both, and
+/// the two rows' rowids (what the hot-session cache knows them by). Built at compile time: this
+/// is the Equisoft read path, run on every request.
+const GET_SESSION_WITH_USER: &str = sessiond_store_sql::session_with_user!(
+    "?1",
+    "?2",
+    ", s.rowid AS session_row, u.rowid AS user_row"
+);
 
 /// A session's new state under optimistic concurrency (`?12` the version it was read at).
 const UPDATE_SESSION: &str = concat!(
@@ -148,6 +154,11 @@ impl SessionStore for SqliteStore {
     }
 
     async fn get_session(&self, app: &AppId, id: &SessionId) -> StoreResult<Option<Session>> {
+        if self.engine.hot().is_some() {
+            // The same sessions either way (one join, one purge bound); this read also fills
+            // the cache, so the next read of the session (a token, a revoke) costs no statement.
+            return Ok(self.get_session_with_user(app, id).await?.map(|(s, _)| s));
+        }
         self.read(|c| get_session(c, app.as_str(), id.as_str()))
     }
 
@@ -156,11 +167,31 @@ impl SessionStore for SqliteStore {
         app: &AppId,
         id: &SessionId,
     ) -> StoreResult<Option<(Session, StoredUser)>> {
-        self.read(|c| {
+        let ticket = match self
+            .engine
+            .hot()
+            .map(|hot| hot.lookup(self.engine.last_commit(), app.as_str(), id.as_str()))
+        {
+            Some(Lookup::Hit(pair)) => return Ok(Some(*pair)),
+            Some(Lookup::Miss(ticket)) => Some(ticket),
+            Some(Lookup::Bypass) | None => None,
+        };
+        let found = self.read(|c| {
             first(c, GET_SESSION_WITH_USER, [app.as_str(), id.as_str()], |r| {
-                Ok((session_from_row(r)?, user_at(r, SESSION_COL_COUNT)?))
+                let pair = (session_from_row(r)?, user_at(r, SESSION_COL_COUNT)?);
+                Ok((
+                    pair,
+                    get::<i64, _>(r, "session_row")?,
+                    get::<i64, _>(r, "user_row")?,
+                ))
             })
-        })
+        })?;
+        Ok(found.map(|(pair, session_row, user_row)| {
+            if let (Some(hot), Some(ticket)) = (self.engine.hot(), ticket) {
+                hot.fill(ticket, &pair, session_row, user_row);
+            }
+            pair
+        }))
     }
 
     async fn list_sessions(

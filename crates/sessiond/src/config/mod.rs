@@ -46,6 +46,8 @@ pub struct Settings {
     pub http_max_connections: usize,
     /// Opened user profiles kept in memory (0: none).
     pub user_cache_entries: usize,
+    /// Sessions the embedded SQLite store keeps in memory with their users (0: none).
+    pub session_cache_entries: usize,
     pub http_header_read_timeout_secs: u64,
     pub http_idle_timeout_secs: u64,
     pub http_request_timeout_secs: u64,
@@ -79,6 +81,7 @@ impl Default for Settings {
             public_url: None,
             http_max_connections: 10_000,
             user_cache_entries: sessiond_core::login::DEFAULT_PROFILE_CACHE_ENTRIES,
+            session_cache_entries: sessiond_store_sqlite::DEFAULT_SESSION_CACHE_ENTRIES,
             http_header_read_timeout_secs: 10,
             http_idle_timeout_secs: 60,
             http_request_timeout_secs: 30,
@@ -222,6 +225,8 @@ pub struct Config {
     pub http_max_connections: usize,
     /// Opened user profiles kept in memory (0: none).
     pub user_cache_entries: usize,
+    /// Sessions the embedded SQLite store keeps in memory with their users (0: none).
+    pub session_cache_entries: usize,
     pub http_header_read_timeout_secs: u64,
     pub http_idle_timeout_secs: u64,
     pub http_request_timeout_secs: u64,
@@ -328,6 +333,7 @@ impl Settings {
             ("http_request_timeout_secs", self.http_request_timeout_secs, 1, 3600),
             ("http_max_connections", self.http_max_connections as u64, 1, 1_000_000),
             ("user_cache_entries", self.user_cache_entries as u64, 0, 1_000_000),
+            ("session_cache_entries", self.session_cache_entries as u64, 0, 10_000_000),
             ("console_idle_timeout_secs", self.console_idle_timeout_secs, 60, 86_400),
             ("console_session_lifetime_secs", self.console_session_lifetime_secs, 300, 30 * 86_400),
             ("rate_limit_burst_secs", u64::from(self.rate_limit_burst_secs), 1, 60),
@@ -446,6 +452,7 @@ impl Settings {
             },
             http_max_connections: self.http_max_connections,
             user_cache_entries: self.user_cache_entries,
+            session_cache_entries: self.session_cache_entries,
             http_header_read_timeout_secs: self.http_header_read_timeout_secs,
             http_idle_timeout_secs: self.http_idle_timeout_secs,
             http_request_timeout_secs: self.http_request_timeout_secs,

@@ -31,7 +31,12 @@ async fn operations(kind: Kind) {
     .chain(
         // The SQLite writer reports how many requests its transactions carried.
         (kind == Kind::Sqlite)
-            .then_some(["db_write_transactions_total", "db_write_requests_total"])
+            .then_some([
+                "db_write_transactions_total",
+                "db_write_requests_total",
+                "db_session_cache_entries",
+                "db_session_cache_hits_total",
+            ])
             .into_iter()
             .flatten(),
     )
