@@ -5,69 +5,89 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
+use sessiond_core::application::AppId;
+use sessiond_core::ids::UserId;
+use sessiond_core::session::Session;
 use sessiond_core::store::{ApplicationStore, SessionStore, UserStore};
 use sessiond_store_conformance::cases::{T0, insert_app};
 use sessiond_store_conformance::login_cases::{test_session, test_user};
 use sessiond_store_conformance::{Kind, TestDb};
 use sessiond_store_sqlite::SqliteStore;
 
-async fn store_with(cache: usize) -> (tempfile::TempDir, Arc<SqliteStore>) {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let store =
-        SqliteStore::open_with(&dir.path().join("hot.db"), cache).unwrap_or_else(|e| panic!("{e}"));
-    store.migrate().await.unwrap_or_else(|e| panic!("{e}"));
-    (dir, Arc::new(store))
+/// A migrated store with a hot-session cache of `cache` sessions, holding one application and
+/// one user of it.
+struct Setup {
+    _dir: tempfile::TempDir,
+    store: Arc<SqliteStore>,
+    app: AppId,
+    user: UserId,
 }
 
-#[tokio::test]
-async fn repeated_reads_are_cached_within_the_bound() {
-    let Some(db) = TestDb::new(Kind::Sqlite).await else {
-        return;
+async fn setup(cache: usize) -> Setup {
+    let fail = |e: &dyn std::fmt::Display| -> ! { panic!("{e}") };
+    let dir = tempfile::tempdir().unwrap_or_else(|e| fail(&e));
+    let store =
+        SqliteStore::open_with(&dir.path().join("hot.db"), cache).unwrap_or_else(|e| fail(&e));
+    store.migrate().await.unwrap_or_else(|e| fail(&e));
+    // The application and its key are made on a throwaway database, then stored here.
+    let Some(scratch) = TestDb::new(Kind::Sqlite).await else {
+        fail(&"no SQLite test database");
     };
-    let (_dir, store) = store_with(3).await;
-    let (a, k) = insert_app(&db, "a", T0).await;
+    let (a, k) = insert_app(&scratch, "a", T0).await;
     store
         .insert_application(&a, &k)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap_or_else(|e| fail(&e));
     let u = test_user(&a.id, T0, &[], None);
     store
         .insert_user(&u, None)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let sessions: Vec<_> = (0..8).map(|_| test_session(&a.id, &u.id, T0)).collect();
-    for s in &sessions {
-        store
-            .insert_session(s, None)
+        .unwrap_or_else(|e| fail(&e));
+    Setup {
+        _dir: dir,
+        store: Arc::new(store),
+        app: a.id,
+        user: u.id,
+    }
+}
+
+impl Setup {
+    async fn session(&self) -> Session {
+        let s = test_session(&self.app, &self.user, T0);
+        self.store
+            .insert_session(&s, None)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
+        s
     }
-    assert_eq!(store.cached_sessions(), 0);
+}
+
+#[tokio::test]
+async fn repeated_reads_are_cached_within_the_bound() {
+    let t = setup(3).await;
+    let mut sessions = Vec::new();
+    for _ in 0..8 {
+        sessions.push(t.session().await);
+    }
+    assert_eq!(t.store.cached_sessions(), 0);
     for round in 0..3 {
         for s in &sessions {
-            let got = store
-                .get_session_with_user(&a.id, &s.id)
+            let got = t
+                .store
+                .get_session_with_user(&t.app, &s.id)
                 .await
                 .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(got.map(|(got, _)| got).as_ref(), Some(s), "round {round}");
         }
-        assert_eq!(store.cached_sessions(), 3, "full, never over");
+        assert_eq!(t.store.cached_sessions(), 3, "full, never over");
     }
-    let (_dir, off) = store_with(0).await;
-    off.insert_application(&a, &k)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    off.insert_user(&u, None)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    off.insert_session(&sessions[0], None)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let off = setup(0).await;
+    let s = off.session().await;
     assert!(matches!(
-        off.get_session_with_user(&a.id, &sessions[0].id).await,
+        off.store.get_session_with_user(&off.app, &s.id).await,
         Ok(Some(_))
     ));
-    assert_eq!(off.cached_sessions(), 0, "0 turns the cache off");
+    assert_eq!(off.store.cached_sessions(), 0, "0 turns the cache off");
 }
 
 /// Readers loop over one session while a writer moves its version up, acknowledging each: a
@@ -75,25 +95,9 @@ async fn repeated_reads_are_cached_within_the_bound() {
 /// than what it saw before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn readers_racing_a_writer_never_go_back() {
-    let Some(db) = TestDb::new(Kind::Sqlite).await else {
-        return;
-    };
-    let (_dir, store) = store_with(1_000).await;
-    let (a, k) = insert_app(&db, "a", T0).await;
-    store
-        .insert_application(&a, &k)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let u = test_user(&a.id, T0, &[], None);
-    store
-        .insert_user(&u, None)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let s = test_session(&a.id, &u.id, T0);
-    store
-        .insert_session(&s, None)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let t = setup(1_000).await;
+    let (store, a) = (t.store.clone(), t.app.clone());
+    let s = t.session().await;
     let acked = Arc::new(AtomicI64::new(s.version));
     let done = Arc::new(AtomicBool::new(false));
     let mut readers = Vec::new();
@@ -130,7 +134,7 @@ async fn readers_racing_a_writer_never_go_back() {
         acked.store(cur.version, Ordering::Release);
         // Some unrelated writes between, so that batches of either kind interleave.
         if cur.version % 7 == 0 {
-            let other = test_user(&a.id, T0, &[], None);
+            let other = test_user(&a, T0, &[], None);
             store
                 .insert_user(&other, None)
                 .await
@@ -143,7 +147,7 @@ async fn readers_racing_a_writer_never_go_back() {
         assert!(reads > 0);
     }
     let last = store
-        .get_session_with_user(&a.id, &s.id)
+        .get_session_with_user(&a, &s.id)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .map(|(s, _)| s.version);
