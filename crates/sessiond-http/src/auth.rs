@@ -34,6 +34,8 @@ pub struct AuthState {
     pub limiter: Arc<RateLimiter>,
     pub clock: Arc<dyn Clock>,
     pub render: RenderError,
+    /// [`crate::middleware::strict_input`]'s checks, run first, for dialects that want them.
+    pub strict: Option<fn(&Request) -> bool>,
 }
 
 impl AuthState {
@@ -43,7 +45,15 @@ impl AuthState {
             limiter: state.limiter.clone(),
             clock: state.clock.clone(),
             render,
+            strict: None,
         }
+    }
+
+    /// Refuses what [`crate::middleware::strict_input`] refuses before authenticating, in the
+    /// same layer (`text_ok`: where a plain-text body is accepted).
+    pub fn with_strict_input(mut self, text_ok: fn(&Request) -> bool) -> Self {
+        self.strict = Some(text_ok);
+        self
     }
 
     /// A 429 in the dialect's shape, with the exact Retry-After.
@@ -70,6 +80,11 @@ pub async fn require_application(
     mut req: Request,
     next: Next,
 ) -> Response {
+    if let Some(text_ok) = auth.strict
+        && let Some(refused) = crate::middleware::strict_rejection(text_ok, &req)
+    {
+        return refused;
+    }
     let now = auth.clock.now();
     let client = req
         .extensions()

@@ -87,13 +87,16 @@ pub fn router(state: AppState) -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(handlers::verify_password))
         .route_layer(axum::middleware::from_fn_with_state(
-            auth,
+            auth.with_strict_input(crate::middleware::json_only),
             require_application,
         ))
-        .merge(OpenApiRouter::new().routes(routes!(handlers::public_jwks)))
-        .layer(axum::middleware::from_fn(|req, next| {
-            crate::middleware::strict_input(crate::middleware::json_only, req, next)
-        }))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(handlers::public_jwks))
+                .layer(axum::middleware::from_fn(|req, next| {
+                    crate::middleware::strict_input(crate::middleware::json_only, req, next)
+                })),
+        )
         .layer(axum::middleware::map_response(clerk_shaped))
 }
 

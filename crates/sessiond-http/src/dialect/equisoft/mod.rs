@@ -77,15 +77,12 @@ fn routes() -> OpenApiRouter<AppState> {
 
 /// The dialect on the main listener: the application comes from the bearer secret key.
 pub fn router(state: AppState) -> OpenApiRouter<AppState> {
-    let auth = AuthState::new(&state, render_auth_error);
+    let auth = AuthState::new(&state, render_auth_error).with_strict_input(token_body);
     routes()
         .route_layer(axum::middleware::from_fn_with_state(
             auth,
             require_application,
         ))
-        .layer(axum::middleware::from_fn(|req, next| {
-            crate::middleware::strict_input(token_body, req, next)
-        }))
         .layer(axum::middleware::map_response(equisoft_shaped))
 }
 

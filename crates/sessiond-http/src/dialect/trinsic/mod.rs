@@ -115,11 +115,8 @@ pub fn router(state: AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::b_contracts))
         .routes(routes!(handlers::recommend))
         .route_layer(axum::middleware::from_fn_with_state(
-            auth,
+            auth.with_strict_input(crate::middleware::json_only),
             require_application,
         ))
-        .layer(axum::middleware::from_fn(|req, next| {
-            crate::middleware::strict_input(crate::middleware::json_only, req, next)
-        }))
         .layer(axum::middleware::map_response(trinsic_shaped))
 }
