@@ -58,7 +58,7 @@ pub fn router(state: AppState) -> Router {
     if state.options.console_on_main {
         app = app.merge(console::router());
     }
-    let app = app.layer(axum::middleware::from_fn(middleware::record_metrics));
+    let app = app.layer(middleware::RecordMetrics);
     let timeout = state.options.request_timeout;
     middleware::with_common_layers(app.with_state(state), timeout)
 }
@@ -68,7 +68,7 @@ pub fn console_router(state: AppState) -> Router {
     let timeout = state.options.request_timeout;
     let app = console::router()
         .fallback(console::not_found_page)
-        .layer(axum::middleware::from_fn(middleware::record_metrics));
+        .layer(middleware::RecordMetrics);
     middleware::with_common_layers(app.with_state(state), timeout)
 }
 

@@ -21,17 +21,58 @@ fn route_of(req: &Request) -> String {
 }
 
 /// Records `http_requests_total` and `http_request_duration_seconds` by route, method and status.
-pub async fn record_metrics(req: Request, next: Next) -> axum::response::Response {
-    let start = Instant::now();
-    let method = req.method().as_str().to_owned();
-    let route = route_of(&req);
-    let resp = next.run(req).await;
-    let status = resp.status().as_u16().to_string();
-    let labels = [("route", route), ("method", method), ("status", status)];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels)
-        .record(start.elapsed().as_secs_f64());
-    resp
+/// A tower layer of its own rather than `from_fn`, which clones and boxes the inner route into a
+/// `Next` on every request: that machinery, not the recording, was 8 % of a cached session
+/// read's CPU (profiled, then measured by taking the layer out).
+#[derive(Clone, Copy, Default)]
+pub struct RecordMetrics;
+
+impl<S> tower::Layer<S> for RecordMetrics {
+    type Service = Recorded<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Recorded { inner }
+    }
+}
+
+/// A route with its request metrics recorded (see [`RecordMetrics`]).
+#[derive(Clone)]
+pub struct Recorded<S> {
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for Recorded<S>
+where
+    S: tower::Service<
+            Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        >,
+    S::Future: Send + 'static,
+{
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Answer> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let start = Instant::now();
+        let method = req.method().as_str().to_owned();
+        let route = route_of(&req);
+        let answer = self.inner.call(req);
+        Box::pin(async move {
+            let resp = answer.await?;
+            let status = resp.status().as_u16().to_string();
+            let labels = [("route", route), ("method", method), ("status", status)];
+            metrics::counter!("http_requests_total", &labels).increment(1);
+            metrics::histogram!("http_request_duration_seconds", &labels)
+                .record(start.elapsed().as_secs_f64());
+            Ok(resp)
+        })
+    }
 }
 
 fn make_span(req: &Request) -> tracing::Span {

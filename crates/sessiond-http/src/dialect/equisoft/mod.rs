@@ -124,7 +124,7 @@ pub fn trusted_router(state: AppState, app: sessiond_core::application::AppId) -
     crate::middleware::with_common_layers(
         router
             .fallback(|| async { EquisoftError::not_found("no such route").into_response() })
-            .layer(axum::middleware::from_fn(crate::middleware::record_metrics))
+            .layer(crate::middleware::RecordMetrics)
             .with_state(state),
         timeout,
     )
