@@ -5,11 +5,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::http::HeaderValue;
 use axum::http::header::{AUTHORIZATION, RETRY_AFTER};
 use axum::http::request::Parts;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sessiond_core::application::Application;
 use sessiond_core::clock::Clock;
@@ -72,18 +71,70 @@ impl AuthState {
     }
 }
 
-/// Middleware: resolves the caller or answers with the dialect's 401, and applies the rate
-/// limits: a client address whose failed authentications used up its allowance is refused before
-/// its key is even looked at; an application over its rate is refused after.
-pub async fn require_application(
-    State(auth): State<AuthState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+/// The authentication middleware, as a tower layer (`route_layer(auth_state)`): resolves the
+/// caller or answers with the dialect's 401, and applies the rate limits. A layer of its own
+/// rather than `from_fn`, which clones and boxes the inner route into a `Next` per request.
+impl<S> tower::Layer<S> for AuthState {
+    type Service = Authenticated<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Authenticated {
+            auth: self.clone(),
+            inner,
+        }
+    }
+}
+
+/// A route that only authenticated requests reach (see [`AuthState`]'s layer).
+#[derive(Clone)]
+pub struct Authenticated<S> {
+    auth: AuthState,
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for Authenticated<S>
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Response, std::convert::Infallible>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        // The service that was polled ready answers; a clone stays for the next request.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let auth = self.auth.clone();
+        Box::pin(async move {
+            match admit(&auth, req).await {
+                Ok(req) => inner.call(req).await,
+                Err(refused) => Ok(refused),
+            }
+        })
+    }
+}
+
+/// The request with its [`Caller`], or the answer refusing it. A client address whose failed
+/// authentications used up its allowance is refused before its key is even looked at; an
+/// application over its rate is refused after.
+async fn admit(auth: &AuthState, mut req: Request) -> Result<Request, Response> {
     if let Some(text_ok) = auth.strict
         && let Some(refused) = crate::middleware::strict_rejection(text_ok, &req)
     {
-        return refused;
+        return Err(refused);
     }
     let now = auth.clock.now();
     let client = req
@@ -93,7 +144,7 @@ pub async fn require_application(
     if let Some(ip) = client
         && let Err(secs) = auth.limiter.check_client(ip, now)
     {
-        return auth.limited(&req, "auth_failures", secs);
+        return Err(auth.limited(&req, "auth_failures", secs));
     }
     let header = req.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
     match auth.tenancy.authenticate(header).await {
@@ -102,11 +153,11 @@ pub async fn require_application(
                 .limiter
                 .admit_app(&app.id, app.settings.rate_limit_per_sec, now)
             {
-                return auth.limited(&req, "application", secs);
+                return Err(auth.limited(&req, "application", secs));
             }
             tracing::Span::current().record("app", app.id.as_str());
             req.extensions_mut().insert(Caller(app));
-            next.run(req).await
+            Ok(req)
         }
         Err(e) => {
             if let sessiond_core::Error::Unauthenticated(why) = &e {
@@ -119,7 +170,7 @@ pub async fn require_application(
                     auth.limiter.failed_auth(ip, now);
                 }
             }
-            (auth.render)(&e, &req)
+            Err((auth.render)(&e, &req))
         }
     }
 }
@@ -128,7 +179,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        // Present on every route behind `require_application`; its absence is a wiring bug.
+        // Present on every route behind the authentication layer; its absence is a wiring bug.
         parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
             tracing::error!("Caller extractor used on a route without authentication");
             axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()

@@ -18,7 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::auth::{AuthState, Caller, require_application};
+use crate::auth::{AuthState, Caller};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -72,10 +72,7 @@ pub fn router(state: AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(webhooks::list_attempts))
         .routes(routes!(webhooks::replay))
-        .route_layer(axum::middleware::from_fn_with_state(
-            auth,
-            require_application,
-        ));
+        .route_layer(auth);
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(authed)
         .merge(crate::ops::router())

@@ -17,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::auth::{AuthState, require_application};
+use crate::auth::AuthState;
 pub use error::{ClerkError, render_auth_error};
 
 /// A Clerk JSON response (200).
@@ -86,10 +86,7 @@ pub fn router(state: AppState) -> OpenApiRouter<AppState> {
             handlers::replace_user_metadata
         ))
         .routes(routes!(handlers::verify_password))
-        .route_layer(axum::middleware::from_fn_with_state(
-            auth.with_strict_input(crate::middleware::json_only),
-            require_application,
-        ))
+        .route_layer(auth.with_strict_input(crate::middleware::json_only))
         .merge(
             OpenApiRouter::new()
                 .routes(routes!(handlers::public_jwks))

@@ -19,7 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::auth::{AuthState, Caller, require_application};
+use crate::auth::{AuthState, Caller};
 pub use error::{EquisoftError, render_auth_error};
 
 /// Framework rejections as an ErrorPayload (BAD_REQUEST, or NOT_FOUND for unknown routes).
@@ -79,10 +79,7 @@ fn routes() -> OpenApiRouter<AppState> {
 pub fn router(state: AppState) -> OpenApiRouter<AppState> {
     let auth = AuthState::new(&state, render_auth_error).with_strict_input(token_body);
     routes()
-        .route_layer(axum::middleware::from_fn_with_state(
-            auth,
-            require_application,
-        ))
+        .route_layer(auth)
         .layer(axum::middleware::map_response(equisoft_shaped))
 }
 

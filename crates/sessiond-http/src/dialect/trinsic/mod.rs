@@ -19,7 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::auth::{AuthState, require_application};
+use crate::auth::AuthState;
 pub use error::{Gen, TrinsicError, render_auth_error};
 use sessiond_core::application::VerificationGeneration;
 pub use views::rfc3339;
@@ -114,9 +114,6 @@ pub fn router(state: AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(handlers::list_providers))
         .routes(routes!(handlers::b_contracts))
         .routes(routes!(handlers::recommend))
-        .route_layer(axum::middleware::from_fn_with_state(
-            auth.with_strict_input(crate::middleware::json_only),
-            require_application,
-        ))
+        .route_layer(auth.with_strict_input(crate::middleware::json_only))
         .layer(axum::middleware::map_response(trinsic_shaped))
 }
