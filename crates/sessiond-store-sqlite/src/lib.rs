@@ -37,7 +37,7 @@ use sessiond_core::store::{StoreError, StoreResult};
 
 use crate::engine::{Commit, Engine};
 
-/// Sessions kept in memory with their users by default (see `engine::hot`): about 0.5 KB each.
+/// Sessions kept in memory with their users by default (see `engine::hot`): about 0.75 KB each when full.
 pub const DEFAULT_SESSION_CACHE_ENTRIES: usize = 100_000;
 
 /// A store over one SQLite database file.

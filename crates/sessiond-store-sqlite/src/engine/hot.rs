@@ -27,7 +27,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rusqlite::hooks::Action;
 use sessiond_core::session::Session;
 use sessiond_core::store::StoredUser;
 
@@ -65,7 +64,7 @@ struct Entry {
 }
 
 struct UserRow {
-    user: Arc<StoredUser>,
+    user: StoredUser,
     sessions: Vec<Arc<str>>,
 }
 
@@ -143,10 +142,7 @@ impl HotCache {
         }
         match st.entries.get(id) {
             Some(e) if e.session.application_id.as_str() == app => {
-                let user = st
-                    .by_user_row
-                    .get(&e.user_row)
-                    .map(|u| StoredUser::clone(&u.user));
+                let user = st.by_user_row.get(&e.user_row).map(|u| u.user.clone());
                 match user {
                     Some(user) => Lookup::Hit(Box::new((e.session.clone(), user))),
                     None => Lookup::Bypass,
@@ -175,7 +171,7 @@ impl HotCache {
         st.by_user_row
             .entry(user_row)
             .or_insert_with(|| UserRow {
-                user: Arc::new(pair.1.clone()),
+                user: pair.1.clone(),
                 sessions: Vec::new(),
             })
             .sessions
@@ -192,7 +188,7 @@ impl HotCache {
     }
 
     /// The writer's update hook: a row of `table` changed.
-    pub(crate) fn note(&self, _: Action, table: &str, row: i64) {
+    pub(crate) fn note(&self, table: &str, row: i64) {
         let mut t = lock(&self.touched);
         match table {
             "sessions" => t.sessions.push(row),

@@ -122,8 +122,8 @@ impl Engine {
         let hot = (hot_sessions > 0).then(|| Arc::new(HotCache::new(hot_sessions)));
         if let Some(hot) = &hot {
             let hot = hot.clone();
-            conn.update_hook(Some(move |action, _: &str, table: &str, row| {
-                hot.note(action, table, row)
+            conn.update_hook(Some(move |_, _: &str, table: &str, row| {
+                hot.note(table, row)
             }))
             .map_err(map_err)?;
         }
