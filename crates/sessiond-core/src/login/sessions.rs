@@ -323,7 +323,7 @@ impl LoginService {
             .map_err(|e| Error::Internal(e.to_string()))
     }
 
-    /// `keepAlive`: records activity on a usable session; a lapsed one is returned unchanged.
+    /// Records activity on a usable session (a keep-alive); a lapsed one is returned unchanged.
     pub async fn keep_alive(
         &self,
         app: &Application,
