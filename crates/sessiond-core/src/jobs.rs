@@ -73,6 +73,8 @@ where
         Ok(o) => format!("ok: {}", o.summary),
         Err(e) => format!("error: {e}"),
     };
+    // A run's record is for an operator's glance; an error's full chain belongs in the logs.
+    let outcome: String = outcome.chars().take(MAX_OUTCOME_CHARS).collect();
     leases
         .finish_job_run(job.name(), slot, &outcome, now)
         .await?;
@@ -136,6 +138,8 @@ impl Job for PurgeJob {
 pub const REVOKED_KEY_RETENTION_SECS: u64 = 30 * DAY_SECS;
 /// How long job-run records are kept.
 pub const JOB_RUN_RETENTION_SECS: u64 = 7 * DAY_SECS;
+/// The longest outcome a job-run record keeps, in characters.
+pub const MAX_OUTCOME_CHARS: usize = 500;
 
 /// Purges secret-key records revoked more than [`REVOKED_KEY_RETENTION_SECS`] ago.
 pub struct RevokedKeys<S: ?Sized>(pub Arc<S>);
@@ -395,6 +399,7 @@ mod tests {
         backlog: Mutex<u64>,
         sweeps: Mutex<u32>,
         claims: Mutex<u32>,
+        outcomes: Mutex<Vec<String>>,
     }
 
     #[async_trait]
@@ -436,7 +441,15 @@ mod tests {
             *self.claims.lock().unwrap_or_else(|e| e.into_inner()) += 1;
             Ok(true)
         }
-        async fn finish_job_run(&self, _: &str, _: i64, _: &str, _: Timestamp) -> StoreResult<()> {
+        async fn finish_job_run(
+            &self,
+            _: &str,
+            _: i64,
+            outcome: &str,
+            _: Timestamp,
+        ) -> StoreResult<()> {
+            let mut all = self.outcomes.lock().unwrap_or_else(|e| e.into_inner());
+            all.push(outcome.to_owned());
             Ok(())
         }
         async fn purge_job_runs(&self, _: Timestamp) -> StoreResult<u64> {
@@ -493,6 +506,39 @@ mod tests {
         assert_eq!(tick(70).await, Scheduled::Skipped);
         // Deletions other nodes left behind are found within the fallback period.
         assert!(matches!(tick(65 + 60).await, Scheduled::Ran(_)));
+    }
+
+    /// A run's record keeps at most `MAX_OUTCOME_CHARS` characters of its outcome, cut on a
+    /// character boundary, whatever the job says.
+    #[tokio::test]
+    async fn a_long_outcome_is_recorded_cut_to_its_bound() {
+        struct Failing;
+        #[async_trait]
+        impl Job for Failing {
+            fn name(&self) -> &'static str {
+                "failing"
+            }
+            fn interval_secs(&self) -> u64 {
+                60
+            }
+            async fn run_once(&self, _: Timestamp) -> Result<JobOutcome> {
+                Err(crate::error::Error::Internal(
+                    "é".repeat(2 * MAX_OUTCOME_CHARS),
+                ))
+            }
+        }
+        let db = Db::default();
+        assert!(
+            run_claimed(&Failing, &db, "node", Timestamp(0))
+                .await
+                .is_err()
+        );
+        let outcomes = db.outcomes.lock().unwrap_or_else(|e| e.into_inner());
+        let [outcome] = outcomes.as_slice() else {
+            panic!("{outcomes:?}")
+        };
+        assert_eq!(outcome.chars().count(), MAX_OUTCOME_CHARS);
+        assert!(outcome.starts_with("error: "), "{outcome}");
     }
 
     #[test]

@@ -45,6 +45,40 @@ macro_rules! event_cte {
 }
 pub(crate) use event_cte;
 
+/// `$delete`, a DELETE of at most one row by application (`$1`) and id (`$2`), with its event
+/// (`$3`–`$8`, [`event_cte!`]) written only if a row went; answers how many did as `n`. Run it
+/// with [`SqlStore::delete_one`].
+macro_rules! delete_with_event {
+    ($delete:expr) => {
+        concat!(
+            "WITH d AS (",
+            $delete,
+            " RETURNING 1), ",
+            $crate::events::event_cte!("d", 3, 4, 5, 6, 7, 8),
+            " SELECT count(*) AS n FROM d"
+        )
+    };
+}
+pub(crate) use delete_with_event;
+
+impl SqlStore {
+    /// Runs a [`delete_with_event!`] statement: whether it deleted the row.
+    pub(crate) async fn delete_one(
+        &self,
+        sql: &'static str,
+        app: &AppId,
+        id: &str,
+        event: Option<&NewEvent>,
+    ) -> StoreResult<bool> {
+        let q = sqlx::query(sql).bind(app.as_str()).bind(id);
+        let row = bind(q, event)
+            .fetch_one(self.pool())
+            .await
+            .map_err(map_err)?;
+        Ok(get::<i64>(&row, "n")? == 1)
+    }
+}
+
 /// Binds an [`event_cte!`]'s six parameters, in order.
 pub(crate) fn bind<'q>(
     q: Query<'q, Postgres, PgArguments>,
@@ -112,14 +146,8 @@ impl EventStore for SqlStore {
             .bind(Arg::I64(after.seq))
             .push(")");
         if !kinds.is_empty() {
-            q.push(" AND type IN (");
-            for (i, k) in kinds.iter().enumerate() {
-                if i > 0 {
-                    q.push(", ");
-                }
-                q.bind(Arg::Str(k.as_str().to_owned()));
-            }
-            q.push(")");
+            q.push(" AND type IN ")
+                .bind_list(kinds.iter().map(|k| Arg::Str(k.as_str().to_owned())));
         }
         q.push(" ORDER BY txid, seq LIMIT ")
             .bind(Arg::I64(i64::from(limit)));

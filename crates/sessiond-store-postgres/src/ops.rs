@@ -17,16 +17,10 @@ impl SealedStore for SqlStore {
         limit: u32,
     ) -> StoreResult<Vec<(SealedRef, Vec<u8>)>> {
         let mut out = Vec::new();
-        for src in SEALED_SOURCES_PG {
-            let lower = match after {
-                Some(a) if a.kind.as_str() > src.kind => continue,
-                Some(a) if a.kind == src.kind => a.id.as_str(),
-                _ => "",
-            };
-            let want = i64::from(limit) - out.len() as i64;
-            if want <= 0 {
+        for (src, lower) in statements::sealed_plan(SEALED_SOURCES_PG, after) {
+            let Some(want) = statements::page_room(limit, out.len()) else {
                 break;
-            }
+            };
             let rows = sqlx::query(src.page)
                 .bind(lower)
                 .bind(want)
@@ -92,7 +86,6 @@ impl JobLeaseStore for SqlStore {
         outcome: &str,
         now: Timestamp,
     ) -> StoreResult<()> {
-        let outcome: String = outcome.chars().take(500).collect();
         sqlx::query(dollar!(statements::FINISH_JOB_RUN))
             .bind(now.0)
             .bind(outcome)

@@ -56,20 +56,11 @@ impl SessionDeleteStore for SqlStore {
         id: &SessionId,
         event: Option<&sessiond_core::events::NewEvent>,
     ) -> StoreResult<bool> {
-        let q = sqlx::query(concat!(
-            "WITH d AS (DELETE FROM sessions AS s WHERE application_id = $1 AND id = $2 AND ",
-            session_is_live!(),
-            " RETURNING 1), ",
-            crate::events::event_cte!("d", 3, 4, 5, 6, 7, 8),
-            " SELECT count(*) AS n FROM d"
-        ))
-        .bind(app.as_str())
-        .bind(id.as_str());
-        let row = crate::events::bind(q, event)
-            .fetch_one(self.pool())
-            .await
-            .map_err(map_err)?;
-        Ok(crate::get::<i64>(&row, "n")? == 1)
+        const DELETE: &str = crate::events::delete_with_event!(concat!(
+            "DELETE FROM sessions AS s WHERE application_id = $1 AND id = $2 AND ",
+            session_is_live!()
+        ));
+        self.delete_one(DELETE, app, id.as_str(), event).await
     }
 
     async fn delete_sessions(&self, app: &AppId, which: &SessionDeletion) -> StoreResult<u64> {

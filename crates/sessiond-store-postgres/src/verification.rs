@@ -11,6 +11,7 @@ use sessiond_core::verification::{State, Verification, VerificationId};
 use sessiond_store_sql::{dollar, statements};
 use sqlx::postgres::PgRow;
 
+use crate::login::Bind;
 use crate::{PgQuery, SqlStore, map_err};
 
 use sessiond_store_sql::rows::VERIFICATION_COLS as COLS;
@@ -188,18 +189,15 @@ impl VerificationStore for SqlStore {
         limit: u32,
         offset: u64,
     ) -> StoreResult<(Vec<Verification>, u64)> {
-        let order_by = sessiond_store_sql::filters::verification_order_by(order, descending);
-        let sql = format!(
-            "SELECT {COLS} FROM verification_sessions WHERE application_id = $1\
-             {order_by} LIMIT $2 OFFSET $3"
+        let page = sessiond_store_sql::filters::verifications_page(
+            sessiond_store_sql::Placeholders::Dollar,
+            app,
+            order,
+            descending,
+            limit,
+            offset,
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(app.as_str())
-            .bind(i64::from(limit))
-            .bind(i64::try_from(offset).unwrap_or(i64::MAX))
-            .fetch_all(self.pool())
-            .await
-            .map_err(map_err)?;
+        let rows = page.query().fetch_all(self.pool()).await.map_err(map_err)?;
         let total: i64 = sqlx::query_scalar(dollar!(statements::COUNT_VERIFICATIONS))
             .bind(app.as_str())
             .fetch_one(self.pool())

@@ -14,7 +14,7 @@ use sessiond_store_sql::rows;
 use sessiond_store_sql::{dollar, statements};
 use sqlx::postgres::PgRow;
 
-use crate::{SqlStore, get, map_err};
+use crate::{PgQuery, SqlStore, get, map_err};
 use sessiond_store_sql::columns::{event_types_text, wants};
 
 use sessiond_store_sql::rows::ENDPOINT_COLS;
@@ -92,19 +92,9 @@ async fn insert_attempt(tx: &mut crate::pool::Tx, a: &Attempt) -> StoreResult<()
     Ok(())
 }
 
-#[async_trait]
-impl WebhookStore for SqlStore {
-    async fn insert_endpoint(&self, e: &Endpoint) -> StoreResult<()> {
-        // The cursor starts at the application's latest event: only later events are sent.
-        sqlx::query(
-            "INSERT INTO webhook_endpoints (id, application_id, url, description, event_types, \
-             enabled, secret, previous_secret, previous_until, cursor_txid, cursor_seq, \
-             created_at, updated_at, version) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, coalesce(l.txid, 0), coalesce(l.seq, 0), \
-             $10, $11, $12 FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT txid, seq FROM events \
-             WHERE application_id = $2 ORDER BY txid DESC, seq DESC LIMIT 1) l ON true",
-        )
-        .bind(e.id.as_str())
+/// Binds `$1`–`$11`, the same in the insert and the update (see `statements::UPDATE_ENDPOINT`).
+fn bind_changeable<'q>(q: PgQuery<'q>, e: &'q Endpoint) -> PgQuery<'q> {
+    q.bind(e.id.as_str())
         .bind(e.application_id.as_str())
         .bind(&e.url)
         .bind(&e.description)
@@ -113,12 +103,27 @@ impl WebhookStore for SqlStore {
         .bind(&e.secret_sealed)
         .bind(&e.previous_secret_sealed)
         .bind(e.previous_until.map(|t| t.0))
-        .bind(e.created_at.0)
         .bind(e.updated_at.0)
         .bind(e.version)
-        .execute(self.pool())
-        .await
-        .map_err(map_err)?;
+}
+
+#[async_trait]
+impl WebhookStore for SqlStore {
+    async fn insert_endpoint(&self, e: &Endpoint) -> StoreResult<()> {
+        // The cursor starts at the application's latest event: only later events are sent.
+        let q = sqlx::query(
+            "INSERT INTO webhook_endpoints (id, application_id, url, description, event_types, \
+             enabled, secret, previous_secret, previous_until, updated_at, version, cursor_txid, \
+             cursor_seq, created_at) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce(l.txid, 0), \
+             coalesce(l.seq, 0), $12 FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT txid, seq \
+             FROM events WHERE application_id = $2 ORDER BY txid DESC, seq DESC LIMIT 1) l ON true",
+        );
+        bind_changeable(q, e)
+            .bind(e.created_at.0)
+            .execute(self.pool())
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 
@@ -149,18 +154,7 @@ impl WebhookStore for SqlStore {
     }
 
     async fn update_endpoint(&self, e: &Endpoint) -> StoreResult<()> {
-        let done = sqlx::query(dollar!(statements::UPDATE_ENDPOINT))
-            .bind(&e.url)
-            .bind(&e.description)
-            .bind(event_types_text(&e.event_types))
-            .bind(e.enabled)
-            .bind(&e.secret_sealed)
-            .bind(&e.previous_secret_sealed)
-            .bind(e.previous_until.map(|t| t.0))
-            .bind(e.updated_at.0)
-            .bind(e.version)
-            .bind(e.application_id.as_str())
-            .bind(e.id.as_str())
+        let done = bind_changeable(sqlx::query(dollar!(statements::UPDATE_ENDPOINT)), e)
             .bind(e.version - 1)
             .execute(self.pool())
             .await

@@ -68,10 +68,6 @@ macro_rules! live_sessions {
     };
 }
 
-/// A session row (alias `s`) of the application bound at `$app` (a placeholder such as `"?1"`)
-/// has not lapsed by that application's last purge of lapsed sessions: its expiry, abandonment
-/// and idle deadline are all later. The purge row is found once per statement (an uncorrelated
-/// subquery), not once per row: joining it cost a third of a user's listing.
 /// A session with its user, by application (`$app`) and id (`$id`), each backend in its own
 /// placeholders: the Equisoft view's one read, the user of the session's current generation.
 #[macro_export]
@@ -99,6 +95,10 @@ macro_rules! session_with_user {
     };
 }
 
+/// A session row (alias `s`) of the application bound at `$app` (a placeholder such as `"?1"`)
+/// has not lapsed by that application's last purge of lapsed sessions: its expiry, abandonment
+/// and idle deadline are all later. The purge row is found once per statement (an uncorrelated
+/// subquery), not once per row: joining it cost a third of a user's listing.
 #[macro_export]
 macro_rules! not_purged {
     ($app:literal) => {
@@ -125,6 +125,31 @@ macro_rules! session_is_live {
          AND EXISTS (SELECT 1 FROM session_purges p WHERE p.application_id = s.application_id \
          AND s.expire_at > p.lapsed_through AND s.abandon_at > p.lapsed_through \
          AND (s.idle_deadline IS NULL OR s.idle_deadline > p.lapsed_through))"
+    };
+}
+
+/// Usable sessions (with their user's columns, for the event) of the application `?1` that
+/// lapsed after the cursor (lapse time `?2`, session id `?3`) and by `?4`, in lapse order, at
+/// most `?5`. `$lapse` is the backend's spelling of a session's lapse time, which must be
+/// exactly its `sessions_by_lapse` index's expression for the index to serve the scan.
+#[macro_export]
+macro_rules! lapsed_sessions {
+    ($lapse:literal) => {
+        concat!(
+            "SELECT ",
+            $crate::session_cols!(),
+            " FROM sessions s JOIN users u ON u.application_id = s.application_id \
+             AND u.id = s.user_id AND u.session_generation = s.user_generation \
+             WHERE s.application_id = ?1 AND ",
+            $lapse,
+            " >= ?2 AND (",
+            $lapse,
+            " > ?2 OR s.id > ?3) AND ",
+            $lapse,
+            " <= ?4 AND s.status IN ('active', 'pending') ORDER BY ",
+            $lapse,
+            ", s.id LIMIT ?5"
+        )
     };
 }
 
@@ -169,16 +194,38 @@ pub fn session_where(app: &AppId, f: &SessionFilter, now: Timestamp, sql: &mut S
     }
 }
 
-/// `ORDER BY …` for a verification listing, ties broken by id so pages never overlap.
-pub fn verification_order_by(order: VerificationOrder, descending: bool) -> &'static str {
-    match (order, descending) {
+/// A page of an application's verifications in the order asked, ties broken by id so pages
+/// never overlap.
+pub fn verifications_page(
+    style: Placeholders,
+    app: &AppId,
+    order: VerificationOrder,
+    descending: bool,
+    limit: u32,
+    offset: u64,
+) -> Sql {
+    let order_by = match (order, descending) {
         (VerificationOrder::Created, true) => " ORDER BY created_at DESC, id DESC",
         (VerificationOrder::Created, false) => " ORDER BY created_at ASC, id ASC",
         (VerificationOrder::Updated, true) => " ORDER BY updated_at DESC, id DESC",
         (VerificationOrder::Updated, false) => " ORDER BY updated_at ASC, id ASC",
         (VerificationOrder::State, true) => " ORDER BY state_rank DESC, id DESC",
         (VerificationOrder::State, false) => " ORDER BY state_rank ASC, id ASC",
-    }
+    };
+    let mut q = Sql::new(
+        style,
+        &format!(
+            "SELECT {} FROM verification_sessions WHERE application_id = ",
+            crate::rows::VERIFICATION_COLS
+        ),
+    );
+    q.bind(Arg::Str(app.0.clone()))
+        .push(order_by)
+        .push(" LIMIT ")
+        .bind(Arg::I64(i64::from(limit)))
+        .push(" OFFSET ")
+        .bind(Arg::I64(i64::try_from(offset).unwrap_or(i64::MAX)));
+    q
 }
 
 /// An application's impersonation audit trail, newest first; with `user`, only the entries in

@@ -266,10 +266,15 @@ pub fn signing_key(r: &impl Row) -> StoreResult<SigningKeyRecord> {
     })
 }
 
-/// A JWT template's columns (table alias `t`).
-pub const TEMPLATE_COLS: &str = "t.id, t.application_id, t.name, t.claims, t.lifetime, \
-     t.allowed_clock_skew, t.custom_signing_key, t.signing_algorithm, t.signing_key, t.created_at, \
-     t.updated_at, t.version, t.claims_sealed";
+/// A JWT template's columns (table alias `t`), as a macro so that statements can `concat!` it.
+#[macro_export]
+macro_rules! template_cols {
+    () => {
+        "t.id, t.application_id, t.name, t.claims, t.lifetime, t.allowed_clock_skew, \
+         t.custom_signing_key, t.signing_algorithm, t.signing_key, t.created_at, t.updated_at, \
+         t.version, t.claims_sealed"
+    };
+}
 
 pub fn template(r: &impl Row) -> StoreResult<JwtTemplate> {
     let claims: Map<String, Value> = json("template claims", &r.text("claims")?)?;

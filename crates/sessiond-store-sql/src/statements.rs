@@ -10,6 +10,26 @@ pub struct SealedSource {
     pub replace: &'static str,
 }
 
+/// The sources a page of sealed values still has to read, in order, each with the exclusive
+/// lower bound on its ids: a page resumes after `after` (the last value the previous page
+/// returned), so sources that sort before its kind are done and its own kind resumes after its id.
+pub fn sealed_plan<'a>(
+    sources: &'static [SealedSource],
+    after: Option<&'a sessiond_core::store::SealedRef>,
+) -> impl Iterator<Item = (&'static SealedSource, &'a str)> {
+    sources.iter().filter_map(move |src| match after {
+        Some(a) if a.kind.as_str() > src.kind => None,
+        Some(a) if a.kind == src.kind => Some((src, a.id.as_str())),
+        _ => Some((src, "")),
+    })
+}
+
+/// How many more values a page of `limit` may take after `got`; `None` when it is full.
+pub fn page_room(limit: u32, got: usize) -> Option<i64> {
+    let room = i64::from(limit) - i64::try_from(got).unwrap_or(i64::MAX);
+    (room > 0).then_some(room)
+}
+
 macro_rules! sealed_sources {
     ($($kind:literal => $page:literal, $replace:literal;)*) => {
         /// Every column that holds sealed values, kinds in sort order, numbered for SQLite.
@@ -95,6 +115,44 @@ pub const DELETE_RETIRED_SIGNING_KEYS: &str = "DELETE FROM signing_keys WHERE ap
      AND state = 'retired' AND publish_until < ?2";
 pub const DELETE_TEMPLATE: &str = "DELETE FROM jwt_templates WHERE application_id = ?1 AND id = \
      ?2";
+pub const SELECT_TEMPLATE: &str = concat!(
+    "SELECT ",
+    crate::template_cols!(),
+    " FROM jwt_templates t WHERE t.application_id = ?1 AND t.id = ?2"
+);
+pub const SELECT_TEMPLATE_BY_NAME: &str = concat!(
+    "SELECT ",
+    crate::template_cols!(),
+    " FROM jwt_templates t WHERE t.application_id = ?1 AND t.name = ?2"
+);
+/// Newest first; `?2` limit, `?3` offset.
+pub const LIST_TEMPLATES: &str = concat!(
+    "SELECT ",
+    crate::template_cols!(),
+    " FROM jwt_templates t WHERE t.application_id = ?1 \
+     ORDER BY t.created_at DESC, t.id DESC LIMIT ?2 OFFSET ?3"
+);
+pub const COUNT_TEMPLATES: &str =
+    "SELECT COUNT(*) AS n FROM jwt_templates WHERE application_id = ?1";
+/// Templates whose claims are still stored in the clear, after id `?1`, at most `?2`.
+pub const TEMPLATES_WITH_CLEAR_CLAIMS: &str = concat!(
+    "SELECT ",
+    crate::template_cols!(),
+    " FROM jwt_templates t WHERE t.claims_sealed IS NULL AND t.claims <> '{}' AND t.id > ?1 \
+     ORDER BY t.id LIMIT ?2"
+);
+/// The insert and the update bind `?1`–`?12` alike: the id and application, then every field an
+/// update may write. `?13` is the creation time in the insert and the replaced version in the
+/// update.
+pub const INSERT_TEMPLATE: &str = "INSERT INTO jwt_templates (id, application_id, name, claims, \
+     lifetime, allowed_clock_skew, custom_signing_key, signing_algorithm, signing_key, updated_at, \
+     version, claims_sealed, created_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+/// See [`INSERT_TEMPLATE`].
+pub const UPDATE_TEMPLATE: &str = "UPDATE jwt_templates SET name = ?3, claims = ?4, lifetime = ?5, \
+     allowed_clock_skew = ?6, custom_signing_key = ?7, signing_algorithm = ?8, signing_key = ?9, \
+     updated_at = ?10, version = ?11, claims_sealed = ?12 \
+     WHERE id = ?1 AND application_id = ?2 AND version = ?13";
 pub const SEAL_SESSION_SSO: &str = "UPDATE sessions SET sso = ?1, attributes = ?2 WHERE \
      application_id = ?3 AND id = ?4 AND version = ?5 AND sso IS NULL";
 pub const INSERT_USER: &str = "INSERT INTO users (id, application_id, external_id, profile, \
@@ -143,9 +201,11 @@ pub const DELETE_ATTEMPTS_BEFORE: &str = "DELETE FROM webhook_attempts WHERE end
 pub const UPDATE_DELIVERY: &str = "UPDATE webhook_deliveries SET state = ?1, attempts = ?2, \
      next_at = ?3, lease_holder = NULL, lease_until = 0, last_status = ?4, updated_at = ?5 WHERE \
      endpoint_id = ?6 AND event_id = ?7 AND lease_holder = ?8";
-pub const UPDATE_ENDPOINT: &str = "UPDATE webhook_endpoints SET url = ?1, description = ?2, \
-     event_types = ?3, enabled = ?4, secret = ?5, previous_secret = ?6, previous_until = ?7, \
-     updated_at = ?8, version = ?9 WHERE application_id = ?10 AND id = ?11 AND version = ?12";
+/// Binds `?1`–`?11` as each backend's endpoint insert does (the id and application, then every
+/// field an update may write); `?12` is the replaced version.
+pub const UPDATE_ENDPOINT: &str = "UPDATE webhook_endpoints SET url = ?3, description = ?4, \
+     event_types = ?5, enabled = ?6, secret = ?7, previous_secret = ?8, previous_until = ?9, \
+     updated_at = ?10, version = ?11 WHERE id = ?1 AND application_id = ?2 AND version = ?12";
 pub const DELETE_ENDPOINT: &str = "DELETE FROM webhook_endpoints WHERE application_id = ?1 AND id \
      = ?2";
 pub const SELECT_EVENT_TYPE: &str = "SELECT id, type FROM events WHERE application_id = ?1 AND id \

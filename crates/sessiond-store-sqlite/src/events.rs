@@ -57,14 +57,8 @@ impl EventStore for SqliteStore {
             .push(" AND seq > ")
             .bind(Arg::I64(after.seq));
         if !kinds.is_empty() {
-            q.push(" AND type IN (");
-            for (i, k) in kinds.iter().enumerate() {
-                if i > 0 {
-                    q.push(", ");
-                }
-                q.bind(Arg::Str(k.as_str().to_owned()));
-            }
-            q.push(")");
+            q.push(" AND type IN ")
+                .bind_list(kinds.iter().map(|k| Arg::Str(k.as_str().to_owned())));
         }
         q.push(" ORDER BY seq LIMIT ")
             .bind(Arg::I64(i64::from(limit)));

@@ -18,16 +18,10 @@ impl SealedStore for SqliteStore {
     ) -> StoreResult<Vec<(SealedRef, Vec<u8>)>> {
         self.read(|c| {
             let mut out = Vec::new();
-            for src in SEALED_SOURCES {
-                let lower = match after {
-                    Some(a) if a.kind.as_str() > src.kind => continue,
-                    Some(a) if a.kind == src.kind => a.id.as_str(),
-                    _ => "",
-                };
-                let want = i64::from(limit) - out.len() as i64;
-                if want <= 0 {
+            for (src, lower) in statements::sealed_plan(SEALED_SOURCES, after) {
+                let Some(want) = statements::page_room(limit, out.len()) else {
                     break;
-                }
+                };
                 let rows = all(c, src.page, params![lower, want], |r| {
                     Ok((
                         SealedRef {
@@ -81,8 +75,7 @@ impl JobLeaseStore for SqliteStore {
         outcome: &str,
         now: Timestamp,
     ) -> StoreResult<()> {
-        let outcome: String = outcome.chars().take(500).collect();
-        let job = job.to_owned();
+        let (job, outcome) = (job.to_owned(), outcome.to_owned());
         self.write(move |c| {
             exec(
                 c,

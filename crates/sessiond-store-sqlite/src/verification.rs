@@ -11,7 +11,7 @@ use sessiond_core::store::{
 use sessiond_core::verification::{State, Verification, VerificationId};
 use sessiond_store_sql::statements;
 
-use crate::{SqliteStore, all, count, exec, first, i64_of};
+use crate::{Run, SqliteStore, all, count, exec, first};
 
 use sessiond_store_sql::rows::VERIFICATION_COLS as COLS;
 
@@ -188,18 +188,16 @@ impl VerificationStore for SqliteStore {
         limit: u32,
         offset: u64,
     ) -> StoreResult<(Vec<Verification>, u64)> {
-        let order_by = sessiond_store_sql::filters::verification_order_by(order, descending);
-        let sql = format!(
-            "SELECT {COLS} FROM verification_sessions WHERE application_id = ?1\
-             {order_by} LIMIT ?2 OFFSET ?3"
+        let page = sessiond_store_sql::filters::verifications_page(
+            sessiond_store_sql::Placeholders::Question,
+            app,
+            order,
+            descending,
+            limit,
+            offset,
         );
         self.read(|c| {
-            let list = all(
-                c,
-                &sql,
-                params![app.as_str(), i64::from(limit), i64_of(offset)],
-                from_row,
-            )?;
+            let list = page.all(c, from_row)?;
             let total = count(c, statements::COUNT_VERIFICATIONS, [app.as_str()])?;
             Ok((list, total))
         })

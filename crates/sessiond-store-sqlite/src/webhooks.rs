@@ -99,33 +99,44 @@ fn finish_one(c: &Connection, holder: &str, a: &Attempt, next: NextStep) -> Stor
     Ok(n == 1)
 }
 
+/// Runs the insert or the update: `?1`–`?11` are the same in both (see
+/// `statements::UPDATE_ENDPOINT`), `last` is `?12`.
+fn write_endpoint(c: &Connection, sql: &str, e: &Endpoint, last: i64) -> StoreResult<u64> {
+    exec(
+        c,
+        sql,
+        params![
+            e.id.as_str(),
+            e.application_id.as_str(),
+            e.url,
+            e.description,
+            event_types_text(&e.event_types),
+            e.enabled,
+            e.secret_sealed,
+            e.previous_secret_sealed,
+            e.previous_until.map(|t| t.0),
+            e.updated_at.0,
+            e.version,
+            last
+        ],
+    )
+}
+
 #[async_trait]
 impl WebhookStore for SqliteStore {
     async fn insert_endpoint(&self, e: &Endpoint) -> StoreResult<()> {
         let e = e.clone();
         self.write(move |c| {
             // The cursor starts at the application's latest event: only later events are sent.
-            exec(
+            write_endpoint(
                 c,
                 "INSERT INTO webhook_endpoints (id, application_id, url, description, event_types, \
-                 enabled, secret, previous_secret, previous_until, cursor_txid, cursor_seq, \
-                 created_at, updated_at, version) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, \
-                 coalesce((SELECT max(seq) FROM events WHERE application_id = ?2), 0), ?10, ?11, ?12)",
-                params![
-                    e.id.as_str(),
-                    e.application_id.as_str(),
-                    e.url,
-                    e.description,
-                    event_types_text(&e.event_types),
-                    e.enabled,
-                    e.secret_sealed,
-                    e.previous_secret_sealed,
-                    e.previous_until.map(|t| t.0),
-                    e.created_at.0,
-                    e.updated_at.0,
-                    e.version
-                ],
+                 enabled, secret, previous_secret, previous_until, updated_at, version, \
+                 cursor_txid, cursor_seq, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, \
+                 coalesce((SELECT max(seq) FROM events WHERE application_id = ?2), 0), ?12)",
+                &e,
+                e.created_at.0,
             )?;
             Ok(())
         })
@@ -150,24 +161,7 @@ impl WebhookStore for SqliteStore {
     async fn update_endpoint(&self, e: &Endpoint) -> StoreResult<()> {
         let e = e.clone();
         self.write(move |c| {
-            let n = exec(
-                c,
-                statements::UPDATE_ENDPOINT,
-                params![
-                    e.url,
-                    e.description,
-                    event_types_text(&e.event_types),
-                    e.enabled,
-                    e.secret_sealed,
-                    e.previous_secret_sealed,
-                    e.previous_until.map(|t| t.0),
-                    e.updated_at.0,
-                    e.version,
-                    e.application_id.as_str(),
-                    e.id.as_str(),
-                    e.version - 1
-                ],
-            )?;
+            let n = write_endpoint(c, statements::UPDATE_ENDPOINT, &e, e.version - 1)?;
             if n == 1 {
                 return Ok(());
             }

@@ -129,7 +129,7 @@ pub trait JobLeaseStore: Send + Sync {
         holder: &str,
         now: Timestamp,
     ) -> StoreResult<bool>;
-    /// Records the outcome of a claimed run.
+    /// Records the outcome of a claimed run (at most `jobs::MAX_OUTCOME_CHARS` characters).
     async fn finish_job_run(
         &self,
         job: &str,

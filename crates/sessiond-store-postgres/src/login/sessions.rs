@@ -261,29 +261,10 @@ impl SessionStore for SqlStore {
     }
 }
 
-/// The lapse expression, exactly as `sessions_by_lapse` indexes it.
-macro_rules! lapse {
-    () => {
-        "LEAST(s.expire_at, s.abandon_at, COALESCE(s.idle_deadline, s.expire_at))"
-    };
-}
-
 /// Usable sessions of the application that lapsed after the cursor and by `now`, in lapse order.
-const LAPSED: &str = concat!(
-    "SELECT ",
-    session_cols!(),
-    " FROM sessions s JOIN users u ON u.application_id = s.application_id AND u.id = s.user_id \
-     AND u.session_generation = s.user_generation \
-     WHERE s.application_id = $1 AND ",
-    lapse!(),
-    " >= $2 AND (",
-    lapse!(),
-    " > $2 OR s.id > $3) AND ",
-    lapse!(),
-    " <= $4 AND s.status IN ('active', 'pending') ORDER BY ",
-    lapse!(),
-    ", s.id LIMIT $5"
-);
+const LAPSED: &str = dollar!(sessiond_store_sql::lapsed_sessions!(
+    "LEAST(s.expire_at, s.abandon_at, COALESCE(s.idle_deadline, s.expire_at))"
+));
 
 impl SqlStore {
     /// Writes `session.expired` for the sessions that lapsed since each application's cursor

@@ -16,23 +16,11 @@ use super::*;
 
 // ---- JWT templates ----
 
-pub(super) use sessiond_store_sql::rows::TEMPLATE_COLS;
-
 pub(super) fn template_from_row(row: &PgRow) -> StoreResult<JwtTemplate> {
     rows::template(&Pg(row))
 }
 
-pub(super) async fn fetch_template(store: &SqlStore, sql: Sql) -> StoreResult<Option<JwtTemplate>> {
-    let row = sql
-        .query()
-        .fetch_optional(store.pool())
-        .await
-        .map_err(map_err)?;
-    row.as_ref().map(template_from_row).transpose()
-}
-
-/// Binds `$1`–`$12`, the same in the insert and the update: the id and application, then every
-/// field an update may write.
+/// Binds `$1`–`$12`, the same in the insert and the update (see `statements::INSERT_TEMPLATE`).
 fn bind_changeable<'q>(q: PgQuery<'q>, t: &'q JwtTemplate) -> PgQuery<'q> {
     q.bind(t.id.as_str())
         .bind(t.application_id.as_str())
@@ -48,15 +36,28 @@ fn bind_changeable<'q>(q: PgQuery<'q>, t: &'q JwtTemplate) -> PgQuery<'q> {
         .bind(t.claims_sealed.clone())
 }
 
+impl SqlStore {
+    /// The template named by `key` (its id or its name, as `sql` asks) in the application.
+    async fn template_by(
+        &self,
+        sql: &'static str,
+        app: &AppId,
+        key: &str,
+    ) -> StoreResult<Option<JwtTemplate>> {
+        let row = sqlx::query(sql)
+            .bind(app.as_str())
+            .bind(key)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(template_from_row).transpose()
+    }
+}
+
 #[async_trait]
 impl TemplateStore for SqlStore {
     async fn insert_template(&self, t: &JwtTemplate) -> StoreResult<()> {
-        let q = sqlx::query(
-            "INSERT INTO jwt_templates (id, application_id, name, claims, lifetime, allowed_clock_skew, \
-             custom_signing_key, signing_algorithm, signing_key, updated_at, version, claims_sealed, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        );
-        bind_changeable(q, t)
+        bind_changeable(sqlx::query(dollar!(statements::INSERT_TEMPLATE)), t)
             .bind(t.created_at.0)
             .execute(self.pool())
             .await
@@ -65,13 +66,8 @@ impl TemplateStore for SqlStore {
     }
 
     async fn get_template(&self, app: &AppId, id: &TemplateId) -> StoreResult<Option<JwtTemplate>> {
-        let mut sql = sql(&format!(
-            "SELECT {TEMPLATE_COLS} FROM jwt_templates t WHERE t.application_id = "
-        ));
-        sql.bind(Arg::Str(app.0.clone()))
-            .push(" AND t.id = ")
-            .bind(Arg::Str(id.0.clone()));
-        fetch_template(self, sql).await
+        self.template_by(dollar!(statements::SELECT_TEMPLATE), app, id.as_str())
+            .await
     }
 
     async fn get_template_by_name(
@@ -79,13 +75,8 @@ impl TemplateStore for SqlStore {
         app: &AppId,
         name: &str,
     ) -> StoreResult<Option<JwtTemplate>> {
-        let mut sql = sql(&format!(
-            "SELECT {TEMPLATE_COLS} FROM jwt_templates t WHERE t.application_id = "
-        ));
-        sql.bind(Arg::Str(app.0.clone()))
-            .push(" AND t.name = ")
-            .bind(Arg::Str(name.to_owned()));
-        fetch_template(self, sql).await
+        self.template_by(dollar!(statements::SELECT_TEMPLATE_BY_NAME), app, name)
+            .await
     }
 
     async fn list_templates(
@@ -94,21 +85,19 @@ impl TemplateStore for SqlStore {
         limit: u32,
         offset: u64,
     ) -> StoreResult<(Vec<JwtTemplate>, u64)> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM jwt_templates WHERE application_id = $1")
+        let row = sqlx::query(dollar!(statements::COUNT_TEMPLATES))
             .bind(app.as_str())
             .fetch_one(self.pool())
             .await
             .map_err(map_err)?;
         let total: i64 = get(&row, "n")?;
-        let mut sql = sql(&format!(
-            "SELECT {TEMPLATE_COLS} FROM jwt_templates t WHERE t.application_id = "
-        ));
-        sql.bind(Arg::Str(app.0.clone()))
-            .push(" ORDER BY t.created_at DESC, t.id DESC LIMIT ")
-            .bind(Arg::I64(i64::from(limit)))
-            .push(" OFFSET ")
-            .bind(Arg::I64(i64_of(offset)));
-        let rows = sql.query().fetch_all(self.pool()).await.map_err(map_err)?;
+        let rows = sqlx::query(dollar!(statements::LIST_TEMPLATES))
+            .bind(app.as_str())
+            .bind(i64::from(limit))
+            .bind(i64_of(offset))
+            .fetch_all(self.pool())
+            .await
+            .map_err(map_err)?;
         let list = rows
             .iter()
             .map(template_from_row)
@@ -117,12 +106,7 @@ impl TemplateStore for SqlStore {
     }
 
     async fn update_template(&self, t: &JwtTemplate) -> StoreResult<()> {
-        let q = sqlx::query(
-            "UPDATE jwt_templates SET name = $3, claims = $4, lifetime = $5, allowed_clock_skew = $6, \
-             custom_signing_key = $7, signing_algorithm = $8, signing_key = $9, updated_at = $10, \
-             version = $11, claims_sealed = $12 WHERE id = $1 AND application_id = $2 AND version = $13",
-        );
-        let done = bind_changeable(q, t)
+        let done = bind_changeable(sqlx::query(dollar!(statements::UPDATE_TEMPLATE)), t)
             .bind(t.version - 1)
             .execute(self.pool())
             .await

@@ -6,7 +6,7 @@ use sessiond_core::store::{StoreResult, StoredUser, UpgradeStore};
 use sessiond_core::template::JwtTemplate;
 use sessiond_store_sql::{dollar, statements};
 
-use super::templates::{TEMPLATE_COLS, template_from_row};
+use super::templates::template_from_row;
 use super::*;
 use crate::SqlStore;
 
@@ -63,11 +63,7 @@ impl UpgradeStore for SqlStore {
         after: &str,
         limit: u32,
     ) -> StoreResult<Vec<JwtTemplate>> {
-        let sql = format!(
-            "SELECT {TEMPLATE_COLS} FROM jwt_templates t \
-             WHERE t.claims_sealed IS NULL AND t.claims <> '{{}}' AND t.id > $1 ORDER BY t.id LIMIT $2"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows = sqlx::query(dollar!(statements::TEMPLATES_WITH_CLEAR_CLAIMS))
             .bind(after)
             .bind(i64::from(limit))
             .fetch_all(self.pool())

@@ -121,17 +121,9 @@ impl UserStore for SqlStore {
         id: &UserId,
         event: Option<&NewEvent>,
     ) -> StoreResult<bool> {
-        let q = sqlx::query(concat!(
-            "WITH d AS (DELETE FROM users WHERE application_id = $1 AND id = $2 RETURNING 1), ",
-            crate::events::event_cte!("d", 3, 4, 5, 6, 7, 8),
-            " SELECT count(*) AS n FROM d"
-        ))
-        .bind(app.as_str())
-        .bind(id.as_str());
-        let row = crate::events::bind(q, event)
-            .fetch_one(self.pool())
-            .await
-            .map_err(map_err)?;
-        Ok(get::<i64>(&row, "n")? == 1)
+        const DELETE: &str = crate::events::delete_with_event!(
+            "DELETE FROM users WHERE application_id = $1 AND id = $2"
+        );
+        self.delete_one(DELETE, app, id.as_str(), event).await
     }
 }

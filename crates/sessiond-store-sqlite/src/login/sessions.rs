@@ -35,16 +35,58 @@ const GET_SESSION_WITH_USER: &str = sessiond_store_sql::session_with_user!(
     ", s.rowid AS session_row, u.rowid AS user_row"
 );
 
-/// A session's new state under optimistic concurrency (`?12` the version it was read at).
+/// A session's new state under optimistic concurrency: `?1`–`?13` as [`session_params`] binds
+/// them, `?14` the version it was read at.
 const UPDATE_SESSION: &str = concat!(
-    "UPDATE sessions AS s SET status = ?1, actor = ?2, activity = ?3, last_active_organization_id = ?4, \
-     updated_at = ?5, last_active_at = ?6, abandon_at = ?7, idle_deadline = ?8, version = ?9, \
-     user_id = ?13, attributes = ?14, user_generation = \
-     (SELECT session_generation FROM users WHERE application_id = ?10 AND id = ?13) \
-     WHERE s.application_id = ?10 AND s.id = ?11 AND s.version = ?12 \
-     AND EXISTS (SELECT 1 FROM users WHERE application_id = ?10 AND id = ?13) AND ",
+    "UPDATE sessions AS s SET user_id = ?3, status = ?4, actor = ?5, activity = ?6, \
+     last_active_organization_id = ?7, updated_at = ?8, last_active_at = ?9, abandon_at = ?10, \
+     idle_deadline = ?11, version = ?12, attributes = ?13, user_generation = \
+     (SELECT session_generation FROM users WHERE application_id = ?2 AND id = ?3) \
+     WHERE s.application_id = ?2 AND s.id = ?1 AND s.version = ?14 \
+     AND EXISTS (SELECT 1 FROM users WHERE application_id = ?2 AND id = ?3) AND ",
     sessiond_store_sql::session_is_live!()
 );
+
+/// A new session of a user of the same application (otherwise nothing is inserted): `?1`–`?13`
+/// as [`session_params`] binds them, then `?14` client, `?15` created, `?16` expiry, `?17` SSO.
+const INSERT_SESSION: &str = "INSERT INTO sessions (id, application_id, user_id, status, actor, \
+     activity, last_active_organization_id, updated_at, last_active_at, abandon_at, idle_deadline, \
+     version, attributes, client_id, created_at, expire_at, sso, user_generation) \
+     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+     u.session_generation FROM users u WHERE u.application_id = ?2 AND u.id = ?3";
+
+/// Runs [`INSERT_SESSION`] or [`UPDATE_SESSION`]: `?1`–`?13` are the id, application and user,
+/// then every field an update may write; `more` binds the rest.
+fn session_params(
+    c: &Connection,
+    sql: &str,
+    s: &Session,
+    attributes: &str,
+    more: &[&dyn rusqlite::ToSql],
+) -> StoreResult<u64> {
+    let actor = s.actor.as_ref().map(Value::to_string);
+    let idle = s.idle_deadline.map(|t| t.0);
+    let shared: [&dyn rusqlite::ToSql; 13] = [
+        &s.id.0,
+        &s.application_id.0,
+        &s.user_id.0,
+        &s.status.as_str(),
+        &actor,
+        &s.activity,
+        &s.last_active_organization_id,
+        &s.updated_at.0,
+        &s.last_active_at.0,
+        &s.abandon_at.0,
+        &idle,
+        &s.version,
+        &attributes,
+    ];
+    exec(
+        c,
+        sql,
+        rusqlite::params_from_iter(shared.iter().chain(more.iter())),
+    )
+}
 
 pub(super) fn get_session(conn: &Connection, app: &str, id: &str) -> StoreResult<Option<Session>> {
     first(conn, GET_SESSION, [app, id], session_from_row)
@@ -73,26 +115,7 @@ fn write_session(
     attributes: &str,
     event: Option<&NewEvent>,
 ) -> StoreResult<()> {
-    let n = exec(
-        c,
-        UPDATE_SESSION,
-        params![
-            s.status.as_str(),
-            s.actor.as_ref().map(Value::to_string),
-            s.activity,
-            s.last_active_organization_id,
-            s.updated_at.0,
-            s.last_active_at.0,
-            s.abandon_at.0,
-            s.idle_deadline.map(|t| t.0),
-            s.version,
-            s.application_id.as_str(),
-            s.id.as_str(),
-            s.version - 1,
-            s.user_id.as_str(),
-            attributes
-        ],
-    )?;
+    let n = session_params(c, UPDATE_SESSION, s, attributes, &[&(s.version - 1)])?;
     if n == 1 {
         if s.status.is_terminal() {
             exec(
@@ -116,33 +139,9 @@ impl SessionStore for SqliteStore {
         let s = s.clone();
         let event = event.cloned();
         self.write(move |c| {
-            let n = exec(
-                c,
-                "INSERT INTO sessions (id, application_id, user_id, client_id, status, actor, activity, \
-                 last_active_organization_id, created_at, updated_at, last_active_at, expire_at, abandon_at, \
-                 idle_deadline, version, attributes, sso, user_generation) \
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-                 u.session_generation FROM users u WHERE u.application_id = ?2 AND u.id = ?3",
-                params![
-                    s.id.as_str(),
-                    s.application_id.as_str(),
-                    s.user_id.as_str(),
-                    s.client_id.as_str(),
-                    s.status.as_str(),
-                    s.actor.as_ref().map(Value::to_string),
-                    s.activity,
-                    s.last_active_organization_id,
-                    s.created_at.0,
-                    s.updated_at.0,
-                    s.last_active_at.0,
-                    s.expire_at.0,
-                    s.abandon_at.0,
-                    s.idle_deadline.map(|t| t.0),
-                    s.version,
-                    attributes,
-                    s.sso
-                ],
-            )?;
+            let more: [&dyn rusqlite::ToSql; 4] =
+                [&s.client_id.0, &s.created_at.0, &s.expire_at.0, &s.sso];
+            let n = session_params(c, INSERT_SESSION, &s, &attributes, &more)?;
             // The user must belong to the same application; otherwise nothing is inserted.
             if n == 1 {
                 crate::events::append(c, event.as_ref())
@@ -262,28 +261,9 @@ impl SessionStore for SqliteStore {
     }
 }
 
-/// The lapse expression, exactly as `sessions_by_lapse` indexes it.
-macro_rules! lapse {
-    () => {
-        "min(s.expire_at, s.abandon_at, coalesce(s.idle_deadline, s.expire_at))"
-    };
-}
-
 /// Usable sessions of the application that lapsed after the cursor and by `now`, in lapse order.
-const LAPSED: &str = concat!(
-    "SELECT ",
-    session_cols!(),
-    " FROM sessions s JOIN users u ON u.application_id = s.application_id AND u.id = s.user_id \
-     AND u.session_generation = s.user_generation \
-     WHERE s.application_id = ?1 AND ",
-    lapse!(),
-    " >= ?2 AND (",
-    lapse!(),
-    " > ?2 OR s.id > ?3) AND ",
-    lapse!(),
-    " <= ?4 AND s.status IN ('active', 'pending') ORDER BY ",
-    lapse!(),
-    ", s.id LIMIT ?5"
+const LAPSED: &str = sessiond_store_sql::lapsed_sessions!(
+    "min(s.expire_at, s.abandon_at, coalesce(s.idle_deadline, s.expire_at))"
 );
 
 /// Each application's lapse-event cursor: (application, lapse time, session id), `None` before

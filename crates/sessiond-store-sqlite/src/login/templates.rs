@@ -14,8 +14,6 @@ use sessiond_store_sql::statements;
 
 // ---- JWT templates ----
 
-pub(super) use sessiond_store_sql::rows::TEMPLATE_COLS;
-
 pub(super) fn template_from_row(row: &Row<'_>) -> StoreResult<JwtTemplate> {
     rows::template(&Lite(row))
 }
@@ -27,11 +25,33 @@ pub(super) fn get_template(
 ) -> StoreResult<Option<JwtTemplate>> {
     first(
         conn,
-        &format!(
-            "SELECT {TEMPLATE_COLS} FROM jwt_templates t WHERE t.application_id = ?1 AND t.id = ?2"
-        ),
+        statements::SELECT_TEMPLATE,
         [app, id],
         template_from_row,
+    )
+}
+
+/// Runs the insert or the update: `?1`–`?12` are the same in both (see
+/// `statements::INSERT_TEMPLATE`), `last` is `?13`.
+fn write_template(c: &Connection, sql: &str, t: &JwtTemplate, last: i64) -> StoreResult<u64> {
+    exec(
+        c,
+        sql,
+        params![
+            t.id.as_str(),
+            t.application_id.as_str(),
+            t.name.as_str(),
+            Value::Object(t.claims.clone()).to_string(),
+            i64_of(t.lifetime_secs),
+            i64_of(t.allowed_clock_skew_secs),
+            i64::from(t.custom_signing_key),
+            t.signing_algorithm.as_str(),
+            t.signing_key_sealed,
+            t.updated_at.0,
+            t.version,
+            t.claims_sealed,
+            last
+        ],
     )
 }
 
@@ -40,27 +60,7 @@ impl TemplateStore for SqliteStore {
     async fn insert_template(&self, t: &JwtTemplate) -> StoreResult<()> {
         let t = t.clone();
         self.write(move |c| {
-            exec(
-                c,
-                "INSERT INTO jwt_templates (id, application_id, name, claims, lifetime, allowed_clock_skew, \
-                 custom_signing_key, signing_algorithm, signing_key, created_at, updated_at, version, \
-                 claims_sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                params![
-                    t.id.as_str(),
-                    t.application_id.as_str(),
-                    t.name.as_str(),
-                    Value::Object(t.claims.clone()).to_string(),
-                    i64_of(t.lifetime_secs),
-                    i64_of(t.allowed_clock_skew_secs),
-                    i64::from(t.custom_signing_key),
-                    t.signing_algorithm.as_str(),
-                    t.signing_key_sealed,
-                    t.created_at.0,
-                    t.updated_at.0,
-                    t.version,
-                    t.claims_sealed
-                ],
-            )?;
+            write_template(c, statements::INSERT_TEMPLATE, &t, t.created_at.0)?;
             Ok(())
         })
         .await
@@ -78,9 +78,7 @@ impl TemplateStore for SqliteStore {
         self.read(|c| {
             first(
                 c,
-                &format!(
-                    "SELECT {TEMPLATE_COLS} FROM jwt_templates t WHERE t.application_id = ?1 AND t.name = ?2"
-                ),
+                statements::SELECT_TEMPLATE_BY_NAME,
                 [app.as_str(), name],
                 template_from_row,
             )
@@ -94,17 +92,10 @@ impl TemplateStore for SqliteStore {
         offset: u64,
     ) -> StoreResult<(Vec<JwtTemplate>, u64)> {
         self.read(|c| {
-            let total = count(
-                c,
-                "SELECT COUNT(*) FROM jwt_templates WHERE application_id = ?1",
-                [app.as_str()],
-            )?;
+            let total = count(c, statements::COUNT_TEMPLATES, [app.as_str()])?;
             let list = all(
                 c,
-                &format!(
-                    "SELECT {TEMPLATE_COLS} FROM jwt_templates t WHERE t.application_id = ?1 \
-                     ORDER BY t.created_at DESC, t.id DESC LIMIT ?2 OFFSET ?3"
-                ),
+                statements::LIST_TEMPLATES,
                 params![app.as_str(), i64::from(limit), i64_of(offset)],
                 template_from_row,
             )?;
@@ -115,28 +106,7 @@ impl TemplateStore for SqliteStore {
     async fn update_template(&self, t: &JwtTemplate) -> StoreResult<()> {
         let t = t.clone();
         self.write(move |c| {
-            let n = exec(
-                c,
-                "UPDATE jwt_templates SET name = ?1, claims = ?2, lifetime = ?3, allowed_clock_skew = ?4, \
-                 custom_signing_key = ?5, signing_algorithm = ?6, signing_key = ?7, updated_at = ?8, version = ?9, \
-                 claims_sealed = ?13 WHERE application_id = ?10 AND id = ?11 AND version = ?12",
-                params![
-                    t.name.as_str(),
-                    Value::Object(t.claims.clone()).to_string(),
-                    i64_of(t.lifetime_secs),
-                    i64_of(t.allowed_clock_skew_secs),
-                    i64::from(t.custom_signing_key),
-                    t.signing_algorithm.as_str(),
-                    t.signing_key_sealed,
-                    t.updated_at.0,
-                    t.version,
-                    t.application_id.as_str(),
-                    t.id.as_str(),
-                    t.version - 1,
-                    t.claims_sealed
-                ],
-            )?;
-            if n == 1 {
+            if write_template(c, statements::UPDATE_TEMPLATE, &t, t.version - 1)? == 1 {
                 return Ok(());
             }
             match get_template(c, t.application_id.as_str(), t.id.as_str())? {

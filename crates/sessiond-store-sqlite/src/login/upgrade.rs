@@ -7,7 +7,7 @@ use sessiond_core::store::{StoreResult, StoredUser, UpgradeStore};
 use sessiond_core::template::JwtTemplate;
 use sessiond_store_sql::statements;
 
-use super::templates::{TEMPLATE_COLS, template_from_row};
+use super::templates::template_from_row;
 use super::*;
 use crate::{SqliteStore, all, exec};
 
@@ -73,10 +73,13 @@ impl UpgradeStore for SqliteStore {
         after: &str,
         limit: u32,
     ) -> StoreResult<Vec<JwtTemplate>> {
-        let sql = format!(
-            "SELECT {TEMPLATE_COLS} FROM jwt_templates t \
-             WHERE t.claims_sealed IS NULL AND t.claims <> '{{}}' AND t.id > ?1 ORDER BY t.id LIMIT ?2"
-        );
-        self.read(|c| all(c, &sql, rusqlite::params![after, limit], template_from_row))
+        self.read(|c| {
+            all(
+                c,
+                statements::TEMPLATES_WITH_CLEAR_CLAIMS,
+                rusqlite::params![after, limit],
+                template_from_row,
+            )
+        })
     }
 }
