@@ -7,8 +7,11 @@ use crate::error::{Error, Result};
 use crate::ids::{ClientId, SessionId, UserId};
 use crate::retry::{Attempt, retry_optimistic};
 use crate::session::{Event, Session, SessionAttributes, SessionStatus, SsoDetails, transition};
-use crate::store::{SessionDeletion, SessionFilter, StoreError};
+use crate::store::{
+    Modified, SessionChange, SessionDeletion, SessionFilter, SessionStep, StoreError,
+};
 use crate::user::{User, UserSearch};
+use std::sync::Arc;
 
 use super::*;
 
@@ -78,7 +81,8 @@ impl LoginService {
             .await?)
     }
 
-    /// Applies `event` under optimistic concurrency; a no-op transition is not written.
+    /// Applies `event`: read and written in one store transaction where the store offers that,
+    /// otherwise under optimistic concurrency. A no-op transition is not written.
     pub async fn apply(
         &self,
         app: &Application,
@@ -99,6 +103,22 @@ impl LoginService {
         event: Event,
         now: Timestamp,
     ) -> Result<Session> {
+        if loaded.is_none() {
+            // Where the store can read and write in one transaction, nothing can race the write.
+            let step = event_step(event.clone(), app, now);
+            match self.store.modify_session(&app.id, id, step).await? {
+                None => {}
+                Some(Modified::Missing) => return Err(not_found("session")),
+                Some(Modified::Unchanged(s)) => return Ok(s),
+                Some(Modified::Refused(e)) => return Err(e),
+                Some(Modified::Written { after, evented, .. }) => {
+                    if evented {
+                        self.events.raise();
+                    }
+                    return Ok(after);
+                }
+            }
+        }
         // A write that ends the session also empties its token vault (see `update_session`).
         let (_, after) = self
             .write_session(app, id, loaded, |s| {
@@ -158,9 +178,10 @@ impl LoginService {
     }
 
     /// Revokes every usable (active or pending) session of a user; returns how many. Each page
-    /// of up to [`REVOKE_PAGE`] sessions is one read and one write (a transaction of the
-    /// page's updates, all or none), not a read and a write per session; a page another writer
-    /// changed meanwhile is read again.
+    /// of up to [`REVOKE_PAGE`] sessions is one store transaction where the store offers that
+    /// (`modify_sessions`), otherwise one read and one write (a transaction of the page's
+    /// updates, all or none), not a read and a write per session; a page another writer changed
+    /// meanwhile is read again.
     pub async fn revoke_user_sessions(
         &self,
         app: &Application,
@@ -173,40 +194,60 @@ impl LoginService {
             ..SessionFilter::default()
         };
         let mut revoked = 0;
+        let step = event_step(Event::Revoke, app, now);
         loop {
-            let written = retry_optimistic(|| async {
-                let page = self
-                    .list_sessions_page(app, &filter, REVOKE_PAGE, 0, now)
-                    .await?;
-                let changes: Vec<_> = page
-                    .iter()
-                    .filter_map(|s| {
-                        // One that cannot be revoked (it lapsed since the read) is left as it is.
-                        let mut next = transition(s, Event::Revoke, &app.settings, now).ok()?;
-                        (next != *s).then(|| {
-                            next.version = s.version + 1;
-                            let event = crate::events::session_changed(s, &next);
-                            (next, event)
-                        })
-                    })
-                    .collect();
-                if changes.is_empty() {
-                    return Ok(Attempt::Done(0));
-                }
-                let n = changes.len() as u64;
-                match self.store.update_sessions(&changes).await {
-                    // Gone meanwhile: the page is read again without it.
-                    Err(StoreError::NotFound) => Ok(Attempt::Raced),
-                    written => Attempt::of_write(written, n),
-                }
-            })
-            .await?;
+            // Where the store offers it, a page is read and revoked in one transaction.
+            let offered = self
+                .store
+                .modify_sessions(&app.id, &filter, REVOKE_PAGE, now, step.clone())
+                .await?;
+            let written = match offered {
+                Some(n) => n,
+                None => self.revoke_page(app, &filter, now).await?,
+            };
             if written == 0 {
                 return Ok(revoked);
             }
             self.events.raise();
             revoked += written;
         }
+    }
+
+    /// One page of [`Self::revoke_user_sessions`] as a read and a conditional write: how many
+    /// sessions it revoked.
+    async fn revoke_page(
+        &self,
+        app: &Application,
+        filter: &SessionFilter,
+        now: Timestamp,
+    ) -> Result<u64> {
+        retry_optimistic(|| async {
+            let page = self
+                .list_sessions_page(app, filter, REVOKE_PAGE, 0, now)
+                .await?;
+            let changes: Vec<_> = page
+                .iter()
+                .filter_map(|s| {
+                    // One that cannot be revoked (it lapsed since the read) is left as it is.
+                    let mut next = transition(s, Event::Revoke, &app.settings, now).ok()?;
+                    (next != *s).then(|| {
+                        next.version = s.version + 1;
+                        let event = crate::events::session_changed(s, &next);
+                        (next, event)
+                    })
+                })
+                .collect();
+            if changes.is_empty() {
+                return Ok(Attempt::Done(0));
+            }
+            let n = changes.len() as u64;
+            match self.store.update_sessions(&changes).await {
+                // Gone meanwhile: the page is read again without it.
+                Err(StoreError::NotFound) => Ok(Attempt::Raced),
+                written => Attempt::of_write(written, n),
+            }
+        })
+        .await
     }
 
     /// Records activity, writing only when the coalescing window has passed.
@@ -498,4 +539,21 @@ impl LoginService {
     pub async fn delete_sessions(&self, app: &Application, which: &SessionDeletion) -> Result<u64> {
         Ok(self.store.delete_sessions(&app.id, which).await?)
     }
+}
+
+/// `event` as a store-side step: the session's transition, refused with the reason the
+/// lifecycle gives, unchanged when the transition changes nothing.
+fn event_step(event: Event, app: &Application, now: Timestamp) -> SessionStep {
+    let settings = app.settings.clone();
+    Arc::new(
+        move |s: &Session| match transition(s, event.clone(), &settings, now) {
+            Err(e) => SessionChange::Refused(map_transition(e)),
+            Ok(next) if next == *s => SessionChange::Unchanged,
+            Ok(mut next) => {
+                next.version = s.version + 1;
+                let event = crate::events::session_changed(s, &next);
+                SessionChange::Write(next, event)
+            }
+        },
+    )
 }

@@ -234,6 +234,40 @@ pub struct SessionFilter {
     pub statuses: Vec<crate::session::SessionStatus>,
 }
 
+/// What a read-modify-write of one session decided, from the session as stored.
+// Made once per operation and moved once: boxing the large variant would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+pub enum SessionChange {
+    /// Nothing to write.
+    Unchanged,
+    /// Write this session (its version already the next one) and its event.
+    Write(crate::session::Session, Option<NewEvent>),
+    /// The change is refused for this reason; nothing is written.
+    Refused(crate::error::Error),
+}
+
+/// The decision of a [`SessionStore::modify_session`], run where the store reads the session.
+pub type SessionStep =
+    std::sync::Arc<dyn Fn(&crate::session::Session) -> SessionChange + Send + Sync>;
+
+/// What a [`SessionStore::modify_session`] did.
+// As `SessionChange`: one per operation, moved once.
+#[allow(clippy::large_enum_variant)]
+pub enum Modified {
+    /// No such session (or not a live one).
+    Missing,
+    /// The step wrote nothing; the session as stored.
+    Unchanged(crate::session::Session),
+    /// The step refused; nothing was written.
+    Refused(crate::error::Error),
+    /// The session before and after; `evented` if an event was written with it.
+    Written {
+        before: crate::session::Session,
+        after: crate::session::Session,
+        evented: bool,
+    },
+}
+
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     /// Inserts a new session; [`StoreError::NotFound`] (nothing written) when its user is not one
@@ -281,6 +315,33 @@ pub trait SessionStore: Send + Sync {
         s: &crate::session::Session,
         event: Option<&NewEvent>,
     ) -> StoreResult<()>;
+    /// Reads session `id`, runs `step` on it and writes what it decides (as
+    /// [`SessionStore::update_session`] would), all in one transaction, so no other write can
+    /// come between the read and the write. `Ok(None)`: this store does not offer it, because a
+    /// read and a conditional write cost it less (the caller does those, under optimistic
+    /// concurrency). `step` may run more than once; only its last decision is written.
+    async fn modify_session(
+        &self,
+        _app: &AppId,
+        _id: &crate::ids::SessionId,
+        _step: SessionStep,
+    ) -> StoreResult<Option<Modified>> {
+        Ok(None)
+    }
+    /// Runs `step` on each session of the page `filter` selects (at most `limit`, newest first,
+    /// statuses as of `now`) and writes what it decides, all in one transaction; how many it
+    /// wrote. Refusals are left as they are. `Ok(None)`: not offered, as for
+    /// [`SessionStore::modify_session`].
+    async fn modify_sessions(
+        &self,
+        _app: &AppId,
+        _filter: &SessionFilter,
+        _limit: u32,
+        _now: Timestamp,
+        _step: SessionStep,
+    ) -> StoreResult<Option<u64>> {
+        Ok(None)
+    }
     /// [`SessionStore::update_session`] for several sessions at once, each with its event, in
     /// one transaction: all are written or none. [`StoreError::Conflict`] when any of them was
     /// changed meanwhile, [`StoreError::NotFound`] when any is gone.

@@ -10,7 +10,10 @@ use sessiond_core::application::AppId;
 use sessiond_core::events::NewEvent;
 use sessiond_core::ids::SessionId;
 use sessiond_core::session::Session;
-use sessiond_core::store::{SessionFilter, SessionStore, StoreError, StoreResult, StoredUser};
+use sessiond_core::store::{
+    Modified, SessionChange, SessionFilter, SessionStep, SessionStore, StoreError, StoreResult,
+    StoredUser,
+};
 use sessiond_store_sql::statements;
 
 use super::*;
@@ -230,6 +233,64 @@ impl SessionStore for SqliteStore {
         let (s, event) = (s.clone(), event.cloned());
         self.write(move |c| write_session(c, &s, &attributes, event.as_ref()))
             .await
+    }
+
+    async fn modify_session(
+        &self,
+        app: &AppId,
+        id: &SessionId,
+        step: SessionStep,
+    ) -> StoreResult<Option<Modified>> {
+        let (app, id) = (app.0.clone(), id.0.clone());
+        // On the writer, where the pages the update needs are already in its cache, and no
+        // reader connection pays for a cache emptied by the last commit. A missing session and
+        // a refusal are answers, not failures: they must not make the writer run its batch again.
+        let modified = self
+            .write(move |c| {
+                let Some(before) = get_session(c, &app, &id)? else {
+                    return Ok(Modified::Missing);
+                };
+                Ok(match step(&before) {
+                    SessionChange::Unchanged => Modified::Unchanged(before),
+                    SessionChange::Refused(e) => Modified::Refused(e),
+                    SessionChange::Write(after, event) => {
+                        write_session(c, &after, &attributes_json(&after)?, event.as_ref())?;
+                        Modified::Written {
+                            before,
+                            after,
+                            evented: event.is_some(),
+                        }
+                    }
+                })
+            })
+            .await?;
+        Ok(Some(modified))
+    }
+
+    async fn modify_sessions(
+        &self,
+        app: &AppId,
+        filter: &SessionFilter,
+        limit: u32,
+        now: Timestamp,
+        step: SessionStep,
+    ) -> StoreResult<Option<u64>> {
+        let page = session_page(app, filter, limit, 0, now);
+        // One transaction of the writer, as `modify_session`; one session's failing statement
+        // fails the request and the writer undoes all of it.
+        let written = self
+            .write(move |c| {
+                let mut written = 0;
+                for before in page.all(c, session_from_row)? {
+                    if let SessionChange::Write(after, event) = step(&before) {
+                        write_session(c, &after, &attributes_json(&after)?, event.as_ref())?;
+                        written += 1;
+                    }
+                }
+                Ok(written)
+            })
+            .await?;
+        Ok(Some(written))
     }
 
     async fn update_sessions(&self, changes: &[(Session, Option<NewEvent>)]) -> StoreResult<()> {
