@@ -51,8 +51,7 @@ impl ConsoleStore for SqlStore {
             filter.before.as_ref().map(|(at, id)| (at.0, id.as_str())),
             limit,
         );
-        let rows = stmt.query().fetch_all(self.pool()).await.map_err(map_err)?;
-        rows.iter().map(action_from_row).collect()
+        self.rows(stmt.query(), action_from_row).await
     }
 
     async fn count_events(
@@ -89,7 +88,6 @@ impl ConsoleStore for SqlStore {
             subject,
             limit,
         );
-        let rows = stmt.query().fetch_all(self.pool()).await.map_err(map_err)?;
-        rows.iter().map(event_from_row).collect()
+        self.rows(stmt.query(), event_from_row).await
     }
 }

@@ -151,8 +151,7 @@ impl EventStore for SqlStore {
         }
         q.push(" ORDER BY txid, seq LIMIT ")
             .bind(Arg::I64(i64::from(limit)));
-        let rows = q.query().fetch_all(self.pool()).await.map_err(map_err)?;
-        rows.iter().map(event_from_row).collect()
+        self.rows(q.query(), event_from_row).await
     }
 
     async fn write_lapse_events(&self, now: Timestamp, limit: u32) -> StoreResult<u64> {
@@ -167,14 +166,11 @@ impl EventStore for SqlStore {
             .await
             .map_err(map_err)?;
         // Each application's newest event stays, as on SQLite (there it keeps `seq` from going back).
-        let done = sqlx::query(
+        let done = self.affected(sqlx::query(
             "DELETE FROM events e WHERE e.occurred_at < $1 AND EXISTS (SELECT 1 FROM events n \
              WHERE n.application_id = e.application_id AND (n.txid, n.seq) > (e.txid, e.seq))",
         )
-        .bind(cutoff.0)
-        .execute(self.pool())
-        .await
-        .map_err(map_err)?;
-        Ok(done.rows_affected())
+        .bind(cutoff.0)).await?;
+        Ok(done)
     }
 }

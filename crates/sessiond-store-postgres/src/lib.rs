@@ -212,6 +212,32 @@ impl SqlStore {
     pub(crate) fn pool(&self) -> &ConnPool {
         &self.pool
     }
+
+    /// Every row of `q`, each decoded by `f`.
+    pub(crate) async fn rows<T>(
+        &self,
+        q: PgQuery<'_>,
+        f: impl Fn(&sqlx::postgres::PgRow) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        let rows = q.fetch_all(self.pool()).await.map_err(map_err)?;
+        rows.iter().map(f).collect()
+    }
+
+    /// The row of `q`, if any, decoded by `f`.
+    pub(crate) async fn row<T>(
+        &self,
+        q: PgQuery<'_>,
+        f: impl Fn(&sqlx::postgres::PgRow) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        let row = q.fetch_optional(self.pool()).await.map_err(map_err)?;
+        row.as_ref().map(f).transpose()
+    }
+
+    /// Runs `q`; how many rows it changed.
+    pub(crate) async fn affected(&self, q: PgQuery<'_>) -> StoreResult<u64> {
+        let done = q.execute(self.pool()).await.map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
 }
 
 /// A statement with its bound values, ready to run.

@@ -46,14 +46,15 @@ impl SealedStore for SqlStore {
         let Some(src) = SEALED_SOURCES_PG.iter().find(|s| s.kind == r.kind) else {
             return Ok(false);
         };
-        let done = sqlx::query(src.replace)
-            .bind(new)
-            .bind(r.id.as_str())
-            .bind(old)
-            .execute(self.pool())
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected() == 1)
+        let done = self
+            .affected(
+                sqlx::query(src.replace)
+                    .bind(new)
+                    .bind(r.id.as_str())
+                    .bind(old),
+            )
+            .await?;
+        Ok(done == 1)
     }
 }
 
@@ -68,15 +69,16 @@ impl JobLeaseStore for SqlStore {
     ) -> StoreResult<bool> {
         // The primary key (job, slot) is the lease: whichever insert lands first owns the run, on
         // one node or many.
-        let done = sqlx::query(dollar!(statements::CLAIM_JOB_RUN))
-            .bind(job)
-            .bind(slot)
-            .bind(holder)
-            .bind(now.0)
-            .execute(self.pool())
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected() == 1)
+        let done = self
+            .affected(
+                sqlx::query(dollar!(statements::CLAIM_JOB_RUN))
+                    .bind(job)
+                    .bind(slot)
+                    .bind(holder)
+                    .bind(now.0),
+            )
+            .await?;
+        Ok(done == 1)
     }
 
     async fn finish_job_run(
@@ -98,12 +100,10 @@ impl JobLeaseStore for SqlStore {
     }
 
     async fn purge_job_runs(&self, cutoff: Timestamp) -> StoreResult<u64> {
-        let done = sqlx::query(dollar!(statements::DELETE_JOB_RUNS_BEFORE))
-            .bind(cutoff.0)
-            .execute(self.pool())
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected())
+        let done = self
+            .affected(sqlx::query(dollar!(statements::DELETE_JOB_RUNS_BEFORE)).bind(cutoff.0))
+            .await?;
+        Ok(done)
     }
 }
 

@@ -42,14 +42,15 @@ impl MetaStore for SqlStore {
         value: &[u8],
         sealed: bool,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(dollar!(statements::INSERT_META))
-            .bind(name)
-            .bind(value)
-            .bind(i64::from(sealed))
-            .execute(self.pool())
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected() == 1)
+        let done = self
+            .affected(
+                sqlx::query(dollar!(statements::INSERT_META))
+                    .bind(name)
+                    .bind(value)
+                    .bind(i64::from(sealed)),
+            )
+            .await?;
+        Ok(done == 1)
     }
 }
 
@@ -89,12 +90,8 @@ impl ApplicationStore for SqlStore {
             app_cols!(),
             " FROM applications a WHERE a.id = $1"
         );
-        let row = sqlx::query(sql)
-            .bind(id.as_str())
-            .fetch_optional(self.pool())
+        self.row(sqlx::query(sql).bind(id.as_str()), app_from_row)
             .await
-            .map_err(map_err)?;
-        row.as_ref().map(app_from_row).transpose()
     }
 
     async fn list_applications(&self) -> StoreResult<Vec<Application>> {
@@ -103,11 +100,7 @@ impl ApplicationStore for SqlStore {
             app_cols!(),
             " FROM applications a ORDER BY a.created_at, a.id"
         );
-        let rows = sqlx::query(sql)
-            .fetch_all(self.pool())
-            .await
-            .map_err(map_err)?;
-        rows.iter().map(app_from_row).collect()
+        self.rows(sqlx::query(sql), app_from_row).await
     }
 
     async fn count_applications(&self) -> StoreResult<u64> {
@@ -140,12 +133,10 @@ impl ApplicationStore for SqlStore {
     }
 
     async fn delete_application(&self, id: &AppId) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM applications WHERE id = $1")
-            .bind(id.as_str())
-            .execute(self.pool())
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected() == 1)
+        let done = self
+            .affected(sqlx::query("DELETE FROM applications WHERE id = $1").bind(id.as_str()))
+            .await?;
+        Ok(done == 1)
     }
 }
 
@@ -203,12 +194,8 @@ impl ApiKeyStore for SqlStore {
             key_cols!(),
             " FROM api_keys k WHERE k.application_id = $1 ORDER BY k.created_at, k.id"
         );
-        let rows = sqlx::query(sql)
-            .bind(app.as_str())
-            .fetch_all(self.pool())
+        self.rows(sqlx::query(sql).bind(app.as_str()), key_from_row)
             .await
-            .map_err(map_err)?;
-        rows.iter().map(key_from_row).collect()
     }
 
     async fn revoke_api_key(
@@ -229,22 +216,18 @@ impl ApiKeyStore for SqlStore {
             key_cols!(),
             " FROM api_keys k WHERE k.id = $1 AND k.application_id = $2"
         );
-        let row = sqlx::query(sql)
-            .bind(key.as_str())
-            .bind(app.as_str())
-            .fetch_optional(self.pool())
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(key_from_row).transpose()
+        self.row(
+            sqlx::query(sql).bind(key.as_str()).bind(app.as_str()),
+            key_from_row,
+        )
+        .await
     }
 
     async fn purge_revoked_api_keys(&self, cutoff: Timestamp) -> StoreResult<u64> {
-        let done = sqlx::query(dollar!(statements::DELETE_REVOKED_API_KEYS))
-            .bind(cutoff.0)
-            .execute(self.pool())
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected())
+        let done = self
+            .affected(sqlx::query(dollar!(statements::DELETE_REVOKED_API_KEYS)).bind(cutoff.0))
+            .await?;
+        Ok(done)
     }
 }
 

@@ -85,8 +85,8 @@ impl SessionDeleteStore for SqlStore {
         if let Some(t) = which.lapsed_at {
             q = q.bind(t.0);
         }
-        let done = q.execute(self.pool()).await.map_err(map_err)?;
-        Ok(done.rows_affected())
+        let done = self.affected(q).await?;
+        Ok(done)
     }
 
     async fn delete_user_sessions(
@@ -278,38 +278,41 @@ impl VaultStore for SqlStore {
         session: &SessionId,
         token_id: &str,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(dollar!(statements::DELETE_SESSION_TOKEN))
-            .bind(app.as_str())
-            .bind(session.as_str())
-            .bind(token_id)
-            .execute(self.pool())
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected() == 1)
+        let done = self
+            .affected(
+                sqlx::query(dollar!(statements::DELETE_SESSION_TOKEN))
+                    .bind(app.as_str())
+                    .bind(session.as_str())
+                    .bind(token_id),
+            )
+            .await?;
+        Ok(done == 1)
     }
 
     async fn delete_session_tokens(&self, app: &AppId, session: &SessionId) -> StoreResult<u64> {
-        let done = sqlx::query(dollar!(statements::DELETE_SESSION_TOKENS))
-            .bind(app.as_str())
-            .bind(session.as_str())
-            .execute(self.pool())
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected())
+        let done = self
+            .affected(
+                sqlx::query(dollar!(statements::DELETE_SESSION_TOKENS))
+                    .bind(app.as_str())
+                    .bind(session.as_str()),
+            )
+            .await?;
+        Ok(done)
     }
 
     async fn purge_unusable_session_tokens(&self, now: Timestamp) -> StoreResult<u64> {
         let sql = format!(
             "DELETE FROM session_tokens WHERE session_id IN (SELECT id FROM sessions WHERE {UNUSABLE})"
         );
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(now.0)
-            .bind(now.0)
-            .bind(now.0)
-            .execute(self.pool())
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected())
+        let done = self
+            .affected(
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(now.0)
+                    .bind(now.0)
+                    .bind(now.0),
+            )
+            .await?;
+        Ok(done)
     }
 }
 

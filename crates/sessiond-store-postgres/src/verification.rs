@@ -219,14 +219,15 @@ impl VerificationStore for SqlStore {
     }
 
     async fn expire_verifications(&self, now: Timestamp) -> StoreResult<u64> {
-        let done = sqlx::query(dollar!(statements::EXPIRE_VERIFICATIONS))
-            .bind(i64::from(State::Expired.rank()))
-            .bind(r#"{"kind":"finished"}"#)
-            .bind(now.0)
-            .execute(self.pool())
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected())
+        let done = self
+            .affected(
+                sqlx::query(dollar!(statements::EXPIRE_VERIFICATIONS))
+                    .bind(i64::from(State::Expired.rank()))
+                    .bind(r#"{"kind":"finished"}"#)
+                    .bind(now.0),
+            )
+            .await?;
+        Ok(done)
     }
 
     async fn redact_verifications_finished_before(

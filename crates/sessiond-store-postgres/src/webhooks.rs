@@ -131,13 +131,13 @@ impl WebhookStore for SqlStore {
         let sql = format!(
             "SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE application_id = $1 AND id = $2"
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(app.as_str())
-            .bind(id.as_str())
-            .fetch_optional(self.pool())
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(endpoint_from_row).transpose()
+        self.row(
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(app.as_str())
+                .bind(id.as_str()),
+            endpoint_from_row,
+        )
+        .await
     }
 
     async fn list_endpoints(&self, app: &AppId) -> StoreResult<Vec<Endpoint>> {
@@ -145,12 +145,11 @@ impl WebhookStore for SqlStore {
             "SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE application_id = $1 \
              ORDER BY created_at, id"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(app.as_str())
-            .fetch_all(self.pool())
-            .await
-            .map_err(map_err)?;
-        rows.iter().map(endpoint_from_row).collect()
+        self.rows(
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(app.as_str()),
+            endpoint_from_row,
+        )
+        .await
     }
 
     async fn update_endpoint(&self, e: &Endpoint) -> StoreResult<()> {
@@ -169,13 +168,14 @@ impl WebhookStore for SqlStore {
     }
 
     async fn delete_endpoint(&self, app: &AppId, id: &EndpointId) -> StoreResult<bool> {
-        let done = sqlx::query(dollar!(statements::DELETE_ENDPOINT))
-            .bind(app.as_str())
-            .bind(id.as_str())
-            .execute(self.pool())
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected() == 1)
+        let done = self
+            .affected(
+                sqlx::query(dollar!(statements::DELETE_ENDPOINT))
+                    .bind(app.as_str())
+                    .bind(id.as_str()),
+            )
+            .await?;
+        Ok(done == 1)
     }
 
     async fn claim_fresh(
@@ -372,9 +372,10 @@ impl WebhookStore for SqlStore {
         state: Option<DeliveryState>,
         limit: u32,
     ) -> StoreResult<Vec<Delivery>> {
-        let rows = sqlx::query(
-            // Queued deliveries, and first attempts that succeeded (which queue nothing).
-            "SELECT d.endpoint_id, d.event_id, d.state, d.attempts, d.next_at, d.last_status, \
+        self.rows(
+            sqlx::query(
+                // Queued deliveries, and first attempts that succeeded (which queue nothing).
+                "SELECT d.endpoint_id, d.event_id, d.state, d.attempts, d.next_at, d.last_status, \
              d.updated_at, e.type, e.occurred_at FROM webhook_deliveries d \
              JOIN webhook_endpoints w ON w.id = d.endpoint_id \
              JOIN events e ON e.id = d.event_id \
@@ -391,15 +392,14 @@ impl WebhookStore for SqlStore {
              AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d2 \
              WHERE d2.endpoint_id = a.endpoint_id AND d2.event_id = a.event_id) \
              ORDER BY occurred_at DESC, event_id DESC LIMIT $4",
+            )
+            .bind(app.as_str())
+            .bind(endpoint.as_str())
+            .bind(state.map(DeliveryState::as_str))
+            .bind(i64::from(limit)),
+            delivery_from_row,
         )
-        .bind(app.as_str())
-        .bind(endpoint.as_str())
-        .bind(state.map(DeliveryState::as_str))
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
         .await
-        .map_err(map_err)?;
-        rows.iter().map(delivery_from_row).collect()
     }
 
     async fn list_attempts(
@@ -409,7 +409,7 @@ impl WebhookStore for SqlStore {
         event_id: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<Attempt>> {
-        let rows = sqlx::query(
+        self.rows(sqlx::query(
             "SELECT a.id, a.endpoint_id, a.event_id, a.number, a.at, a.succeeded, a.response_code, \
              a.latency_ms, a.response_excerpt, a.error FROM webhook_attempts a \
              JOIN webhook_endpoints w ON w.id = a.endpoint_id \
@@ -420,11 +420,7 @@ impl WebhookStore for SqlStore {
         .bind(app.as_str())
         .bind(endpoint.as_str())
         .bind(event_id)
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
-        .await
-        .map_err(map_err)?;
-        rows.iter().map(attempt_from_row).collect()
+        .bind(i64::from(limit)), attempt_from_row).await
     }
 
     async fn replay_deliveries(
@@ -459,7 +455,7 @@ impl WebhookStore for SqlStore {
         if ids.is_empty() {
             return Ok(0);
         }
-        let done = sqlx::query(
+        let done = self.affected(sqlx::query(
             "INSERT INTO webhook_deliveries (endpoint_id, event_id, state, attempts, next_at, \
              lease_holder, lease_until, last_status, updated_at) \
              SELECT $1, ev, 'pending', 0, $2, NULL, 0, NULL, $2 FROM UNNEST($3::text[]) AS ev \
@@ -469,11 +465,8 @@ impl WebhookStore for SqlStore {
         )
         .bind(endpoint.as_str())
         .bind(now.0)
-        .bind(&ids)
-        .execute(self.pool())
-        .await
-        .map_err(map_err)?;
-        Ok(done.rows_affected())
+        .bind(&ids)).await?;
+        Ok(done)
     }
 
     async fn pending_deliveries(&self) -> StoreResult<u64> {

@@ -115,19 +115,19 @@ impl SessionStore for SqlStore {
     }
 
     async fn get_session(&self, app: &AppId, id: &SessionId) -> StoreResult<Option<Session>> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            session_cols!(),
-            sessiond_store_sql::live_sessions!(),
-            " WHERE s.application_id = $1 AND s.id = $2 AND ",
-            sessiond_store_sql::not_purged!("$1")
-        ))
-        .bind(app.as_str())
-        .bind(id.as_str())
-        .fetch_optional(self.pool())
+        self.row(
+            sqlx::query(concat!(
+                "SELECT ",
+                session_cols!(),
+                sessiond_store_sql::live_sessions!(),
+                " WHERE s.application_id = $1 AND s.id = $2 AND ",
+                sessiond_store_sql::not_purged!("$1")
+            ))
+            .bind(app.as_str())
+            .bind(id.as_str()),
+            session_from_row,
+        )
         .await
-        .map_err(map_err)?;
-        row.as_ref().map(session_from_row).transpose()
     }
 
     async fn get_session_with_user(
@@ -190,8 +190,7 @@ impl SessionStore for SqlStore {
             .bind(Arg::I64(i64::from(limit)))
             .push(" OFFSET ")
             .bind(Arg::I64(i64_of(offset)));
-        let rows = page.query().fetch_all(self.pool()).await.map_err(map_err)?;
-        rows.iter().map(session_from_row).collect()
+        self.rows(page.query(), session_from_row).await
     }
 
     async fn update_session(&self, s: &Session, event: Option<&NewEvent>) -> StoreResult<()> {
@@ -245,19 +244,20 @@ impl SessionStore for SqlStore {
     }
 
     async fn purge_sessions(&self, cutoff: Timestamp) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "DELETE FROM sessions WHERE expire_at < $1 OR abandon_at < $2 \
+        let done = self
+            .affected(
+                sqlx::query(
+                    "DELETE FROM sessions WHERE expire_at < $1 OR abandon_at < $2 \
              OR (idle_deadline IS NOT NULL AND idle_deadline < $3) \
              OR (status NOT IN ('active', 'pending') AND updated_at < $4)",
-        )
-        .bind(cutoff.0)
-        .bind(cutoff.0)
-        .bind(cutoff.0)
-        .bind(cutoff.0)
-        .execute(self.pool())
-        .await
-        .map_err(map_err)?;
-        Ok(done.rows_affected())
+                )
+                .bind(cutoff.0)
+                .bind(cutoff.0)
+                .bind(cutoff.0)
+                .bind(cutoff.0),
+            )
+            .await?;
+        Ok(done)
     }
 }
 

@@ -42,12 +42,11 @@ impl SigningKeyStore for SqlStore {
     }
 
     async fn list_signing_keys(&self, app: &AppId) -> StoreResult<Vec<SigningKeyRecord>> {
-        let rows = sqlx::query(dollar!(statements::SELECT_SIGNING_KEYS))
-            .bind(app.as_str())
-            .fetch_all(self.pool())
-            .await
-            .map_err(map_err)?;
-        rows.iter().map(key_from_row).collect()
+        self.rows(
+            sqlx::query(dollar!(statements::SELECT_SIGNING_KEYS)).bind(app.as_str()),
+            key_from_row,
+        )
+        .await
     }
 
     async fn promote_signing_key(
@@ -99,12 +98,13 @@ impl SigningKeyStore for SqlStore {
     }
 
     async fn delete_expired_signing_keys(&self, app: &AppId, now: Timestamp) -> StoreResult<u64> {
-        let done = sqlx::query(dollar!(statements::DELETE_RETIRED_SIGNING_KEYS))
-            .bind(app.as_str())
-            .bind(now.0)
-            .execute(self.pool())
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected())
+        let done = self
+            .affected(
+                sqlx::query(dollar!(statements::DELETE_RETIRED_SIGNING_KEYS))
+                    .bind(app.as_str())
+                    .bind(now.0),
+            )
+            .await?;
+        Ok(done)
     }
 }

@@ -44,13 +44,11 @@ impl SqlStore {
         app: &AppId,
         key: &str,
     ) -> StoreResult<Option<JwtTemplate>> {
-        let row = sqlx::query(sql)
-            .bind(app.as_str())
-            .bind(key)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(template_from_row).transpose()
+        self.row(
+            sqlx::query(sql).bind(app.as_str()).bind(key),
+            template_from_row,
+        )
+        .await
     }
 }
 
@@ -121,12 +119,13 @@ impl TemplateStore for SqlStore {
     }
 
     async fn delete_template(&self, app: &AppId, id: &TemplateId) -> StoreResult<bool> {
-        let done = sqlx::query(dollar!(statements::DELETE_TEMPLATE))
-            .bind(app.as_str())
-            .bind(id.as_str())
-            .execute(self.pool())
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected() == 1)
+        let done = self
+            .affected(
+                sqlx::query(dollar!(statements::DELETE_TEMPLATE))
+                    .bind(app.as_str())
+                    .bind(id.as_str()),
+            )
+            .await?;
+        Ok(done == 1)
     }
 }

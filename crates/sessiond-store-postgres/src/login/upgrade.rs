@@ -17,45 +17,46 @@ impl UpgradeStore for SqlStore {
         after: &str,
         limit: u32,
     ) -> StoreResult<Vec<StoredUser>> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            user_cols!(),
-            " FROM users u WHERE u.external_id IS NOT NULL AND u.id > $1 ORDER BY u.id LIMIT $2"
-        ))
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
+        self.rows(
+            sqlx::query(concat!(
+                "SELECT ",
+                user_cols!(),
+                " FROM users u WHERE u.external_id IS NOT NULL AND u.id > $1 ORDER BY u.id LIMIT $2"
+            ))
+            .bind(after)
+            .bind(i64::from(limit)),
+            user_from_row,
+        )
         .await
-        .map_err(map_err)?;
-        rows.iter().map(user_from_row).collect()
     }
 
     async fn sessions_with_clear_sso(&self, after: &str, limit: u32) -> StoreResult<Vec<Session>> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            session_cols!(),
-            " FROM sessions s WHERE s.sso IS NULL AND s.attributes LIKE '%\"sso\":{%' \
+        self.rows(
+            sqlx::query(concat!(
+                "SELECT ",
+                session_cols!(),
+                " FROM sessions s WHERE s.sso IS NULL AND s.attributes LIKE '%\"sso\":{%' \
              AND s.id > $1 ORDER BY s.id LIMIT $2"
-        ))
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
+            ))
+            .bind(after)
+            .bind(i64::from(limit)),
+            session_from_row,
+        )
         .await
-        .map_err(map_err)?;
-        rows.iter().map(session_from_row).collect()
     }
 
     async fn seal_session_sso(&self, s: &Session) -> StoreResult<bool> {
-        let done = sqlx::query(dollar!(statements::SEAL_SESSION_SSO))
-            .bind(s.sso.clone())
-            .bind(attributes_json(s)?)
-            .bind(s.application_id.as_str())
-            .bind(s.id.as_str())
-            .bind(s.version)
-            .execute(self.pool())
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected() == 1)
+        let done = self
+            .affected(
+                sqlx::query(dollar!(statements::SEAL_SESSION_SSO))
+                    .bind(s.sso.clone())
+                    .bind(attributes_json(s)?)
+                    .bind(s.application_id.as_str())
+                    .bind(s.id.as_str())
+                    .bind(s.version),
+            )
+            .await?;
+        Ok(done == 1)
     }
 
     async fn templates_with_clear_claims(
@@ -63,12 +64,12 @@ impl UpgradeStore for SqlStore {
         after: &str,
         limit: u32,
     ) -> StoreResult<Vec<JwtTemplate>> {
-        let rows = sqlx::query(dollar!(statements::TEMPLATES_WITH_CLEAR_CLAIMS))
-            .bind(after)
-            .bind(i64::from(limit))
-            .fetch_all(self.pool())
-            .await
-            .map_err(map_err)?;
-        rows.iter().map(template_from_row).collect()
+        self.rows(
+            sqlx::query(dollar!(statements::TEMPLATES_WITH_CLEAR_CLAIMS))
+                .bind(after)
+                .bind(i64::from(limit)),
+            template_from_row,
+        )
+        .await
     }
 }

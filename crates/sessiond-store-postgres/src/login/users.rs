@@ -33,17 +33,17 @@ impl UserStore for SqlStore {
     }
 
     async fn get_user(&self, app: &AppId, id: &UserId) -> StoreResult<Option<StoredUser>> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            user_cols!(),
-            " FROM users u WHERE u.application_id = $1 AND u.id = $2"
-        ))
-        .bind(app.as_str())
-        .bind(id.as_str())
-        .fetch_optional(self.pool())
+        self.row(
+            sqlx::query(concat!(
+                "SELECT ",
+                user_cols!(),
+                " FROM users u WHERE u.application_id = $1 AND u.id = $2"
+            ))
+            .bind(app.as_str())
+            .bind(id.as_str()),
+            user_from_row,
+        )
         .await
-        .map_err(map_err)?;
-        row.as_ref().map(user_from_row).transpose()
     }
 
     async fn list_users(
