@@ -111,6 +111,97 @@ pub(super) fn session_page(
     page
 }
 
+/// `after` written over `before`, which this same transaction has just read: only the columns
+/// that differ are set. SQLite rewrites every index that names a column an UPDATE sets, even to
+/// the value it had, and each index entry it rewrites dirties a page of that index (a WAL frame
+/// now, a page for the checkpointer to copy later): a revoke that set every column touched the
+/// user and lapse indexes for nothing. A change of user also moves the session's generation,
+/// so it goes through `write_session`.
+fn write_changes(
+    c: &Connection,
+    before: &Session,
+    after: &Session,
+    event: Option<&NewEvent>,
+) -> StoreResult<()> {
+    use rusqlite::types::Value as V;
+    let attributes = attributes_json(after)?;
+    if before.user_id != after.user_id {
+        return write_session(c, after, &attributes, event);
+    }
+    let mut sql = String::from("UPDATE sessions SET version = ?1, updated_at = ?2");
+    let mut args = vec![V::Integer(after.version), V::Integer(after.updated_at.0)];
+    let mut set = |column: &str, changed: bool, value: V| {
+        if changed {
+            args.push(value);
+            sql.push_str(&format!(", {column} = ?{}", args.len()));
+        }
+    };
+    let text = |t: Option<String>| t.map_or(V::Null, V::Text);
+    set(
+        "status",
+        before.status != after.status,
+        V::Text(after.status.as_str().to_owned()),
+    );
+    set(
+        "actor",
+        before.actor != after.actor,
+        text(after.actor.as_ref().map(Value::to_string)),
+    );
+    set(
+        "activity",
+        before.activity != after.activity,
+        after.activity.clone().map_or(V::Null, V::Blob),
+    );
+    set(
+        "last_active_organization_id",
+        before.last_active_organization_id != after.last_active_organization_id,
+        text(after.last_active_organization_id.clone()),
+    );
+    set(
+        "last_active_at",
+        before.last_active_at != after.last_active_at,
+        V::Integer(after.last_active_at.0),
+    );
+    set(
+        "abandon_at",
+        before.abandon_at != after.abandon_at,
+        V::Integer(after.abandon_at.0),
+    );
+    set(
+        "idle_deadline",
+        before.idle_deadline != after.idle_deadline,
+        after.idle_deadline.map_or(V::Null, |t| V::Integer(t.0)),
+    );
+    set(
+        "attributes",
+        before.attributes != after.attributes,
+        V::Text(attributes),
+    );
+    args.extend([
+        V::Text(after.application_id.0.clone()),
+        V::Text(after.id.0.clone()),
+        V::Integer(before.version),
+    ]);
+    let n = args.len();
+    sql.push_str(&format!(
+        " WHERE application_id = ?{} AND id = ?{} AND version = ?{n}",
+        n - 2,
+        n - 1
+    ));
+    if exec(c, &sql, rusqlite::params_from_iter(args))? != 1 {
+        // Read in this transaction a moment ago: only a broken invariant gets here.
+        return Err(StoreError::Conflict);
+    }
+    if after.status.is_terminal() {
+        exec(
+            c,
+            "DELETE FROM session_tokens WHERE application_id = ?1 AND session_id = ?2",
+            [after.application_id.as_str(), after.id.as_str()],
+        )?;
+    }
+    crate::events::append(c, event)
+}
+
 /// The conditional update of `update_session`, its vault deletion and its event, on the writer.
 fn write_session(
     c: &Connection,
@@ -254,7 +345,7 @@ impl SessionStore for SqliteStore {
                     SessionChange::Unchanged => Modified::Unchanged(before),
                     SessionChange::Refused(e) => Modified::Refused(e),
                     SessionChange::Write(after, event) => {
-                        write_session(c, &after, &attributes_json(&after)?, event.as_ref())?;
+                        write_changes(c, &before, &after, event.as_ref())?;
                         Modified::Written {
                             before,
                             after,
@@ -283,7 +374,7 @@ impl SessionStore for SqliteStore {
                 let mut written = 0;
                 for before in page.all(c, session_from_row)? {
                     if let SessionChange::Write(after, event) = step(&before) {
-                        write_session(c, &after, &attributes_json(&after)?, event.as_ref())?;
+                        write_changes(c, &before, &after, event.as_ref())?;
                         written += 1;
                     }
                 }
