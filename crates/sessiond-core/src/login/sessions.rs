@@ -149,12 +149,11 @@ impl LoginService {
                     Some(s) => s,
                     None => self.get_session(app, id).await?,
                 };
-                let mut next = step(&s)?;
-                if next == s {
-                    return Ok(Attempt::Done((s.clone(), s)));
-                }
-                next.version = s.version + 1;
-                let event = crate::events::session_changed(&s, &next);
+                let (next, event) = match decide(&s, step(&s)) {
+                    SessionChange::Refused(e) => return Err(e),
+                    SessionChange::Unchanged => return Ok(Attempt::Done((s.clone(), s))),
+                    SessionChange::Write(next, event) => (next, event),
+                };
                 match self.store.update_session(&next, event.as_ref()).await {
                     Err(StoreError::NotFound) => Err(not_found("session")),
                     Ok(()) if event.is_some() => {
@@ -203,7 +202,7 @@ impl LoginService {
                 .await?;
             let written = match offered {
                 Some(n) => n,
-                None => self.revoke_page(app, &filter, now).await?,
+                None => self.revoke_page(app, &filter, &step, now).await?,
             };
             if written == 0 {
                 return Ok(revoked);
@@ -219,22 +218,19 @@ impl LoginService {
         &self,
         app: &Application,
         filter: &SessionFilter,
+        step: &SessionStep,
         now: Timestamp,
     ) -> Result<u64> {
         retry_optimistic(|| async {
             let page = self
                 .list_sessions_page(app, filter, REVOKE_PAGE, 0, now)
                 .await?;
+            // One that cannot be revoked (it lapsed since the read) is left as it is.
             let changes: Vec<_> = page
                 .iter()
-                .filter_map(|s| {
-                    // One that cannot be revoked (it lapsed since the read) is left as it is.
-                    let mut next = transition(s, Event::Revoke, &app.settings, now).ok()?;
-                    (next != *s).then(|| {
-                        next.version = s.version + 1;
-                        let event = crate::events::session_changed(s, &next);
-                        (next, event)
-                    })
+                .filter_map(|s| match step(s) {
+                    SessionChange::Write(next, event) => Some((next, event)),
+                    SessionChange::Unchanged | SessionChange::Refused(_) => None,
                 })
                 .collect();
             if changes.is_empty() {
@@ -542,18 +538,25 @@ impl LoginService {
 }
 
 /// `event` as a store-side step: the session's transition, refused with the reason the
-/// lifecycle gives, unchanged when the transition changes nothing.
+/// lifecycle gives.
 fn event_step(event: Event, app: &Application, now: Timestamp) -> SessionStep {
     let settings = app.settings.clone();
-    Arc::new(
-        move |s: &Session| match transition(s, event.clone(), &settings, now) {
-            Err(e) => SessionChange::Refused(map_transition(e)),
-            Ok(next) if next == *s => SessionChange::Unchanged,
-            Ok(mut next) => {
-                next.version = s.version + 1;
-                let event = crate::events::session_changed(s, &next);
-                SessionChange::Write(next, event)
-            }
-        },
-    )
+    Arc::new(move |s: &Session| {
+        let next = transition(s, event.clone(), &settings, now).map_err(map_transition);
+        decide(s, next)
+    })
+}
+
+/// What writing `next` over `s` comes to: nothing when it changes nothing, otherwise the next
+/// version and the event the change makes.
+fn decide(s: &Session, next: Result<Session>) -> SessionChange {
+    match next {
+        Err(e) => SessionChange::Refused(e),
+        Ok(next) if next == *s => SessionChange::Unchanged,
+        Ok(mut next) => {
+            next.version = s.version + 1;
+            let event = crate::events::session_changed(s, &next);
+            SessionChange::Write(next, event)
+        }
+    }
 }
