@@ -44,6 +44,13 @@ pub fn test_session(app: &AppId, user: &UserId, at: Timestamp) -> Session {
     Session::new(app, &settings, user.clone(), ClientId::new(), false, at)
 }
 
+async fn put_session(db: &TestDb, s: &Session) {
+    db.store
+        .insert_session(s, None)
+        .await
+        .unwrap_or_else(|e| panic!("insert_session: {e}"));
+}
+
 async fn put_user(db: &TestDb, u: &StoredUser) {
     db.store
         .insert_user(u, None)

@@ -37,10 +37,7 @@ pub async fn sessions_lifecycle_listing_and_isolation(db: &TestDb) {
     let mut s3 = session(&a.id, &ua.id, Timestamp(T0.0 + 2000));
     s3.status = SessionStatus::Revoked;
     for s in [&s1, &s2, &s3] {
-        db.store
-            .insert_session(s, None)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        put_session(db, s).await;
     }
     let got = db.store.get_session(&a.id, &s1.id).await.ok().flatten();
     assert_eq!(got.as_ref(), Some(&s1), "a session reads back exactly");
@@ -178,10 +175,7 @@ pub async fn sessions_purge_after_retention(db: &TestDb) {
     let mut ended = session(&a.id, &u.id, T0);
     ended.status = SessionStatus::Ended;
     for s in [&live, &ended] {
-        db.store
-            .insert_session(s, None)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        put_session(db, s).await;
     }
     assert_eq!(
         db.store.purge_sessions(T0).await.ok(),
@@ -216,10 +210,7 @@ pub async fn session_with_user_in_one_read(db: &TestDb) {
     let u = user(&a.id, T0, &[], Some("ext-joined"));
     put_user(db, &u).await;
     let s = session(&a.id, &u.id, T0);
-    db.store
-        .insert_session(&s, None)
-        .await
-        .unwrap_or_else(|e| panic!("insert_session: {e}"));
+    put_session(db, &s).await;
     let (got_s, got_u) = db
         .store
         .get_session_with_user(&a.id, &s.id)
@@ -259,10 +250,7 @@ pub async fn sessions_update_together_or_not_at_all(db: &TestDb) {
     let s1 = session(&a.id, &u.id, T0);
     let s2 = session(&a.id, &u.id, Timestamp(T0.0 + 1));
     for s in [&s1, &s2] {
-        db.store
-            .insert_session(s, None)
-            .await
-            .unwrap_or_else(|e| panic!("insert_session: {e}"));
+        put_session(db, s).await;
     }
     let entry = VaultEntry {
         row_id: "vt_together".into(),
@@ -387,10 +375,7 @@ pub async fn a_session_read_again_shows_every_change_since(db: &TestDb) {
     let of_w = session(&a.id, &w.id, T0);
     let of_b = session(&b.id, &x.id, T0);
     for one in [&s, &lapsing, &of_v, &of_w, &of_b] {
-        db.store
-            .insert_session(one, None)
-            .await
-            .unwrap_or_else(|e| panic!("insert_session: {e}"));
+        put_session(db, one).await;
     }
     let read = |s: &sessiond_core::session::Session| {
         let (app, id) = (s.application_id.clone(), s.id.clone());
@@ -534,10 +519,7 @@ pub async fn sessions_modified_in_place_lose_no_update(db: &TestDb) {
     let u = user(&a.id, T0, &[], None);
     put_user(db, &u).await;
     let s = session(&a.id, &u.id, T0);
-    db.store
-        .insert_session(&s, None)
-        .await
-        .unwrap_or_else(|e| panic!("insert_session: {e}"));
+    put_session(db, &s).await;
     let step = |f: fn(&Session) -> SessionChange| -> SessionStep { Arc::new(f) };
     let modify = |id: SessionId, st: SessionStep| {
         let app = a.id.clone();
@@ -644,10 +626,7 @@ pub async fn sessions_modified_in_place_lose_no_update(db: &TestDb) {
         .map(|i| session(&a.id, &u.id, Timestamp(T0.0 + i)))
         .collect();
     for m in &more {
-        db.store
-            .insert_session(m, None)
-            .await
-            .unwrap_or_else(|e| panic!("insert_session: {e}"));
+        put_session(db, m).await;
     }
     let usable = SessionFilter {
         user_id: Some(u.id.clone()),
