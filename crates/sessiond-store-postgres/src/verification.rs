@@ -25,6 +25,17 @@ fn json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
         .map_err(|e| StoreError::backend_caused("cannot encode a stored value", e))
 }
 
+/// Ends a verification's write: its new attachments, its event, the COMMIT.
+async fn finish(
+    mut tx: crate::pool::Tx,
+    attachments: &[StoredAttachment],
+    event: Option<&NewEvent>,
+) -> StoreResult<()> {
+    insert_attachments(&mut tx, attachments).await?;
+    crate::events::append(&mut tx, event).await?;
+    tx.commit().await.map_err(map_err)
+}
+
 async fn insert_attachments(
     tx: &mut crate::pool::Tx,
     atts: &[StoredAttachment],
@@ -120,9 +131,7 @@ impl VerificationStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        insert_attachments(&mut tx, attachments).await?;
-        crate::events::append(&mut tx, event).await?;
-        tx.commit().await.map_err(map_err)
+        finish(tx, attachments, event).await
     }
 
     async fn get_verification(
@@ -155,9 +164,7 @@ impl VerificationStore for SqlStore {
             drop(tx);
             return Err(self.missing_or_conflict(v).await);
         }
-        insert_attachments(&mut tx, attachments).await?;
-        crate::events::append(&mut tx, event).await?;
-        tx.commit().await.map_err(map_err)
+        finish(tx, attachments, event).await
     }
 
     async fn redact_verification(

@@ -192,11 +192,17 @@ fn write_changes(
         // Read in this transaction a moment ago: only a broken invariant gets here.
         return Err(StoreError::Conflict);
     }
-    if after.status.is_terminal() {
+    after_write(c, after, event)
+}
+
+/// What follows a session's write in its transaction: an ended session's vault is emptied (it
+/// keeps no secrets), and the change's event is appended.
+fn after_write(c: &Connection, s: &Session, event: Option<&NewEvent>) -> StoreResult<()> {
+    if s.status.is_terminal() {
         exec(
             c,
             "DELETE FROM session_tokens WHERE application_id = ?1 AND session_id = ?2",
-            [after.application_id.as_str(), after.id.as_str()],
+            [s.application_id.as_str(), s.id.as_str()],
         )?;
     }
     crate::events::append(c, event)
@@ -211,14 +217,7 @@ fn write_session(
 ) -> StoreResult<()> {
     let n = session_params(c, UPDATE_SESSION, s, attributes, &[&(s.version - 1)])?;
     if n == 1 {
-        if s.status.is_terminal() {
-            exec(
-                c,
-                "DELETE FROM session_tokens WHERE application_id = ?1 AND session_id = ?2",
-                [s.application_id.as_str(), s.id.as_str()],
-            )?;
-        }
-        return crate::events::append(c, event);
+        return after_write(c, s, event);
     }
     match get_session(c, s.application_id.as_str(), s.id.as_str())? {
         Some(_) => Err(StoreError::Conflict),
