@@ -346,7 +346,8 @@ pub async fn open(cfg: &Config, create: Create) -> anyhow::Result<Runtime> {
     let signer = Arc::new(Signer::new(store.clone(), vault.clone()));
     let login = Arc::new(
         LoginService::new(store.clone(), vault.clone(), signer.clone())
-            .with_profile_cache(cfg.user_cache_entries),
+            .with_profile_cache(cfg.user_cache_entries)
+            .with_token_categories(sessiond_http::dialect::clerk::TOKEN_CATEGORIES),
     );
     Ok(Runtime {
         store,

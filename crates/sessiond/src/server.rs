@@ -229,7 +229,10 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
                         ),
                         Arc::new(
                             LoginService::new(own, vault.clone(), signer)
-                                .with_profile_cache(profile_cache),
+                                .with_profile_cache(profile_cache)
+                                .with_token_categories(
+                                    sessiond_http::dialect::clerk::TOKEN_CATEGORIES,
+                                ),
                         ),
                     )
                 }

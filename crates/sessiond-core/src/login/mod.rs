@@ -27,10 +27,24 @@ use crate::signing::Signer;
 use crate::store::Store;
 use crate::vault::Vault;
 
-/// Token category header values (`cat`), part of the session-token format that token-verifying
-/// SDKs check: a template token must never be accepted as a session token.
-pub const CATEGORY_SESSION: &str = "cl_B7d4PD111AAA";
-pub const CATEGORY_TEMPLATE: &str = "cl_B7d4PD222AAA";
+/// The values of a minted token's category header (`cat`): session tokens and template tokens
+/// carry different ones, and a token presented as a session token must carry the session one,
+/// so a template token is never accepted as a session token. Which values the verifying SDKs
+/// expect is a dialect's to say ([`LoginService::with_token_categories`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenCategories {
+    pub session: &'static str,
+    pub template: &'static str,
+}
+
+impl Default for TokenCategories {
+    fn default() -> Self {
+        TokenCategories {
+            session: "session",
+            template: "template",
+        }
+    }
+}
 /// Bounds of `expires_in_seconds` on token requests.
 pub const MIN_TOKEN_SECS: u64 = 30;
 pub const MAX_TOKEN_SECS: u64 = 315_360_000;
@@ -62,6 +76,7 @@ pub struct LoginService {
     sweeps: Arc<crate::jobs::SweepSignal>,
     events: Arc<crate::events::EventSignal>,
     profiles: profiles::Profiles,
+    categories: TokenCategories,
 }
 
 fn user_context(id: &UserId) -> String {
@@ -99,7 +114,15 @@ impl LoginService {
             sweeps: Arc::default(),
             events: Arc::default(),
             profiles: profiles::Profiles::new(profiles::DEFAULT_ENTRIES),
+            categories: TokenCategories::default(),
         }
+    }
+
+    /// Mints (and checks) tokens with these category values.
+    #[must_use]
+    pub fn with_token_categories(mut self, categories: TokenCategories) -> Self {
+        self.categories = categories;
+        self
     }
 
     /// Keeps at most `entries` opened user profiles in memory (0: none); see `profiles`.

@@ -55,7 +55,7 @@ impl LoginService {
             .sign(
                 &app.id,
                 &claims,
-                &[("cat", Value::from(CATEGORY_SESSION))],
+                &[("cat", Value::from(self.categories.session))],
                 exp,
                 now,
             )
@@ -137,7 +137,7 @@ impl LoginService {
             claims.insert(k.to_owned(), v);
         }
         let claims = Value::Object(claims);
-        let header = [("cat", Value::from(CATEGORY_TEMPLATE))];
+        let header = [("cat", Value::from(self.categories.template))];
         match &t.signing_key_sealed {
             Some(sealed) if t.custom_signing_key => {
                 let material = self
@@ -166,7 +166,7 @@ impl LoginService {
         if header
             .get("cat")
             .and_then(Value::as_str)
-            .is_some_and(|c| c != CATEGORY_SESSION)
+            .is_some_and(|c| c != self.categories.session)
         {
             return Err(Error::InvalidToken("not a session token"));
         }

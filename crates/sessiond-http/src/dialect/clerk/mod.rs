@@ -46,6 +46,14 @@ impl IntoResponse for ClerkJson {
 
 pub type ClerkResult = Result<ClerkJson, ClerkError>;
 
+/// The category header values (`cat`) Clerk's SDKs check on session and template tokens. The
+/// server gives them to `LoginService::with_token_categories`.
+pub const TOKEN_CATEGORIES: sessiond_core::login::TokenCategories =
+    sessiond_core::login::TokenCategories {
+        session: "cl_B7d4PD111AAA",
+        template: "cl_B7d4PD222AAA",
+    };
+
 /// `https://clerk.<app id>.sessiond.localhost`, a new application's frontend URL. The `clerk.`
 /// label is what Clerk's SDKs look for when they check a token's issuer with default options
 /// (the Go SDK accepts only `https://clerk.…` or `….clerk.accounts…`), so tokens of a new
