@@ -416,6 +416,54 @@ async fn custom_template_keys_sign_with_es256_and_eddsa() {
     }
 }
 
+/// A token minted from a JWT template carries the template category and is refused where a
+/// session token is asked for, even when signed with the application's own key; a session token
+/// of the same session is accepted. (The values are the core's defaults here; the server wires
+/// the Clerk dialect's, which the SDK suites check.)
+#[tokio::test]
+async fn a_template_token_is_never_taken_for_a_session_token() {
+    let e = env(|_| {}).await;
+    let s = session(&e).await;
+    let input = sessiond_core::template::TemplateInput {
+        name: Some("plain".to_owned()),
+        claims: Some(serde_json::Map::from_iter([(
+            "u".to_owned(),
+            serde_json::json!("{{user.id}}"),
+        )])),
+        ..Default::default()
+    };
+    e.login
+        .create_template(&e.app, input, e.clock.now())
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    let template = e
+        .login
+        .create_template_token(&e.app, &s.id, "plain", None, e.clock.now())
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    let session_token = e.minted(&s.id, None).await;
+    let cat = |t: &str| decode_unverified(t).map(|(h, _)| h["cat"].clone()).ok();
+    assert_eq!(cat(&template), Some(Value::from("template")));
+    assert_eq!(cat(&session_token), Some(Value::from("session")));
+    assert!(
+        verifies(&e, &template).await,
+        "signed with the application's key"
+    );
+    let verify = |t: String| {
+        let e = &e;
+        let id = s.id.clone();
+        async move { e.login.verify_session(&e.app, &id, &t, e.clock.now()).await }
+    };
+    assert!(matches!(
+        verify(template).await,
+        Err(Error::InvalidToken("not a session token"))
+    ));
+    assert_eq!(
+        verify(session_token).await.map(|v| v.id).ok(),
+        Some(s.id.clone())
+    );
+}
+
 /// The vault of `db` under a fresh master key, shared by every node of a test.
 async fn fresh_vault(db: &TestDb) -> Arc<Vault> {
     let ring = Keyring::new(vec![MasterKey::generate()]).unwrap_or_else(|e| panic!("{e}"));
