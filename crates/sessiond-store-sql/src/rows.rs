@@ -171,7 +171,7 @@ pub fn session_at(r: &impl RowAt) -> StoreResult<Session> {
             .transpose()?,
         activity: r.opt_blob_at(6)?,
         sso: r.opt_blob_at(16)?,
-        attributes: json("session attributes", &r.text_at(7)?)?,
+        attributes: crate::columns::attributes_of(&r.text_at(7)?)?,
         last_active_organization_id: r.opt_text_at(8)?,
         created_at: Timestamp(r.int_at(9)?),
         updated_at: Timestamp(r.int_at(10)?),

@@ -1,5 +1,5 @@
 //! Sessions: create, read, list, the lifecycle events, touches and keep-alive, enablement for
-//! Connect, deletion.
+//! concurrent access, deletion.
 
 use crate::application::Application;
 use crate::clock::Timestamp;

@@ -103,10 +103,9 @@ pub struct SsoDetails {
     pub identifier: String,
 }
 
-/// Attributes some dialects record about a session. Stored as JSON; every field has a default so
-/// sessions created by any dialect read the same way.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+/// Attributes some dialects record about a session; each has a default, so sessions created by
+/// any dialect read the same way. (How they are stored is the stores': `sessiond-store-sql`.)
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionAttributes {
     /// Started from a mobile device.
     pub mobile: bool,
@@ -117,11 +116,9 @@ pub struct SessionAttributes {
     /// The single sign-on given when creating the session. The service moves it into
     /// [`Session::sso`], sealed, before the session is stored; after a read it is present only
     /// for sessions stored by versions that kept it here in clear.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sso: Option<SsoDetails>,
     /// Enabled for concurrent access, and so counted against the user's concurrent-access
-    /// limit. (Stored under its historical name.)
-    #[serde(rename = "enabled_for_connect")]
+    /// limit.
     pub concurrent_access: bool,
 }
 

@@ -1,7 +1,7 @@
 //! Users, sessions, signing keys and JWT templates.
 
 use sessiond_core::session::Session;
-use sessiond_core::store::{StoreError, StoreResult, StoredUser};
+use sessiond_core::store::{StoreResult, StoredUser};
 use sqlx::Postgres;
 use sqlx::postgres::PgRow;
 
@@ -69,8 +69,7 @@ async fn insert_identifiers(tx: &mut crate::pool::Tx, u: &StoredUser) -> StoreRe
 }
 
 fn attributes_json(s: &Session) -> StoreResult<String> {
-    serde_json::to_string(&s.attributes)
-        .map_err(|e| StoreError::backend_caused("cannot encode a stored value", e))
+    sessiond_store_sql::columns::attributes_text(&s.attributes)
 }
 
 pub(crate) mod grouped;

@@ -2,7 +2,7 @@
 
 use rusqlite::Row;
 use sessiond_core::session::Session;
-use sessiond_core::store::{StoreError, StoreResult, StoredUser};
+use sessiond_core::store::{StoreResult, StoredUser};
 
 // ---- users and sessions: columns and decoders shared with PostgreSQL ----
 
@@ -24,8 +24,7 @@ fn session_from_row(row: &Row<'_>) -> StoreResult<Session> {
 }
 
 fn attributes_json(s: &Session) -> StoreResult<String> {
-    serde_json::to_string(&s.attributes)
-        .map_err(|e| StoreError::backend_caused("cannot encode a stored value", e))
+    sessiond_store_sql::columns::attributes_text(&s.attributes)
 }
 
 mod sessions;
