@@ -3,12 +3,14 @@
 mod concurrent;
 mod deletions;
 mod keys_templates;
+mod modify;
 mod sessions;
 mod users;
 
 pub use concurrent::*;
 pub use deletions::*;
 pub use keys_templates::*;
+pub use modify::*;
 pub use sessions::*;
 pub use users::*;
 
