@@ -124,16 +124,16 @@ fn write_changes(
     event: Option<&NewEvent>,
 ) -> StoreResult<()> {
     use rusqlite::types::Value as V;
-    let attributes = attributes_json(after)?;
+    use std::fmt::Write as _;
     if before.user_id != after.user_id {
-        return write_session(c, after, &attributes, event);
+        return write_session(c, after, &attributes_json(after)?, event);
     }
     let mut sql = String::from("UPDATE sessions SET version = ?1, updated_at = ?2");
     let mut args = vec![V::Integer(after.version), V::Integer(after.updated_at.0)];
     let mut set = |column: &str, changed: bool, value: V| {
         if changed {
             args.push(value);
-            sql.push_str(&format!(", {column} = ?{}", args.len()));
+            let _ = write!(sql, ", {column} = ?{}", args.len());
         }
     };
     let text = |t: Option<String>| t.map_or(V::Null, V::Text);
@@ -172,22 +172,22 @@ fn write_changes(
         before.idle_deadline != after.idle_deadline,
         after.idle_deadline.map_or(V::Null, |t| V::Integer(t.0)),
     );
-    set(
-        "attributes",
-        before.attributes != after.attributes,
-        V::Text(attributes),
-    );
+    // Encoded only when they changed: a revoke leaves them as they are.
+    if before.attributes != after.attributes {
+        set("attributes", true, V::Text(attributes_json(after)?));
+    }
     args.extend([
         V::Text(after.application_id.0.clone()),
         V::Text(after.id.0.clone()),
         V::Integer(before.version),
     ]);
     let n = args.len();
-    sql.push_str(&format!(
+    let _ = write!(
+        sql,
         " WHERE application_id = ?{} AND id = ?{} AND version = ?{n}",
         n - 2,
         n - 1
-    ));
+    );
     if exec(c, &sql, rusqlite::params_from_iter(args))? != 1 {
         // Read in this transaction a moment ago: only a broken invariant gets here.
         return Err(StoreError::Conflict);
