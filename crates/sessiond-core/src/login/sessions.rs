@@ -154,7 +154,7 @@ impl LoginService {
                     SessionChange::Unchanged => return Ok(Attempt::Done((s.clone(), s))),
                     SessionChange::Write(next, event) => (next, event),
                 };
-                match self.store.update_session(&next, event.as_ref()).await {
+                match self.store.change_session(&s, &next, event.as_ref()).await {
                     Err(StoreError::NotFound) => Err(not_found("session")),
                     Ok(()) if event.is_some() => {
                         self.events.raise();

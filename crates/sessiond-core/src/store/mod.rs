@@ -315,6 +315,18 @@ pub trait SessionStore: Send + Sync {
         s: &crate::session::Session,
         event: Option<&NewEvent>,
     ) -> StoreResult<()>;
+    /// [`SessionStore::update_session`] of `after`, a change the caller decided from `before`,
+    /// the session as it read it (`after.version` is `before.version + 1`). The outcome is the
+    /// same; a store whose writes cost by the columns they set (SQLite rewrites every index
+    /// naming a column an UPDATE sets, changed or not) writes only the fields that differ.
+    async fn change_session(
+        &self,
+        _before: &crate::session::Session,
+        after: &crate::session::Session,
+        event: Option<&NewEvent>,
+    ) -> StoreResult<()> {
+        self.update_session(after, event).await
+    }
     /// Reads session `id`, runs `step` on it and writes what it decides (as
     /// [`SessionStore::update_session`] would), all in one transaction, so no other write can
     /// come between the read and the write. `Ok(None)`: this store does not offer it, because a

@@ -282,6 +282,11 @@ pub async fn deleting_lapsed_sessions_is_one_write(db: &TestDb) {
         Err(StoreError::NotFound),
         "a write prepared before the purge does not bring it back"
     );
+    assert_eq!(
+        db.store.change_session(&l.idle, &revived, None).await,
+        Err(StoreError::NotFound),
+        "nor does a change decided before it"
+    );
     // An earlier cut-off moves nothing back.
     assert_eq!(
         db.store

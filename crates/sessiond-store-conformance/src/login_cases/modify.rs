@@ -154,3 +154,124 @@ pub async fn sessions_modified_in_place_lose_no_update(db: &TestDb) {
         "one revocation event per session ended"
     );
 }
+
+/// A change the caller decided from the session it read (`change_session`) is written exactly
+/// as `update_session` writes the new state, whatever fields it moves, and is refused where
+/// that would be: the session moved since the read, belongs to another application, is
+/// unknown, or stopped being live without a version change (its user's sessions deleted).
+pub async fn a_change_is_written_and_refused_as_an_update(db: &TestDb) {
+    use serde_json::json;
+    use sessiond_core::store::StoreError;
+
+    let (a, _) = insert_app(db, "a", T0).await;
+    let (b, _) = insert_app(db, "b", T0).await;
+    let (u, u2) = (user(&a.id, T0, &[], None), user(&a.id, T0, &[], None));
+    put_user(db, &u).await;
+    put_user(db, &u2).await;
+    let s = session(&a.id, &u.id, T0);
+    put_session(db, &s).await;
+    let entry = VaultEntry {
+        row_id: "vt_change".into(),
+        value_sealed: vec![9],
+    };
+    assert_eq!(
+        db.store
+            .put_session_token(&a.id, &s.id, "tok", &entry, 10, T0)
+            .await,
+        Ok(true)
+    );
+    let stored = |id: SessionId| {
+        let app = a.id.clone();
+        async move { db.store.get_session(&app, &id).await.ok().flatten() }
+    };
+
+    // A touch: activity and the sliding deadlines move.
+    let mut touched = s.clone();
+    touched.last_active_at = Timestamp(T0.0 + 60_000);
+    touched.abandon_at = Timestamp(s.abandon_at.0 + 60_000);
+    touched.idle_deadline = Some(Timestamp(T0.0 + 120_000));
+    touched.updated_at = touched.last_active_at;
+    touched.version = s.version + 1;
+    assert_eq!(db.store.change_session(&s, &touched, None).await, Ok(()));
+    assert_eq!(stored(s.id.clone()).await, Some(touched.clone()));
+    assert_eq!(
+        db.store.get_session_token(&a.id, &s.id, "tok").await,
+        Ok(Some(entry.clone())),
+        "a usable session keeps its vault"
+    );
+
+    // A change decided from the session before the touch is a lost update.
+    let mut stale = s.clone();
+    stale.status = SessionStatus::Revoked;
+    stale.version = s.version + 1;
+    assert_eq!(
+        db.store.change_session(&s, &stale, None).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(stored(s.id.clone()).await, Some(touched.clone()));
+
+    // Every other field a write may move, at once; ending the session empties its vault.
+    let mut every = touched.clone();
+    every.status = SessionStatus::Ended;
+    every.actor = Some(json!({"sub": "user_actor"}));
+    every.activity = Some(vec![1, 2, 3]);
+    every.last_active_organization_id = Some("org_1".into());
+    every.attributes.mobile = !touched.attributes.mobile;
+    every.attributes.cookie_domain = Some("example.com".into());
+    every.attributes.concurrent_access = !touched.attributes.concurrent_access;
+    every.idle_deadline = None;
+    every.updated_at = Timestamp(T0.0 + 70_000);
+    every.version = touched.version + 1;
+    assert_eq!(
+        db.store.change_session(&touched, &every, None).await,
+        Ok(())
+    );
+    assert_eq!(stored(s.id.clone()).await, Some(every.clone()));
+    assert_eq!(
+        db.store.get_session_token(&a.id, &s.id, "tok").await,
+        Ok(None),
+        "ending a session empties its vault"
+    );
+
+    // A change of user moves the session to the other user's sessions.
+    let mut moved = every.clone();
+    moved.user_id = u2.id.clone();
+    moved.version = every.version + 1;
+    assert_eq!(db.store.change_session(&every, &moved, None).await, Ok(()));
+    assert_eq!(stored(s.id.clone()).await, Some(moved.clone()));
+
+    // Another application's key, an unknown session, a session no longer live.
+    let mut next = moved.clone();
+    next.version = moved.version + 1;
+    next.last_active_at = Timestamp(T0.0 + 80_000);
+    let mut foreign = next.clone();
+    foreign.application_id = b.id.clone();
+    let mut before_foreign = moved.clone();
+    before_foreign.application_id = b.id.clone();
+    assert_eq!(
+        db.store
+            .change_session(&before_foreign, &foreign, None)
+            .await,
+        Err(StoreError::NotFound)
+    );
+    let mut unknown = next.clone();
+    unknown.id = SessionId::new();
+    let mut before_unknown = moved.clone();
+    before_unknown.id = unknown.id.clone();
+    assert_eq!(
+        db.store
+            .change_session(&before_unknown, &unknown, None)
+            .await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        db.store.delete_user_sessions(&a.id, &u2.id, T0).await,
+        Ok(true)
+    );
+    assert_eq!(
+        db.store.change_session(&moved, &next, None).await,
+        Err(StoreError::NotFound),
+        "a change decided before the deletion does not bring it back"
+    );
+    assert_eq!(stored(s.id.clone()).await, None);
+}

@@ -111,24 +111,36 @@ pub(super) fn session_page(
     page
 }
 
-/// `after` written over `before`, which this same transaction has just read: only the columns
-/// that differ are set. SQLite rewrites every index that names a column an UPDATE sets, even to
-/// the value it had, and each index entry it rewrites dirties a page of that index (a WAL frame
-/// now, a page for the checkpointer to copy later): a revoke that set every column touched the
-/// user and lapse indexes for nothing. A change of user also moves the session's generation,
-/// so it goes through `write_session`.
+/// Where the `before` of [`write_changes`] was read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ReadIn {
+    /// In the transaction that writes: the session is live and at that version.
+    ThisTransaction,
+    /// Before it (optimistic concurrency): the version may have moved, and the session may have
+    /// stopped being live without a version change (its user's sessions revoked at once, its
+    /// user deleted, a purge), so the write checks both, as `UPDATE_SESSION` does.
+    Earlier,
+}
+
+/// `after` written over `before`: only the columns that differ are set. SQLite rewrites every
+/// index that names a column an UPDATE sets, even to the value it had, and each index entry it
+/// rewrites dirties a page of that index (a WAL frame now, a page for the checkpointer to copy
+/// later): a revoke or a touch that set every column touched the user index (and the lapse
+/// index, for a revoke) for nothing. A change of user also moves the session's generation, so
+/// it goes through `write_session`.
 fn write_changes(
     c: &Connection,
     before: &Session,
     after: &Session,
     event: Option<&NewEvent>,
+    read: ReadIn,
 ) -> StoreResult<()> {
     use rusqlite::types::Value as V;
     use std::fmt::Write as _;
     if before.user_id != after.user_id {
         return write_session(c, after, &attributes_json(after)?, event);
     }
-    let mut sql = String::from("UPDATE sessions SET version = ?1, updated_at = ?2");
+    let mut sql = String::from("UPDATE sessions AS s SET version = ?1, updated_at = ?2");
     let mut args = vec![V::Integer(after.version), V::Integer(after.updated_at.0)];
     let mut set = |column: &str, changed: bool, value: V| {
         if changed {
@@ -184,15 +196,22 @@ fn write_changes(
     let n = args.len();
     let _ = write!(
         sql,
-        " WHERE application_id = ?{} AND id = ?{} AND version = ?{n}",
+        " WHERE s.application_id = ?{} AND s.id = ?{} AND s.version = ?{n}",
         n - 2,
         n - 1
     );
-    if exec(c, &sql, rusqlite::params_from_iter(args))? != 1 {
-        // Read in this transaction a moment ago: only a broken invariant gets here.
-        return Err(StoreError::Conflict);
+    if read == ReadIn::Earlier {
+        sql.push_str(concat!(" AND ", sessiond_store_sql::session_is_live!()));
     }
-    after_write(c, after, event)
+    if exec(c, &sql, rusqlite::params_from_iter(args))? == 1 {
+        return after_write(c, after, event);
+    }
+    // Nothing written: a session read earlier has moved or stopped being live, and the read
+    // says which (one read in this transaction cannot have: only a broken invariant gets here).
+    match get_session(c, after.application_id.as_str(), after.id.as_str())? {
+        Some(_) => Err(StoreError::Conflict),
+        None => Err(StoreError::NotFound),
+    }
 }
 
 /// What follows a session's write in its transaction: an ended session's vault is emptied (it
@@ -325,6 +344,17 @@ impl SessionStore for SqliteStore {
             .await
     }
 
+    async fn change_session(
+        &self,
+        before: &Session,
+        after: &Session,
+        event: Option<&NewEvent>,
+    ) -> StoreResult<()> {
+        let (before, after, event) = (before.clone(), after.clone(), event.cloned());
+        self.write(move |c| write_changes(c, &before, &after, event.as_ref(), ReadIn::Earlier))
+            .await
+    }
+
     async fn modify_session(
         &self,
         app: &AppId,
@@ -344,7 +374,8 @@ impl SessionStore for SqliteStore {
                     SessionChange::Unchanged => Modified::Unchanged(before),
                     SessionChange::Refused(e) => Modified::Refused(e),
                     SessionChange::Write(after, event) => {
-                        write_changes(c, &before, &after, event.as_ref())?;
+                        let read = ReadIn::ThisTransaction;
+                        write_changes(c, &before, &after, event.as_ref(), read)?;
                         Modified::Written {
                             before,
                             after,
@@ -373,7 +404,8 @@ impl SessionStore for SqliteStore {
                 let mut written = 0;
                 for before in page.all(c, session_from_row)? {
                     if let SessionChange::Write(after, event) = step(&before) {
-                        write_changes(c, &before, &after, event.as_ref())?;
+                        let read = ReadIn::ThisTransaction;
+                        write_changes(c, &before, &after, event.as_ref(), read)?;
                         written += 1;
                     }
                 }
