@@ -6,7 +6,10 @@
 //!
 //! 1. **Every change of this process is seen.** SQLite's update hook on the writer's connection
 //!    reports each row of `sessions` and `users` that a statement inserts, updates or deletes,
-//!    foreign-key cascades included. Before its COMMIT the writer drops the entries of those rows.
+//!    foreign-key cascades included. Before its COMMIT the writer drops the entries of those rows,
+//!    but one: a session row whose last change was made by a statement that read the row back
+//!    (`RETURNING`, [`HotCache::wrote`]) keeps its entry, which takes that state once the commit
+//!    is known to be the writer's alone (rule 2). Any rollback forgets what was read back.
 //!    The hook is blind to `WITHOUT ROWID` tables: the one such table the read joins,
 //!    `session_purges` (which hides lapsed sessions), is written only by a write that calls
 //!    [`HotCache::note_all`], and then every entry goes.
@@ -15,9 +18,13 @@
 //!    or the writer's own commits since. The writer recognises its commit by SQLite's change
 //!    counter, which every commit increments: one more than at its BEGIN (taken under the write
 //!    lock) is its own, anything else means another connection or process committed too.
-//! 3. **A read racing a commit is not kept.** `seq` goes odd when the writer starts dropping
-//!    entries and even again once its commit is known; a read that fills the cache is kept only
-//!    if `seq` was even when it began and has not moved since.
+//! 3. **A read racing a change of its rows is not kept.** `seq` goes odd when the writer starts
+//!    dropping entries and even again once its commit is known, and the rows each of its last
+//!    batches changed are kept with the `seq` it began at. A read that fills the cache is kept
+//!    only if every move of `seq` since the read began is such a batch and none of them changed
+//!    the session's or the user's row. (Keeping a read only when `seq` had not moved at all lost
+//!    close to half of the fills under a steady stream of touches: the commits' fsyncs take
+//!    most of the time.)
 //!
 //! The cache is bounded by a number of sessions; a full cache evicts an entry at random, which
 //! keeps a useful share of hits even when the sessions read cycle through more than it holds
@@ -50,7 +57,9 @@ pub(crate) struct Ticket(u64);
 /// Rows the writer's statements changed since its last commit.
 #[derive(Default)]
 struct Touched {
-    sessions: Vec<i64>,
+    /// Each change of a `sessions` row, in order, with the row as the statement that made it
+    /// left it, where that statement said so ([`HotCache::wrote`]).
+    sessions: Vec<(i64, Option<Box<Session>>)>,
     users: Vec<i64>,
     everything: bool,
 }
@@ -82,7 +91,23 @@ struct State {
     by_user_row: HashMap<i64, UserRow>,
     /// xorshift state for eviction; any sequence will do.
     random: u64,
+    /// Entries whose rows the committing batch rewrote, with what the rows hold after it: they
+    /// keep the state before until the commit is known to be the writer's alone.
+    pending: Vec<(Arc<str>, Box<Session>)>,
+    /// The writer's last batches, oldest first (see the module's rule 3).
+    recent: std::collections::VecDeque<Batch>,
 }
+
+/// What one of the writer's batches changed, for the reads it raced.
+struct Batch {
+    /// `seq` when it began (even); it ends at `start + 2`.
+    start: u64,
+    sessions: Vec<i64>,
+    users: Vec<i64>,
+}
+
+/// How many batches [`State::recent`] keeps: a read spanning more is not kept.
+const RECENT_BATCHES: usize = 32;
 
 pub(crate) struct HotCache {
     capacity: usize,
@@ -153,10 +178,12 @@ impl HotCache {
         }
     }
 
-    /// Keeps what a read begun with `ticket` found, unless a commit may have begun since.
+    /// Keeps what a read begun with `ticket` found, unless its rows may have changed since.
     pub(crate) fn fill(&self, ticket: Ticket, pair: &Pair, session_row: i64, user_row: i64) {
         let mut st = lock(&self.state);
-        if writing(ticket.0) || st.seq != ticket.0 || st.entries.contains_key(pair.0.id.as_str()) {
+        if !st.unchanged_since(ticket.0, session_row, user_row)
+            || st.entries.contains_key(pair.0.id.as_str())
+        {
             return;
         }
         if st.entries.len() >= self.capacity {
@@ -166,8 +193,8 @@ impl HotCache {
         let slot = st.keys.len();
         st.keys.push(key.clone());
         st.by_session_row.insert(session_row, key.clone());
-        // An entry already there for the user holds the same row: any change to it since would
-        // have moved `seq`.
+        // An entry already there for the user holds the same row: a change to it since would
+        // have dropped that entry, or refused this fill.
         st.by_user_row
             .entry(user_row)
             .or_insert_with(|| UserRow {
@@ -191,9 +218,33 @@ impl HotCache {
     pub(crate) fn note(&self, table: &str, row: i64) {
         let mut t = lock(&self.touched);
         match table {
-            "sessions" => t.sessions.push(row),
+            "sessions" => t.sessions.push((row, None)),
             "users" => t.users.push(row),
             _ => {}
+        }
+    }
+
+    /// Where the next statement's changes of `sessions` rows will be noted (for [`Self::wrote`]).
+    pub(crate) fn mark(&self) -> usize {
+        lock(&self.touched).sessions.len()
+    }
+
+    /// The statement run since `mark` changed one row of `sessions`, and `session` is that row
+    /// as it now holds (read back by the statement itself): if the batch commits alone, a cached
+    /// entry of the row is kept with this state rather than dropped, so the next read of a
+    /// session this node just wrote (a touch, a revoke) costs no read transaction.
+    pub(crate) fn wrote(&self, mark: usize, session: Session) {
+        let mut t = lock(&self.touched);
+        if t.sessions.len() == mark + 1 {
+            t.sessions[mark].1 = Some(Box::new(session));
+        }
+    }
+
+    /// The writer rolled back (a whole batch or one request's savepoint): what the statements
+    /// said of their rows may not hold, so every row noted so far is only dropped.
+    pub(crate) fn rolled_back(&self) {
+        for (_, state) in &mut lock(&self.touched).sessions {
+            *state = None;
         }
     }
 
@@ -208,15 +259,35 @@ impl HotCache {
     pub(crate) fn before_commit(&self, begun: Option<Commit>) {
         let touched = std::mem::take(&mut *lock(&self.touched));
         let mut st = lock(&self.state);
+        let start = st.seq;
         st.seq += 1;
+        st.pending.clear();
         if begun.is_none() || st.known != begun || touched.everything {
             st.clear();
             st.known = begun;
             return;
         }
-        for row in touched.sessions {
-            if let Some(key) = st.by_session_row.get(&row).cloned() {
-                st.remove(&key);
+        if st.recent.len() == RECENT_BATCHES {
+            st.recent.pop_front();
+        }
+        st.recent.push_back(Batch {
+            start,
+            sessions: touched.sessions.iter().map(|(row, _)| *row).collect(),
+            users: touched.users.clone(),
+        });
+        // A row's last change decides: a state its statement gave, or none known.
+        let mut last = HashMap::with_capacity(touched.sessions.len());
+        for (row, state) in touched.sessions {
+            last.insert(row, state);
+        }
+        for (row, state) in last {
+            let Some(key) = st.by_session_row.get(&row).cloned() else {
+                continue;
+            };
+            match state {
+                // Until the commit: the entry still holds what the file holds.
+                Some(after) => st.pending.push((key, after)),
+                None => st.remove(&key),
             }
         }
         for row in touched.users {
@@ -244,8 +315,15 @@ impl HotCache {
             }
             _ => false,
         };
+        let pending = std::mem::take(&mut st.pending);
         if only_ours {
             st.known = after;
+            // Entries of users the batch changed are gone by now, and with them these.
+            for (key, session) in pending {
+                if let Some(e) = st.entries.get_mut(&key) {
+                    e.session = *session;
+                }
+            }
         } else {
             st.clear();
             st.known = None;
@@ -263,6 +341,16 @@ impl HotCache {
             && a.change_counter() == b.change_counter()
         {
             st.known = after;
+            // Nothing changed: a batch of no rows, so reads racing it are kept.
+            let start = st.seq;
+            if st.recent.len() == RECENT_BATCHES {
+                st.recent.pop_front();
+            }
+            st.recent.push_back(Batch {
+                start,
+                sessions: Vec::new(),
+                users: Vec::new(),
+            });
             st.seq += 2;
         }
     }
@@ -282,7 +370,26 @@ impl HotCache {
 }
 
 impl State {
+    /// Whether a read begun at `seq` still holds for these rows: each move of `seq` since was a
+    /// batch on record (possibly still committing) that changed neither row. A read begun while
+    /// a batch was committing saw the file before or after it; either is right if the batch left
+    /// these rows alone.
+    fn unchanged_since(&self, seq: u64, session_row: i64, user_row: i64) -> bool {
+        let began = seq & !1;
+        let mut at = began;
+        for b in self.recent.iter().skip_while(|b| b.start < began) {
+            if b.start != at || b.sessions.contains(&session_row) || b.users.contains(&user_row) {
+                return false;
+            }
+            at = b.start + 2;
+        }
+        // Then nothing else: `seq` is where the last batch left it, or inside it.
+        self.seq == at || self.seq + 1 == at
+    }
+
     fn clear(&mut self) {
+        self.pending.clear();
+        self.recent.clear();
         self.entries.clear();
         self.keys.clear();
         self.by_session_row.clear();
@@ -326,4 +433,145 @@ impl State {
 /// Whether `seq` says the writer is between dropping entries and knowing its commit.
 fn writing(seq: u64) -> bool {
     !seq.is_multiple_of(2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Commit, HotCache, Lookup, Pair};
+    use sessiond_core::Timestamp;
+    use sessiond_core::application::{AppId, AppSettings};
+    use sessiond_core::ids::{ClientId, UserId};
+    use sessiond_core::session::Session;
+    use sessiond_core::store::StoredUser;
+
+    const SESSION_ROW: i64 = 7;
+    const USER_ROW: i64 = 3;
+
+    fn pair() -> Pair {
+        let app = AppId("app_hot".into());
+        let user = StoredUser {
+            id: UserId::new(),
+            application_id: app.clone(),
+            external_id: None,
+            profile_sealed: vec![1],
+            identifiers: Vec::new(),
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+            version: 1,
+        };
+        let settings = AppSettings::defaults_for(&app);
+        let s = Session::new(
+            &app,
+            &settings,
+            user.id.clone(),
+            ClientId::new(),
+            false,
+            Timestamp(0),
+        );
+        (s, user)
+    }
+
+    /// A cache holding `p`, known exact for the commit numbered 1.
+    fn cached(p: &Pair) -> HotCache {
+        let hot = HotCache::new(10);
+        let Lookup::Miss(ticket) =
+            hot.lookup(Some(Commit::with_counter(1)), "app_hot", p.0.id.as_str())
+        else {
+            panic!("a miss")
+        };
+        hot.fill(ticket, p, SESSION_ROW, USER_ROW);
+        hot
+    }
+
+    fn held(hot: &HotCache, p: &Pair, at: u32) -> Option<Session> {
+        match hot.lookup(Some(Commit::with_counter(at)), "app_hot", p.0.id.as_str()) {
+            Lookup::Hit(pair) => Some(pair.0),
+            Lookup::Miss(_) | Lookup::Bypass => None,
+        }
+    }
+
+    /// The writer's batch: its statement changes the row (read back as `after` unless `None`),
+    /// then maybe rolls back, then commits (or fails to).
+    fn batch(hot: &HotCache, after: Option<&Session>, roll_back: bool, committed: bool) {
+        let mark = hot.mark();
+        hot.note("sessions", SESSION_ROW);
+        if let Some(after) = after {
+            hot.wrote(mark, after.clone());
+        }
+        if roll_back {
+            hot.rolled_back();
+        }
+        hot.before_commit(Some(Commit::with_counter(1)));
+        hot.after_commit(
+            Some(Commit::with_counter(1)),
+            Some(Commit::with_counter(2)),
+            committed,
+        );
+    }
+
+    #[test]
+    fn a_row_read_back_keeps_its_entry_with_the_new_state() {
+        let p = pair();
+        let hot = cached(&p);
+        let mut after = p.0.clone();
+        after.version += 1;
+        batch(&hot, Some(&after), false, true);
+        assert_eq!(held(&hot, &p, 2), Some(after));
+    }
+
+    #[test]
+    fn a_row_not_read_back_is_dropped() {
+        let p = pair();
+        let hot = cached(&p);
+        batch(&hot, None, false, true);
+        assert_eq!(held(&hot, &p, 2), None);
+    }
+
+    #[test]
+    fn a_rollback_forgets_what_was_read_back() {
+        let p = pair();
+        let hot = cached(&p);
+        let mut after = p.0.clone();
+        after.version += 1;
+        batch(&hot, Some(&after), true, true);
+        assert_eq!(
+            held(&hot, &p, 2),
+            None,
+            "dropped, never the rolled-back state"
+        );
+    }
+
+    #[test]
+    fn a_failed_commit_keeps_nothing() {
+        let p = pair();
+        let hot = cached(&p);
+        let mut after = p.0.clone();
+        after.version += 1;
+        batch(&hot, Some(&after), false, false);
+        assert_eq!(held(&hot, &p, 2), None);
+        assert_eq!(hot.len(), 0);
+    }
+
+    #[test]
+    fn a_fill_racing_a_change_of_its_row_is_refused_and_of_another_row_kept() {
+        let p = pair();
+        for (row, kept) in [(SESSION_ROW, false), (SESSION_ROW + 1, true)] {
+            let hot = HotCache::new(10);
+            let Lookup::Miss(ticket) =
+                hot.lookup(Some(Commit::with_counter(1)), "app_hot", p.0.id.as_str())
+            else {
+                panic!("a miss")
+            };
+            // A batch commits while the read that will fill is running.
+            hot.note("sessions", row);
+            hot.before_commit(Some(Commit::with_counter(1)));
+            hot.after_commit(
+                Some(Commit::with_counter(1)),
+                Some(Commit::with_counter(2)),
+                true,
+            );
+            hot.fill(ticket, &p, SESSION_ROW, USER_ROW);
+            assert_eq!(held(&hot, &p, 2).is_some(), kept, "row {row}");
+        }
+    }
 }

@@ -26,6 +26,14 @@ const HEADER: usize = 48;
 pub(crate) struct Commit([u8; HEADER]);
 
 impl Commit {
+    /// A state whose change counter is `n` (the rest of the header zero), for tests.
+    #[cfg(test)]
+    pub(crate) fn with_counter(n: u32) -> Commit {
+        let mut header = [0u8; HEADER];
+        header[8..12].copy_from_slice(&n.to_ne_bytes());
+        Commit(header)
+    }
+
     /// SQLite's `iChange`: incremented by every commit (a log restart or truncation leaves it).
     pub(crate) fn change_counter(&self) -> u32 {
         let mut w = [0u8; 4];

@@ -164,8 +164,14 @@ fn commit_batch(
     // rolled back and run again, each request under its own savepoint. Requests are statements
     // over the database and nothing else, so the second run starts from the same state as the
     // first and does the same; a request that fails under its savepoint is undone alone.
+    let rolled_back = || {
+        if let Some((h, _)) = hot {
+            h.rolled_back();
+        }
+    };
     if !batch.iter_mut().all(|job| job.run(conn)) {
         let _ = conn.execute_batch("ROLLBACK");
+        rolled_back();
         if batch.len() == 1 {
             // A lone request's transaction was its own: its error is its answer.
             for job in batch.drain(..) {
@@ -177,8 +183,10 @@ fn commit_batch(
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             return fail_all(batch, &map_err(e));
         }
-        if let Err(e) = run_isolated(conn, batch) {
+        let isolated = run_isolated(conn, batch, &rolled_back);
+        if let Err(e) = isolated {
             let _ = conn.execute_batch("ROLLBACK");
+            rolled_back();
             return fail_all(batch, &e);
         }
     }
@@ -207,15 +215,20 @@ fn fail_all(batch: &mut Vec<Box<dyn WriteJob>>, e: &StoreError) {
 /// Runs every request of `batch` under a savepoint of its own, undoing the ones that fail. An
 /// error here means a request could not be isolated from the others: the caller fails the
 /// batch rather than risk committing half of it.
-fn run_isolated(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> Result<(), StoreError> {
+fn run_isolated(
+    conn: &Connection,
+    batch: &mut [Box<dyn WriteJob>],
+    rolled_back: &dyn Fn(),
+) -> Result<(), StoreError> {
     for job in batch.iter_mut() {
         conn.execute_batch("SAVEPOINT request").map_err(map_err)?;
-        let undo = if job.run(conn) {
-            "RELEASE request"
+        if job.run(conn) {
+            conn.execute_batch("RELEASE request").map_err(map_err)?;
         } else {
-            "ROLLBACK TO request; RELEASE request"
-        };
-        conn.execute_batch(undo).map_err(map_err)?;
+            conn.execute_batch("ROLLBACK TO request; RELEASE request")
+                .map_err(map_err)?;
+            rolled_back();
+        }
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! Sessions, with their user where a view needs both.
 
-use crate::engine::Lookup;
+use crate::engine::{HotCache, Lookup};
 use crate::{Arg, Sql, SqliteStore, exec, first, get, i64_of};
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
@@ -128,12 +128,18 @@ enum ReadIn {
 /// later): a revoke or a touch that set every column touched the user index (and the lapse
 /// index, for a revoke) for nothing. A change of user also moves the session's generation, so
 /// it goes through `write_session`.
+///
+/// Given the hot-session cache, the statement reads the row back and the cache keeps the
+/// session with that state instead of dropping it (see `engine::hot`). `change_session` does:
+/// its writes are mostly touches of sessions being read. The in-writer paths do not: they serve
+/// revokes, whose sessions are seldom read again soon, and the read-back costs a decoding.
 fn write_changes(
     c: &Connection,
     before: &Session,
     after: &Session,
     event: Option<&NewEvent>,
     read: ReadIn,
+    hot: Option<&HotCache>,
 ) -> StoreResult<()> {
     use rusqlite::types::Value as V;
     use std::fmt::Write as _;
@@ -203,7 +209,19 @@ fn write_changes(
     if read == ReadIn::Earlier {
         sql.push_str(concat!(" AND ", sessiond_store_sql::session_is_live!()));
     }
-    if exec(c, &sql, rusqlite::params_from_iter(args))? == 1 {
+    let args = rusqlite::params_from_iter(args);
+    let written = match hot {
+        Some(hot) => {
+            sql.push_str(concat!(
+                " RETURNING ",
+                sessiond_store_sql::session_cols_returned!()
+            ));
+            let mark = hot.mark();
+            first(c, &sql, args, session_from_row)?.map(|row| hot.wrote(mark, row))
+        }
+        None => (exec(c, &sql, args)? == 1).then_some(()),
+    };
+    if written.is_some() {
         return after_write(c, after, event);
     }
     // Nothing written: a session read earlier has moved or stopped being live, and the read
@@ -351,8 +369,12 @@ impl SessionStore for SqliteStore {
         event: Option<&NewEvent>,
     ) -> StoreResult<()> {
         let (before, after, event) = (before.clone(), after.clone(), event.cloned());
-        self.write(move |c| write_changes(c, &before, &after, event.as_ref(), ReadIn::Earlier))
-            .await
+        let hot = self.engine.hot_shared();
+        self.write(move |c| {
+            let read = ReadIn::Earlier;
+            write_changes(c, &before, &after, event.as_ref(), read, hot.as_deref())
+        })
+        .await
     }
 
     async fn modify_session(
@@ -375,7 +397,7 @@ impl SessionStore for SqliteStore {
                     SessionChange::Refused(e) => Modified::Refused(e),
                     SessionChange::Write(after, event) => {
                         let read = ReadIn::ThisTransaction;
-                        write_changes(c, &before, &after, event.as_ref(), read)?;
+                        write_changes(c, &before, &after, event.as_ref(), read, None)?;
                         Modified::Written {
                             before,
                             after,
@@ -405,7 +427,7 @@ impl SessionStore for SqliteStore {
                 for before in page.all(c, session_from_row)? {
                     if let SessionChange::Write(after, event) = step(&before) {
                         let read = ReadIn::ThisTransaction;
-                        write_changes(c, &before, &after, event.as_ref(), read)?;
+                        write_changes(c, &before, &after, event.as_ref(), read, None)?;
                         written += 1;
                     }
                 }
