@@ -1,6 +1,7 @@
-//! The SQLite backend's hot-session cache: it is used, it stays within its bound, and readers
-//! racing writers never see a session go back in time. (What it must show after each kind of
-//! change is the contract case `a_session_read_again_shows_every_change_since`.)
+//! The SQLite backend's answers without its writer. The hot-session cache: it is used, it
+//! stays within its bound, and readers racing writers never see a session go back in time.
+//! (What it must show after each kind of change is the contract case
+//! `a_session_read_again_shows_every_change_since`.) And a deletion with nothing to delete.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -9,7 +10,7 @@ use sessiond_core::Timestamp;
 use sessiond_core::application::AppId;
 use sessiond_core::ids::UserId;
 use sessiond_core::session::Session;
-use sessiond_core::store::{ApplicationStore, SessionStore, UserStore};
+use sessiond_core::store::{ApplicationStore, SessionDeleteStore, SessionStore, UserStore};
 use sessiond_store_conformance::cases::{T0, insert_app};
 use sessiond_store_conformance::login_cases::{test_session, test_user};
 use sessiond_store_conformance::{Kind, TestDb};
@@ -269,4 +270,27 @@ async fn fills_racing_other_sessions_writes_are_kept() {
         held as u64,
         "each one kept is served from memory"
     );
+}
+
+/// Deleting the sessions of a user who has none left is answered by a read, without a write
+/// request; while one is left, it is a write that hides it.
+#[tokio::test]
+async fn deleting_no_sessions_sends_nothing_to_the_writer() {
+    let t = setup(0).await;
+    let requests = || t.store.write_stats().1;
+    let s = t.session().await;
+    let delete = |user: UserId| {
+        let (store, app) = (t.store.clone(), t.app.clone());
+        async move { store.delete_user_sessions(&app, &user, T0).await }
+    };
+    let before = requests();
+    assert_eq!(delete(t.user.clone()).await, Ok(true));
+    assert_eq!(requests(), before + 1, "a session to delete: one write");
+    assert_eq!(t.store.get_session(&t.app, &s.id).await, Ok(None));
+    assert_eq!(delete(t.user.clone()).await, Ok(true), "the user exists");
+    assert_eq!(delete(UserId::new()).await, Ok(false), "an unknown user");
+    assert_eq!(requests(), before + 1, "nothing to delete: no write");
+    let later = t.session().await;
+    assert_eq!(delete(t.user.clone()).await, Ok(true));
+    assert_eq!(t.store.get_session(&t.app, &later.id).await, Ok(None));
 }
