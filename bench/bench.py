@@ -1,5 +1,6 @@
-"""Orchestrates bench/run: starts each system on loopback, drives the same workloads with wrk,
-stops it, and writes bench/results/latest.{json,md} and chart.svg.
+"""Orchestrates bench/run: starts every system on loopback, drives the same workloads with wrk,
+each workload on every system in turn, stops them, and writes bench/results/latest.{json,md} and
+chart.svg.
 
 Systems: sessiond on SQLite and on PostgreSQL; peers express-session on Redis and on PostgreSQL
 and axum-redis (bench/ceilings); ceilings: bare axum HTTP, RS256 signing, redis-benchmark GET/SET.
@@ -402,50 +403,70 @@ def machine():
             "postgres": first("psql --version"), "redis": first("redis-server --version"), "wrk": first("wrk -v 2>&1")}
 
 
-def run_system(sys_, args, tmp, results):
-    log(f"{sys_.name}: starting")
-    sys_.start()
+WORKLOAD_ORDER = ["W2", "W3", "W6", "W1", "W4", "W5"]
+
+
+def record(results, name, w, c, r, pid):
+    results.append({"system": name, "workload": w, "concurrency": c, **r, "rss_mb": rss_mb(pid) if pid else None})
+    log(f"{name} {w} c={c}: {r['rps']} req/s p50 {r['p50_ms']} ms p99 {r['p99_ms']} ms errors {r['errors']} "
+        f"ctx/req {r.get('ctx_switches_per_req')}")
+
+
+def run_systems(systems, args, tmp, results, with_ceilings):
+    """Every system started and seeded first, then each workload at each concurrency run on every
+    system in turn (and on the ceilings beside them), so that the runs a ratio compares are at
+    most a minute apart. This machine's speed drifts by tens of percent over a run of half an
+    hour; one system after another put that drift into the ratios."""
+    started, pools = [], {}
+    http_ceiling = None
     try:
-        t = time.time()
-        sessions, users = sys_.seed(args.sessions, max(1, args.sessions // 20))
-        log(f"{sys_.name}: seeded {len(sessions)} sessions for {len(users)} users in {time.time() - t:.1f}s")
-        random.shuffle(sessions)
-        pools = {"sessions": sessions, "users": users}
-        for w in ["W2", "W3", "W6", "W1", "W4", "W5"]:
-            if w not in sys_.workloads:
-                continue
-            method, path, body, pool = sys_.workloads[w]
+        for sys_ in systems:
+            log(f"{sys_.name}: starting")
+            sys_.start()
+            started.append(sys_)
+            t = time.time()
+            sessions, users = sys_.seed(args.sessions, max(1, args.sessions // 20))
+            log(f"{sys_.name}: seeded {len(sessions)} sessions for {len(users)} users in {time.time() - t:.1f}s")
+            random.shuffle(sessions)
+            pools[sys_.name] = {"sessions": sessions, "users": users}
+        if with_ceilings:
+            port = free_port()
+            http_ceiling = subprocess.Popen(["taskset", "-c", SERVER_CPU, os.path.join(REL, "http-ceiling"), f"127.0.0.1:{port}"],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            http_ceiling.port_ = port
+            wait_http(port, "/")
+        for w in WORKLOAD_ORDER:
             for c in args.concurrency:
-                r = wrk(sys_.port, method, path, pools[pool], sys_.headers, body, c, args.seconds, tmp, pid=sys_.pid())
-                rec = {"system": sys_.name, "workload": w, "concurrency": c, **r, "rss_mb": rss_mb(sys_.pid())}
-                results.append(rec)
-                log(f"{sys_.name} {w} c={c}: {r['rps']} req/s p50 {r['p50_ms']} ms p99 {r['p99_ms']} ms errors {r['errors']} "
-                    f"ctx/req {r.get('ctx_switches_per_req')}")
-        purged = sys_.purge(args.sessions)
-        if purged:
-            n, secs = purged
-            results.append({"system": sys_.name, "workload": "W7", "concurrency": 1, "rps": round(n / secs, 1),
-                            "p50_ms": round(secs * 1000, 1), "p99_ms": round(secs * 1000, 1), "rss_mb": rss_mb(sys_.pid()),
-                            "errors": 0, "purged": n})
-            log(f"{sys_.name} W7: purged {n} in {secs:.3f}s")
+                for sys_ in started:
+                    if w not in sys_.workloads:
+                        continue
+                    method, path, body, pool = sys_.workloads[w]
+                    r = wrk(sys_.port, method, path, pools[sys_.name][pool], sys_.headers, body, c, args.seconds, tmp,
+                            pid=sys_.pid())
+                    record(results, sys_.name, w, c, r, sys_.pid())
+                if w == "W2" and http_ceiling:
+                    r = wrk(http_ceiling.port_, "GET", "/sessions/{id}", ["x"], {}, None, c, args.seconds, tmp)
+                    record(results, "http-ceiling", "W2", c, r, http_ceiling.pid)
+            if w == "W6" and with_ceilings:
+                rs256_ceiling(args, results)
+        for sys_ in started:
+            purged = sys_.purge(args.sessions)
+            if purged:
+                n, secs = purged
+                results.append({"system": sys_.name, "workload": "W7", "concurrency": 1, "rps": round(n / secs, 1),
+                                "p50_ms": round(secs * 1000, 1), "p99_ms": round(secs * 1000, 1), "rss_mb": rss_mb(sys_.pid()),
+                                "errors": 0, "purged": n})
+                log(f"{sys_.name} W7: purged {n} in {secs:.3f}s")
     finally:
-        sys_.stop()
-        sys_.cleanup()
+        if http_ceiling:
+            http_ceiling.terminate()
+            http_ceiling.wait()
+        for sys_ in started:
+            sys_.stop()
+            sys_.cleanup()
 
 
-def ceilings(args, tmp, results):
-    port = free_port()
-    p = subprocess.Popen(["taskset", "-c", SERVER_CPU, os.path.join(REL, "http-ceiling"), f"127.0.0.1:{port}"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_http(port, "/")
-        for c in args.concurrency:
-            r = wrk(port, "GET", "/sessions/{id}", ["x"], {}, None, c, args.seconds, tmp)
-            results.append({"system": "http-ceiling", "workload": "W2", "concurrency": c, **r, "rss_mb": rss_mb(p.pid)})
-            log(f"http-ceiling W2 c={c}: {r['rps']} req/s")
-    finally:
-        p.terminate()
-        p.wait()
+def rs256_ceiling(args, results):
     out = subprocess.check_output(["taskset", "-c", SERVER_CPU, os.path.join(REL, "rs256-ceiling"), "1", str(args.seconds)], text=True)
     r = json.loads(out)
     for c in args.concurrency:
@@ -768,11 +789,9 @@ def main():
             "express-pg": lambda: Express("express-pg", "pg", tmp),
             "axum-redis": lambda: AxumRedis("axum-redis", tmp),
         }
-        for name, make in factories.items():
-            if name in wanted:
-                run_system(make(), args, tmp, results)
+        systems = [make() for name, make in factories.items() if name in wanted]
+        run_systems(systems, args, tmp, results, "ceilings" in wanted)
         if "ceilings" in wanted:
-            ceilings(args, tmp, results)
             redis_ceiling(args, results)
         doc = {"machine": machine(), "mode": "quick" if args.quick else "full", "seconds": args.seconds, "sessions": args.sessions,
                "results": results}
