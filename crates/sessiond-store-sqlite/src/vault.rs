@@ -86,7 +86,7 @@ impl SessionDeleteStore for SqliteStore {
     ) -> StoreResult<bool> {
         let (app_id, user_id) = (app.clone(), user.clone());
         let (app, user) = (app.0.clone(), user.0.clone());
-        // A user with nothing to delete (a "sign out everywhere" retried, or of a user with no
+        // A user with nothing to delete (a retried "sign out everywhere", a user who never had a
         // session) is answered by a read on this thread: no hand-off to the writer, no commit.
         // A session committed after this read was created after the deletion.
         let has_sessions: Option<bool> =

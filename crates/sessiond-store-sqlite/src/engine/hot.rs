@@ -232,7 +232,7 @@ impl HotCache {
     /// The statement run since `mark` changed one row of `sessions`, and `session` is that row
     /// as it now holds (read back by the statement itself): if the batch commits alone, a cached
     /// entry of the row is kept with this state rather than dropped, so the next read of a
-    /// session this node just wrote (a touch, a revoke) costs no read transaction.
+    /// session this node just touched costs no read transaction.
     pub(crate) fn wrote(&self, mark: usize, session: Session) {
         let mut t = lock(&self.touched);
         if t.sessions.len() == mark + 1 {

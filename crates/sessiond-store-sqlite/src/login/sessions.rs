@@ -117,7 +117,7 @@ enum ReadIn {
     /// In the transaction that writes: the session is live and at that version.
     ThisTransaction,
     /// Before it (optimistic concurrency): the version may have moved, and the session may have
-    /// stopped being live without a version change (its user's sessions revoked at once, its
+    /// stopped being live without a version change (its user's sessions deleted at once, its
     /// user deleted, a purge), so the write checks both, as `UPDATE_SESSION` does.
     Earlier,
 }
