@@ -418,7 +418,7 @@ def run_systems(systems, args, tmp, results, with_ceilings):
     most a minute apart. This machine's speed drifts by tens of percent over a run of half an
     hour; one system after another put that drift into the ratios."""
     started, pools = [], {}
-    http_ceiling = None
+    http_ceiling, ceiling_port = None, None
     try:
         for sys_ in systems:
             log(f"{sys_.name}: starting")
@@ -430,11 +430,10 @@ def run_systems(systems, args, tmp, results, with_ceilings):
             random.shuffle(sessions)
             pools[sys_.name] = {"sessions": sessions, "users": users}
         if with_ceilings:
-            port = free_port()
-            http_ceiling = subprocess.Popen(["taskset", "-c", SERVER_CPU, os.path.join(REL, "http-ceiling"), f"127.0.0.1:{port}"],
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            http_ceiling.port_ = port
-            wait_http(port, "/")
+            ceiling_port = free_port()
+            http_ceiling = subprocess.Popen(["taskset", "-c", SERVER_CPU, os.path.join(REL, "http-ceiling"),
+                                             f"127.0.0.1:{ceiling_port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_http(ceiling_port, "/")
         for w in WORKLOAD_ORDER:
             for c in args.concurrency:
                 for sys_ in started:
@@ -445,7 +444,7 @@ def run_systems(systems, args, tmp, results, with_ceilings):
                             pid=sys_.pid())
                     record(results, sys_.name, w, c, r, sys_.pid())
                 if w == "W2" and http_ceiling:
-                    r = wrk(http_ceiling.port_, "GET", "/sessions/{id}", ["x"], {}, None, c, args.seconds, tmp)
+                    r = wrk(ceiling_port, "GET", "/sessions/{id}", ["x"], {}, None, c, args.seconds, tmp)
                     record(results, "http-ceiling", "W2", c, r, http_ceiling.pid)
             if w == "W6" and with_ceilings:
                 rs256_ceiling(args, results)

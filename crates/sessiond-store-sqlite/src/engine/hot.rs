@@ -267,37 +267,33 @@ impl HotCache {
             st.known = begun;
             return;
         }
-        if st.recent.len() == RECENT_BATCHES {
-            st.recent.pop_front();
-        }
-        st.recent.push_back(Batch {
-            start,
-            sessions: touched.sessions.iter().map(|(row, _)| *row).collect(),
-            users: touched.users.clone(),
-        });
-        // A row's last change decides: a state its statement gave, or none known.
-        let mut last = HashMap::with_capacity(touched.sessions.len());
+        // In order, so a row's last change decides: a state its statement gave is kept for the
+        // commit (the entry holds what the file holds until then), and a change with none drops
+        // the entry, and with it any state an earlier statement of the batch gave.
+        let mut rows = Vec::with_capacity(touched.sessions.len());
         for (row, state) in touched.sessions {
-            last.insert(row, state);
-        }
-        for (row, state) in last {
+            rows.push(row);
             let Some(key) = st.by_session_row.get(&row).cloned() else {
                 continue;
             };
             match state {
-                // Until the commit: the entry still holds what the file holds.
                 Some(after) => st.pending.push((key, after)),
                 None => st.remove(&key),
             }
         }
-        for row in touched.users {
-            if let Some(u) = st.by_user_row.get(&row) {
+        for row in &touched.users {
+            if let Some(u) = st.by_user_row.get(row) {
                 for key in u.sessions.clone() {
                     st.remove(&key);
                 }
             }
-            st.by_user_row.remove(&row);
+            st.by_user_row.remove(row);
         }
+        st.record(Batch {
+            start,
+            sessions: rows,
+            users: touched.users,
+        });
     }
 
     /// After the writer's COMMIT (`committed` whether it succeeded; `after` the file's state
@@ -343,10 +339,7 @@ impl HotCache {
             st.known = after;
             // Nothing changed: a batch of no rows, so reads racing it are kept.
             let start = st.seq;
-            if st.recent.len() == RECENT_BATCHES {
-                st.recent.pop_front();
-            }
-            st.recent.push_back(Batch {
+            st.record(Batch {
                 start,
                 sessions: Vec::new(),
                 users: Vec::new(),
@@ -385,6 +378,14 @@ impl State {
         }
         // Then nothing else: `seq` is where the last batch left it, or inside it.
         self.seq == at || self.seq + 1 == at
+    }
+
+    /// Keeps what a batch changed, for the fills that raced it; the oldest record goes first.
+    fn record(&mut self, batch: Batch) {
+        if self.recent.len() == RECENT_BATCHES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(batch);
     }
 
     fn clear(&mut self) {
@@ -437,7 +438,7 @@ fn writing(seq: u64) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{Commit, HotCache, Lookup, Pair};
+    use super::{Commit, HotCache, Lookup, Pair, Ticket};
     use sessiond_core::Timestamp;
     use sessiond_core::application::{AppId, AppSettings};
     use sessiond_core::ids::{ClientId, UserId};
@@ -471,16 +472,29 @@ mod tests {
         (s, user)
     }
 
+    /// The ticket of a read of `p` that missed, at the commit numbered 1.
+    fn missed(hot: &HotCache, p: &Pair) -> Ticket {
+        match hot.lookup(Some(Commit::with_counter(1)), "app_hot", p.0.id.as_str()) {
+            Lookup::Miss(ticket) => ticket,
+            Lookup::Hit(_) | Lookup::Bypass => panic!("a miss"),
+        }
+    }
+
     /// A cache holding `p`, known exact for the commit numbered 1.
     fn cached(p: &Pair) -> HotCache {
         let hot = HotCache::new(10);
-        let Lookup::Miss(ticket) =
-            hot.lookup(Some(Commit::with_counter(1)), "app_hot", p.0.id.as_str())
-        else {
-            panic!("a miss")
-        };
-        hot.fill(ticket, p, SESSION_ROW, USER_ROW);
+        hot.fill(missed(&hot, p), p, SESSION_ROW, USER_ROW);
         hot
+    }
+
+    /// The writer's commit numbered 2, begun at 1, after its statements noted their rows.
+    fn commit(hot: &HotCache, committed: bool) {
+        hot.before_commit(Some(Commit::with_counter(1)));
+        hot.after_commit(
+            Some(Commit::with_counter(1)),
+            Some(Commit::with_counter(2)),
+            committed,
+        );
     }
 
     fn held(hot: &HotCache, p: &Pair, at: u32) -> Option<Session> {
@@ -501,12 +515,7 @@ mod tests {
         if roll_back {
             hot.rolled_back();
         }
-        hot.before_commit(Some(Commit::with_counter(1)));
-        hot.after_commit(
-            Some(Commit::with_counter(1)),
-            Some(Commit::with_counter(2)),
-            committed,
-        );
+        commit(hot, committed);
     }
 
     #[test]
@@ -557,19 +566,10 @@ mod tests {
         let p = pair();
         for (row, kept) in [(SESSION_ROW, false), (SESSION_ROW + 1, true)] {
             let hot = HotCache::new(10);
-            let Lookup::Miss(ticket) =
-                hot.lookup(Some(Commit::with_counter(1)), "app_hot", p.0.id.as_str())
-            else {
-                panic!("a miss")
-            };
+            let ticket = missed(&hot, &p);
             // A batch commits while the read that will fill is running.
             hot.note("sessions", row);
-            hot.before_commit(Some(Commit::with_counter(1)));
-            hot.after_commit(
-                Some(Commit::with_counter(1)),
-                Some(Commit::with_counter(2)),
-                true,
-            );
+            commit(&hot, true);
             hot.fill(ticket, &p, SESSION_ROW, USER_ROW);
             assert_eq!(held(&hot, &p, 2).is_some(), kept, "row {row}");
         }
