@@ -2,12 +2,12 @@
 """Two sessiond builds on one workload, interleaved, in one invocation:
 
   python3 bench/ab.py DIR_A DIR_B [--workload W1] [--concurrency 32] [--seconds 8] [--rounds 3]
-                      [--backend sqlite|postgres] [--aged]
+                      [--backend sqlite|postgres] [--aged] [--sessions 20000]
 
 DIR_A and DIR_B hold a `sessiond` binary each (say, a worktree's target/release and this
 checkout's). Each round starts a fresh instance of A, then of B (SQLite, or a fresh database on the
-local PostgreSQL with --backend postgres), seeds 20,000 sessions for
-1,000 users through the API, and loads it with wrk pinned as in bench/run. Rounds alternate, so a
+local PostgreSQL with --backend postgres), seeds 20,000 sessions (--sessions) for
+one user in 20 through the API, and loads it with wrk pinned as in bench/run. Rounds alternate, so a
 machine that slows down during the run slows both. Printed per build: requests per second, the
 server's CPU time per request (user + system over all its threads, from /proc; steadier than
 throughput on a shared machine) and p99, each round and the median.
@@ -38,7 +38,7 @@ def one_round(rel, args, seed):
     s = bench.Sessiond("ab", args.backend, tmp)
     s.start()
     try:
-        sessions, users = s.seed(20_000, 1_000)
+        sessions, users = s.seed(args.sessions, max(1, args.sessions // 20))
         if args.aged:
             s.age_sessions(3_600)
         random.Random(seed).shuffle(sessions)
@@ -67,6 +67,8 @@ def main():
     ap.add_argument("--seconds", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--backend", default="sqlite", choices=["sqlite", "postgres"])
+    ap.add_argument("--sessions", type=int, default=20_000,
+                    help="sessions seeded per round, for one user in 20 (bench/run seeds 100,000)")
     ap.add_argument("--aged", action="store_true",
                     help="move the seeded sessions' last activity an hour back, so the first read of each "
                          "(W2, W6) records activity with a write, as in bench/run, where seeding ends over a "
