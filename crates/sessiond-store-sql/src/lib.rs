@@ -31,7 +31,11 @@ pub enum Arg {
     /// Text or NULL.
     OptStr(Option<String>),
     I64(i64),
+    /// An integer or NULL.
+    OptI64(Option<i64>),
     Bytes(Vec<u8>),
+    /// Bytes or NULL.
+    OptBytes(Option<Vec<u8>>),
 }
 
 /// How a backend numbers placeholders.
@@ -91,6 +95,62 @@ impl Sql {
         self.text.push(')');
         self
     }
+}
+
+/// The columns a write of `after` over `before` must set (`after.version` is `before.version + 1`):
+/// the version and `updated_at` always, then each field that differs, with its value as stored.
+/// Both backends set only these: SQLite rewrites the entry of every index that names a column an
+/// UPDATE sets, changed or not, and PostgreSQL is spared the re-encoding and re-parsing of the
+/// values that stayed (the attributes' JSON above all). A change of user is not covered (it
+/// moves the session's generation too): callers write it in full.
+pub fn session_changes(
+    before: &sessiond_core::session::Session,
+    after: &sessiond_core::session::Session,
+) -> sessiond_core::store::StoreResult<Vec<(&'static str, Arg)>> {
+    let mut set = vec![
+        ("version", Arg::I64(after.version)),
+        ("updated_at", Arg::I64(after.updated_at.0)),
+    ];
+    let mut changed = |column: &'static str, differs: bool, value: &dyn Fn() -> Arg| {
+        if differs {
+            set.push((column, value()));
+        }
+    };
+    changed("status", before.status != after.status, &|| {
+        Arg::Str(after.status.as_str().to_owned())
+    });
+    changed("actor", before.actor != after.actor, &|| {
+        Arg::OptStr(after.actor.as_ref().map(serde_json::Value::to_string))
+    });
+    changed("activity", before.activity != after.activity, &|| {
+        Arg::OptBytes(after.activity.clone())
+    });
+    changed(
+        "last_active_organization_id",
+        before.last_active_organization_id != after.last_active_organization_id,
+        &|| Arg::OptStr(after.last_active_organization_id.clone()),
+    );
+    changed(
+        "last_active_at",
+        before.last_active_at != after.last_active_at,
+        &|| Arg::I64(after.last_active_at.0),
+    );
+    changed("abandon_at", before.abandon_at != after.abandon_at, &|| {
+        Arg::I64(after.abandon_at.0)
+    });
+    changed(
+        "idle_deadline",
+        before.idle_deadline != after.idle_deadline,
+        &|| Arg::OptI64(after.idle_deadline.map(|t| t.0)),
+    );
+    // Encoded only when they changed: a revoke or a touch leaves them as they are.
+    if before.attributes != after.attributes {
+        set.push((
+            "attributes",
+            Arg::Str(columns::attributes_text(&after.attributes)?),
+        ));
+    }
+    Ok(set)
 }
 
 /// `sql` with every `?N` placeholder written `$N`, for PostgreSQL; SQLite takes the text as it

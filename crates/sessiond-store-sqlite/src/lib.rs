@@ -242,8 +242,9 @@ fn value(a: &Arg) -> ToSqlOutput<'_> {
         Arg::Str(s) => ToSqlOutput::Borrowed(s.as_str().into()),
         Arg::OptStr(Some(s)) => ToSqlOutput::Borrowed(s.as_str().into()),
         Arg::OptStr(None) => ToSqlOutput::Owned(Value::Null),
-        Arg::I64(v) => ToSqlOutput::Owned(Value::Integer(*v)),
-        Arg::Bytes(b) => ToSqlOutput::Borrowed(b.as_slice().into()),
+        Arg::I64(v) | Arg::OptI64(Some(v)) => ToSqlOutput::Owned(Value::Integer(*v)),
+        Arg::Bytes(b) | Arg::OptBytes(Some(b)) => ToSqlOutput::Borrowed(b.as_slice().into()),
+        Arg::OptI64(None) | Arg::OptBytes(None) => ToSqlOutput::Owned(Value::Null),
     }
 }
 

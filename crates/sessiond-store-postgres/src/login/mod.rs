@@ -27,7 +27,9 @@ impl Bind for Sql {
                 Arg::Str(s) => q.bind(s.as_str()),
                 Arg::OptStr(s) => q.bind(s.as_deref()),
                 Arg::I64(v) => q.bind(*v),
+                Arg::OptI64(v) => q.bind(*v),
                 Arg::Bytes(b) => q.bind(b.as_slice()),
+                Arg::OptBytes(b) => q.bind(b.as_deref()),
             };
         }
         q

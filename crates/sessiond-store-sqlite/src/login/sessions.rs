@@ -161,85 +161,42 @@ fn write_changes(
     read: ReadIn,
     hot: Option<&HotCache>,
 ) -> StoreResult<()> {
-    use rusqlite::types::Value as V;
-    use std::fmt::Write as _;
     if before.user_id != after.user_id {
         return write_session(c, after, &attributes_json(after)?, event);
     }
-    let mut sql = String::from("UPDATE sessions AS s SET version = ?1, updated_at = ?2");
-    let mut args = vec![V::Integer(after.version), V::Integer(after.updated_at.0)];
-    let mut set = |column: &str, changed: bool, value: V| {
-        if changed {
-            args.push(value);
-            let _ = write!(sql, ", {column} = ?{}", args.len());
-        }
-    };
-    let text = |t: Option<String>| t.map_or(V::Null, V::Text);
-    set(
-        "status",
-        before.status != after.status,
-        V::Text(after.status.as_str().to_owned()),
-    );
-    set(
-        "actor",
-        before.actor != after.actor,
-        text(after.actor.as_ref().map(Value::to_string)),
-    );
-    set(
-        "activity",
-        before.activity != after.activity,
-        after.activity.clone().map_or(V::Null, V::Blob),
-    );
-    set(
-        "last_active_organization_id",
-        before.last_active_organization_id != after.last_active_organization_id,
-        text(after.last_active_organization_id.clone()),
-    );
-    set(
-        "last_active_at",
-        before.last_active_at != after.last_active_at,
-        V::Integer(after.last_active_at.0),
-    );
-    set(
-        "abandon_at",
-        before.abandon_at != after.abandon_at,
-        V::Integer(after.abandon_at.0),
-    );
-    set(
-        "idle_deadline",
-        before.idle_deadline != after.idle_deadline,
-        after.idle_deadline.map_or(V::Null, |t| V::Integer(t.0)),
-    );
-    // Encoded only when they changed: a revoke leaves them as they are.
-    if before.attributes != after.attributes {
-        set("attributes", true, V::Text(attributes_json(after)?));
+    let mut update = crate::sql("UPDATE sessions AS s SET ");
+    for (i, (column, value)) in sessiond_store_sql::session_changes(before, after)?
+        .into_iter()
+        .enumerate()
+    {
+        update
+            .push(if i == 0 { "" } else { ", " })
+            .push(column)
+            .push(" = ")
+            .bind(value);
     }
-    args.extend([
-        V::Text(after.application_id.0.clone()),
-        V::Text(after.id.0.clone()),
-        V::Integer(before.version),
-    ]);
-    let n = args.len();
-    let _ = write!(
-        sql,
-        " WHERE s.application_id = ?{} AND s.id = ?{} AND s.version = ?{n}",
-        n - 2,
-        n - 1
-    );
+    update
+        .push(" WHERE s.application_id = ")
+        .bind(Arg::Str(after.application_id.0.clone()))
+        .push(" AND s.id = ")
+        .bind(Arg::Str(after.id.0.clone()))
+        .push(" AND s.version = ")
+        .bind(Arg::I64(before.version));
     if read == ReadIn::Earlier {
-        sql.push_str(concat!(" AND ", sessiond_store_sql::session_is_live!()));
+        update.push(concat!(" AND ", sessiond_store_sql::session_is_live!()));
     }
-    let args = rusqlite::params_from_iter(args);
     let written = match hot {
         Some(hot) => {
-            sql.push_str(concat!(
+            update.push(concat!(
                 " RETURNING ",
                 sessiond_store_sql::session_cols_returned!()
             ));
             let mark = hot.mark();
-            first(c, &sql, args, session_from_row)?.map(|row| hot.wrote(mark, row))
+            update
+                .first(c, session_from_row)?
+                .map(|row| hot.wrote(mark, row))
         }
-        None => (exec(c, &sql, args)? == 1).then_some(()),
+        None => (update.execute(c)? == 1).then_some(()),
     };
     if written.is_some() {
         return after_write(c, after, event);
