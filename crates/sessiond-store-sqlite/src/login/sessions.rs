@@ -55,11 +55,11 @@ const UPDATE_SESSION: &str = concat!(
 /// (or none) the generation is NULL and the row is refused by its NOT NULL constraint (see
 /// [`insert_refused`]).
 ///
-/// One row of VALUES, not `INSERT … SELECT … FROM users`: SQLite gives a statement that may write
-/// several rows and may abort a statement journal, a copy of every page it first changes (the
-/// table's and each index's leaf), made so the abort can undo its earlier rows. A single-row
-/// insert checks every constraint before it writes anything and needs none; the copies profiled
-/// as 4 % of the writer's time under creates.
+/// One row of VALUES, not `INSERT … SELECT … FROM users`: for a statement that may write several
+/// rows and may abort, SQLite keeps a statement journal, a copy of every page the statement first
+/// changes (the table's leaf and each index's), so that an abort can undo its earlier rows. A
+/// single-row insert checks every constraint before it writes anything and needs none; the
+/// copies profiled as 4 % of the writer's time under creates.
 const INSERT_SESSION: &str = "INSERT INTO sessions (id, application_id, user_id, status, actor, \
      activity, last_active_organization_id, updated_at, last_active_at, abandon_at, idle_deadline, \
      version, attributes, client_id, created_at, expire_at, sso, user_generation) \
