@@ -83,6 +83,20 @@ impl Sql {
         self
     }
 
+    /// Appends `column = p1, column = p2, …` for the items (an UPDATE's SET list).
+    pub fn assignments(
+        &mut self,
+        items: impl IntoIterator<Item = (&'static str, Arg)>,
+    ) -> &mut Self {
+        for (i, (column, value)) in items.into_iter().enumerate() {
+            if i > 0 {
+                self.text.push_str(", ");
+            }
+            self.push(column).push(" = ").bind(value);
+        }
+        self
+    }
+
     /// Appends `(p1, p2, …)` for the items.
     pub fn bind_list(&mut self, items: impl IntoIterator<Item = Arg>) -> &mut Self {
         self.text.push('(');

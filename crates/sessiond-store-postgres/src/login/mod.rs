@@ -36,6 +36,14 @@ impl Bind for Sql {
     }
 }
 
+impl crate::SqlStore {
+    /// Column `n` of the one row `q` returns: a count, or how many rows a statement wrote.
+    async fn n_of(&self, q: &Sql) -> StoreResult<i64> {
+        let row = q.query().fetch_one(self.pool()).await.map_err(map_err)?;
+        crate::get(&row, "n")
+    }
+}
+
 fn i64_of(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }

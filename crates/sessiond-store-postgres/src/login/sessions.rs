@@ -70,16 +70,8 @@ fn change_query(
 ) -> StoreResult<sessiond_store_sql::Sql> {
     let app = || Arg::Str(after.application_id.0.clone());
     let mut q = sql("WITH upd AS (UPDATE sessions AS s SET ");
-    for (i, (column, value)) in sessiond_store_sql::session_changes(before, after)?
-        .into_iter()
-        .enumerate()
-    {
-        q.push(if i == 0 { "" } else { ", " })
-            .push(column)
-            .push(" = ")
-            .bind(value);
-    }
-    q.push(" WHERE s.application_id = ")
+    q.assignments(sessiond_store_sql::session_changes(before, after)?)
+        .push(" WHERE s.application_id = ")
         .bind(app())
         .push(" AND s.id = ")
         .bind(Arg::Str(after.id.0.clone()))
@@ -221,14 +213,7 @@ impl SessionStore for SqlStore {
     ) -> StoreResult<(Vec<Session>, u64)> {
         let mut count = sql(&format!("SELECT COUNT(*) AS n{LIVE_SESSIONS}"));
         session_where(app, filter, now, &mut count);
-        let total: i64 = get(
-            &count
-                .query()
-                .fetch_one(self.pool())
-                .await
-                .map_err(map_err)?,
-            "n",
-        )?;
+        let total = self.n_of(&count).await?;
         let sessions = self
             .list_sessions_page(app, filter, limit, offset, now)
             .await?;
@@ -273,15 +258,7 @@ impl SessionStore for SqlStore {
         if before.user_id != after.user_id {
             return self.update_session(after, event).await;
         }
-        let n: i64 = get(
-            &change_query(before, after, event)?
-                .query()
-                .fetch_one(self.pool())
-                .await
-                .map_err(map_err)?,
-            "n",
-        )?;
-        if n == 1 {
+        if self.n_of(&change_query(before, after, event)?).await? == 1 {
             return Ok(());
         }
         Err(self.why_not_updated(after).await)

@@ -1,6 +1,6 @@
 //! Users and their blind-indexed identifiers.
 
-use crate::{SqlStore, get, map_err};
+use crate::{SqlStore, map_err};
 use async_trait::async_trait;
 use sessiond_core::application::AppId;
 use sessiond_core::events::NewEvent;
@@ -55,14 +55,7 @@ impl UserStore for SqlStore {
     ) -> StoreResult<(Vec<StoredUser>, u64)> {
         let mut count = sql("SELECT COUNT(*) AS n FROM users u");
         user_where(app, filter, &mut count);
-        let total: i64 = get(
-            &count
-                .query()
-                .fetch_one(self.pool())
-                .await
-                .map_err(map_err)?,
-            "n",
-        )?;
+        let total = self.n_of(&count).await?;
         let mut page = sql(&format!("SELECT {USER_COLS} FROM users u"));
         user_where(app, filter, &mut page);
         page.push(user_order_by(filter.order))

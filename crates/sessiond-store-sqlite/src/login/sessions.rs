@@ -165,17 +165,8 @@ fn write_changes(
         return write_session(c, after, &attributes_json(after)?, event);
     }
     let mut update = crate::sql("UPDATE sessions AS s SET ");
-    for (i, (column, value)) in sessiond_store_sql::session_changes(before, after)?
-        .into_iter()
-        .enumerate()
-    {
-        update
-            .push(if i == 0 { "" } else { ", " })
-            .push(column)
-            .push(" = ")
-            .bind(value);
-    }
     update
+        .assignments(sessiond_store_sql::session_changes(before, after)?)
         .push(" WHERE s.application_id = ")
         .bind(Arg::Str(after.application_id.0.clone()))
         .push(" AND s.id = ")
