@@ -79,6 +79,28 @@ impl SqlStore {
     }
 }
 
+/// [`event_cte!`] for a statement assembled at run time: appends `, ev AS (…)`, which writes
+/// `e` for each row of the CTE `main`, its values bound at the next placeholders.
+pub(crate) fn push_event_cte(q: &mut sessiond_store_sql::Sql, main: &str, e: &NewEvent) {
+    q.push(
+        ", ev AS (INSERT INTO events (id, application_id, type, subject, occurred_at, data) SELECT ",
+    )
+    .bind(Arg::Str(e.id.clone()))
+    .push(", ")
+    .bind(Arg::Str(e.application_id.0.clone()))
+    .push(", ")
+    .bind(Arg::Str(e.kind.as_str().to_owned()))
+    .push(", ")
+    .bind(Arg::Str(e.subject.clone()))
+    .push(", ")
+    .bind(Arg::I64(e.occurred_at.0))
+    .push(", ")
+    .bind(Arg::Str(e.data.to_string()))
+    .push(" FROM ")
+    .push(main)
+    .push(")");
+}
+
 /// Binds an [`event_cte!`]'s six parameters, in order.
 pub(crate) fn bind<'q>(
     q: Query<'q, Postgres, PgArguments>,

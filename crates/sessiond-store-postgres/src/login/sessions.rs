@@ -88,22 +88,7 @@ fn change_query(
             .push(" AND session_id IN (SELECT id FROM upd))");
     }
     if let Some(e) = event {
-        q.push(
-            ", ev AS (INSERT INTO events (id, application_id, type, subject, occurred_at, data) \
-             SELECT ",
-        )
-        .bind(Arg::Str(e.id.clone()))
-        .push(", ")
-        .bind(Arg::Str(e.application_id.0.clone()))
-        .push(", ")
-        .bind(Arg::Str(e.kind.as_str().to_owned()))
-        .push(", ")
-        .bind(Arg::Str(e.subject.clone()))
-        .push(", ")
-        .bind(Arg::I64(e.occurred_at.0))
-        .push(", ")
-        .bind(Arg::Str(e.data.to_string()))
-        .push(" FROM upd)");
+        crate::events::push_event_cte(&mut q, "upd", e);
     }
     q.push(" SELECT count(*) AS n FROM upd");
     Ok(q)

@@ -70,14 +70,13 @@ const INSERT_SESSION: &str = "INSERT INTO sessions (id, application_id, user_id,
 /// generation looked up for it is NULL, or the user row is gone.
 fn insert_refused(e: &rusqlite::Error) -> bool {
     match e {
-        rusqlite::Error::SqliteFailure(f, msg) => {
-            f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY
-                || (f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_NOTNULL
-                    && msg
-                        .as_deref()
-                        .is_some_and(|m| m.ends_with("sessions.user_generation")))
+        rusqlite::Error::SqliteFailure(f, msg)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_NOTNULL =>
+        {
+            msg.as_deref()
+                .is_some_and(|m| m.ends_with("sessions.user_generation"))
         }
-        _ => false,
+        _ => crate::is_foreign_key(e),
     }
 }
 
