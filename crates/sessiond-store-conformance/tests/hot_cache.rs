@@ -62,6 +62,19 @@ impl Setup {
             .unwrap_or_else(|e| panic!("{e}"));
         s
     }
+
+    /// The session `id` read with its user, and whether the cache answered.
+    async fn read(&self, id: &sessiond_core::ids::SessionId) -> (Option<Session>, bool) {
+        let hits = || self.store.session_cache_stats().map(|(_, hits, _)| hits);
+        let before = hits();
+        let got = self
+            .store
+            .get_session_with_user(&self.app, id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .map(|(s, _)| s);
+        (got, hits() > before)
+    }
 }
 
 #[tokio::test]
@@ -293,4 +306,31 @@ async fn deleting_no_sessions_sends_nothing_to_the_writer() {
     let later = t.session().await;
     assert_eq!(delete(t.user.clone()).await, Ok(true));
     assert_eq!(t.store.get_session(&t.app, &later.id).await, Ok(None));
+}
+
+/// A write that changes nothing (a job's claim of a slot another node took) commits without
+/// writing to the log: the cache keeps its entries. It used to take the unmoved commit counter
+/// for another connection's commit and empty itself, every few seconds under the background jobs.
+#[tokio::test]
+async fn a_write_that_changes_nothing_keeps_the_cache() {
+    use sessiond_core::store::JobLeaseStore;
+    let t = setup(100).await;
+    let s = t.session().await;
+    // Cached by a read (whatever the insert left), then a claim that lands and one that does not.
+    let _ = t.read(&s.id).await;
+    assert_eq!(t.read(&s.id).await, (Some(s.clone()), true));
+    let claim = || t.store.claim_job_run("hot_cache_test", 1, "node", T0);
+    assert_eq!(claim().await, Ok(true));
+    assert_eq!(
+        t.read(&s.id).await,
+        (Some(s.clone()), true),
+        "after a write"
+    );
+    assert_eq!(claim().await, Ok(false));
+    assert_eq!(
+        t.read(&s.id).await,
+        (Some(s.clone()), true),
+        "after a write of nothing"
+    );
+    assert_eq!(t.store.cached_sessions(), 1);
 }

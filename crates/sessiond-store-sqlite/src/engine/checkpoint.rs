@@ -28,6 +28,10 @@ thread_local! {
     /// Pages in the WAL after the writer thread's latest commit (set by the WAL hook, which runs
     /// on the committing thread).
     pub(super) static WAL_PAGES: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
+
+    /// Commits on this thread that wrote to the WAL (SQLite calls the WAL hook after each one,
+    /// and after no commit that wrote nothing).
+    pub(super) static WAL_COMMITS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 pub(super) fn note_wal_pages(
@@ -35,6 +39,7 @@ pub(super) fn note_wal_pages(
     pages: std::ffi::c_int,
 ) -> rusqlite::Result<()> {
     WAL_PAGES.with(|p| p.set(pages));
+    WAL_COMMITS.with(|n| n.set(n.get().wrapping_add(1)));
     Ok(())
 }
 

@@ -16,8 +16,12 @@
 //! 2. **A change of anyone else empties the cache.** An entry is served only while the file's
 //!    last commit, read from the wal-index, is one the cache knows: the state it was emptied in,
 //!    or the writer's own commits since. The writer recognises its commit by SQLite's change
-//!    counter, which every commit increments: one more than at its BEGIN (taken under the write
-//!    lock) is its own, anything else means another connection or process committed too.
+//!    counter, which every commit that writes increments: one more than at its BEGIN (taken
+//!    under the write lock) is its own, anything else means another connection or process
+//!    committed too. A batch whose statements changed nothing writes nothing (SQLite's WAL hook
+//!    says which), and the counter must then be where it was at its BEGIN. (Taking any move for
+//!    another's commit emptied the cache at every such batch: a background job's claim that
+//!    found its slot taken, every few seconds.)
 //! 3. **A read racing a change of its rows is not kept.** `seq` goes odd when the writer starts
 //!    dropping entries and even again once its commit is known, and the rows each of its last
 //!    batches changed are kept with the `seq` it began at. A read that fills the cache is kept
@@ -296,18 +300,20 @@ impl HotCache {
         });
     }
 
-    /// After the writer's COMMIT (`committed` whether it succeeded; `after` the file's state
-    /// read just after): its commit becomes the known state if it was the only one.
+    /// After the writer's COMMIT (`committed` whether it succeeded, `wrote` whether it wrote to
+    /// the log; `after` the file's state read just after): its commit becomes the known state if
+    /// it was the only one.
     pub(crate) fn after_commit(
         &self,
         begun: Option<Commit>,
         after: Option<Commit>,
         committed: bool,
+        wrote: bool,
     ) {
         let mut st = lock(&self.state);
         let only_ours = match (begun, after) {
             (Some(b), Some(a)) => {
-                committed && a.change_counter() == b.change_counter().wrapping_add(1)
+                committed && a.change_counter() == b.change_counter().wrapping_add(u32::from(wrote))
             }
             _ => false,
         };
@@ -494,6 +500,7 @@ mod tests {
             Some(Commit::with_counter(1)),
             Some(Commit::with_counter(2)),
             committed,
+            true,
         );
     }
 
@@ -559,6 +566,31 @@ mod tests {
         batch(&hot, Some(&after), false, false);
         assert_eq!(held(&hot, &p, 2), None);
         assert_eq!(hot.len(), 0);
+    }
+
+    #[test]
+    fn a_batch_that_wrote_nothing_keeps_the_cache_unless_another_committed() {
+        let p = pair();
+        let hot = cached(&p);
+        hot.before_commit(Some(Commit::with_counter(1)));
+        hot.after_commit(
+            Some(Commit::with_counter(1)),
+            Some(Commit::with_counter(1)),
+            true,
+            false,
+        );
+        assert_eq!(held(&hot, &p, 1), Some(p.0.clone()), "nothing changed");
+
+        // The counter moved, and not by this batch: another connection committed after it.
+        hot.before_commit(Some(Commit::with_counter(1)));
+        hot.after_commit(
+            Some(Commit::with_counter(1)),
+            Some(Commit::with_counter(2)),
+            true,
+            false,
+        );
+        assert_eq!(hot.len(), 0);
+        assert_eq!(held(&hot, &p, 2), None);
     }
 
     #[test]

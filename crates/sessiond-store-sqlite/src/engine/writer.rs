@@ -9,7 +9,8 @@ use rusqlite::Connection;
 use sessiond_core::store::{StoreError, StoreResult};
 
 use super::checkpoint::{
-    CHECKPOINT_PAGES, CheckpointState, RESTART_PAGES, RESTART_TAIL, WAL_PAGES, restart_log,
+    CHECKPOINT_PAGES, CheckpointState, RESTART_PAGES, RESTART_TAIL, WAL_COMMITS, WAL_PAGES,
+    restart_log,
 };
 use super::hot::HotCache;
 use super::wal_index::Marker;
@@ -193,12 +194,15 @@ fn commit_batch(
     if let Some((h, _)) = hot {
         h.before_commit(begun);
     }
+    let commits = WAL_COMMITS.with(std::cell::Cell::get);
     let committed = conn.execute_batch("COMMIT").map_err(map_err);
     if committed.is_err() && !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
     }
     if let Some((h, m)) = hot {
-        h.after_commit(begun, m.last_commit(), committed.is_ok());
+        // A batch whose statements changed nothing commits without writing to the log.
+        let wrote = WAL_COMMITS.with(std::cell::Cell::get) != commits;
+        h.after_commit(begun, m.last_commit(), committed.is_ok(), wrote);
     }
     for job in batch.drain(..) {
         job.finish(committed.clone());
