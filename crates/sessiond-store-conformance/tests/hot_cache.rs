@@ -19,7 +19,7 @@ use sessiond_store_sqlite::SqliteStore;
 /// A migrated store with a hot-session cache of `cache` sessions, holding one application and
 /// one user of it.
 struct Setup {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     store: Arc<SqliteStore>,
     app: AppId,
     user: UserId,
@@ -46,7 +46,7 @@ async fn setup(cache: usize) -> Setup {
         .await
         .unwrap_or_else(|e| fail(&e));
     Setup {
-        _dir: dir,
+        dir,
         store: Arc::new(store),
         app: a.id,
         user: u.id,
@@ -61,6 +61,20 @@ impl Setup {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         s
+    }
+
+    /// Commits a new user to the file through another store, as another process would: the
+    /// cache of `store` is emptied at its next look-up.
+    async fn write_elsewhere(&self) {
+        let fail = |e: &dyn std::fmt::Display| -> ! { panic!("{e}") };
+        let other =
+            SqliteStore::open_with(&self.dir.path().join("hot.db"), 0).unwrap_or_else(|e| fail(&e));
+        let u = test_user(&self.app, T0, &[], None);
+        other
+            .insert_user(&u, None)
+            .await
+            .unwrap_or_else(|e| fail(&e));
+        other.close().await;
     }
 
     /// The session `id` read with its user, and whether the cache answered.
@@ -84,7 +98,11 @@ async fn repeated_reads_are_cached_within_the_bound() {
     for _ in 0..8 {
         sessions.push(t.session().await);
     }
-    assert_eq!(t.store.cached_sessions(), 0);
+    assert_eq!(
+        t.store.cached_sessions(),
+        3,
+        "creates fill it, within the bound"
+    );
     for round in 0..3 {
         for s in &sessions {
             let got = t
@@ -181,18 +199,13 @@ async fn readers_racing_a_writer_never_go_back() {
 async fn a_session_changed_here_stays_cached_with_its_new_state() {
     let t = setup(100).await;
     let s = t.session().await;
-    let read = || async {
-        let before = t.store.session_cache_stats().map(|(_, hits, _)| hits);
-        let got = t
-            .store
-            .get_session_with_user(&t.app, &s.id)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .map(|(s, _)| s);
-        let after = t.store.session_cache_stats().map(|(_, hits, _)| hits);
-        (got, after > before)
-    };
-    assert_eq!(read().await, (Some(s.clone()), false), "first read: a miss");
+    let read = || t.read(&s.id);
+    t.write_elsewhere().await;
+    assert_eq!(
+        read().await,
+        (Some(s.clone()), false),
+        "after another's commit: a miss"
+    );
     assert_eq!(read().await, (Some(s.clone()), true), "then cached");
 
     let mut touched = s.clone();
@@ -227,6 +240,51 @@ async fn a_session_changed_here_stays_cached_with_its_new_state() {
     assert_eq!(read().await, (Some(other.clone()), false));
 }
 
+/// A session created here is served from memory from its first read, with exactly what the
+/// read would have found; one created through another connection is read from the file, then
+/// served from memory.
+#[tokio::test]
+async fn a_session_created_here_is_cached_from_its_insert() {
+    let t = setup(100).await;
+    let s = t.session().await;
+    assert_eq!(t.store.cached_sessions(), 1);
+    let (got, hit) = t.read(&s.id).await;
+    assert!(hit, "the first read is answered from memory");
+    let read_from_file =
+        SqliteStore::open_with(&t.dir.path().join("hot.db"), 0).unwrap_or_else(|e| panic!("{e}"));
+    let stored = read_from_file
+        .get_session_with_user(&t.app, &s.id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(got, stored.map(|(s, _)| s), "what the file holds");
+    assert_eq!(got.as_ref(), Some(&s));
+
+    // Created through another connection: no entry until a read fills one.
+    let other =
+        SqliteStore::open_with(&t.dir.path().join("hot.db"), 0).unwrap_or_else(|e| panic!("{e}"));
+    let elsewhere = test_session(&t.app, &t.user, T0);
+    other
+        .insert_session(&elsewhere, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    other.close().await;
+    assert_eq!(
+        t.read(&elsewhere.id).await,
+        (Some(elsewhere.clone()), false)
+    );
+    assert_eq!(t.read(&elsewhere.id).await, (Some(elsewhere.clone()), true));
+    // The other's commit emptied the cache: the first session is read from the file again.
+    assert_eq!(t.read(&s.id).await, (Some(s.clone()), false));
+
+    // A create that fails leaves no entry.
+    let mut twice = test_session(&t.app, &t.user, T0);
+    twice.id = s.id.clone();
+    assert!(t.store.insert_session(&twice, None).await.is_err());
+    let foreign = test_session(&t.app, &UserId::new(), T0);
+    assert!(t.store.insert_session(&foreign, None).await.is_err());
+    assert_eq!(t.read(&foreign.id).await, (None, false));
+}
+
 /// Reads that fill the cache while the writer commits changes of other sessions are kept: here
 /// 32 tasks each read a session and touch it, 2,000 times in all, and the sessions are then
 /// read again from memory. (A fill racing a change of its own rows is refused; see
@@ -238,6 +296,8 @@ async fn fills_racing_other_sessions_writes_are_kept() {
     for _ in 0..2_000 {
         sessions.push(t.session().await);
     }
+    // Created here, they are cached already; empty the cache so that the reads fill it.
+    t.write_elsewhere().await;
     let tasks: Vec<_> = sessions
         .chunks(63)
         .map(|chunk| {

@@ -9,7 +9,10 @@
 //!    foreign-key cascades included. Before its COMMIT the writer drops the entries of those rows,
 //!    but one: a session row whose last change was made by a statement that read the row back
 //!    (`RETURNING`, [`HotCache::wrote`]) keeps its entry, which takes that state once the commit
-//!    is known to be the writer's alone (rule 2). Any rollback forgets what was read back.
+//!    is known to be the writer's alone (rule 2). A session the batch inserted and read back with
+//!    its user ([`HotCache::inserted`]) becomes an entry the same way, unless a later statement of
+//!    the batch changed it without reading it back, or changed its user. Any rollback forgets
+//!    what was read back.
 //!    The hook is blind to `WITHOUT ROWID` tables: the one such table the read joins,
 //!    `session_purges` (which hides lapsed sessions), is written only by a write that calls
 //!    [`HotCache::note_all`], and then every entry goes.
@@ -62,10 +65,17 @@ pub(crate) struct Ticket(u64);
 #[derive(Default)]
 struct Touched {
     /// Each change of a `sessions` row, in order, with the row as the statement that made it
-    /// left it, where that statement said so ([`HotCache::wrote`]).
-    sessions: Vec<(i64, Option<Box<Session>>)>,
+    /// left it, where that statement said so ([`HotCache::wrote`], [`HotCache::inserted`]).
+    sessions: Vec<(i64, Option<Box<Wrote>>)>,
     users: Vec<i64>,
     everything: bool,
+}
+
+/// A `sessions` row as the statement that changed it read it back.
+struct Wrote {
+    session: Session,
+    /// For a row the batch inserted: its user, and the user's rowid.
+    user: Option<(StoredUser, i64)>,
 }
 
 struct Entry {
@@ -97,7 +107,10 @@ struct State {
     random: u64,
     /// Entries whose rows the committing batch rewrote, with what the rows hold after it: they
     /// keep the state before until the commit is known to be the writer's alone.
-    pending: Vec<(Arc<str>, Box<Session>)>,
+    pending: Vec<(Arc<str>, Box<Wrote>)>,
+    /// Sessions the committing batch inserted, by rowid, with their users: they become entries
+    /// once the commit is known to be the writer's alone.
+    fresh: Vec<(i64, Box<Wrote>)>,
     /// The writer's last batches, oldest first (see the module's rule 3).
     recent: std::collections::VecDeque<Batch>,
 }
@@ -185,36 +198,17 @@ impl HotCache {
     /// Keeps what a read begun with `ticket` found, unless its rows may have changed since.
     pub(crate) fn fill(&self, ticket: Ticket, pair: &Pair, session_row: i64, user_row: i64) {
         let mut st = lock(&self.state);
-        if !st.unchanged_since(ticket.0, session_row, user_row)
-            || st.entries.contains_key(pair.0.id.as_str())
-        {
+        if !st.unchanged_since(ticket.0, session_row, user_row) {
             return;
         }
-        if st.entries.len() >= self.capacity {
-            st.evict_one();
-        }
-        let key: Arc<str> = Arc::from(pair.0.id.as_str());
-        let slot = st.keys.len();
-        st.keys.push(key.clone());
-        st.by_session_row.insert(session_row, key.clone());
         // An entry already there for the user holds the same row: a change to it since would
         // have dropped that entry, or refused this fill.
-        st.by_user_row
-            .entry(user_row)
-            .or_insert_with(|| UserRow {
-                user: pair.1.clone(),
-                sessions: Vec::new(),
-            })
-            .sessions
-            .push(key.clone());
-        st.entries.insert(
-            key,
-            Box::new(Entry {
-                session: pair.0.clone(),
-                session_row,
-                user_row,
-                slot,
-            }),
+        st.insert(
+            self.capacity,
+            pair.0.clone(),
+            session_row,
+            &pair.1,
+            user_row,
         );
     }
 
@@ -238,9 +232,34 @@ impl HotCache {
     /// entry of the row is kept with this state rather than dropped, so the next read of a
     /// session this node just touched costs no read transaction.
     pub(crate) fn wrote(&self, mark: usize, session: Session) {
+        self.read_back(
+            mark,
+            Wrote {
+                session,
+                user: None,
+            },
+        );
+    }
+
+    /// The statement run since `mark` inserted one row of `sessions`, read back (after it, in
+    /// the same transaction) as `pair`, with the user's rowid: if the batch commits alone, the
+    /// session becomes an entry, so reading a session right after creating it costs no read
+    /// transaction.
+    pub(crate) fn inserted(&self, mark: usize, pair: Pair, user_row: i64) {
+        let (session, user) = pair;
+        self.read_back(
+            mark,
+            Wrote {
+                session,
+                user: Some((user, user_row)),
+            },
+        );
+    }
+
+    fn read_back(&self, mark: usize, wrote: Wrote) {
         let mut t = lock(&self.touched);
         if t.sessions.len() == mark + 1 {
-            t.sessions[mark].1 = Some(Box::new(session));
+            t.sessions[mark].1 = Some(Box::new(wrote));
         }
     }
 
@@ -266,24 +285,54 @@ impl HotCache {
         let start = st.seq;
         st.seq += 1;
         st.pending.clear();
-        if begun.is_none() || st.known != begun || touched.everything {
+        st.fresh.clear();
+        let known = begun.is_some() && st.known == begun;
+        if !known || touched.everything {
             st.clear();
             st.known = begun;
-            return;
         }
         // In order, so a row's last change decides: a state its statement gave is kept for the
         // commit (the entry holds what the file holds until then), and a change with none drops
-        // the entry, and with it any state an earlier statement of the batch gave.
+        // the entry, and with it any state an earlier statement of the batch gave. The same goes
+        // for a row the batch inserted, which has no entry yet.
         let mut rows = Vec::with_capacity(touched.sessions.len());
+        let mut fresh: HashMap<i64, Box<Wrote>> = HashMap::new();
         for (row, state) in touched.sessions {
             rows.push(row);
-            let Some(key) = st.by_session_row.get(&row).cloned() else {
+            if let Some(key) = st.by_session_row.get(&row).cloned() {
+                match state {
+                    Some(after) => st.pending.push((key, after)),
+                    None => st.remove(&key),
+                }
                 continue;
-            };
-            match state {
-                Some(after) => st.pending.push((key, after)),
-                None => st.remove(&key),
             }
+            match state {
+                Some(new) if new.user.is_some() => {
+                    fresh.insert(row, new);
+                }
+                Some(after) => {
+                    if let Some(new) = fresh.get_mut(&row) {
+                        new.session = after.session;
+                    }
+                }
+                None => {
+                    fresh.remove(&row);
+                }
+            }
+        }
+        // A row of `session_purges` may hide what was read back.
+        if !touched.everything {
+            st.fresh = fresh
+                .into_iter()
+                .filter(|(_, new)| {
+                    new.user
+                        .as_ref()
+                        .is_some_and(|(_, user_row)| !touched.users.contains(user_row))
+                })
+                .collect();
+        }
+        if !known || touched.everything {
+            return;
         }
         for row in &touched.users {
             if let Some(u) = st.by_user_row.get(row) {
@@ -318,13 +367,26 @@ impl HotCache {
             _ => false,
         };
         let pending = std::mem::take(&mut st.pending);
+        let fresh = std::mem::take(&mut st.fresh);
         if only_ours {
             st.known = after;
             // Entries of users the batch changed are gone by now, and with them these.
-            for (key, session) in pending {
+            for (key, wrote) in pending {
                 if let Some(e) = st.entries.get_mut(&key) {
-                    e.session = *session;
+                    e.session = wrote.session;
                 }
+            }
+            // Their users were left alone by the batch (`before_commit`), so an entry already
+            // there for one holds the same row.
+            for (session_row, new) in fresh {
+                let Wrote {
+                    session,
+                    user: Some((user, user_row)),
+                } = *new
+                else {
+                    continue;
+                };
+                st.insert(self.capacity, session, session_row, &user, user_row);
             }
         } else {
             st.clear();
@@ -394,8 +456,47 @@ impl State {
         self.recent.push_back(batch);
     }
 
+    /// Adds an entry unless the session has one; a full cache first evicts one at random.
+    fn insert(
+        &mut self,
+        capacity: usize,
+        session: Session,
+        session_row: i64,
+        user: &StoredUser,
+        user_row: i64,
+    ) {
+        if self.entries.contains_key(session.id.as_str()) {
+            return;
+        }
+        if self.entries.len() >= capacity {
+            self.evict_one();
+        }
+        let key: Arc<str> = Arc::from(session.id.as_str());
+        let slot = self.keys.len();
+        self.keys.push(key.clone());
+        self.by_session_row.insert(session_row, key.clone());
+        self.by_user_row
+            .entry(user_row)
+            .or_insert_with(|| UserRow {
+                user: user.clone(),
+                sessions: Vec::new(),
+            })
+            .sessions
+            .push(key.clone());
+        self.entries.insert(
+            key,
+            Box::new(Entry {
+                session,
+                session_row,
+                user_row,
+                slot,
+            }),
+        );
+    }
+
     fn clear(&mut self) {
         self.pending.clear();
+        self.fresh.clear();
         self.recent.clear();
         self.entries.clear();
         self.keys.clear();
@@ -565,6 +666,93 @@ mod tests {
         after.version += 1;
         batch(&hot, Some(&after), false, false);
         assert_eq!(held(&hot, &p, 2), None);
+        assert_eq!(hot.len(), 0);
+    }
+
+    /// The writer's batch inserting the session of `p` at `SESSION_ROW`, read back with its
+    /// user; then `more` runs in the same batch before the commit.
+    fn insert_batch(hot: &HotCache, p: &Pair, more: impl FnOnce(&HotCache), committed: bool) {
+        let mark = hot.mark();
+        hot.note("sessions", SESSION_ROW);
+        hot.inserted(mark, p.clone(), USER_ROW);
+        more(hot);
+        commit(hot, committed);
+    }
+
+    /// A cache that has adopted the file's state numbered 1 (a read missed there).
+    fn adopted(p: &Pair) -> HotCache {
+        let hot = HotCache::new(10);
+        let _ = missed(&hot, p);
+        hot
+    }
+
+    #[test]
+    fn a_session_inserted_and_read_back_is_an_entry_once_committed_alone() {
+        let p = pair();
+        let hot = adopted(&p);
+        insert_batch(&hot, &p, |_| {}, true);
+        assert_eq!(held(&hot, &p, 2), Some(p.0.clone()));
+
+        // Before any read adopted a state, the writer's own commit is one the cache knows.
+        let cold = HotCache::new(10);
+        insert_batch(&cold, &p, |_| {}, true);
+        assert_eq!(held(&cold, &p, 2), Some(p.0.clone()));
+    }
+
+    #[test]
+    fn an_insert_takes_the_state_a_later_statement_read_back() {
+        let p = pair();
+        let hot = adopted(&p);
+        let mut after = p.0.clone();
+        after.version += 1;
+        insert_batch(
+            &hot,
+            &p,
+            |hot| {
+                let mark = hot.mark();
+                hot.note("sessions", SESSION_ROW);
+                hot.wrote(mark, after.clone());
+            },
+            true,
+        );
+        assert_eq!(held(&hot, &p, 2), Some(after));
+    }
+
+    #[test]
+    fn an_insert_is_not_kept_when_the_batch_changes_it_or_its_user_unread() {
+        let p = pair();
+        let unread: [&dyn Fn(&HotCache); 4] = [
+            &|hot| hot.note("sessions", SESSION_ROW),
+            &|hot| hot.note("users", USER_ROW),
+            &|hot| hot.note_all(),
+            &|hot| hot.rolled_back(),
+        ];
+        for (i, more) in unread.into_iter().enumerate() {
+            let hot = adopted(&p);
+            insert_batch(&hot, &p, more, true);
+            assert_eq!(held(&hot, &p, 2), None, "case {i}");
+        }
+    }
+
+    #[test]
+    fn an_insert_whose_commit_failed_or_was_not_alone_is_not_kept() {
+        let p = pair();
+        let hot = adopted(&p);
+        insert_batch(&hot, &p, |_| {}, false);
+        assert_eq!(hot.len(), 0);
+
+        let hot = adopted(&p);
+        let mark = hot.mark();
+        hot.note("sessions", SESSION_ROW);
+        hot.inserted(mark, p.clone(), USER_ROW);
+        hot.before_commit(Some(Commit::with_counter(1)));
+        // Another connection committed too: 3, not 2.
+        hot.after_commit(
+            Some(Commit::with_counter(1)),
+            Some(Commit::with_counter(3)),
+            true,
+            true,
+        );
         assert_eq!(hot.len(), 0);
     }
 

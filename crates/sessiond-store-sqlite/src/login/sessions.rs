@@ -212,6 +212,28 @@ fn after_write(c: &Connection, s: &Session, event: Option<&NewEvent>) -> StoreRe
     crate::events::append(c, event)
 }
 
+/// Offers a session just inserted to the hot-session cache, read back with its user by the
+/// same query a read runs (on the writer's connection, whose pages the insert has just brought
+/// in): a session is usually read soon after it is created, and without this its first read
+/// would be a read transaction on a reader whose page cache the insert's commit emptied.
+fn read_back_new(c: &Connection, hot: &HotCache, mark: usize, s: &Session) -> StoreResult<()> {
+    let found = first(
+        c,
+        GET_SESSION_WITH_USER,
+        [s.application_id.as_str(), s.id.as_str()],
+        |r| {
+            Ok((
+                (session_from_row(r)?, user_at(r, SESSION_COL_COUNT)?),
+                get::<i64, _>(r, "user_row")?,
+            ))
+        },
+    )?;
+    if let Some((pair, user_row)) = found {
+        hot.inserted(mark, pair, user_row);
+    }
+    Ok(())
+}
+
 /// The conditional update of `update_session`, its vault deletion and its event, on the writer.
 fn write_session(
     c: &Connection,
@@ -236,11 +258,18 @@ impl SessionStore for SqliteStore {
         let attributes = attributes_json(s)?;
         let s = s.clone();
         let event = event.cloned();
+        let hot = self.engine.hot_shared();
         self.write(move |c| {
             let more: [&dyn rusqlite::ToSql; 4] =
                 [&s.client_id.0, &s.created_at.0, &s.expire_at.0, &s.sso];
+            let mark = hot.as_ref().map(|h| h.mark());
             match session_params(c, INSERT_SESSION, &s, &attributes, &more) {
-                Ok(_) => crate::events::append(c, event.as_ref()),
+                Ok(_) => {
+                    if let (Some(hot), Some(mark)) = (&hot, mark) {
+                        read_back_new(c, hot, mark, &s)?;
+                    }
+                    crate::events::append(c, event.as_ref())
+                }
                 // The user must belong to the same application; otherwise nothing is inserted.
                 Err(e) if insert_refused(&e) => Err(StoreError::NotFound),
                 Err(e) => Err(crate::map_err(e)),

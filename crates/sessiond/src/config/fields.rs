@@ -84,7 +84,7 @@ pub const FIELDS: &[(&str, &str, Option<&str>)] = &[
     ),
     (
         "session_cache_entries",
-        "Most sessions the embedded SQLite store keeps in memory with their users, so that reading a\nsession again is a hash lookup rather than a read transaction (about 0.75 KB each when full).\nExact: the writer drops an entry before committing any change to its session or user, and a\ncommit by another process empties the cache. A full cache evicts at random. 0 turns it off.\nIgnored on PostgreSQL, where another node's writes could not be seen at once.",
+        "Most sessions the embedded SQLite store keeps in memory with their users, so that reading a\nsession again, or for the first time after this process created it, is a hash lookup rather\nthan a read transaction (about 0.75 KB each when full).\nExact: the writer drops an entry before committing any change to its session or user, and a\ncommit by another process empties the cache. A full cache evicts at random. 0 turns it off.\nIgnored on PostgreSQL, where another node's writes could not be seen at once.",
         None,
     ),
     (
