@@ -2,7 +2,7 @@
 """Two sessiond builds on one workload, interleaved, in one invocation:
 
   python3 bench/ab.py DIR_A DIR_B [--workload W1] [--concurrency 32] [--seconds 8] [--rounds 3]
-                      [--backend sqlite|postgres] [--aged] [--sessions 20000]
+                      [--backend sqlite|postgres] [--aged | --idle 61] [--sessions 20000]
 
 DIR_A and DIR_B hold a `sessiond` binary each (say, a worktree's target/release and this
 checkout's). Each round starts a fresh instance of A, then of B (SQLite, or a fresh database on the
@@ -11,6 +11,11 @@ one user in 20 through the API, and loads it with wrk pinned as in bench/run. Ro
 machine that slows down during the run slows both. Printed per build: requests per second, the
 server's CPU time per request (user + system over all its threads, from /proc; steadier than
 throughput on a shared machine) and p99, each round and the median.
+
+--aged and --idle both make the first read of each session (W2, W6) record activity with a write,
+as in bench/run. --aged moves the activity back with SQL from outside, which also empties the
+hot-session cache (another process committed); --idle waits instead, so the cache holds what
+the server's own writes left in it, as it does in bench/run.
 """
 
 import argparse
@@ -18,6 +23,7 @@ import os
 import random
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
@@ -32,7 +38,8 @@ def cpu_seconds(pid):
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def one_round(rel, args, seed):
+def start(rel, args, seed):
+    """A seeded instance of the build in `rel`: (server, its temporary dir, the ids wrk picks from)."""
     bench.REL = rel
     tmp = tempfile.mkdtemp(prefix="bench-ab-")
     s = bench.Sessiond("ab", args.backend, tmp)
@@ -42,15 +49,27 @@ def one_round(rel, args, seed):
         if args.aged:
             s.age_sessions(3_600)
         random.Random(seed).shuffle(sessions)
-        method, path, body, pool = s.workloads[args.workload]
-        ids = {"sessions": sessions, "users": users}[pool]
+        pool = s.workloads[args.workload][3]
+        return s, tmp, {"sessions": sessions, "users": users}[pool]
+    except BaseException:
+        stop(s)
+        raise
+
+
+def stop(s):
+    s.stop()
+    s.cleanup()
+
+
+def load(s, tmp, ids, args):
+    try:
+        method, path, body, _ = s.workloads[args.workload]
         c0 = cpu_seconds(s.pid())
         r = bench.wrk(s.port, method, path, ids, s.headers, body, args.concurrency, args.seconds, tmp, pid=s.pid())
         us = (cpu_seconds(s.pid()) - c0) / max(r["requests"], 1) * 1e6
         return {"rps": r["rps"], "cpu_us": round(us, 1), "p99_ms": r["p99_ms"]}
     finally:
-        s.stop()
-        s.cleanup()
+        stop(s)
 
 
 def median(xs):
@@ -73,11 +92,39 @@ def main():
                     help="move the seeded sessions' last activity an hour back, so the first read of each "
                          "(W2, W6) records activity with a write, as in bench/run, where seeding ends over a "
                          "minute before those runs")
+    ap.add_argument("--idle", type=int, default=0, metavar="SECS",
+                    help="after seeding, leave the sessions alone this long before the load (61: past the "
+                         "touch window, so the first read of each records activity, as in bench/run); both "
+                         "builds are seeded first and wait together")
     args = ap.parse_args()
+    if args.aged and args.idle:
+        ap.error("--aged and --idle are two ways to the same state; pick one")
     runs = {"A": [], "B": []}
+    builds = (("A", args.a), ("B", args.b))
     for i in range(args.rounds):
-        for name, rel in (("A", args.a), ("B", args.b)):
-            r = one_round(rel, args, i)
+        if args.idle:
+            started = []
+            try:
+                for name, rel in builds:
+                    started.append((name, *start(rel, args, i)))
+            except BaseException:
+                for _, s, _, _ in started:
+                    stop(s)
+                raise
+            bench.log(f"round {i + 1}: seeded both, waiting {args.idle} s")
+            time.sleep(args.idle)
+            for k, (name, s, tmp, ids) in enumerate(started):
+                try:
+                    r = load(s, tmp, ids, args)
+                except BaseException:
+                    for _, rest, _, _ in started[k + 1:]:
+                        stop(rest)
+                    raise
+                runs[name].append(r)
+                bench.log(f"round {i + 1} {name}: {r}")
+            continue
+        for name, rel in builds:
+            r = load(*start(rel, args, i), args)
             runs[name].append(r)
             bench.log(f"round {i + 1} {name}: {r}")
     print(f"{args.workload} c={args.concurrency} on {args.backend}, {args.rounds} rounds of {args.seconds} s")
