@@ -596,12 +596,18 @@ mod tests {
 
     /// The writer's commit numbered 2, begun at 1, after its statements noted their rows.
     fn commit(hot: &HotCache, committed: bool) {
+        commit_seeing(hot, 2, committed, true);
+    }
+
+    /// The writer's commit begun at the state numbered 1, after which the file is at `after`;
+    /// `wrote`: whether the batch wrote to the log.
+    fn commit_seeing(hot: &HotCache, after: u32, committed: bool, wrote: bool) {
         hot.before_commit(Some(Commit::with_counter(1)));
         hot.after_commit(
             Some(Commit::with_counter(1)),
-            Some(Commit::with_counter(2)),
+            Some(Commit::with_counter(after)),
             committed,
-            true,
+            wrote,
         );
     }
 
@@ -745,14 +751,8 @@ mod tests {
         let mark = hot.mark();
         hot.note("sessions", SESSION_ROW);
         hot.inserted(mark, p.clone(), USER_ROW);
-        hot.before_commit(Some(Commit::with_counter(1)));
         // Another connection committed too: 3, not 2.
-        hot.after_commit(
-            Some(Commit::with_counter(1)),
-            Some(Commit::with_counter(3)),
-            true,
-            true,
-        );
+        commit_seeing(&hot, 3, true, true);
         assert_eq!(hot.len(), 0);
     }
 
@@ -760,23 +760,11 @@ mod tests {
     fn a_batch_that_wrote_nothing_keeps_the_cache_unless_another_committed() {
         let p = pair();
         let hot = cached(&p);
-        hot.before_commit(Some(Commit::with_counter(1)));
-        hot.after_commit(
-            Some(Commit::with_counter(1)),
-            Some(Commit::with_counter(1)),
-            true,
-            false,
-        );
+        commit_seeing(&hot, 1, true, false);
         assert_eq!(held(&hot, &p, 1), Some(p.0.clone()), "nothing changed");
 
         // The counter moved, and not by this batch: another connection committed after it.
-        hot.before_commit(Some(Commit::with_counter(1)));
-        hot.after_commit(
-            Some(Commit::with_counter(1)),
-            Some(Commit::with_counter(2)),
-            true,
-            false,
-        );
+        commit_seeing(&hot, 2, true, false);
         assert_eq!(hot.len(), 0);
         assert_eq!(held(&hot, &p, 2), None);
     }
