@@ -370,7 +370,7 @@ async fn deleting_no_sessions_sends_nothing_to_the_writer() {
 
 /// A write that changes nothing (a job's claim of a slot another node took) commits without
 /// writing to the log: the cache keeps its entries. It used to take the unmoved commit counter
-/// for another connection's commit and empty itself, every few seconds under the background jobs.
+/// for another connection's commit and empty itself.
 #[tokio::test]
 async fn a_write_that_changes_nothing_keeps_the_cache() {
     use sessiond_core::store::JobLeaseStore;

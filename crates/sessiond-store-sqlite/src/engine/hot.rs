@@ -22,9 +22,9 @@
 //!    counter, which every commit that writes increments: one more than at its BEGIN (taken
 //!    under the write lock) is its own, anything else means another connection or process
 //!    committed too. A batch whose statements changed nothing writes nothing (SQLite's WAL hook
-//!    says which), and the counter must then be where it was at its BEGIN. (Taking any move for
-//!    another's commit emptied the cache at every such batch: a background job's claim that
-//!    found its slot taken, every few seconds.)
+//!    says which), and the counter must then be where it was at its BEGIN. (Expecting a move of
+//!    one for every batch emptied the cache at each such batch, and the server's own writes
+//!    outside requests, at startup and in the background jobs, include some.)
 //! 3. **A read racing a change of its rows is not kept.** `seq` goes odd when the writer starts
 //!    dropping entries and even again once its commit is known, and the rows each of its last
 //!    batches changed are kept with the `seq` it began at. A read that fills the cache is kept
