@@ -71,6 +71,14 @@ struct Touched {
     everything: bool,
 }
 
+/// A session the committing batch inserted, with its user and both rows' rowids.
+struct Fresh {
+    session: Session,
+    session_row: i64,
+    user: StoredUser,
+    user_row: i64,
+}
+
 /// A `sessions` row as the statement that changed it read it back.
 struct Wrote {
     session: Session,
@@ -110,7 +118,7 @@ struct State {
     pending: Vec<(Arc<str>, Box<Wrote>)>,
     /// Sessions the committing batch inserted, by rowid, with their users: they become entries
     /// once the commit is known to be the writer's alone.
-    fresh: Vec<(i64, Box<Wrote>)>,
+    fresh: Vec<Fresh>,
     /// The writer's last batches, oldest first (see the module's rule 3).
     recent: std::collections::VecDeque<Batch>,
 }
@@ -324,10 +332,15 @@ impl HotCache {
         if !touched.everything {
             st.fresh = fresh
                 .into_iter()
-                .filter(|(_, new)| {
-                    new.user
-                        .as_ref()
-                        .is_some_and(|(_, user_row)| !touched.users.contains(user_row))
+                .filter_map(|(session_row, new)| {
+                    let Wrote { session, user } = *new;
+                    let (user, user_row) = user?;
+                    (!touched.users.contains(&user_row)).then_some(Fresh {
+                        session,
+                        session_row,
+                        user,
+                        user_row,
+                    })
                 })
                 .collect();
         }
@@ -378,15 +391,14 @@ impl HotCache {
             }
             // Their users were left alone by the batch (`before_commit`), so an entry already
             // there for one holds the same row.
-            for (session_row, new) in fresh {
-                let Wrote {
-                    session,
-                    user: Some((user, user_row)),
-                } = *new
-                else {
-                    continue;
-                };
-                st.insert(self.capacity, session, session_row, &user, user_row);
+            for new in fresh {
+                st.insert(
+                    self.capacity,
+                    new.session,
+                    new.session_row,
+                    &new.user,
+                    new.user_row,
+                );
             }
         } else {
             st.clear();
