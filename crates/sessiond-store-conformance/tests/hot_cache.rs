@@ -259,6 +259,24 @@ async fn a_session_created_here_is_cached_from_its_insert() {
     assert_eq!(got, stored.map(|(s, _)| s), "what the file holds");
     assert_eq!(got.as_ref(), Some(&s));
 
+    // The user's row is cached with that session: a second session of theirs is cached without
+    // reading the user again, and holds what the file holds, user included.
+    let second = t.session().await;
+    let (_, hit) = t.read(&second.id).await;
+    assert!(
+        hit,
+        "the second session's first read is answered from memory"
+    );
+    let cached = t.store.get_session_with_user(&t.app, &second.id).await;
+    let stored = read_from_file
+        .get_session_with_user(&t.app, &second.id)
+        .await;
+    assert_eq!(
+        cached, stored,
+        "the second session and its user, as the file holds them"
+    );
+    assert!(matches!(cached, Ok(Some(_))));
+
     // Created through another connection: no entry until a read fills one.
     let other =
         SqliteStore::open_with(&t.dir.path().join("hot.db"), 0).unwrap_or_else(|e| panic!("{e}"));
