@@ -59,6 +59,7 @@ conformance_suite!(
     sessions_update_together_or_not_at_all,
     sessions_modified_in_place_lose_no_update,
     a_change_is_written_and_refused_as_an_update,
+    resealing_a_session_moves_its_version,
     session_deletions_by_user_and_lapse,
     deleting_all_of_a_users_sessions_is_one_write,
     deleting_lapsed_sessions_is_one_write,

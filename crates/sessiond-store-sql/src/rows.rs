@@ -137,17 +137,6 @@ macro_rules! session_cols {
     };
 }
 
-/// [`session_cols!`] without the table's alias, for a `RETURNING` clause (SQLite 3.40, for
-/// one, refuses qualified names there).
-#[macro_export]
-macro_rules! session_cols_returned {
-    () => {
-        "id, application_id, user_id, client_id, status, actor, activity, \
-     attributes, last_active_organization_id, created_at, updated_at, last_active_at, \
-     expire_at, abandon_at, idle_deadline, version, sso"
-    };
-}
-
 pub const USER_COLS: &str = user_cols!();
 pub const SESSION_COLS: &str = session_cols!();
 /// Number of columns in [`SESSION_COLS`]: where a joined user's columns start.
@@ -459,15 +448,4 @@ pub fn attachment(r: &impl Row) -> StoreResult<StoredAttachment> {
         sealed: r.blob("sealed")?,
         created_at: r.time("created_at")?,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn returned_session_columns_are_the_read_ones_in_order() {
-        assert_eq!(
-            super::SESSION_COLS.replace("s.", ""),
-            session_cols_returned!()
-        );
-    }
 }

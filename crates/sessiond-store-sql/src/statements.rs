@@ -60,17 +60,19 @@ sealed_sources! {
         "SELECT name AS id, value AS blob FROM meta WHERE sealed = 1 AND name > ?1 \
          ORDER BY name LIMIT ?2",
         "UPDATE meta SET value = ?1 WHERE name = ?2 AND value = ?3 AND sealed = 1";
+    // A session row's version moves with every change of it, re-sealing included: SQLite's
+    // hot-session cache takes a row's new state from the update that matched its version.
     "session_sso" =>
         "SELECT id, sso AS blob FROM sessions WHERE sso IS NOT NULL AND id > ?1 \
          ORDER BY id LIMIT ?2",
-        "UPDATE sessions SET sso = ?1 WHERE id = ?2 AND sso = ?3";
+        "UPDATE sessions SET sso = ?1, version = version + 1 WHERE id = ?2 AND sso = ?3";
     "session_tokens" =>
         "SELECT id, value AS blob FROM session_tokens WHERE id > ?1 ORDER BY id LIMIT ?2",
         "UPDATE session_tokens SET value = ?1 WHERE id = ?2 AND value = ?3";
     "sessions" =>
         "SELECT id, activity AS blob FROM sessions WHERE activity IS NOT NULL AND id > ?1 \
          ORDER BY id LIMIT ?2",
-        "UPDATE sessions SET activity = ?1 WHERE id = ?2 AND activity = ?3";
+        "UPDATE sessions SET activity = ?1, version = version + 1 WHERE id = ?2 AND activity = ?3";
     "signing_keys" =>
         "SELECT kid AS id, private_key AS blob FROM signing_keys WHERE kid > ?1 \
          ORDER BY kid LIMIT ?2",
@@ -153,7 +155,10 @@ pub const UPDATE_TEMPLATE: &str = "UPDATE jwt_templates SET name = ?3, claims = 
      allowed_clock_skew = ?6, custom_signing_key = ?7, signing_algorithm = ?8, signing_key = ?9, \
      updated_at = ?10, version = ?11, claims_sealed = ?12 \
      WHERE id = ?1 AND application_id = ?2 AND version = ?13";
-pub const SEAL_SESSION_SSO: &str = "UPDATE sessions SET sso = ?1, attributes = ?2 WHERE \
+/// Moves a session's SSO details from its attributes under seal; its version moves, as with
+/// every change of a session row.
+pub const SEAL_SESSION_SSO: &str = "UPDATE sessions SET sso = ?1, attributes = ?2, \
+     version = version + 1 WHERE \
      application_id = ?3 AND id = ?4 AND version = ?5 AND sso IS NULL";
 pub const INSERT_USER: &str = "INSERT INTO users (id, application_id, external_id, profile, \
      created_at, updated_at, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";

@@ -275,3 +275,64 @@ pub async fn a_change_is_written_and_refused_as_an_update(db: &TestDb) {
     );
     assert_eq!(stored(s.id.clone()).await, None);
 }
+
+/// Re-sealing a session's sealed columns (a master-key rotation) moves its version like any other
+/// change of the row: a change decided from the copy read before it is refused, not written over
+/// the new bytes, and a read then shows them. (SQLite's hot-session cache takes a changed row's
+/// state from the update that matched its version, so the version must name one state.)
+pub async fn resealing_a_session_moves_its_version(db: &TestDb) {
+    use sessiond_core::store::{SealedRef, StoreError};
+
+    let (a, _) = insert_app(db, "a", T0).await;
+    let u = user(&a.id, T0, &[], None);
+    put_user(db, &u).await;
+    let mut s = session(&a.id, &u.id, T0);
+    s.activity = Some(vec![1, 1, 1]);
+    s.sso = Some(vec![2, 2, 2]);
+    put_session(db, &s).await;
+    let read = || async {
+        db.store
+            .get_session_with_user(&a.id, &s.id)
+            .await
+            .ok()
+            .flatten()
+            .map(|(s, _)| s)
+    };
+    let mut before = s.clone();
+    for (kind, old, new) in [
+        ("sessions", vec![1, 1, 1], vec![3, 3, 3]),
+        ("session_sso", vec![2, 2, 2], vec![4, 4, 4]),
+    ] {
+        // Read (and, on SQLite, cached) before the re-seal.
+        assert_eq!(read().await.as_ref(), Some(&before), "{kind}");
+        let r = SealedRef {
+            kind: kind.into(),
+            id: s.id.0.clone(),
+        };
+        assert_eq!(
+            db.store.replace_sealed(&r, &old, &new).await,
+            Ok(true),
+            "{kind}"
+        );
+        let mut touched = before.clone();
+        touched.last_active_at = Timestamp(before.last_active_at.0 + 60_000);
+        touched.version = before.version + 1;
+        assert_eq!(
+            db.store.change_session(&before, &touched, None).await,
+            Err(StoreError::Conflict),
+            "{kind}: a change from the copy read before the re-seal"
+        );
+        let after = read()
+            .await
+            .unwrap_or_else(|| panic!("{kind}: the session is gone"));
+        let sealed = if kind == "sessions" {
+            &after.activity
+        } else {
+            &after.sso
+        };
+        assert_eq!(sealed.as_deref(), Some(&new[..]), "{kind}");
+        assert_eq!(after.version, before.version + 1, "{kind}");
+        assert_eq!(after.last_active_at, before.last_active_at, "{kind}");
+        before = after;
+    }
+}

@@ -7,12 +7,13 @@
 //! 1. **Every change of this process is seen.** SQLite's update hook on the writer's connection
 //!    reports each row of `sessions` and `users` that a statement inserts, updates or deletes,
 //!    foreign-key cascades included. Before its COMMIT the writer drops the entries of those rows,
-//!    but one: a session row whose last change was made by a statement that read the row back
-//!    (`RETURNING`, [`HotCache::wrote`]) keeps its entry, which takes that state once the commit
-//!    is known to be the writer's alone (rule 2). A session the batch inserted and read back with
-//!    its user ([`HotCache::inserted`]) becomes an entry the same way, unless a later statement of
-//!    the batch changed it without reading it back, or changed its user. Any rollback forgets
-//!    what was read back.
+//!    but one: a session row whose last change was an update conditional on the version the row
+//!    was read at ([`HotCache::wrote`]) keeps its entry, which takes the state that update wrote
+//!    once the commit is known to be the writer's alone (rule 2). Every change of a session row
+//!    moves its version, so the row held what was read and now holds what was written. A
+//!    session the batch inserted and read back with its user ([`HotCache::inserted`]) becomes an
+//!    entry the same way, unless a later statement of the batch changed it without saying what
+//!    it wrote, or changed its user. Any rollback forgets what the statements said of their rows.
 //!    The hook is blind to `WITHOUT ROWID` tables: the one such table the read joins,
 //!    `session_purges` (which hides lapsed sessions), is written only by a write that calls
 //!    [`HotCache::note_all`], and then every entry goes.
@@ -79,7 +80,7 @@ struct Fresh {
     user_row: i64,
 }
 
-/// A `sessions` row as the statement that changed it read it back.
+/// A `sessions` row as the statement that changed it left it.
 struct Wrote {
     session: Session,
     /// For a row the batch inserted: its user, and the user's rowid.
@@ -236,9 +237,9 @@ impl HotCache {
     }
 
     /// The statement run since `mark` changed one row of `sessions`, and `session` is that row
-    /// as it now holds (read back by the statement itself): if the batch commits alone, a cached
-    /// entry of the row is kept with this state rather than dropped, so the next read of a
-    /// session this node just touched costs no read transaction.
+    /// as it now holds (what the statement wrote over the version it matched): if the batch
+    /// commits alone, a cached entry of the row is kept with this state rather than dropped, so
+    /// the next read of a session this node just touched costs no read transaction.
     pub(crate) fn wrote(&self, mark: usize, session: Session) {
         self.read_back(
             mark,
@@ -630,7 +631,7 @@ mod tests {
         }
     }
 
-    /// The writer's batch: its statement changes the row (read back as `after` unless `None`),
+    /// The writer's batch: its statement changes the row (its new state given as `after` unless `None`),
     /// then maybe rolls back, then commits (or fails to).
     fn batch(hot: &HotCache, after: Option<&Session>, roll_back: bool, committed: bool) {
         let mark = hot.mark();
@@ -645,7 +646,7 @@ mod tests {
     }
 
     #[test]
-    fn a_row_read_back_keeps_its_entry_with_the_new_state() {
+    fn a_row_whose_new_state_is_given_keeps_its_entry_with_it() {
         let p = pair();
         let hot = cached(&p);
         let mut after = p.0.clone();
@@ -655,7 +656,7 @@ mod tests {
     }
 
     #[test]
-    fn a_row_not_read_back_is_dropped() {
+    fn a_row_changed_without_its_new_state_is_dropped() {
         let p = pair();
         let hot = cached(&p);
         batch(&hot, None, false, true);
@@ -663,7 +664,7 @@ mod tests {
     }
 
     #[test]
-    fn a_rollback_forgets_what_was_read_back() {
+    fn a_rollback_forgets_the_states_given() {
         let p = pair();
         let hot = cached(&p);
         let mut after = p.0.clone();
