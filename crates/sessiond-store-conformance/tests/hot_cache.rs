@@ -303,6 +303,31 @@ async fn a_session_created_here_is_cached_from_its_insert() {
     assert_eq!(t.read(&foreign.id).await, (None, false));
 }
 
+/// A change of a cached session finds its row by the rowid the cache holds; the rowid is only a
+/// hint. Here another process deleted the session and stored it again (a new rowid) after this
+/// node cached it, and this node writes a change decided from its copy without reading first:
+/// the change is written to the row that holds the session now, as it would be without a cache.
+#[tokio::test]
+async fn a_stale_rowid_does_not_stop_a_change() {
+    let t = setup(100).await;
+    let s = t.session().await;
+    let _later = t.session().await;
+    assert_eq!(t.read(&s.id).await, (Some(s.clone()), true));
+    let other =
+        SqliteStore::open_with(&t.dir.path().join("hot.db"), 0).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(other.delete_session(&t.app, &s.id, None).await, Ok(true));
+    other
+        .insert_session(&s, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    other.close().await;
+    let mut touched = s.clone();
+    touched.last_active_at = Timestamp(s.last_active_at.0 + 60_000);
+    touched.version = s.version + 1;
+    assert_eq!(t.store.change_session(&s, &touched, None).await, Ok(()));
+    assert_eq!(t.read(&s.id).await.0, Some(touched));
+}
+
 /// Reads that fill the cache while the writer commits changes of other sessions are kept: here
 /// 32 tasks each read a session and touch it, 2,000 times in all, and the sessions are then
 /// read again from memory. (A fill racing a change of its own rows is refused; see

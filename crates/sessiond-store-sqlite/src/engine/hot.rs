@@ -231,6 +231,17 @@ impl HotCache {
         }
     }
 
+    /// The rowid of the cached session `id` of application `app`. A row keeps its rowid while
+    /// it lives, and a deleted row's entry goes with it, so this is the row's; the writer uses it
+    /// only as a hint all the same (see `write_changes`).
+    pub(crate) fn session_row(&self, app: &str, id: &str) -> Option<i64> {
+        let st = lock(&self.state);
+        st.entries
+            .get(id)
+            .filter(|e| e.session.application_id.as_str() == app)
+            .map(|e| e.session_row)
+    }
+
     /// Where the next statement's changes of `sessions` rows will be noted (for [`Self::wrote`]).
     pub(crate) fn mark(&self) -> usize {
         lock(&self.touched).sessions.len()

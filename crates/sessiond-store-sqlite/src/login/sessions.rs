@@ -165,22 +165,16 @@ fn write_changes(
     if before.user_id != after.user_id {
         return write_session(c, after, &attributes_json(after)?, event);
     }
-    let mut update = crate::sql("UPDATE sessions AS s SET ");
-    update
-        .assignments(sessiond_store_sql::session_changes(before, after)?)
-        .push(" WHERE s.application_id = ")
-        .bind(Arg::Str(after.application_id.0.clone()))
-        .push(" AND s.id = ")
-        .bind(Arg::Str(after.id.0.clone()))
-        .push(" AND s.version = ")
-        .bind(Arg::I64(before.version));
-    if read == ReadIn::Earlier {
-        update.push(concat!(" AND ", sessiond_store_sql::session_is_live!()));
-    }
     let written = match hot {
         Some(hot) => {
             let mark = hot.mark();
-            (update.execute(c)? == 1).then(|| {
+            let hint = hot.session_row(after.application_id.as_str(), after.id.as_str());
+            let mut n = changes_update(before, after, read, hint)?.execute(c)?;
+            if n == 0 && hint.is_some() {
+                // The rowid is a hint, not a condition: the write stands or falls without it.
+                n = changes_update(before, after, read, None)?.execute(c)?;
+            }
+            (n == 1).then(|| {
                 debug_assert_eq!(
                     get_session(c, after.application_id.as_str(), after.id.as_str())
                         .ok()
@@ -192,7 +186,7 @@ fn write_changes(
                 hot.wrote(mark, after.clone());
             })
         }
-        None => (update.execute(c)? == 1).then_some(()),
+        None => (changes_update(before, after, read, None)?.execute(c)? == 1).then_some(()),
     };
     if written.is_some() {
         return after_write(c, after, event);
@@ -203,6 +197,35 @@ fn write_changes(
         Some(_) => Err(StoreError::Conflict),
         None => Err(StoreError::NotFound),
     }
+}
+
+/// The UPDATE of [`write_changes`]. With `row`, the session's rowid as the hot-session cache
+/// holds it, the row is found by rowid (one search of the table) instead of through the id's
+/// index (a second B-tree, whose pages a random touch seldom finds in the writer's cache); the
+/// id, application and version conditions stay, so a wrong rowid matches nothing.
+fn changes_update(
+    before: &Session,
+    after: &Session,
+    read: ReadIn,
+    row: Option<i64>,
+) -> StoreResult<Sql> {
+    let mut update = crate::sql("UPDATE sessions AS s SET ");
+    update
+        .assignments(sessiond_store_sql::session_changes(before, after)?)
+        .push(" WHERE s.application_id = ")
+        .bind(Arg::Str(after.application_id.0.clone()))
+        .push(" AND s.id = ")
+        .bind(Arg::Str(after.id.0.clone()));
+    if let Some(row) = row {
+        update.push(" AND s.rowid = ").bind(Arg::I64(row));
+    }
+    update
+        .push(" AND s.version = ")
+        .bind(Arg::I64(before.version));
+    if read == ReadIn::Earlier {
+        update.push(concat!(" AND ", sessiond_store_sql::session_is_live!()));
+    }
+    Ok(update)
 }
 
 /// What follows a session's write in its transaction: an ended session's vault is emptied (it
@@ -607,6 +630,32 @@ mod plans {
                 !steps.iter().any(|s| s.starts_with("SCAN")),
                 "{index}: {steps:?}"
             );
+        }
+        // A touch given the session's rowid by the hot-session cache finds the row by it.
+        let settings = sessiond_core::application::AppSettings::defaults_for(&app);
+        let before = sessiond_core::session::Session::new(
+            &app,
+            &settings,
+            UserId("user_x".into()),
+            ClientId("client_x".into()),
+            false,
+            Timestamp(0),
+        );
+        let mut after = before.clone();
+        after.last_active_at = Timestamp(60_000);
+        after.version += 1;
+        for (row, search) in [
+            (Some(7), "SEARCH s USING INTEGER PRIMARY KEY (rowid=?)"),
+            (
+                None,
+                "SEARCH s USING INDEX sqlite_autoindex_sessions_1 (id=?)",
+            ),
+        ] {
+            let update = super::changes_update(&before, &after, super::ReadIn::Earlier, row)
+                .unwrap_or_else(|e| panic!("{e}"));
+            let steps = plan(&update.text);
+            assert!(steps.iter().any(|s| s == search), "{row:?}: {steps:?}");
+            assert!(!steps.iter().any(|s| s.starts_with("SCAN")), "{steps:?}");
         }
         let steps = plan(super::LAPSED);
         assert!(
