@@ -642,8 +642,8 @@ mod tests {
         }
     }
 
-    /// The writer's batch: its statement changes the row (its new state given as `after` unless `None`),
-    /// then maybe rolls back, then commits (or fails to).
+    /// The writer's batch: its statement changes the row (its new state given as `after`
+    /// unless `None`), then maybe rolls back, then commits (or fails to).
     fn batch(hot: &HotCache, after: Option<&Session>, roll_back: bool, committed: bool) {
         let mark = hot.mark();
         hot.note("sessions", SESSION_ROW);
