@@ -1,7 +1,9 @@
 //! The SQLite backend's answers without its writer. The hot-session cache: it is used, it
 //! stays within its bound, and readers racing writers never see a session go back in time.
 //! (What it must show after each kind of change is the contract case
-//! `a_session_read_again_shows_every_change_since`.) And a deletion with nothing to delete.
+//! `a_session_read_again_shows_every_change_since`.) And a deletion with nothing to delete, and
+//! what a read waits for while the writer's last batch is not flushed yet: a cached session's
+//! new state, a new authentication epoch, and nothing else.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -436,4 +438,126 @@ async fn a_write_that_changes_nothing_keeps_the_cache() {
         "after a write of nothing"
     );
     assert_eq!(t.store.cached_sessions(), 1);
+}
+
+/// The writer commits without waiting for the disk, and a change of a cached session gives its
+/// entry the new state at once; the entry must not show it before the log is flushed. With the
+/// sync thread held, a read answers with the state before the change (durable) or waits; it never
+/// answers with the new state. Once the flush happens, the change is acknowledged and shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_change_is_shown_only_once_flushed() {
+    let t = setup(100).await;
+    let s = t.session().await;
+    assert_eq!(t.read(&s.id).await, (Some(s.clone()), true));
+    let mut touched = s.clone();
+    touched.last_active_at = Timestamp(s.last_active_at.0 + 60_000);
+    touched.version = s.version + 1;
+    let held = t.store.hold_flushes();
+    let write = tokio::spawn({
+        let (store, s, touched) = (t.store.clone(), s.clone(), touched.clone());
+        async move { store.change_session(&s, &touched, None).await }
+    });
+    let mut waiting = None;
+    for _ in 0..5_000 {
+        let read = tokio::spawn({
+            let (store, app, id) = (t.store.clone(), t.app.clone(), s.id.clone());
+            async move { store.get_session_with_user(&app, &id).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        if !read.is_finished() {
+            waiting = Some(read);
+            break;
+        }
+        let got = read.await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            got.map(|p| p.map(|(s, _)| s)),
+            Ok(Some(s.clone())),
+            "shown unflushed"
+        );
+    }
+    let Some(read) = waiting else {
+        panic!("no read ever waited for the flush");
+    };
+    assert!(
+        !write.is_finished(),
+        "the change was acknowledged before its flush"
+    );
+    drop(held);
+    assert_eq!(write.await.ok(), Some(Ok(())));
+    let got = read.await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(got.map(|p| p.map(|(s, _)| s)), Ok(Some(touched.clone())));
+    assert_eq!(t.read(&s.id).await, (Some(touched), true), "still cached");
+}
+
+/// Polls `cond` until it holds (at most five seconds).
+async fn until(mut cond: impl FnMut() -> bool, what: &str) {
+    for _ in 0..5_000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    panic!("never: {what}");
+}
+
+/// The authentication epoch as a request reads it, if it answers within `wait`.
+async fn epoch_within(store: &SqliteStore, wait: std::time::Duration) -> Option<i64> {
+    use sessiond_core::store::AuthEpochStore;
+    tokio::time::timeout(wait, store.auth_epoch())
+        .await
+        .ok()
+        .map(|e| e.unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// A key change moves the epoch, which is not shown before its flush; a write that leaves the
+/// epoch alone does not make the next authentication read the table, so it waits for no flush.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_epoch_waits_for_its_own_changes_only() {
+    use sessiond_core::apikey::{ApiKey, ApiKeyId};
+    use sessiond_core::store::ApiKeyStore;
+    let t = setup(100).await;
+    let long = std::time::Duration::from_secs(5);
+    let Some(before) = epoch_within(&t.store, long).await else {
+        panic!("the epoch with nothing in flight");
+    };
+    let batches = || t.store.write_stats().0;
+
+    let held = t.store.hold_flushes();
+    let at = batches();
+    let key = ApiKey {
+        id: ApiKeyId::new(),
+        application_id: t.app.clone(),
+        hash: sessiond_crypto::random_bytes::<32>(),
+        hint: "sk_test_…wxyz".into(),
+        created_at: T0,
+        revoked_at: None,
+    };
+    let insert = tokio::spawn({
+        let store = t.store.clone();
+        async move { store.insert_api_key(&key).await }
+    });
+    until(|| batches() > at, "the key is committed").await;
+    assert_eq!(
+        epoch_within(&t.store, std::time::Duration::from_millis(100)).await,
+        None,
+        "the new epoch was shown before its flush"
+    );
+    drop(held);
+    assert_eq!(insert.await.ok(), Some(Ok(())));
+    assert_eq!(epoch_within(&t.store, long).await, Some(before + 1));
+
+    let held = t.store.hold_flushes();
+    let at = batches();
+    let create = tokio::spawn({
+        let (store, s) = (t.store.clone(), test_session(&t.app, &t.user, T0));
+        async move { store.insert_session(&s, None).await }
+    });
+    until(|| batches() > at, "the session is committed").await;
+    assert_eq!(
+        epoch_within(&t.store, long).await,
+        Some(before + 1),
+        "a write that left the epoch alone held authentication up"
+    );
+    drop(held);
+    assert_eq!(create.await.ok(), Some(Ok(())));
 }

@@ -35,6 +35,7 @@ impl SealedStore for SqliteStore {
             }
             Ok(out)
         })
+        .await
     }
 
     async fn replace_sealed(&self, r: &SealedRef, old: &[u8], new: &[u8]) -> StoreResult<bool> {
@@ -100,9 +101,10 @@ impl HealthStore for SqliteStore {
             c.query_row("SELECT 1", [], |_| Ok(()))
                 .map_err(crate::map_err)
         })
+        .await
     }
 
     async fn migrations_current(&self) -> StoreResult<bool> {
-        self.read(migrate::current)
+        self.read(migrate::current).await
     }
 }

@@ -57,6 +57,7 @@ impl SigningKeyStore for SqliteStore {
                 signing_key_from_row,
             )
         })
+        .await
     }
 
     async fn promote_signing_key(
