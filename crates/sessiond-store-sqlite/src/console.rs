@@ -45,7 +45,7 @@ impl ConsoleStore for SqliteStore {
             filter.before.as_ref().map(|(at, id)| (at.0, id.as_str())),
             limit,
         );
-        self.read(|c| stmt.all(c, action_from_row)).await
+        self.read(|c| stmt.all(c, action_from_row))
     }
 
     async fn count_events(
@@ -65,7 +65,6 @@ impl ConsoleStore for SqliteStore {
                 })
             })
         })
-        .await
     }
 
     async fn events_about(
@@ -83,6 +82,5 @@ impl ConsoleStore for SqliteStore {
             limit,
         );
         self.read(|c| stmt.all(c, crate::events::event_from_row))
-            .await
     }
 }

@@ -62,12 +62,12 @@ impl EventStore for SqliteStore {
         }
         q.push(" ORDER BY seq LIMIT ")
             .bind(Arg::I64(i64::from(limit)));
-        self.read(|c| q.all(c, event_from_row)).await
+        self.read(|c| q.all(c, event_from_row))
     }
 
     async fn write_lapse_events(&self, now: Timestamp, limit: u32) -> StoreResult<u64> {
         // A read first: a pass with nothing lapsed takes no write lock.
-        if !self.read(|c| crate::login::lapse_work(c, now)).await? {
+        if !self.read(|c| crate::login::lapse_work(c, now))? {
             return Ok(0);
         }
         self.write(move |c| crate::login::write_lapse_events(c, now, limit))

@@ -2,9 +2,8 @@
 //!
 //! # Layout
 //! - `engine`: read connections used on the calling thread; one writer thread that commits
-//!   queued requests in batches (group commit); a failing request is undone alone; a sync thread
-//!   that flushes the log before a batch is answered or shown; the file's last commit, read from
-//!   the wal-index without a transaction.
+//!   queued requests in batches (group commit); a failing request is undone alone; the file's
+//!   last commit, read from the wal-index without a transaction.
 //! - `migrate`: the schema migrations, compiled in, recorded in the same history table earlier
 //!   builds (sqlx's migrator) used.
 //! - `tenancy` (meta, applications, keys), `login` (users, sessions, signing keys, templates),
@@ -16,8 +15,8 @@
 //! - `console`: the operator audit log and counts over the outbox (statements shared with
 //!   PostgreSQL in `sessiond-store-sql`).
 //!
-//! Durability: a write is acknowledged, and shown to any read, only after the log frames of its
-//! batch were fsynced (see docs/design/storage-contract.md).
+//! Durability: a write is acknowledged only after the COMMIT of its batch returned with
+//! `synchronous = FULL` (see docs/design/storage-contract.md).
 
 mod console;
 mod engine;
@@ -36,9 +35,7 @@ use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::{Connection, ErrorCode, Row};
 use sessiond_core::store::{StoreError, StoreResult};
 
-use crate::engine::Engine;
-#[cfg(feature = "test-util")]
-pub use crate::engine::FlushHold;
+use crate::engine::{Commit, Engine};
 
 /// Sessions kept in memory with their users by default (see `engine::hot`): about 0.75 KB each when full.
 pub const DEFAULT_SESSION_CACHE_ENTRIES: usize = 100_000;
@@ -46,6 +43,8 @@ pub const DEFAULT_SESSION_CACHE_ENTRIES: usize = 100_000;
 /// A store over one SQLite database file.
 pub struct SqliteStore {
     engine: Engine,
+    /// The authentication epoch with the file's state it was read in (see `auth_epoch`).
+    epoch: std::sync::Mutex<Option<(Commit, i64)>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -75,6 +74,7 @@ impl SqliteStore {
     pub fn open_with(path: &Path, session_cache_entries: usize) -> StoreResult<SqliteStore> {
         Ok(SqliteStore {
             engine: Engine::open(path, session_cache_entries)?,
+            epoch: std::sync::Mutex::new(None),
         })
     }
 
@@ -122,19 +122,6 @@ impl SqliteStore {
         self.engine.write_counts()
     }
 
-    /// Test hook: the sync thread waits before its next flush until the guard drops, so writes
-    /// stay unanswered and what they committed unshown.
-    #[cfg(feature = "test-util")]
-    pub fn hold_flushes(&self) -> FlushHold {
-        self.engine.hold_flushes()
-    }
-
-    /// Test hook: every flush from now on fails, as a failing disk's would.
-    #[cfg(feature = "test-util")]
-    pub fn fail_flushes(&self) {
-        self.engine.fail_flushes();
-    }
-
     /// Finishes queued writes and closes the file.
     pub async fn close(&self) {
         self.engine.close();
@@ -168,9 +155,8 @@ impl SqliteStore {
         .await
     }
 
-    /// Runs `f` on a read connection; answers once all it may have seen is durable.
-    async fn read<R>(&self, f: impl FnOnce(&Connection) -> StoreResult<R>) -> StoreResult<R> {
-        self.engine.read(f).await
+    fn read<R>(&self, f: impl FnOnce(&Connection) -> StoreResult<R>) -> StoreResult<R> {
+        self.engine.read(f)
     }
 
     /// After removing sealed data, fold the WAL into the database file so the old page images
@@ -389,10 +375,8 @@ impl Planner {
 
     /// The plan's steps for `sql`, every parameter bound to NULL.
     pub(crate) fn plan(&self, sql: &str) -> Vec<String> {
-        // Straight from the file: a plan shows no data, so nothing to wait for.
         self.store
-            .engine
-            .read_now(|c| {
+            .read(|c| {
                 let mut stmt = c
                     .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
                     .map_err(map_err)?;
@@ -402,7 +386,6 @@ impl Planner {
                     .map_err(map_err)?;
                 rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
             })
-            .0
             .unwrap_or_else(|e| panic!("{e}"))
     }
 }

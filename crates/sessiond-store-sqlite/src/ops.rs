@@ -35,7 +35,6 @@ impl SealedStore for SqliteStore {
             }
             Ok(out)
         })
-        .await
     }
 
     async fn replace_sealed(&self, r: &SealedRef, old: &[u8], new: &[u8]) -> StoreResult<bool> {
@@ -101,10 +100,9 @@ impl HealthStore for SqliteStore {
             c.query_row("SELECT 1", [], |_| Ok(()))
                 .map_err(crate::map_err)
         })
-        .await
     }
 
     async fn migrations_current(&self) -> StoreResult<bool> {
-        self.read(migrate::current).await
+        self.read(migrate::current)
     }
 }

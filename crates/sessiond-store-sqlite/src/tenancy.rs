@@ -57,7 +57,6 @@ impl MetaStore for SqliteStore {
                 get(r, "value")
             })
         })
-        .await
     }
 
     async fn insert_meta_if_absent(
@@ -112,7 +111,7 @@ impl ApplicationStore for SqliteStore {
     }
 
     async fn get_application(&self, id: &AppId) -> StoreResult<Option<Application>> {
-        self.read(|c| get_application(c, id.as_str())).await
+        self.read(|c| get_application(c, id.as_str()))
     }
 
     async fn list_applications(&self) -> StoreResult<Vec<Application>> {
@@ -128,12 +127,10 @@ impl ApplicationStore for SqliteStore {
                 app_from_row,
             )
         })
-        .await
     }
 
     async fn count_applications(&self) -> StoreResult<u64> {
         self.read(|c| count(c, "SELECT COUNT(*) FROM applications", []))
-            .await
     }
 
     async fn update_application(&self, app: &Application) -> StoreResult<()> {
@@ -202,7 +199,7 @@ impl ApiKeyStore for SqliteStore {
                 [&hash[..]],
                 |r| Ok((key_from_row(r)?, app_from_row(r)?)),
             )
-        }).await
+        })
     }
 
     async fn list_api_keys(&self, app: &AppId) -> StoreResult<Vec<ApiKey>> {
@@ -218,7 +215,6 @@ impl ApiKeyStore for SqliteStore {
                 key_from_row,
             )
         })
-        .await
     }
 
     async fn revoke_api_key(
@@ -261,7 +257,7 @@ impl AuthEpochStore for SqliteStore {
         // later commit changes the state, so a pair is never served past a change.
         let state = self.engine.last_commit();
         if let Some(state) = state {
-            let known = *lock(self.engine.epoch());
+            let known = *lock(&self.epoch);
             if let Some((at, epoch)) = known
                 && at == state
             {
@@ -273,11 +269,10 @@ impl AuthEpochStore for SqliteStore {
                 first(c, "SELECT value FROM auth_epoch WHERE id = 1", [], |r| {
                     get(r, "value")
                 })
-            })
-            .await?
+            })?
             .unwrap_or_default();
         if let Some(state) = state {
-            *lock(self.engine.epoch()) = Some((state, epoch));
+            *lock(&self.epoch) = Some((state, epoch));
         }
         Ok(epoch)
     }

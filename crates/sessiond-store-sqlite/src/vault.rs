@@ -89,9 +89,8 @@ impl SessionDeleteStore for SqliteStore {
         // A user with nothing to delete (a retried "sign out everywhere", a user who never had a
         // session) is answered by a read on this thread: no hand-off to the writer, no commit.
         // A session committed after this read was created after the deletion.
-        let has_sessions: Option<bool> = self
-            .read(|c| first(c, USER_HAS_SESSIONS, [&app, &user], |r| get(r, 0)))
-            .await?;
+        let has_sessions: Option<bool> =
+            self.read(|c| first(c, USER_HAS_SESSIONS, [&app, &user], |r| get(r, 0)))?;
         match has_sessions {
             None => return Ok(false),
             Some(false) => return Ok(true),
@@ -254,7 +253,7 @@ impl VaultStore for SqliteStore {
                     })
                 },
             )
-        }).await
+        })
     }
 
     async fn delete_session_token(
@@ -337,7 +336,6 @@ impl AuditStore for SqliteStore {
             limit,
         );
         self.read(|c| q.all(c, |r| rows::impersonation(&crate::Lite(r))))
-            .await
     }
 }
 

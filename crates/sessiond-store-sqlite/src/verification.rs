@@ -143,7 +143,6 @@ impl VerificationStore for SqliteStore {
         id: &VerificationId,
     ) -> StoreResult<Option<Verification>> {
         self.read(|c| get_verification(c, app.as_str(), id.as_str()))
-            .await
     }
 
     async fn update_verification(
@@ -202,7 +201,6 @@ impl VerificationStore for SqliteStore {
             let total = count(c, statements::COUNT_VERIFICATIONS, [app.as_str()])?;
             Ok((list, total))
         })
-        .await
     }
 
     async fn get_attachment(&self, app: &AppId, id: &str) -> StoreResult<Option<StoredAttachment>> {
@@ -211,7 +209,6 @@ impl VerificationStore for SqliteStore {
                 sessiond_store_sql::rows::attachment(&crate::Lite(r))
             })
         })
-        .await
     }
 
     async fn expire_verifications(&self, now: Timestamp) -> StoreResult<u64> {

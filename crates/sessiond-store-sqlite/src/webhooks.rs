@@ -148,7 +148,6 @@ impl WebhookStore for SqliteStore {
             "SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE application_id = ?1 AND id = ?2"
         );
         self.read(|c| first(c, &sql, [app.as_str(), id.as_str()], endpoint_from_row))
-            .await
     }
 
     async fn list_endpoints(&self, app: &AppId) -> StoreResult<Vec<Endpoint>> {
@@ -157,7 +156,6 @@ impl WebhookStore for SqliteStore {
              ORDER BY created_at, id"
         );
         self.read(|c| all(c, &sql, [app.as_str()], endpoint_from_row))
-            .await
     }
 
     async fn update_endpoint(&self, e: &Endpoint) -> StoreResult<()> {
@@ -196,9 +194,7 @@ impl WebhookStore for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<Fresh>> {
         // A read first: with no endpoint behind, a pass takes no write lock.
-        let behind = self
-            .read(|c| first(c, FRESH_DUE, params![now.0, 1], |_| Ok(())))
-            .await?;
+        let behind = self.read(|c| first(c, FRESH_DUE, params![now.0, 1], |_| Ok(())))?;
         if behind.is_none() {
             return Ok(Vec::new());
         }
@@ -298,7 +294,7 @@ impl WebhookStore for SqliteStore {
                 [now.0],
                 |_| Ok(()),
             )
-        }).await?;
+        })?;
         if due.is_none() {
             return Ok(Vec::new());
         }
@@ -385,7 +381,7 @@ impl WebhookStore for SqliteStore {
                 params![app.as_str(), endpoint.as_str(), state.map(DeliveryState::as_str), limit],
                 delivery_from_row,
             )
-        }).await
+        })
     }
 
     async fn list_attempts(
@@ -406,7 +402,7 @@ impl WebhookStore for SqliteStore {
                 params![app.as_str(), endpoint.as_str(), event_id, limit],
                 attempt_from_row,
             )
-        }).await
+        })
     }
 
     async fn replay_deliveries(
@@ -481,7 +477,6 @@ impl WebhookStore for SqliteStore {
             .unwrap_or(0);
             Ok(u64::try_from(n).unwrap_or(0))
         })
-        .await
     }
 
     async fn any_enabled_endpoint(&self) -> StoreResult<bool> {
@@ -494,6 +489,5 @@ impl WebhookStore for SqliteStore {
             )?
             .is_some())
         })
-        .await
     }
 }

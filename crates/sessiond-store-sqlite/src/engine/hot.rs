@@ -52,9 +52,7 @@ pub(crate) type Pair = (Session, StoredUser);
 
 /// What a look-up found.
 pub(crate) enum Lookup {
-    /// The pair, and the writer's batch number that must be durable before it is shown (see
-    /// `durable`).
-    Hit(Box<Pair>, u64),
+    Hit(Box<Pair>),
     /// Not cached: read the database, then offer the result to [`HotCache::fill`] with this.
     Miss(Ticket),
     /// The cache cannot answer now (a commit it does not know yet): read the database.
@@ -93,17 +91,12 @@ struct Entry {
     session: Session,
     session_row: i64,
     user_row: i64,
-    /// The batch number that must be durable before this state is shown: the batch that wrote
-    /// it, or the last one a read that found it may have seen.
-    shown_after: u64,
     /// Index in `State::keys`.
     slot: usize,
 }
 
 struct UserRow {
     user: StoredUser,
-    /// As [`Entry::shown_after`], for the user's state.
-    shown_after: u64,
     sessions: Vec<Arc<str>>,
 }
 
@@ -169,7 +162,7 @@ impl HotCache {
     pub(crate) fn lookup(&self, now: Option<Commit>, app: &str, id: &str) -> Lookup {
         let found = self.find(now, app, id);
         let counter = match found {
-            Lookup::Hit(..) => &self.hits,
+            Lookup::Hit(_) => &self.hits,
             Lookup::Miss(_) | Lookup::Bypass => &self.misses,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -200,15 +193,9 @@ impl HotCache {
         }
         match st.entries.get(id) {
             Some(e) if e.session.application_id.as_str() == app => {
-                let user = st
-                    .by_user_row
-                    .get(&e.user_row)
-                    .map(|u| (u.user.clone(), u.shown_after));
+                let user = st.by_user_row.get(&e.user_row).map(|u| u.user.clone());
                 match user {
-                    Some((user, shown_after)) => Lookup::Hit(
-                        Box::new((e.session.clone(), user)),
-                        e.shown_after.max(shown_after),
-                    ),
+                    Some(user) => Lookup::Hit(Box::new((e.session.clone(), user))),
                     None => Lookup::Bypass,
                 }
             }
@@ -217,16 +204,8 @@ impl HotCache {
         }
     }
 
-    /// Keeps what a read begun with `ticket` found, unless its rows may have changed since;
-    /// `seen` is the last batch the read may have seen (see `durable`).
-    pub(crate) fn fill(
-        &self,
-        ticket: Ticket,
-        pair: &Pair,
-        session_row: i64,
-        user_row: i64,
-        seen: u64,
-    ) {
+    /// Keeps what a read begun with `ticket` found, unless its rows may have changed since.
+    pub(crate) fn fill(&self, ticket: Ticket, pair: &Pair, session_row: i64, user_row: i64) {
         let mut st = lock(&self.state);
         if !st.unchanged_since(ticket.0, session_row, user_row) {
             return;
@@ -239,7 +218,6 @@ impl HotCache {
             session_row,
             &pair.1,
             user_row,
-            seen,
         );
     }
 
@@ -397,15 +375,14 @@ impl HotCache {
     }
 
     /// After the writer's COMMIT (`committed` whether it succeeded, `wrote` whether it wrote to
-    /// the log; `after` the file's state read just after; `number` the batch's, see `durable`):
-    /// its commit becomes the known state if it was the only one.
+    /// the log; `after` the file's state read just after): its commit becomes the known state if
+    /// it was the only one.
     pub(crate) fn after_commit(
         &self,
         begun: Option<Commit>,
         after: Option<Commit>,
         committed: bool,
         wrote: bool,
-        number: u64,
     ) {
         let mut st = lock(&self.state);
         let only_ours = match (begun, after) {
@@ -422,7 +399,6 @@ impl HotCache {
             for (key, wrote) in pending {
                 if let Some(e) = st.entries.get_mut(&key) {
                     e.session = wrote.session;
-                    e.shown_after = number;
                 }
             }
             // Their users were left alone by the batch (`before_commit`), so an entry already
@@ -434,7 +410,6 @@ impl HotCache {
                     new.session_row,
                     &new.user,
                     new.user_row,
-                    number,
                 );
             }
         } else {
@@ -513,7 +488,6 @@ impl State {
         session_row: i64,
         user: &StoredUser,
         user_row: i64,
-        shown_after: u64,
     ) {
         if self.entries.contains_key(session.id.as_str()) {
             return;
@@ -529,7 +503,6 @@ impl State {
             .entry(user_row)
             .or_insert_with(|| UserRow {
                 user: user.clone(),
-                shown_after,
                 sessions: Vec::new(),
             })
             .sessions
@@ -540,7 +513,6 @@ impl State {
                 session,
                 session_row,
                 user_row,
-                shown_after,
                 slot,
             }),
         );
@@ -606,10 +578,6 @@ mod tests {
 
     const SESSION_ROW: i64 = 7;
     const USER_ROW: i64 = 3;
-    /// The writer's batch number in these tests' commits.
-    const BATCH: u64 = 40;
-    /// The last batch the tests' filling reads saw.
-    const FILL_SEEN: u64 = 30;
 
     fn pair() -> Pair {
         let app = AppId("app_hot".into());
@@ -639,14 +607,14 @@ mod tests {
     fn missed(hot: &HotCache, p: &Pair) -> Ticket {
         match hot.lookup(Some(Commit::with_counter(1)), "app_hot", p.0.id.as_str()) {
             Lookup::Miss(ticket) => ticket,
-            Lookup::Hit(..) | Lookup::Bypass => panic!("a miss"),
+            Lookup::Hit(_) | Lookup::Bypass => panic!("a miss"),
         }
     }
 
     /// A cache holding `p`, known exact for the commit numbered 1.
     fn cached(p: &Pair) -> HotCache {
         let hot = HotCache::new(10);
-        hot.fill(missed(&hot, p), p, SESSION_ROW, USER_ROW, FILL_SEEN);
+        hot.fill(missed(&hot, p), p, SESSION_ROW, USER_ROW);
         hot
     }
 
@@ -664,56 +632,14 @@ mod tests {
             Some(Commit::with_counter(after)),
             committed,
             wrote,
-            BATCH,
         );
     }
 
     fn held(hot: &HotCache, p: &Pair, at: u32) -> Option<Session> {
         match hot.lookup(Some(Commit::with_counter(at)), "app_hot", p.0.id.as_str()) {
-            Lookup::Hit(pair, _) => Some(pair.0),
+            Lookup::Hit(pair) => Some(pair.0),
             Lookup::Miss(_) | Lookup::Bypass => None,
         }
-    }
-
-    /// The batch number a hit of `p` must wait for.
-    fn shown_after(hot: &HotCache, p: &Pair, at: u32) -> Option<u64> {
-        match hot.lookup(Some(Commit::with_counter(at)), "app_hot", p.0.id.as_str()) {
-            Lookup::Hit(_, n) => Some(n),
-            Lookup::Miss(_) | Lookup::Bypass => None,
-        }
-    }
-
-    #[test]
-    fn a_hit_waits_for_the_batch_that_gave_its_state() {
-        let p = pair();
-        let hot = cached(&p);
-        assert_eq!(
-            shown_after(&hot, &p, 1),
-            Some(FILL_SEEN),
-            "a fill: what its read saw"
-        );
-        let after = Session {
-            version: p.0.version + 1,
-            ..p.0.clone()
-        };
-        batch(&hot, Some(&after), false, true);
-        assert_eq!(shown_after(&hot, &p, 2), Some(BATCH), "a write: its batch");
-
-        // A session inserted by a batch: its batch.
-        let hot = adopted(&p);
-        insert_batch(&hot, &p, |_| {}, true);
-        assert_eq!(
-            shown_after(&hot, &p, 2),
-            Some(BATCH),
-            "an insert: its batch"
-        );
-
-        // A session whose user was cached by a later read: the later of the two.
-        let hot = HotCache::new(10);
-        let other = pair();
-        hot.fill(missed(&hot, &p), &p, SESSION_ROW, USER_ROW, FILL_SEEN);
-        hot.fill(missed(&hot, &other), &other, SESSION_ROW + 1, USER_ROW, 10);
-        assert_eq!(shown_after(&hot, &other, 1), Some(FILL_SEEN), "the user's");
     }
 
     /// The writer's batch: its statement changes the row (its new state given as `after`
@@ -876,7 +802,7 @@ mod tests {
             // A batch commits while the read that will fill is running.
             hot.note("sessions", row);
             commit(&hot, true);
-            hot.fill(ticket, &p, SESSION_ROW, USER_ROW, FILL_SEEN);
+            hot.fill(ticket, &p, SESSION_ROW, USER_ROW);
             assert_eq!(held(&hot, &p, 2).is_some(), kept, "row {row}");
         }
     }

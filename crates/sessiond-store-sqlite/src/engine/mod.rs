@@ -7,21 +7,17 @@
 //!   queue and commits everything it took in one transaction, so one fsync acknowledges a whole
 //!   batch (group commit). A request whose statements fail is rolled back alone and the others
 //!   in the batch still commit (the batch runs again, each request under a savepoint of its
-//!   own; see `writer::commit_batch`). A request is answered only once its batch's log frames
-//!   are on disk, so an acknowledged write is durable. The writer does not wait for the disk
-//!   itself: it hands each committed batch to a sync thread, which flushes the log for all the
-//!   batches it holds and then answers them, while the writer runs the next batch (`durable`).
-//!   Reads never show a batch before it is durable. If the COMMIT fails, every request of the
-//!   batch gets the error and nothing of the batch is in the database. With one writer there is
-//!   no SQLITE_BUSY back-off on any write path.
+//!   own; see `writer::commit_batch`). A request is answered
+//!   only after its batch's COMMIT returned, so an acknowledged write is durable
+//!   (`synchronous = FULL`). If the COMMIT fails, every request of the batch gets the error and
+//!   nothing of the batch is in the database. With one writer there is no SQLITE_BUSY back-off on
+//!   any write path.
 //!
-//! `writer` holds the writer thread and its batches, `durable` the sync thread and the numbers
-//! reads wait on, `checkpoint` the thread that folds the log back into the database file,
-//! `wal_index` the check for commits that needs no transaction, `hot` the hot-session cache
-//! (sessions read with their users, kept exact by the writer).
+//! `writer` holds the writer thread and its batches, `checkpoint` the thread that folds the log
+//! back into the database file, `wal_index` the check for commits that needs no transaction,
+//! `hot` the hot-session cache (sessions read with their users, kept exact by the writer).
 
 mod checkpoint;
-mod durable;
 mod hot;
 mod wal_index;
 mod writer;
@@ -39,14 +35,11 @@ use sessiond_core::store::{StoreError, StoreResult};
 
 use crate::map_err;
 use checkpoint::{CheckpointState, checkpoint_loop, note_wal_pages};
-#[cfg(any(test, feature = "test-util"))]
-pub use durable::FlushHold;
-use durable::{Durability, sync_loop};
 pub(crate) use hot::{HotCache, Lookup};
 pub(crate) use wal_index::Commit;
 use wal_index::Marker;
 pub(crate) use writer::WriteCounters;
-use writer::{EPOCH_WRITTEN, Msg, Pending, Syncer, Writer, writer_loop};
+use writer::{Msg, Pending, writer_loop};
 
 /// Idle read connections kept open. More may be open for a moment under a burst.
 const MAX_IDLE_READERS: usize = 16;
@@ -67,16 +60,8 @@ pub(crate) struct Engine {
     open_readers: AtomicUsize,
     writer: Mutex<Option<Sender<Msg>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
-    /// Ends after the writer, once it has answered every batch the writer sent it.
-    sync_thread: Mutex<Option<JoinHandle<()>>>,
-    /// How far the writer's batches are durable (reads wait on it).
-    durability: Arc<Durability>,
     /// The file's last commit, shared with the writer (for the hot-session cache).
     marker: Arc<Marker>,
-    /// The authentication epoch with the file's state it was read in (see
-    /// `SqliteStore::auth_epoch`); the writer moves the state along over its own commits that
-    /// leave the epoch alone.
-    epoch: Arc<Mutex<Option<(Commit, i64)>>>,
     hot: Option<Arc<HotCache>>,
     /// What the checkpointer thread has done (read by tests).
     #[cfg(test)]
@@ -88,10 +73,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Settings of every connection. WAL lets readers proceed during a write; the writer commits
-/// with NORMAL (no fsync in the COMMIT: the sync thread flushes the log before any request of the
-/// batch is answered or any read shows it, see `durable`); secure_delete zeroes freed content, so
-/// redacted and purged data does not survive in free pages of the file.
+/// Settings of every connection. WAL lets readers proceed during a write; FULL makes every
+/// acknowledged commit durable; secure_delete zeroes freed content, so redacted and purged data
+/// does not survive in free pages of the file.
 fn configure(conn: &Connection, writer: bool) -> rusqlite::Result<()> {
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     // Plans must not depend on bound values: otherwise SQLite (built with STAT4) re-prepares a
@@ -104,7 +88,7 @@ fn configure(conn: &Connection, writer: bool) -> rusqlite::Result<()> {
         // in memory that costs no file I/O (bulk deletes change thousands of pages). The writer
         // gets a larger page cache than the readers: it touches every index of every write.
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
              PRAGMA secure_delete = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 0;",
         )?;
     } else {
@@ -136,19 +120,14 @@ impl Engine {
         // After `wal_autocheckpoint = 0` (configure): that pragma replaces any WAL hook.
         conn.wal_hook(Some(note_wal_pages));
         let hot = (hot_sessions > 0).then(|| Arc::new(HotCache::new(hot_sessions)));
-        let noted = hot.clone();
-        conn.update_hook(Some(move |_, _: &str, table: &str, row| {
-            if table == "auth_epoch" {
-                EPOCH_WRITTEN.with(|w| w.set(true));
-            }
-            if let Some(hot) = &noted {
-                hot.note(table, row);
-            }
-        }))
-        .map_err(map_err)?;
+        if let Some(hot) = &hot {
+            let hot = hot.clone();
+            conn.update_hook(Some(move |_, _: &str, table: &str, row| {
+                hot.note(table, row)
+            }))
+            .map_err(map_err)?;
+        }
         let marker = Arc::new(Marker::new(path));
-        let epoch = Arc::new(Mutex::new(None));
-        let (writer_marker, writer_epoch) = (marker.clone(), epoch.clone());
         let cached = hot.clone().map(|h| (h, marker.clone()));
         let checkpointer = Connection::open_with_flags(
             path,
@@ -174,32 +153,21 @@ impl Engine {
             .name("sqlite-ckpt".into())
             .spawn(move || checkpoint_loop(&checkpointer, database, &checkpoints, &busy))
             .map_err(|e| StoreError::backend_caused("cannot start the SQLite checkpointer", e))?;
-        let durability = Arc::new(Durability::new());
         let (tx, rx) = std::sync::mpsc::channel();
-        let (to_sync, flushes) = std::sync::mpsc::channel();
-        let (for_sync, database_path, wake) = (durability.clone(), path.to_path_buf(), tx.clone());
-        let sync_thread = std::thread::Builder::new()
-            .name("sqlite-sync".into())
-            .spawn(move || sync_loop(&database_path, &flushes, &wake, &for_sync))
-            .map_err(|e| StoreError::backend_caused("cannot start the SQLite sync thread", e))?;
         let counters = Arc::new(WriteCounters::default());
         let for_writer = counters.clone();
-        let writer_durability = durability.clone();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || {
-                let writer = Writer {
-                    conn: &conn,
-                    syncer: Syncer {
-                        to_sync: &to_sync,
-                        durability: &writer_durability,
-                    },
-                    counters: &for_writer,
-                    hot: cached.as_ref().map(|(h, m)| (&**h, &**m)),
-                    marker: &writer_marker,
-                    epoch: &writer_epoch,
-                };
-                writer_loop(&writer, &rx, &want_checkpoint, &ckpt_state, &log_gate);
+                writer_loop(
+                    &conn,
+                    &rx,
+                    &for_writer,
+                    &want_checkpoint,
+                    &ckpt_state,
+                    &log_gate,
+                    cached.as_ref().map(|(h, m)| (&**h, &**m)),
+                )
             })
             .map_err(|e| StoreError::backend_caused("cannot start the SQLite writer", e))?;
         Ok(Engine {
@@ -210,10 +178,7 @@ impl Engine {
             open_readers: AtomicUsize::new(0),
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(thread)),
-            sync_thread: Mutex::new(Some(sync_thread)),
-            durability,
             marker,
-            epoch,
             hot,
             #[cfg(test)]
             checkpoints: checkpoints_seen,
@@ -231,37 +196,16 @@ impl Engine {
         Ok(conn)
     }
 
-    /// Runs `f` on a read connection, on this thread, and answers once everything it may have
-    /// seen is durable (see `durable`).
-    pub(crate) async fn read<R>(
-        &self,
-        f: impl FnOnce(&Connection) -> StoreResult<R>,
-    ) -> StoreResult<R> {
-        let (result, seen) = self.read_now(f);
-        // Absence is an answer too: a row's delete must be durable before a read reports it.
-        self.durability.wait(seen).await?;
-        result
-    }
-
-    /// Runs `f` on a read connection, on this thread, without waiting: the result may show
-    /// batches not yet durable, up to the number returned ([`Self::durable`]).
-    pub(crate) fn read_now<R>(
-        &self,
-        f: impl FnOnce(&Connection) -> StoreResult<R>,
-    ) -> (StoreResult<R>, u64) {
+    /// Runs `f` on a read connection, on this thread.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&Connection) -> StoreResult<R>) -> StoreResult<R> {
         let conn = lock(&self.readers).pop();
         let conn = match conn {
             Some(c) => c,
-            None => match self.open_reader() {
-                Ok(c) => c,
-                Err(e) => return (Err(e), 0),
-            },
+            None => self.open_reader()?,
         };
-        let (result, seen) = {
+        let result = {
             let _reading = self.gate.read().unwrap_or_else(PoisonError::into_inner);
-            let result = f(&conn);
-            // After the statements: the number covers every commit their snapshot held.
-            (result, self.durability.seen())
+            f(&conn)
         };
         let mut idle = lock(&self.readers);
         if idle.len() < MAX_IDLE_READERS {
@@ -270,23 +214,13 @@ impl Engine {
             drop(idle);
             self.open_readers.fetch_sub(1, Ordering::Relaxed);
         }
-        (result, seen)
-    }
-
-    /// Returns once batch `n` is durable (what a read or a hot-session entry may show).
-    pub(crate) async fn durable(&self, n: u64) -> StoreResult<()> {
-        self.durability.wait(n).await
+        result
     }
 
     /// The last commit to the file by any connection of any process, read without a
     /// transaction; `None` when that cannot be known this way (then read the database).
     pub(crate) fn last_commit(&self) -> Option<Commit> {
         self.marker.last_commit()
-    }
-
-    /// The authentication epoch last read, with the file's state it holds for.
-    pub(crate) fn epoch(&self) -> &Mutex<Option<(Commit, i64)>> {
-        &self.epoch
     }
 
     /// The hot-session cache, unless turned off.
@@ -337,20 +271,6 @@ impl Engine {
             .map_err(|_| StoreError::unavailable("the SQLite writer has stopped"))?
     }
 
-    /// Holds the sync thread before its next flush until the guard drops (a test hook).
-    #[cfg(any(test, feature = "test-util"))]
-    pub(crate) fn hold_flushes(&self) -> FlushHold {
-        FlushHold::new(self.durability.clone())
-    }
-
-    /// Makes every flush from now on fail (a test hook).
-    #[cfg(any(test, feature = "test-util"))]
-    pub(crate) fn fail_flushes(&self) {
-        self.durability
-            .fail_flushes
-            .store(true, std::sync::atomic::Ordering::Release);
-    }
-
     /// (transactions, write requests) since the store opened.
     pub(crate) fn write_counts(&self) -> (u64, u64) {
         (
@@ -376,13 +296,8 @@ impl Engine {
 
     /// Stops the writer after the requests already queued, and closes every connection.
     pub(crate) fn close(&self) {
-        if let Some(writer) = lock(&self.writer).take() {
-            let _ = writer.send(Msg::Stop);
-        }
+        drop(lock(&self.writer).take());
         if let Some(t) = lock(&self.writer_thread).take() {
-            let _ = t.join();
-        }
-        if let Some(t) = lock(&self.sync_thread).take() {
             let _ = t.join();
         }
         let mut idle = lock(&self.readers);
@@ -393,10 +308,7 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        // The threads finish what is queued and end on their own.
-        if let Some(writer) = lock(&self.writer).take() {
-            let _ = writer.send(Msg::Stop);
-        }
+        drop(lock(&self.writer).take());
     }
 }
 

@@ -314,7 +314,6 @@ impl SessionStore for SqliteStore {
             return Ok(self.get_session_with_user(app, id).await?.map(|(s, _)| s));
         }
         self.read(|c| get_session(c, app.as_str(), id.as_str()))
-            .await
     }
 
     async fn get_session_with_user(
@@ -327,15 +326,11 @@ impl SessionStore for SqliteStore {
             .hot()
             .map(|hot| hot.lookup(self.engine.last_commit(), app.as_str(), id.as_str()))
         {
-            Some(Lookup::Hit(pair, shown_after)) => {
-                // The entry may hold a batch the writer committed but has not flushed yet.
-                self.engine.durable(shown_after).await?;
-                return Ok(Some(*pair));
-            }
+            Some(Lookup::Hit(pair)) => return Ok(Some(*pair)),
             Some(Lookup::Miss(ticket)) => Some(ticket),
             Some(Lookup::Bypass) | None => None,
         };
-        let (found, seen) = self.engine.read_now(|c| {
+        let found = self.read(|c| {
             first(c, GET_SESSION_WITH_USER, [app.as_str(), id.as_str()], |r| {
                 let pair = (session_from_row(r)?, user_at(r, SESSION_COL_COUNT)?);
                 Ok((
@@ -344,17 +339,13 @@ impl SessionStore for SqliteStore {
                     get::<i64, _>(r, "user_row")?,
                 ))
             })
-        });
-        let found = found.map(|found| {
-            found.map(|(pair, session_row, user_row)| {
-                if let (Some(hot), Some(ticket)) = (self.engine.hot(), ticket) {
-                    hot.fill(ticket, &pair, session_row, user_row, seen);
-                }
-                pair
-            })
-        });
-        self.engine.durable(seen).await?;
-        found
+        })?;
+        Ok(found.map(|(pair, session_row, user_row)| {
+            if let (Some(hot), Some(ticket)) = (self.engine.hot(), ticket) {
+                hot.fill(ticket, &pair, session_row, user_row);
+            }
+            pair
+        }))
     }
 
     async fn list_sessions(
@@ -375,7 +366,6 @@ impl SessionStore for SqliteStore {
                 u64::try_from(n).unwrap_or(0),
             ))
         })
-        .await
     }
 
     async fn list_sessions_page(
@@ -387,7 +377,7 @@ impl SessionStore for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<Vec<Session>> {
         let page = session_page(app, filter, limit, offset, now);
-        self.read(|c| page.all(c, session_from_row)).await
+        self.read(|c| page.all(c, session_from_row))
     }
 
     async fn update_session(&self, s: &Session, event: Option<&NewEvent>) -> StoreResult<()> {

@@ -57,7 +57,6 @@ impl SigningKeyStore for SqliteStore {
                 signing_key_from_row,
             )
         })
-        .await
     }
 
     async fn promote_signing_key(

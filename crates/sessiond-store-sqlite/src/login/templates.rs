@@ -68,7 +68,6 @@ impl TemplateStore for SqliteStore {
 
     async fn get_template(&self, app: &AppId, id: &TemplateId) -> StoreResult<Option<JwtTemplate>> {
         self.read(|c| get_template(c, app.as_str(), id.as_str()))
-            .await
     }
 
     async fn get_template_by_name(
@@ -84,7 +83,6 @@ impl TemplateStore for SqliteStore {
                 template_from_row,
             )
         })
-        .await
     }
 
     async fn list_templates(
@@ -103,7 +101,6 @@ impl TemplateStore for SqliteStore {
             )?;
             Ok((list, total))
         })
-        .await
     }
 
     async fn update_template(&self, t: &JwtTemplate) -> StoreResult<()> {

@@ -29,7 +29,7 @@ impl UpgradeStore for SqliteStore {
                 rusqlite::params![after, limit],
                 user_from_row,
             )
-        }).await
+        })
     }
 
     async fn sessions_with_clear_sso(&self, after: &str, limit: u32) -> StoreResult<Vec<Session>> {
@@ -46,7 +46,6 @@ impl UpgradeStore for SqliteStore {
                 session_from_row,
             )
         })
-        .await
     }
 
     async fn seal_session_sso(&self, s: &Session) -> StoreResult<bool> {
@@ -82,6 +81,5 @@ impl UpgradeStore for SqliteStore {
                 template_from_row,
             )
         })
-        .await
     }
 }

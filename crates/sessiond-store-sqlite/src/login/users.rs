@@ -68,7 +68,6 @@ impl UserStore for SqliteStore {
                 user_from_row,
             )
         })
-        .await
     }
 
     async fn list_users(
@@ -92,7 +91,6 @@ impl UserStore for SqliteStore {
             let users = page.all(c, user_from_row)?;
             Ok((users, u64::try_from(n).unwrap_or(0)))
         })
-        .await
     }
 
     async fn update_user(&self, u: &StoredUser, event: Option<&NewEvent>) -> StoreResult<()> {
